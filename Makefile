@@ -1,0 +1,49 @@
+# Spoken digits on a microcontroller, with proof of parity.
+#   make demo   - set up, then released model -> int8 -> firmware -> parity on the emulated board
+#   make test   - set up, then the test suite (about 15 minutes on 2 cores)
+#   make bench  - full-dataset benchmarks, rewrites BENCHMARKS.md
+# Set-up is automatic: a local venv (.venv) with the pinned Python packages and,
+# when missing, the Debian packages for the firmware (gcc-arm-none-eabi,
+# libnewlib-arm-none-eabi, qemu-system-arm; needs root or sudo).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MODEL  ?= models/released
+DATA   ?= $(firstword $(wildcard ../shared/data/fsdd) $(FSDD_DIR))
+DATA_ARG := $(if $(DATA),--data-dir $(DATA),)
+
+.PHONY: setup venv deps demo test test-fast bench train convert firmware clean help
+
+help:
+	@sed -n '2,8p' Makefile
+
+setup: venv deps
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+deps:
+	bash firmware/tools/install-deps.sh
+
+train: venv
+	$(PY) -m train $(DATA_ARG) --out $(MODEL)
+
+demo: setup
+	@if [ ! -f $(MODEL)/model.keras ]; then $(PY) -m train $(DATA_ARG) --out $(MODEL); fi
+	$(PY) -m train.evaluate --model $(MODEL) $(DATA_ARG)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m tests.bench $(DATA_ARG)
+
+clean:
+	rm -rf firmware/build .pytest_cache

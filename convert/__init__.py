@@ -1,0 +1,10 @@
+"""Conversion side: int8 quantization, TFLite Micro checks, C generation.
+
+Importing the package selects Keras 2 (tf-keras) for TensorFlow, which
+tensorflow-model-optimization needs; see train/__init__.py.
+"""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,83 @@
+"""python -m train: train the spoken-digit LSTM on FSDD.
+
+Writes to --out: model.keras, frontend.json (the front-end config the device
+uses), metrics.json, training_curve.png, confusion_matrix.png. The summary
+goes to stdout as JSON; progress and diagnostics go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import train  # noqa: F401
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Train the unrolled 16-step LSTM on FSDD log-mel features.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = p.add_argument_group("data")
+    d.add_argument("--data-dir", help="FSDD folder (with recordings/ or the WAVs); default: $FSDD_DIR, else a cache dir (downloaded)")
+    d.add_argument("--split", default="official", help="'official' (indices 0-4 test) or 'loso:<speaker>'")
+    d.add_argument("--window-rule", default="max-energy", choices=["max-energy", "first"], help="which 16 frames of a long clip the model sees")
+    d.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: train on at most N clips per digit and speaker")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping on validation accuracy)")
+    t.add_argument("--seed", type=int, default=0, help="random seed; same seed and data give the same metrics")
+    t.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
+    m = p.add_argument_group("model")
+    m.add_argument("--lstm-units", type=int, default=128, help="LSTM state size")
+    m.add_argument("--dense-units", type=int, default=100, help="hidden dense layer width (0 = none)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default="models/run", help="output directory")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--verbose", "-v", action="store_true", help="debug logging and full tracebacks")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from train import features as F
+    from train.data import DatasetError
+    from train.model import ModelConfig
+    from train.sanity import DataCheckError
+    from train.trainer import TrainConfig, run
+
+    try:
+        metrics = run(
+            data_dir=args.data_dir,
+            split=args.split,
+            out=args.out,
+            cfg=F.FrontendConfig(window_rule=args.window_rule),
+            mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units),
+            tcfg=TrainConfig(
+                epochs=args.epochs,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                patience=args.patience,
+            ),
+            progress=not args.no_progress,
+            limit_per_speaker=args.limit,
+        )
+    except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = {k: metrics[k] for k in ("split", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "seconds")}
+    summary["out"] = str(args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

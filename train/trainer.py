@@ -1,0 +1,218 @@
+"""Training run: data -> features -> checks -> LSTM -> metrics, plots, saved model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import train  # noqa: F401  (Keras 2 switch)
+from train import data as fsdd
+from train import features as F
+from train import sanity
+from train.model import ModelConfig, build_model
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "frontend.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Optimisation settings."""
+
+    epochs: int = 60
+    """Upper bound on epochs; early stopping usually ends sooner."""
+    batch_size: int = 32
+    """Training batch (the exported model has batch 1)."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    patience: int = 10
+    """Epochs without a better validation accuracy before stopping."""
+    val_fraction: float = 0.1
+    """Share of the training split held out for early stopping, stratified by digit."""
+    seed: int = 0
+    """Seeds Python, NumPy and TensorFlow; same seed + data -> same metrics."""
+    chance_epochs: int = 5
+    """After this many epochs, training accuracy still under `chance_margin` stops the run."""
+    chance_margin: float = 0.2
+    """Training accuracy below this after `chance_epochs` means nothing is learned (chance is 0.1)."""
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, val) indices: `fraction` of every class, chosen by a seeded permutation."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        val.extend(idx[: max(1, int(round(fraction * len(idx))))])
+    val = np.sort(np.array(val, np.int64))
+    fit = np.setdiff1d(np.arange(len(labels)), val)
+    return rng.permutation(fit), val
+
+
+def limit_training_clips(ds: fsdd.Dataset, n: int) -> list[int]:
+    """Indices keeping every official test clip (index < 5) and the first n
+    others of each digit and speaker, so a quick run still sees every voice."""
+    keep, seen = [], {}
+    for i, c in enumerate(ds.clips):
+        if c.index is not None and c.index in fsdd.OFFICIAL_TEST_INDICES:
+            keep.append(i)
+            continue
+        key = (c.digit, c.speaker)
+        if seen.get(key, 0) < n:
+            seen[key] = seen.get(key, 0) + 1
+            keep.append(i)
+    return keep
+
+
+def prepare(ds: fsdd.Dataset, split: str, cfg: F.FrontendConfig, *, progress: bool = True):
+    """Features and labels for a split, with the normalization fitted on its training part."""
+    train_idx, test_idx = fsdd.split_indices(ds, split)
+    labels = ds.labels
+    names = [c.path.name for c in ds.clips]
+    for part, idx in (("train", train_idx), ("test", test_idx)):
+        rep = sanity.check_labels(labels[idx], [names[i] for i in idx], name=f"{part} labels")
+        for w in rep.warnings:
+            log.warning(w)
+    logmel = F.batch_logmel((c.samples for c in ds.clips), cfg, progress=progress, desc="log-mel")
+    sanity.check_features(logmel[train_idx], n_frames=cfg.n_frames, n_mels=cfg.n_mels, normalized=False, name="train log-mel")
+    cfg = F.fit_normalization(logmel[train_idx], cfg)
+    x = F.normalize(logmel, cfg)
+    sanity.check_features(x[train_idx], n_frames=cfg.n_frames, n_mels=cfg.n_mels, normalized=True, name="train features")
+    return cfg, x, labels, train_idx, test_idx
+
+
+def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
+    import tf_keras as keras
+
+    class ChanceGuard(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            acc = (logs or {}).get("accuracy", 1.0)
+            for k, v in (logs or {}).items():
+                history.setdefault(k, []).append(float(v))
+            if epoch + 1 == tcfg.chance_epochs and acc < tcfg.chance_margin:
+                raise sanity.chance_error(epoch + 1, acc)
+
+    cbs = [
+        ChanceGuard(),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=tcfg.patience, restore_best_weights=True),
+    ]
+    if progress:
+        from tqdm import tqdm
+
+        class Bar(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=tcfg.epochs, desc="training", unit="epoch", leave=False)
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                self.bar.set_postfix(
+                    loss=f"{logs.get('loss', 0):.3f}", acc=f"{logs.get('accuracy', 0):.3f}", val_acc=f"{logs.get('val_accuracy', 0):.3f}"
+                )
+                self.bar.update(1)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        cbs.append(Bar())
+    return cbs
+
+
+def fit(x, y, fit_idx, val_idx, *, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool = True):
+    """Trains the model; returns (model, history dict)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(tcfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(x.shape[1], x.shape[2], mcfg)
+    model.compile(
+        optimizer=keras.optimizers.Adam(tcfg.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history: dict = {}
+    model.fit(
+        x[fit_idx],
+        y[fit_idx],
+        validation_data=(x[val_idx], y[val_idx]),
+        epochs=tcfg.epochs,
+        batch_size=tcfg.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=_callbacks(tcfg, progress, history),
+    )
+    return model, history
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = 10) -> np.ndarray:
+    m = np.zeros((n, n), np.int64)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m
+
+
+def run(
+    *,
+    data_dir: str | Path | None,
+    split: str = "official",
+    out: str | Path = "models/run",
+    cfg: F.FrontendConfig = F.DEFAULT_CONFIG,
+    mcfg: ModelConfig = ModelConfig(),
+    tcfg: TrainConfig = TrainConfig(),
+    progress: bool = True,
+    save: bool = True,
+    limit_per_speaker: int | None = None,
+) -> dict:
+    """One training run; writes the model, config, metrics and plots to `out`; returns the metrics."""
+    t0 = time.perf_counter()
+    root = fsdd.resolve_data_dir(data_dir)
+    ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress)
+    for e in ds.errors:
+        log.warning("skipped %s", e)
+    if limit_per_speaker:
+        ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
+    cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
+    fit_rel, val_rel = stratified_holdout(y[train_idx], tcfg.val_fraction, tcfg.seed)
+    model, history = fit(x, y, train_idx[fit_rel], train_idx[val_rel], mcfg=mcfg, tcfg=tcfg, progress=progress)
+    pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
+    cm = confusion(y[test_idx], pred[test_idx])
+    metrics = {
+        "split": split,
+        "seed": tcfg.seed,
+        "epochs": len(history.get("loss", [])),
+        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None,
+        "train_accuracy": float(np.mean(pred[train_idx] == y[train_idx])),
+        "val_accuracy": float(np.mean(pred[train_idx[val_rel]] == y[train_idx[val_rel]])),
+        "test_accuracy": float(np.mean(pred[test_idx] == y[test_idx])),
+        "test_errors": int(np.sum(pred[test_idx] != y[test_idx])),
+        "n_train": int(len(train_idx)),
+        "n_test": int(len(test_idx)),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "window_rule": cfg.window_rule,
+        "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes},
+        "train_config": {k: getattr(tcfg, k) for k in tcfg.__dataclass_fields__},
+        "frontend_sha256": cfg.sha256(),
+        "confusion_matrix": cm.tolist(),
+        "skipped_files": [str(e) for e in ds.errors],
+        "data_notes": ds.notes,
+        "history": history,
+    }
+    if save:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save(out / MODEL_FILE)
+        cfg.save(out / CONFIG_FILE)
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        from train.plots import plot_confusion, plot_history
+
+        plot_history(history, out / "training_curve.png")
+        plot_confusion(cm, out / "confusion_matrix.png", title=f"test split ({split}), accuracy {metrics['test_accuracy']:.1%}")
+    return metrics
