@@ -1,0 +1,50 @@
+/*
+ * sd_add_s8.c - int8 ADD with rescaling of both inputs to a common scale
+ * (TFLite's left_shift = 20 scheme), optional 4-D broadcast.
+ * Bit-exact with TFLite Micro's reference_integer_ops::AddFunc.
+ */
+#include "sd_fixedpoint.h"
+
+static int8_t add_one(const sd_add_params_t *p, int32_t x1, int32_t x2)
+{
+    const int32_t in1 = sd_fp_shl(p->input1_offset + x1, p->left_shift);
+    const int32_t in2 = sd_fp_shl(p->input2_offset + x2, p->left_shift);
+    const int32_t s1 = sd_fp_rdbpot(sd_fp_srdhm(in1, p->input1_multiplier), -p->input1_shift);
+    const int32_t s2 = sd_fp_rdbpot(sd_fp_srdhm(in2, p->input2_multiplier), -p->input2_shift);
+    const int32_t sum = s1 + s2;
+    const int32_t out =
+        sd_fp_rdbpot(sd_fp_srdhm(sum, p->output_multiplier), -p->output_shift) + p->output_offset;
+    return (int8_t)sd_fp_clamp(out, p->activation_min, p->activation_max);
+}
+
+sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast,
+                      const int8_t *input1, const int8_t *input2, int8_t *output,
+                      int32_t size)
+{
+    if (params == 0 || input1 == 0 || input2 == 0 || output == 0 || params->input1_shift > 0 ||
+        params->input2_shift > 0 || params->output_shift > 0) {
+        return SD_STATUS_ERROR_ARGUMENT;
+    }
+    if (bcast == 0) {
+        for (int32_t i = 0; i < size; ++i) {
+            output[i] = add_one(params, input1[i], input2[i]);
+        }
+        return SD_STATUS_OK;
+    }
+    int32_t o = 0;
+    for (int32_t i0 = 0; i0 < bcast->dims[0]; ++i0) {
+        for (int32_t i1 = 0; i1 < bcast->dims[1]; ++i1) {
+            for (int32_t i2 = 0; i2 < bcast->dims[2]; ++i2) {
+                const int32_t base1 = i0 * bcast->strides1[0] + i1 * bcast->strides1[1] +
+                                      i2 * bcast->strides1[2];
+                const int32_t base2 = i0 * bcast->strides2[0] + i1 * bcast->strides2[1] +
+                                      i2 * bcast->strides2[2];
+                for (int32_t i3 = 0; i3 < bcast->dims[3]; ++i3) {
+                    output[o++] = add_one(params, input1[base1 + i3 * bcast->strides1[3]],
+                                          input2[base2 + i3 * bcast->strides2[3]]);
+                }
+            }
+        }
+    }
+    return SD_STATUS_OK;
+}

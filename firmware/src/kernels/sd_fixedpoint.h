@@ -1,0 +1,72 @@
+/*
+ * sd_fixedpoint.h - internal fixed-point primitives shared by the kernels.
+ *
+ * Semantics follow gemmlowp's fixedpoint.h and TFLite's common.h in the
+ * default (double rounding) configuration, which is what TFLite Micro's
+ * reference integer kernels use. Signed right shifts are arithmetic (true for
+ * GCC and Clang on every target we build for).
+ */
+#ifndef SD_FIXEDPOINT_H
+#define SD_FIXEDPOINT_H
+
+#include <stdint.h>
+
+#include "sd_kernels.h"
+
+#if defined(__GNUC__)
+#define SD_INLINE static inline __attribute__((always_inline))
+#else
+#define SD_INLINE static inline
+#endif
+
+SD_INLINE int32_t sd_fp_srdhm(int32_t a, int32_t b)
+{
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    /* Division truncates toward zero, as in gemmlowp. */
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+SD_INLINE int32_t sd_fp_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * 2^shift with wrap-around (TFLite's x * (1 << left_shift)). */
+SD_INLINE int32_t sd_fp_shl(int32_t x, int32_t shift)
+{
+    return (int32_t)((uint32_t)x << shift);
+}
+
+SD_INLINE int32_t sd_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return sd_fp_rdbpot(sd_fp_srdhm(sd_fp_shl(x, left), multiplier), right);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0. */
+SD_INLINE int32_t sd_fp_sat_shl(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = (int32_t)((((int64_t)1) << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return sd_fp_shl(x, exponent);
+}
+
+SD_INLINE int32_t sd_fp_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+#endif /* SD_FIXEDPOINT_H */

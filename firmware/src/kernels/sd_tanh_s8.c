@@ -1,0 +1,34 @@
+/*
+ * sd_tanh_s8.c - int8 TANH (output scale 1/128, zero point 0).
+ * Bit-exact with TFLite Micro's reference_integer_ops::Tanh (int8):
+ * input rescaled to Q4.27, gemmlowp fixed-point tanh, rounded to Q0.7.
+ */
+#include "sd_fixedpoint.h"
+
+#define SD_TANH_INPUT_INTEGER_BITS 4
+#define SD_TANH_OUTPUT_FRACTIONAL_BITS 7
+
+sd_status_t sd_tanh_s8(const sd_activation_params_t *params, const int8_t *input,
+                       int8_t *output, int32_t size)
+{
+    if (params == 0 || input == 0 || output == 0 || size < 0) {
+        return SD_STATUS_ERROR_ARGUMENT;
+    }
+    const int32_t zp = params->input_zero_point;
+    const int32_t radius = params->input_range_radius;
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t x = (int32_t)input[i] - zp;
+        if (x <= -radius) {
+            output[i] = INT8_MIN;
+        } else if (x >= radius) {
+            output[i] = INT8_MAX;
+        } else {
+            const int32_t x_q4 =
+                sd_fp_mbqm(x, params->input_multiplier, params->input_left_shift);
+            const int32_t y_q0 = sd_fixed_tanh(x_q4, SD_TANH_INPUT_INTEGER_BITS);
+            const int32_t y = sd_fp_rdbpot(y_q0, 31 - SD_TANH_OUTPUT_FRACTIONAL_BITS);
+            output[i] = (int8_t)sd_fp_clamp(y, INT8_MIN, INT8_MAX);
+        }
+    }
+    return SD_STATUS_OK;
+}
