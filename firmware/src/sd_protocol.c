@@ -1,0 +1,452 @@
+/*
+ * sd_protocol.c - request parsing, dispatch and response building
+ * (docs/protocol.md, "Messages").
+ *
+ * Buffer ownership: p->buf holds the decoded request; each handler reads
+ * every request field it needs into locals before it writes the first byte
+ * of the response into the same buffer. The response is then COBS-encoded
+ * while it is written out through p->write.
+ */
+#include "sd_protocol.h"
+
+#include "sd_frontend.h"
+#include "sd_frontend_config.h" /* generated: SD_FRONTEND_CONFIG_SHA256, SD_SAMPLE_RATE */
+#include "sd_model.h"           /* includes generated sd_model_graph.h */
+#include "sd_port.h"
+
+/* Protocol version 1 fixes the tensor sizes; the generated model must agree. */
+typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
+typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_PROTO_OUTPUT_SIZE) ? 1 : -1];
+/* The largest responses fit the one buffer. */
+typedef char sd_check_classify_fits[
+    (SD_CLASSIFY_RSP_FIXED + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
+typedef char sd_check_audio_fits[
+    (SD_AUDIO_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
+
+#define SD_PAYLOAD(p) (&(p)->buf[SD_PROTO_HEADER_SIZE])
+
+/* Samples converted from the little-endian payload per sd_frontend_push call
+ * (stack: 2 bytes each). */
+#define SD_PUSH_BLOCK 32u
+
+/* ---- little-endian helpers ----------------------------------------------- */
+
+static uint16_t sd_rd16(const uint8_t *p)
+{
+    return (uint16_t)((uint16_t)p[0] | ((uint16_t)p[1] << 8));
+}
+
+static uint32_t sd_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static void sd_wr16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v & 0xFFu);
+    p[1] = (uint8_t)((v >> 8) & 0xFFu);
+}
+
+static void sd_wr32(uint8_t *p, uint32_t v)
+{
+    sd_wr16(p, v & 0xFFFFu);
+    sd_wr16(p + 2, v >> 16);
+}
+
+static void sd_wr64(uint8_t *p, uint64_t v)
+{
+    sd_wr32(p, (uint32_t)(v & 0xFFFFFFFFu));
+    sd_wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void sd_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+    }
+}
+
+static size_t sd_strlen_max(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+
+/* Writes a u8 length and at most SD_PROTO_MAX_STRING bytes of s; returns the
+ * bytes written. */
+static size_t sd_put_string(uint8_t *dst, const char *s)
+{
+    const size_t n = (s != NULL) ? sd_strlen_max(s, SD_PROTO_MAX_STRING) : 0u;
+    dst[0] = (uint8_t)n;
+    sd_copy(&dst[1], (const uint8_t *)s, n);
+    return 1u + n;
+}
+
+static int sd_hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Writes the 32 bytes a 64-digit hex string stands for; zeros where the
+ * string is short or not hex. */
+static void sd_put_sha256(uint8_t *dst, const char *hex)
+{
+    int ended = 0;
+    for (size_t i = 0; i < 32u; i++) {
+        int hi = -1;
+        int lo = -1;
+        if (!ended && hex[2u * i] != '\0') {
+            hi = sd_hex_value(hex[2u * i]);
+            lo = (hex[2u * i + 1u] != '\0') ? sd_hex_value(hex[2u * i + 1u]) : -1;
+        }
+        if (hi < 0 || lo < 0) {
+            ended = 1;
+            dst[i] = 0;
+        } else {
+            dst[i] = (uint8_t)((hi << 4) | lo);
+        }
+    }
+}
+
+/* Index of the first largest score: ties go to the lowest index, as
+ * numpy.argmax does on the host. */
+static uint8_t sd_argmax(const int8_t *scores, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (scores[i] > scores[best]) {
+            best = i;
+        }
+    }
+    return (uint8_t)best;
+}
+
+/* Builds an ERROR payload; returns its length. text: ASCII, cut at
+ * SD_PROTO_MAX_TEXT bytes. */
+static size_t sd_error(sd_proto_t *p, uint8_t code, uint8_t request_type, const char *text)
+{
+    uint8_t *out = SD_PAYLOAD(p);
+    const size_t n = sd_strlen_max(text, SD_PROTO_MAX_TEXT);
+    out[0] = code;
+    out[1] = request_type;
+    sd_copy(&out[2], (const uint8_t *)text, n);
+    return 2u + n;
+}
+
+/* Response type on success, or SD_MSG_ERROR; payload length through *len. */
+typedef struct {
+    uint8_t type;
+    size_t len;
+} sd_reply_t;
+
+static sd_reply_t sd_reply_error(sd_proto_t *p, uint8_t code, uint8_t request_type, const char *text)
+{
+    sd_reply_t r;
+    r.type = (uint8_t)SD_MSG_ERROR;
+    r.len = sd_error(p, code, request_type, text);
+    return r;
+}
+
+static sd_reply_t sd_reply_ok(uint8_t request_type, size_t len)
+{
+    sd_reply_t r;
+    r.type = (uint8_t)(request_type | SD_MSG_RESPONSE);
+    r.len = len;
+    return r;
+}
+
+/* ---- handlers: each reads the request payload (len bytes), writes the response ---- */
+
+static sd_reply_t sd_on_ping(sd_proto_t *p, size_t len)
+{
+    (void)p; /* the payload is echoed where it already is */
+    return sd_reply_ok(SD_MSG_PING, len);
+}
+
+static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
+{
+    if (len != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "INFO takes no payload");
+    }
+    uint8_t *out = SD_PAYLOAD(p);
+    out[0] = (uint8_t)SD_PROTO_VERSION;
+    out[1] = 0u;
+    sd_wr16(&out[2], SD_PROTO_MAX_PAYLOAD);
+    sd_wr16(&out[4], SD_PROTO_MAX_SAMPLES);
+    sd_wr16(&out[6], SD_PROTO_INPUT_SIZE);
+    sd_wr16(&out[8], SD_PROTO_OUTPUT_SIZE);
+    sd_wr32(&out[10], (uint32_t)SD_SAMPLE_RATE);
+    sd_put_sha256(&out[14], SD_MODEL_SHA256);
+    sd_put_sha256(&out[46], SD_FRONTEND_CONFIG_SHA256);
+    size_t n = SD_INFO_RSP_FIXED;
+    n += sd_put_string(&out[n], SD_FIRMWARE_VERSION);
+    n += sd_put_string(&out[n], sd_port_board_name());
+    n += sd_put_string(&out[n], sd_port_cost_unit());
+    return sd_reply_ok(SD_MSG_INFO, n);
+}
+
+static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
+{
+    if (len != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "RESET takes no payload");
+    }
+    p->clip_open = 0;
+    p->clip_received = 0;
+    p->frontend_cost = 0;
+    p->replay_valid = 0;
+    return sd_reply_ok(SD_MSG_RESET, 0u);
+}
+
+/* Pushes n samples (little-endian int16 at src) to the front end, in blocks,
+ * and adds the cost spent inside sd_frontend_push to p->frontend_cost. */
+static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n)
+{
+    sd_frontend_t *fe = sd_frontend_instance();
+    int16_t block[SD_PUSH_BLOCK];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done;
+        if (k > SD_PUSH_BLOCK) {
+            k = SD_PUSH_BLOCK;
+        }
+        for (size_t i = 0; i < k; i++) {
+            block[i] = (int16_t)sd_rd16(&src[2u * (done + i)]);
+        }
+        const uint64_t t0 = sd_port_cost_now();
+        sd_frontend_push(fe, block, k);
+        p->frontend_cost += sd_port_cost_now() - t0;
+        done += k;
+    }
+}
+
+static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
+{
+    const uint8_t *in = SD_PAYLOAD(p);
+    if (len < SD_AUDIO_REQ_FIXED) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_AUDIO, "AUDIO shorter than 12 bytes");
+    }
+    const uint32_t clip = sd_rd32(&in[0]);
+    const uint32_t offset = sd_rd32(&in[4]);
+    const uint8_t flags = in[8];
+    const uint8_t reserved = in[9];
+    const uint32_t n = sd_rd16(&in[10]);
+    if ((flags & (uint8_t)~SD_AUDIO_BEGIN) != 0u || reserved != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "unknown flag or reserved byte set");
+    }
+    if (n > SD_PROTO_MAX_SAMPLES) {
+        return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "more than 512 samples in a chunk");
+    }
+    if (len != SD_AUDIO_REQ_FIXED + 2u * n) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_AUDIO, "length != 12 + 2 * sample count");
+    }
+    if ((flags & SD_AUDIO_BEGIN) != 0u) {
+        if (offset != 0u) {
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "BEGIN chunk with offset != 0");
+        }
+        /* (Re)start the clip. A resent first chunk restarts it and pushes the
+         * same samples again: same state, so BEGIN is idempotent. */
+        sd_frontend_begin(sd_frontend_instance());
+        p->clip_open = 1;
+        p->clip_id = clip;
+        p->clip_received = 0;
+        p->frontend_cost = 0;
+        p->replay_valid = 0;
+    } else if (!p->clip_open) {
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_AUDIO, "no open clip: first chunk needs BEGIN");
+    } else if (clip != p->clip_id) {
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_AUDIO, "clip id differs from the open clip");
+    }
+    if (offset == p->clip_received) {
+        if (n > 0xFFFFFFFFu - p->clip_received) {
+            return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip longer than 2^32-1 samples");
+        }
+        sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n);
+        p->clip_received += n;
+    } else if (!(n > 0u && offset < p->clip_received && p->clip_received - offset == n)) {
+        /* Neither the next chunk nor the last chunk resent. */
+        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_AUDIO, "offset != samples received");
+    }
+    /* else: the last chunk again (its ack was lost): acknowledge, push nothing. */
+    uint8_t *out = SD_PAYLOAD(p);
+    sd_wr32(&out[0], p->clip_id);
+    sd_wr32(&out[4], p->clip_received);
+    return sd_reply_ok(SD_MSG_AUDIO, SD_AUDIO_RSP_SIZE);
+}
+
+/* Writes the part shared by the CLASSIFY and INFER results (34 bytes at out):
+ * cost frontend u64, lstm u64, head u64, then the int8 scores. */
+static void sd_put_costs_scores(uint8_t *out, uint64_t frontend, const sd_model_cost_t *cost,
+                                const int8_t *scores)
+{
+    sd_wr64(&out[0], frontend);
+    sd_wr64(&out[8], cost->lstm);
+    sd_wr64(&out[16], cost->head);
+    for (size_t i = 0; i < SD_PROTO_OUTPUT_SIZE; i++) {
+        out[24u + i] = (uint8_t)scores[i];
+    }
+}
+
+static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
+{
+    const uint8_t *in = SD_PAYLOAD(p);
+    if (len != SD_CLASSIFY_REQ_SIZE) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "CLASSIFY payload is 6 bytes");
+    }
+    const uint32_t clip = sd_rd32(&in[0]);
+    const uint8_t flags = in[4];
+    if ((flags & (uint8_t)~SD_CLASSIFY_WANT_FEATURES) != 0u || in[5] != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_CLASSIFY, "unknown flag or reserved byte set");
+    }
+    uint8_t *out = SD_PAYLOAD(p);
+    if (!p->clip_open) {
+        if (p->replay_valid && p->replay_seq == seq && sd_rd32(&p->replay[0]) == clip) {
+            /* The same request again (its response was lost): answer from the
+             * cache. The input tensor is gone; say so with the flags. */
+            sd_copy(out, p->replay, SD_CLASSIFY_RSP_FIXED);
+            out[5] = (uint8_t)SD_RESULT_REPLAYED;
+            return sd_reply_ok(SD_MSG_CLASSIFY, SD_CLASSIFY_RSP_FIXED);
+        }
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_CLASSIFY, "no open clip");
+    }
+    if (clip != p->clip_id) {
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_CLASSIFY, "clip id differs from the open clip");
+    }
+    /* The front end writes the input tensor straight into its place in the
+     * response; the model reads it from there. */
+    int8_t *features = (int8_t *)&out[SD_CLASSIFY_RSP_FIXED];
+    const uint64_t t0 = sd_port_cost_now();
+    const uint32_t n_samples = sd_frontend_end(sd_frontend_instance(), features);
+    p->frontend_cost += sd_port_cost_now() - t0;
+    p->clip_open = 0;
+    p->replay_valid = 0;
+
+    int8_t scores[SD_PROTO_OUTPUT_SIZE];
+    sd_model_cost_t cost = {0u, 0u};
+    if (sd_model_invoke(features, scores, &cost) != SD_MODEL_OK) {
+        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_CLASSIFY, "sd_model_invoke failed");
+    }
+    const uint8_t rflags = ((flags & SD_CLASSIFY_WANT_FEATURES) != 0u) ? SD_RESULT_FEATURES : 0u;
+    sd_wr32(&out[0], clip);
+    out[4] = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
+    out[5] = rflags;
+    sd_wr32(&out[6], n_samples);
+    sd_put_costs_scores(&out[10], p->frontend_cost, &cost, scores);
+
+    sd_copy(p->replay, out, SD_CLASSIFY_RSP_FIXED);
+    p->replay_seq = seq;
+    p->replay_valid = 1;
+    return sd_reply_ok(SD_MSG_CLASSIFY, SD_CLASSIFY_RSP_FIXED + (rflags ? SD_PROTO_INPUT_SIZE : 0u));
+}
+
+static sd_reply_t sd_on_infer(sd_proto_t *p, size_t len)
+{
+    if (len != SD_PROTO_INPUT_SIZE) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "INFER payload is the 1280-byte input");
+    }
+    int8_t scores[SD_PROTO_OUTPUT_SIZE];
+    sd_model_cost_t cost = {0u, 0u};
+    /* The input tensor is read in place from the request payload. */
+    if (sd_model_invoke((const int8_t *)SD_PAYLOAD(p), scores, &cost) != SD_MODEL_OK) {
+        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_INFER, "sd_model_invoke failed");
+    }
+    uint8_t *out = SD_PAYLOAD(p); /* the request is consumed: overwrite it */
+    out[0] = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
+    out[1] = 0u;
+    sd_put_costs_scores(&out[2], 0u, &cost, scores);
+    return sd_reply_ok(SD_MSG_INFER, SD_INFER_RSP_SIZE);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
+{
+    p->buf = &p->store.bytes[2];
+    sd_frame_decoder_init(&p->dec, p->buf, SD_PROTO_MAX_FRAME);
+    p->write = write;
+    p->write_ctx = write_ctx;
+    p->clip_open = 0;
+    p->clip_id = 0;
+    p->clip_received = 0;
+    p->frontend_cost = 0;
+    p->replay_valid = 0;
+    p->replay_seq = 0;
+    p->frames_ok = 0;
+    p->frames_bad = 0;
+}
+
+static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
+{
+    if (f->version != SD_PROTO_VERSION) {
+        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 1 expected");
+    }
+    const size_t len = f->payload_len;
+    switch (f->type) {
+    case SD_MSG_PING:
+        return sd_on_ping(p, len);
+    case SD_MSG_INFO:
+        return sd_on_info(p, len);
+    case SD_MSG_RESET:
+        return sd_on_reset(p, len);
+    case SD_MSG_AUDIO:
+        return sd_on_audio(p, len);
+    case SD_MSG_CLASSIFY:
+        return sd_on_classify(p, f->seq, len);
+    case SD_MSG_INFER:
+        return sd_on_infer(p, len);
+    default:
+        return sd_reply_error(p, SD_ERR_UNKNOWN_TYPE, f->type, "unknown request type");
+    }
+}
+
+size_t sd_proto_handle(sd_proto_t *p, const sd_frame_t *f)
+{
+    sd_reply_t r;
+    if (f->error != SD_ERR_NONE) {
+        p->frames_bad++;
+        /* Answer a damaged frame only when it looks like one of ours (at least
+         * a header, our version byte), so line noise draws no replies. Its
+         * seq is unverified: the host ignores a reply that matches nothing. */
+        if (!f->have_header || f->version != SD_PROTO_VERSION) {
+            return 0u;
+        }
+        const char *text = (f->error == SD_ERR_BAD_CRC)     ? "frame CRC mismatch"
+                           : (f->error == SD_ERR_TOO_LARGE) ? "frame larger than 1410 bytes"
+                                                            : "malformed frame";
+        r = sd_reply_error(p, f->error, f->type, text);
+    } else {
+        p->frames_ok++;
+        r = sd_dispatch(p, f);
+    }
+    return sd_frame_finish(p->buf, r.type, f->seq, r.len);
+}
+
+void sd_proto_feed(sd_proto_t *p, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        sd_frame_t f;
+        if (sd_frame_feed(&p->dec, data[i], &f) != SD_FRAME_NONE) {
+            const size_t n = sd_proto_handle(p, &f);
+            if (n > 0u) {
+                /* A spare delimiter first: noise the host received before
+                 * this response ends there instead of corrupting it. */
+                static const uint8_t delimiter = 0x00u;
+                p->write(p->write_ctx, &delimiter, 1u);
+                sd_frame_write(p->buf, n, p->write, p->write_ctx);
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+"""A spoken-digit device behind a serial port (docs/protocol.md).
+
+The port is opened only through ``serial.serial_for_url``, so a device path
+(/dev/ttyACM0), a pty path (posix board, QEMU), ``socket://host:port`` and
+``loop://`` all work. Every wait is bounded by a timeout.
+
+    with Device("/dev/ttyACM0") as dev:
+        print(dev.info())
+        result = dev.classify_clip(1, samples)   # samples: np.ndarray[int16]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+
+from host import protocol as p
+
+
+@dataclass(frozen=True)
+class DeviceResult:
+    """What the device computed for one clip (CLASSIFY) or one tensor (INFER).
+
+    Attributes:
+        label: index of the first largest output, 0..9.
+        output: np.ndarray[int8, shape=(10,)], the model's output tensor.
+        features: np.ndarray[int8, shape=(1280,)], the model input the device's
+            front end computed (row-major, 16 time steps x 80 mel), or None
+            when not requested (and always for INFER).
+        n_samples: samples the device's front end received (0 for INFER).
+        cost: {"frontend", "lstm", "head"}: ints in Info.cost_unit; frontend is
+            0 for INFER.
+    """
+
+    label: int
+    output: np.ndarray
+    features: np.ndarray | None
+    n_samples: int
+    cost: dict[str, int]
+
+
+def _to_device_result(r: p.Result) -> DeviceResult:
+    features = None if r.features is None else np.frombuffer(r.features, dtype=np.int8).copy()
+    return DeviceResult(r.label, np.array(r.output, dtype=np.int8), features, r.n_samples, dict(r.cost))
+
+
+class Device:
+    """Request/response client for the firmware's serial protocol.
+
+    Args:
+        url: anything ``serial.serial_for_url`` accepts.
+        baudrate: ignored by ptys, sockets and USB virtual COM ports.
+        timeout: seconds to wait for each response (and for each write).
+        retries: times a request is resent (same seq) after a timeout, a
+            damaged response or a device report that the request arrived
+            damaged. 0 = fail on the first problem.
+    """
+
+    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 5.0, retries: int = 0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries}")
+        self.timeout = timeout
+        self.retries = retries
+        self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
+        self._decoder = p.FrameDecoder()
+        self._seq = int.from_bytes(os.urandom(2), "little")  # differs from a previous session's
+        #: Frames ignored so far: damaged, not a response, or a stale seq.
+        self.stats = {"damaged": 0, "stale": 0, "resent": 0}
+
+    # ---- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the port."""
+        self._ser.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- transport ----------------------------------------------------------
+
+    def request(self, msg_type: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
+        """Send one request, return its response payload.
+
+        Raises:
+            DeviceError: the device answered ERROR.
+            Timeout: no response within ``timeout`` (default self.timeout), retries included per attempt.
+            CrcError: only damaged frames came back.
+            ProtocolError: a response of the wrong type.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        self._seq = (self._seq + 1) & 0xFFFF
+        seq = self._seq
+        wire = p.encode_frame(p.Frame(msg_type, seq, payload), leading_delimiter=True)
+        # Nothing received before this request can answer it.
+        self._ser.reset_input_buffer()
+        self._decoder = p.FrameDecoder()
+        last: p.ProtocolError = p.Timeout("no attempt")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["resent"] += 1
+            self._write(wire)
+            try:
+                frame = self._wait(seq, time.monotonic() + timeout, msg_type)
+            except (p.Timeout, p.CrcError) as exc:
+                last = exc
+                continue
+            if frame.type == p.MsgType.ERROR:
+                err = p.parse_error(frame.payload)
+                if err.code in p.TRANSPORT_ERRORS and attempt < self.retries:
+                    last = err
+                    continue
+                raise err
+            if frame.type != msg_type | p.RESPONSE_BIT:
+                raise p.ProtocolError(f"response type 0x{frame.type:02x} to request 0x{msg_type:02x}")
+            return frame.payload
+        raise last
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+            self._ser.flush()
+        except serial.SerialTimeoutException as exc:
+            raise p.Timeout(f"write of {len(data)} bytes timed out after {self.timeout} s") from exc
+
+    def _wait(self, seq: int, deadline: float, msg_type: int) -> p.Frame:
+        """Read until the response with ``seq`` arrives; drop everything else."""
+        damaged = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._ser.timeout = min(remaining, 0.05)
+            data = self._ser.read(max(1, self._ser.in_waiting))
+            for event in self._decoder.feed(data):
+                if isinstance(event, p.ProtocolError):
+                    damaged += 1
+                    self.stats["damaged"] += 1
+                elif event.seq != seq or not event.type & p.RESPONSE_BIT:
+                    self.stats["stale"] += 1
+                else:
+                    return event
+        try:
+            name = p.MsgType(msg_type).name
+        except ValueError:
+            name = f"0x{msg_type:02x}"
+        if damaged:
+            raise p.CrcError(f"no intact response to {name} seq {seq}: {damaged} damaged frame(s)")
+        raise p.Timeout(f"no response to {name} seq {seq} within the timeout")
+
+    # ---- messages -----------------------------------------------------------
+
+    def ping(self, data: bytes = b"") -> bytes:
+        """Echo ``data`` (0..1400 bytes) through the device; returns the echo."""
+        echo = self.request(p.MsgType.PING, data)
+        if echo != data:
+            raise p.ProtocolError("PING echo differs from what was sent")
+        return echo
+
+    def info(self) -> p.Info:
+        """Protocol and firmware versions, board, hashes, sizes, cost unit."""
+        return p.parse_info(self.request(p.MsgType.INFO))
+
+    def reset(self) -> None:
+        """Drop any open clip on the device."""
+        self.request(p.MsgType.RESET)
+
+    def send_audio(self, clip_id: int, offset: int, chunk: np.ndarray, *, begin: bool) -> int:
+        """Send one AUDIO chunk (<= 512 int16 samples); returns samples received so far."""
+        data = np.ascontiguousarray(chunk, dtype="<i2").tobytes()
+        ack = p.parse_audio_ack(self.request(p.MsgType.AUDIO, p.build_audio(clip_id, offset, data, begin=begin)))
+        if ack.clip_id != clip_id or ack.received != offset + len(data) // 2:
+            raise p.ProtocolError(
+                f"AUDIO ack clip {ack.clip_id} received {ack.received}, expected clip {clip_id} "
+                f"received {offset + len(data) // 2}"
+            )
+        return ack.received
+
+    def classify_clip(
+        self,
+        clip_id: int,
+        samples: np.ndarray,
+        want_features: bool = True,
+        *,
+        chunk_samples: int = p.MAX_AUDIO_SAMPLES,
+        timeout: float | None = None,
+    ) -> DeviceResult:
+        """Stream one clip and classify it on the device.
+
+        Args:
+            clip_id: 0..2**32-1, names the clip in every AUDIO/CLASSIFY message.
+            samples: np.ndarray[int16, shape=(n,)], n >= 0, at the device's sample rate.
+            want_features: also return the device's int8 input tensor.
+            chunk_samples: samples per AUDIO message, 1..512.
+            timeout: for the CLASSIFY response (front end end + model); default self.timeout.
+        """
+        x = np.asarray(samples)
+        if x.ndim != 1 or x.dtype != np.int16:
+            raise ValueError(f"samples must be 1-D int16, got {x.dtype} shape {x.shape}")
+        if not 1 <= chunk_samples <= p.MAX_AUDIO_SAMPLES:
+            raise ValueError(f"chunk_samples must be in 1..{p.MAX_AUDIO_SAMPLES}, got {chunk_samples}")
+        clip_id &= 0xFFFFFFFF
+        self.send_audio(clip_id, 0, x[:chunk_samples], begin=True)
+        for offset in range(chunk_samples, len(x), chunk_samples):
+            self.send_audio(clip_id, offset, x[offset : offset + chunk_samples], begin=False)
+        payload = self.request(
+            p.MsgType.CLASSIFY, p.build_classify(clip_id, want_features=want_features), timeout=timeout
+        )
+        r = p.parse_classify(payload)
+        if r.clip_id != clip_id or r.n_samples != len(x):
+            raise p.ProtocolError(f"CLASSIFY: clip {r.clip_id} with {r.n_samples} samples, sent {clip_id} with {len(x)}")
+        if want_features and r.features is None:
+            raise p.ProtocolError("CLASSIFY response lacks the input tensor (replayed); resend the clip")
+        return _to_device_result(r)
+
+    def infer(self, features: np.ndarray, *, timeout: float | None = None) -> DeviceResult:
+        """Run the model alone on an int8 input tensor (1280 values, any shape)."""
+        x = np.asarray(features)
+        if x.dtype != np.int8 or x.size != p.INPUT_SIZE:
+            raise ValueError(f"features must be int8 with {p.INPUT_SIZE} values, got {x.dtype} shape {x.shape}")
+        payload = self.request(p.MsgType.INFER, p.build_infer(x.tobytes()), timeout=timeout)
+        return _to_device_result(p.parse_infer(payload))

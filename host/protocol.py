@@ -1,0 +1,386 @@
+"""The serial protocol between the host and the firmware (docs/protocol.md).
+
+Frames are ``version u8 | type u8 | seq u16 | length u16 | payload | crc32 u32``
+(little-endian), the CRC being ``zlib.crc32`` (IEEE 802.3) of header + payload,
+sent COBS-encoded and followed by a 0x00 delimiter. This module only packs and
+unpacks bytes (stdlib only); host/device.py does the I/O.
+
+Constants mirror firmware/include/sd_protocol.h: change both together.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+PROTOCOL_VERSION = 1
+HEADER_SIZE = 6
+CRC_SIZE = 4
+MAX_PAYLOAD = 1400
+MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
+MAX_AUDIO_SAMPLES = 512
+INPUT_SIZE = 1280
+OUTPUT_SIZE = 10
+RESPONSE_BIT = 0x80
+
+AUDIO_BEGIN = 0x01
+CLASSIFY_WANT_FEATURES = 0x01
+RESULT_FEATURES = 0x01
+RESULT_REPLAYED = 0x02
+
+_HEADER = struct.Struct("<BBHH")
+_AUDIO_REQ = struct.Struct("<IIBBH")
+_AUDIO_RSP = struct.Struct("<II")
+_CLASSIFY_REQ = struct.Struct("<IBB")
+_CLASSIFY_RSP = struct.Struct("<IBBIQQQ10s")  # 44 bytes, then 1280 features if flagged
+_INFER_RSP = struct.Struct("<BBQQQ10s")  # 36 bytes
+_INFO_RSP = struct.Struct("<BBHHHHI32s32s")  # 78 bytes, then 3 length-prefixed strings
+
+
+class MsgType(enum.IntEnum):
+    """Header byte 1. A response has the request's type | 0x80, or ERROR."""
+
+    PING = 0x01
+    INFO = 0x02
+    RESET = 0x03
+    AUDIO = 0x10
+    CLASSIFY = 0x11
+    INFER = 0x12
+    ERROR = 0xFF
+
+
+class ErrorCode(enum.IntEnum):
+    """ERROR payload byte 0."""
+
+    BAD_CRC = 1
+    BAD_FRAME = 2
+    TOO_LARGE = 3
+    BAD_VERSION = 4
+    UNKNOWN_TYPE = 5
+    BAD_LENGTH = 6
+    BAD_ARGUMENT = 7
+    NO_CLIP = 8
+    CLIP_MISMATCH = 9
+    SEQUENCE = 10
+    MODEL = 11
+
+
+#: Errors meaning "the request was damaged on the way": resend it, same seq.
+TRANSPORT_ERRORS = frozenset({ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME})
+
+
+class ProtocolError(Exception):
+    """A frame or message that breaks the protocol."""
+
+
+class CrcError(ProtocolError):
+    """A frame whose CRC-32 does not match (damaged in transit)."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame or payload larger than MAX_FRAME / MAX_PAYLOAD."""
+
+
+class Timeout(ProtocolError, TimeoutError):
+    """No matching response within the time allowed."""
+
+
+class DeviceError(ProtocolError):
+    """The device answered ERROR.
+
+    Attributes:
+        code: ErrorCode value (an int if the code is unknown to this host).
+        text: the device's ASCII explanation.
+        request_type: type byte of the request that failed.
+    """
+
+    def __init__(self, code: int, text: str, request_type: int = 0) -> None:
+        try:
+            self.code: int = ErrorCode(code)
+            name = self.code.name
+        except ValueError:
+            self.code = code
+            name = str(code)
+        self.text = text
+        self.request_type = request_type
+        super().__init__(f"device error {name} on request 0x{request_type:02x}: {text}")
+
+
+# ---- COBS -------------------------------------------------------------------
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """COBS-encode ``data`` (no delimiter added); the result has no 0x00.
+
+    A block that ends the data after 254 non-zero bytes gets no trailing
+    0x01 block (the same bytes as the firmware's sd_frame_write).
+    """
+    out = bytearray()
+    pos, n = 0, len(data)
+    while True:
+        end = data.find(b"\x00", pos, min(pos + 254, n))
+        run = (min(pos + 254, n) if end < 0 else end) - pos
+        out.append(run + 1)
+        out += data[pos : pos + run]
+        pos += run
+        if pos >= n:
+            return bytes(out)
+        if run < 254:
+            pos += 1  # the zero this block's code stands for
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Decode one COBS block sequence (without its delimiter).
+
+    Raises:
+        ProtocolError: a 0x00 inside, or a block longer than the data.
+    """
+    out = bytearray()
+    pos, n = 0, len(data)
+    while pos < n:
+        code = data[pos]
+        if code == 0:
+            raise ProtocolError("COBS: 0x00 inside a frame")
+        end = pos + code
+        if end > n:
+            raise ProtocolError("COBS: truncated block")
+        block = data[pos + 1 : end]
+        if 0 in block:
+            raise ProtocolError("COBS: 0x00 inside a frame")
+        out += block
+        pos = end
+        if code != 0xFF and pos < n:
+            out.append(0)
+    return bytes(out)
+
+
+# ---- frames -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        type: header byte 1 (MsgType value, | 0x80 for responses).
+        seq: 0..65535; a response carries its request's seq.
+        payload: 0..MAX_PAYLOAD bytes.
+        version: header byte 0.
+    """
+
+    type: int
+    seq: int
+    payload: bytes = b""
+    version: int = PROTOCOL_VERSION
+
+
+def encode_frame(frame: Frame, *, leading_delimiter: bool = False) -> bytes:
+    """Bytes for the wire: [0x00] COBS(header + payload + CRC) 0x00.
+
+    Raises:
+        FrameTooLarge: payload longer than MAX_PAYLOAD.
+    """
+    if len(frame.payload) > MAX_PAYLOAD:
+        raise FrameTooLarge(f"payload of {len(frame.payload)} bytes > {MAX_PAYLOAD}")
+    body = _HEADER.pack(frame.version, frame.type, frame.seq & 0xFFFF, len(frame.payload))
+    body += frame.payload
+    body += struct.pack("<I", zlib.crc32(body))
+    return (b"\x00" if leading_delimiter else b"") + cobs_encode(body) + b"\x00"
+
+
+def decode_frame(encoded: bytes) -> Frame:
+    """Decode one frame's COBS bytes (without the 0x00 delimiter).
+
+    Raises:
+        FrameTooLarge: more than MAX_FRAME decoded bytes.
+        ProtocolError: COBS invalid, shorter than 10 bytes, length field wrong.
+        CrcError: CRC mismatch.
+    """
+    raw = cobs_decode(encoded)
+    if len(raw) > MAX_FRAME:
+        raise FrameTooLarge(f"frame of {len(raw)} bytes > {MAX_FRAME}")
+    if len(raw) < HEADER_SIZE + CRC_SIZE:
+        raise ProtocolError(f"frame of {len(raw)} bytes is shorter than {HEADER_SIZE + CRC_SIZE}")
+    (crc,) = struct.unpack_from("<I", raw, len(raw) - CRC_SIZE)
+    if zlib.crc32(raw[:-CRC_SIZE]) != crc:
+        raise CrcError("frame CRC mismatch")
+    version, type_, seq, length = _HEADER.unpack_from(raw)
+    if length != len(raw) - HEADER_SIZE - CRC_SIZE:
+        raise ProtocolError(f"length field {length} != {len(raw) - HEADER_SIZE - CRC_SIZE}")
+    return Frame(type_, seq, raw[HEADER_SIZE:-CRC_SIZE], version)
+
+
+class FrameDecoder:
+    """Splits a byte stream at 0x00 into frames, with a hard size bound.
+
+    Bytes past the largest possible encoded frame are dropped until the next
+    delimiter, so garbage costs bounded memory and the decoder resynchronizes
+    at the next 0x00.
+    """
+
+    #: Largest COBS encoding of a MAX_FRAME frame.
+    MAX_ENCODED = MAX_FRAME + MAX_FRAME // 254 + 1
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._overflow = False
+
+    def feed(self, data: bytes) -> list[Frame | ProtocolError]:
+        """Feed received bytes; return the frames (or errors) they complete, in order.
+
+        Empty frames (consecutive delimiters) produce nothing.
+        """
+        events: list[Frame | ProtocolError] = []
+        for chunk_index, chunk in enumerate(data.split(b"\x00")):
+            if chunk_index > 0:  # a delimiter preceded this chunk: close the frame
+                events.extend(self._finish())
+            if not self._overflow:
+                self._buf += chunk
+                if len(self._buf) > self.MAX_ENCODED:
+                    self._buf.clear()
+                    self._overflow = True
+        return events
+
+    def _finish(self) -> list[Frame | ProtocolError]:
+        if self._overflow:
+            self._overflow = False
+            return [FrameTooLarge("frame too large, dropped")]
+        if not self._buf:
+            return []
+        encoded, self._buf = bytes(self._buf), bytearray()
+        try:
+            return [decode_frame(encoded)]
+        except ProtocolError as exc:
+            return [exc]
+
+
+# ---- messages -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Info:
+    """INFO response. Hashes are lower-case hex (64 digits)."""
+
+    protocol_version: int
+    max_payload: int
+    max_audio_samples: int
+    input_size: int
+    output_size: int
+    sample_rate: int
+    model_sha256: str
+    frontend_sha256: str
+    firmware_version: str
+    board: str
+    cost_unit: str
+
+
+@dataclass(frozen=True)
+class AudioAck:
+    """AUDIO response: the clip id and the samples received so far."""
+
+    clip_id: int
+    received: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """CLASSIFY or INFER response.
+
+    Attributes:
+        label: index of the first largest output, 0..9.
+        output: OUTPUT_SIZE signed int8 scores.
+        features: INPUT_SIZE bytes of the int8 input tensor (two's complement),
+            or None when not requested, INFER, or a replayed CLASSIFY.
+        n_samples: samples in the clip (0 for INFER).
+        cost: {"frontend", "lstm", "head"} in the device's cost unit.
+        clip_id: the clip (None for INFER).
+        replayed: answered from the device's replay cache.
+    """
+
+    label: int
+    output: tuple[int, ...]
+    features: bytes | None
+    n_samples: int
+    cost: dict[str, int]
+    clip_id: int | None = None
+    replayed: bool = False
+
+
+def build_audio(clip_id: int, offset: int, samples: bytes, *, begin: bool) -> bytes:
+    """AUDIO payload. ``samples``: int16 little-endian, at most MAX_AUDIO_SAMPLES."""
+    n, rest = divmod(len(samples), 2)
+    if rest or n > MAX_AUDIO_SAMPLES:
+        raise FrameTooLarge(f"AUDIO chunk of {len(samples)} bytes (even, <= {2 * MAX_AUDIO_SAMPLES})")
+    return _AUDIO_REQ.pack(clip_id, offset, AUDIO_BEGIN if begin else 0, 0, n) + samples
+
+
+def build_classify(clip_id: int, *, want_features: bool) -> bytes:
+    """CLASSIFY payload."""
+    return _CLASSIFY_REQ.pack(clip_id, CLASSIFY_WANT_FEATURES if want_features else 0, 0)
+
+
+def build_infer(features: bytes) -> bytes:
+    """INFER payload: exactly INPUT_SIZE bytes of int8 input tensor."""
+    if len(features) != INPUT_SIZE:
+        raise ProtocolError(f"INFER input of {len(features)} bytes, expected {INPUT_SIZE}")
+    return bytes(features)
+
+
+def _expect_len(payload: bytes, n: int, what: str) -> None:
+    if len(payload) != n:
+        raise ProtocolError(f"{what} payload of {len(payload)} bytes, expected {n}")
+
+
+def _signed(raw: bytes) -> tuple[int, ...]:
+    return tuple(b - 256 if b > 127 else b for b in raw)
+
+
+def parse_error(payload: bytes) -> DeviceError:
+    """ERROR payload -> DeviceError (returned, not raised)."""
+    if len(payload) < 2:
+        raise ProtocolError(f"ERROR payload of {len(payload)} bytes")
+    return DeviceError(payload[0], payload[2:].decode("ascii", "replace"), payload[1])
+
+
+def parse_info(payload: bytes) -> Info:
+    """INFO response payload -> Info."""
+    if len(payload) < _INFO_RSP.size + 3:
+        raise ProtocolError(f"INFO payload of {len(payload)} bytes")
+    version, _, max_payload, max_samples, in_size, out_size, rate, model, fe = _INFO_RSP.unpack_from(payload)
+    strings: list[str] = []
+    pos = _INFO_RSP.size
+    for _ in range(3):
+        if pos >= len(payload) or pos + 1 + payload[pos] > len(payload):
+            raise ProtocolError("INFO strings truncated")
+        strings.append(payload[pos + 1 : pos + 1 + payload[pos]].decode("ascii", "replace"))
+        pos += 1 + payload[pos]
+    if pos != len(payload):
+        raise ProtocolError(f"INFO payload has {len(payload) - pos} extra bytes")
+    return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), *strings)
+
+
+def parse_audio_ack(payload: bytes) -> AudioAck:
+    """AUDIO response payload -> AudioAck."""
+    _expect_len(payload, _AUDIO_RSP.size, "AUDIO response")
+    return AudioAck(*_AUDIO_RSP.unpack(payload))
+
+
+def parse_classify(payload: bytes) -> Result:
+    """CLASSIFY response payload -> Result."""
+    if len(payload) < _CLASSIFY_RSP.size:
+        raise ProtocolError(f"CLASSIFY response of {len(payload)} bytes")
+    clip, label, flags, n, fe, lstm, head, out = _CLASSIFY_RSP.unpack_from(payload)
+    has_features = bool(flags & RESULT_FEATURES)
+    _expect_len(payload, _CLASSIFY_RSP.size + (INPUT_SIZE if has_features else 0), "CLASSIFY response")
+    features = payload[_CLASSIFY_RSP.size :] if has_features else None
+    cost = {"frontend": fe, "lstm": lstm, "head": head}
+    return Result(label, _signed(out), features, n, cost, clip, bool(flags & RESULT_REPLAYED))
+
+
+def parse_infer(payload: bytes) -> Result:
+    """INFER response payload -> Result."""
+    _expect_len(payload, _INFER_RSP.size, "INFER response")
+    label, _, fe, lstm, head, out = _INFER_RSP.unpack(payload)
+    return Result(label, _signed(out), None, 0, {"frontend": fe, "lstm": lstm, "head": head})

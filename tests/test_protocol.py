@@ -1,0 +1,417 @@
+"""The serial protocol: Python codec, C codec, and both against each other.
+
+Golden vectors: the COBS examples are the ones in the COBS paper / Wikipedia
+article; the CRC check value 0xCBF43926 is CRC-32/IEEE's published check for
+b"123456789"; the worked frame is docs/protocol.md's (also in
+firmware/tests/protocol/test_protocol.c). The C side is built here from
+firmware/src with the stubs in firmware/tests/protocol (gcc, -Werror); its
+stub front end and model are re-computed below (stub_features, stub_model).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import tty
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from host import protocol as p
+from host.device import Device
+
+ROOT = Path(__file__).resolve().parent.parent
+FW = ROOT / "firmware"
+STUBS = FW / "tests" / "protocol"
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}", f"-I{STUBS}"]
+CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
+STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
+
+WORKED_FRAME = bytes.fromhex("06 01 01 01 02 03 01 02 11 05 0c f3 1e c2 00")
+
+
+# ---- Python codec ---------------------------------------------------------------
+
+COBS_VECTORS = [
+    (b"\x00", b"\x01\x01"),
+    (b"\x00\x00", b"\x01\x01\x01"),
+    (b"\x00\x11\x00", b"\x01\x02\x11\x01"),
+    (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
+    (b"\x11\x22\x33\x44", b"\x05\x11\x22\x33\x44"),
+    (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+    (bytes(range(1, 255)), b"\xff" + bytes(range(1, 255))),
+    (bytes(range(0, 255)), b"\x01\xff" + bytes(range(1, 255))),
+    (bytes(range(1, 256)), b"\xff" + bytes(range(1, 255)) + b"\x02\xff"),
+    (bytes(range(2, 256)) + b"\x00", b"\xff" + bytes(range(2, 256)) + b"\x01\x01"),
+    (bytes(range(3, 256)) + b"\x00\x01", b"\xfe" + bytes(range(3, 256)) + b"\x02\x01"),
+]
+
+
+@pytest.mark.parametrize("raw, encoded", COBS_VECTORS)
+def test_cobs_vectors(raw: bytes, encoded: bytes) -> None:
+    assert p.cobs_encode(raw) == encoded
+    assert p.cobs_decode(encoded) == raw
+
+
+def test_cobs_round_trips() -> None:
+    rng = random.Random(1)
+    for n in [0, 1, 253, 254, 255, 256, 507, 508, 509, 1410]:
+        for data in (bytes(n), b"\x11" * n, bytes(rng.randrange(256) for _ in range(n)),
+                     bytes(rng.choice((0, 0xFF, 7)) for _ in range(n))):
+            enc = p.cobs_encode(data)
+            assert 0 not in enc
+            assert len(enc) <= len(data) + 1 + len(data) // 254
+            assert p.cobs_decode(enc) == data
+
+
+def test_crc_is_zlib() -> None:
+    assert zlib.crc32(b"123456789") == 0xCBF43926
+
+
+def test_worked_example() -> None:
+    wire = p.encode_frame(p.Frame(p.MsgType.PING, 0x0201, b"\x00\x11\x00"))
+    assert wire == WORKED_FRAME
+    assert p.decode_frame(wire[:-1]) == p.Frame(p.MsgType.PING, 0x0201, b"\x00\x11\x00")
+
+
+def test_docs_examples_match_the_code() -> None:
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    assert "on wire    06 01 01 01 02 03 | 01 | 02 11 | 05 0c f3 1e c2 | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 01 01 01 02 03 01 02 11 05 0c f3 1e c2 00"
+    info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
+    assert f"on wire    {info.hex(' ')}" in doc
+    err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
+    assert f"frame      {err[:6].hex(' ')} | {err[6:-4].hex(' ')} | {err[-4:].hex(' ')}" in doc
+
+
+def test_decode_frame_errors() -> None:
+    body = bytearray(p.cobs_decode(WORKED_FRAME[:-1]))
+    body[7] ^= 0x10
+    with pytest.raises(p.CrcError):
+        p.decode_frame(p.cobs_encode(bytes(body)))
+    with pytest.raises(p.ProtocolError):
+        p.decode_frame(b"\x05\x01\x02")  # truncated block
+    with pytest.raises(p.ProtocolError):
+        p.decode_frame(p.cobs_encode(b"\x01\x01\x00\x00"))  # too short
+    with pytest.raises(p.FrameTooLarge):
+        p.encode_frame(p.Frame(p.MsgType.PING, 1, bytes(p.MAX_PAYLOAD + 1)))
+    with pytest.raises(p.FrameTooLarge):
+        p.decode_frame(p.cobs_encode(bytes(p.MAX_FRAME + 1)))
+
+
+def test_frame_decoder_resyncs() -> None:
+    rng = random.Random(2)
+    good = [p.Frame(p.MsgType.PING | p.RESPONSE_BIT, i, bytes(rng.randrange(256) for _ in range(i * 7)))
+            for i in range(20)]
+    stream = bytearray()
+    for f in good:
+        stream += bytes(rng.randrange(256) for _ in range(rng.randrange(50)))  # garbage
+        stream += p.encode_frame(f, leading_delimiter=True)
+    stream += b"\x55" * 100_000 + p.encode_frame(good[0], leading_delimiter=True)  # oversize, then a frame
+    dec = p.FrameDecoder()
+    events: list[p.Frame | p.ProtocolError] = []
+    for i in range(0, len(stream), 37):  # in arbitrary pieces
+        events += dec.feed(bytes(stream[i : i + 37]))
+    assert [e for e in events if isinstance(e, p.Frame)] == good + [good[0]]
+    assert any(isinstance(e, p.FrameTooLarge) for e in events)
+    assert len(dec._buf) == 0
+
+
+def test_message_builders() -> None:
+    assert p.build_audio(7, 512, b"\x01\x00\xff\xff", begin=False) == bytes.fromhex("07000000 00020000 00 00 0200 0100ffff")
+    assert p.build_classify(0x01020304, want_features=True) == bytes.fromhex("04030201 01 00")
+    with pytest.raises(p.FrameTooLarge):
+        p.build_audio(1, 0, bytes(1026), begin=True)
+    err = p.parse_error(bytes([8, 0x11]) + b"no open clip")
+    assert err.code == p.ErrorCode.NO_CLIP and err.text == "no open clip" and err.request_type == 0x11
+
+
+# ---- C codec and firmware, built from firmware/src with the test stubs ------------
+
+
+def _gcc(out: Path, sources: list[Path]) -> Path:
+    cmd = ["gcc", *CFLAGS, "-o", str(out), *map(str, sources)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def cbuild(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    return tmp_path_factory.mktemp("protocol_c")
+
+
+def test_c_unit_tests(cbuild: Path) -> None:
+    exe = _gcc(cbuild / "test_protocol", [STUBS / "test_protocol.c", *CORE, *STUB_SRC])
+    res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout
+    assert "PASS" in res.stdout
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+def test_firmware_sources_build_for_cortex_m4(tmp_path: Path) -> None:
+    for src in [*CORE, FW / "src" / "sd_app.c"]:
+        cmd = ["arm-none-eabi-gcc", *CFLAGS, "-Os", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16",
+               "-mfloat-abi=hard", "-c", str(src), "-o", str(tmp_path / (src.stem + ".o"))]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+
+
+@pytest.fixture(scope="module")
+def codec_tool(cbuild: Path) -> Path:
+    return _gcc(cbuild / "codec_tool", [STUBS / "codec_tool.c", FW / "src" / "sd_frame.c"])
+
+
+def _random_frames(seed: int, count: int) -> list[p.Frame]:
+    rng = random.Random(seed)
+    lengths = [0, 1, 253, 254, 255, 508, p.MAX_PAYLOAD] + [rng.randrange(p.MAX_PAYLOAD + 1) for _ in range(count)]
+    frames = []
+    for n in lengths:
+        kind = rng.randrange(3)
+        payload = bytes(n) if kind == 0 else bytes(rng.randrange(256) for _ in range(n)) if kind == 1 else b"\xff" * n
+        frames.append(p.Frame(rng.randrange(256), rng.randrange(65536), payload))
+    return frames
+
+
+def test_python_frames_decode_in_c(codec_tool: Path) -> None:
+    rng = random.Random(3)
+    stream = bytearray()
+    expected: list[str] = []
+    for f in _random_frames(4, 40):
+        stream += p.encode_frame(f, leading_delimiter=rng.random() < 0.5)
+        expected.append(f"OK {f.type} {f.seq} {f.payload.hex() or '-'}")
+        r = rng.random()
+        if r < 0.2:  # a damaged copy: C must report BAD_CRC with the header
+            body = bytearray(p.cobs_decode(p.encode_frame(f)[:-1]))
+            body[rng.randrange(p.HEADER_SIZE, len(body))] ^= 1 << rng.randrange(8)
+            stream += p.cobs_encode(bytes(body)) + b"\x00"
+            expected.append(f"BAD {p.ErrorCode.BAD_CRC} 1 {f.seq}")
+        elif r < 0.3:  # one byte too large
+            body = p.cobs_decode(p.encode_frame(p.Frame(1, f.seq, b"\x07" * p.MAX_PAYLOAD))[:-1])
+            stream += p.cobs_encode(body[:-4] + b"\x07" + body[-4:]) + b"\x00"
+            expected.append(f"BAD {p.ErrorCode.TOO_LARGE} 1 {f.seq}")
+        elif r < 0.4:  # noise that never reaches a delimiter on its own
+            stream += bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 3000)))
+            stream += b"\x00"
+            expected.append("BAD*")
+    res = subprocess.run([str(codec_tool), "decode"], input=bytes(stream), capture_output=True, timeout=60)
+    assert res.returncode == 0
+    lines = res.stdout.decode().splitlines()
+    assert len(lines) == len(expected)
+    for got, want in zip(lines, expected):
+        if want == "BAD*":
+            assert got.startswith("BAD ")
+        else:
+            assert got == want
+
+
+def test_c_frames_decode_in_python(codec_tool: Path) -> None:
+    frames = _random_frames(5, 40)
+    lines = "".join(f"{f.type} {f.seq} {f.payload.hex() or '-'}\n" for f in frames)
+    res = subprocess.run([str(codec_tool), "encode"], input=lines.encode(), capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == b"".join(p.encode_frame(f) for f in frames)  # byte-identical encoders
+    assert p.FrameDecoder().feed(res.stdout) == frames
+
+
+# ---- Device against the C firmware (sd_app.c main loop + stubs) on a pty ----------
+
+
+def stub_features(x: np.ndarray) -> np.ndarray:
+    """firmware/tests/protocol/stub_frontend.c, in Python."""
+    acc = 0
+    for s in x.astype(np.uint16).tolist():
+        acc = (acc * 31 + s) & 0xFFFFFFFF
+    return np.array([((acc >> (i % 24)) + i) & 0xFF for i in range(p.INPUT_SIZE)], dtype=np.uint8).view(np.int8)
+
+
+def stub_model(features: np.ndarray) -> tuple[np.ndarray, int]:
+    """firmware/tests/protocol/stub_model.c, in Python: (output, cost.lstm)."""
+    u = features.view(np.uint8).astype(np.int64)
+    out = np.array([u[k :: p.OUTPUT_SIZE].sum() & 0xFF for k in range(p.OUTPUT_SIZE)], dtype=np.uint8).view(np.int8)
+    return out, 1000 + int(u[0])
+
+
+@pytest.fixture(scope="module")
+def firmware_pty(cbuild: Path) -> Iterator[str]:
+    """The firmware's main loop with stub front end, model and port, on a pty; yields the pty path."""
+    exe = _gcc(cbuild / "fake_device", [FW / "src" / "sd_app.c", *CORE, *STUB_SRC])
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    proc = subprocess.Popen([str(exe)], stdin=master, stdout=master, close_fds=True)
+    os.close(master)
+    try:
+        yield os.ttyname(slave)
+    finally:
+        os.close(slave)  # the firmware reads EIO once every slave fd is closed, and exits
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def dev(firmware_pty: str) -> Iterator[Device]:
+    with Device(firmware_pty, timeout=3.0) as d:
+        yield d
+
+
+def test_device_info_ping(dev: Device) -> None:
+    info = dev.info()
+    assert info.protocol_version == p.PROTOCOL_VERSION
+    assert (info.max_payload, info.max_audio_samples) == (p.MAX_PAYLOAD, p.MAX_AUDIO_SAMPLES)
+    assert (info.input_size, info.output_size, info.sample_rate) == (1280, 10, 8000)
+    assert info.model_sha256 == "00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210"
+    assert info.frontend_sha256 == "a5" * 32
+    assert (info.firmware_version, info.board, info.cost_unit) == ("0.1.0", "stub", "ticks")
+    assert dev.ping() == b""
+    blob = bytes(range(256)) * 5 + bytes(120)
+    assert dev.ping(blob[: p.MAX_PAYLOAD]) == blob[: p.MAX_PAYLOAD]
+
+
+@pytest.mark.parametrize("n", [0, 1, 512, 513, 4000])
+def test_device_classify_clip(dev: Device, n: int) -> None:
+    x = np.random.default_rng(n).integers(-32768, 32768, size=n, dtype=np.int16)
+    r = dev.classify_clip(1000 + n, x)
+    feats = stub_features(x)
+    out, lstm = stub_model(feats)
+    assert r.n_samples == n
+    np.testing.assert_array_equal(r.features, feats)
+    np.testing.assert_array_equal(r.output, out)
+    assert r.label == int(np.argmax(out))
+    assert r.cost["lstm"] == lstm and r.cost["head"] == 7 and r.cost["frontend"] > 0
+    r2 = dev.classify_clip(1, x, want_features=False, chunk_samples=100)
+    assert r2.features is None
+    np.testing.assert_array_equal(r2.output, out)
+
+
+def test_device_infer_and_errors(dev: Device) -> None:
+    x = np.random.default_rng(9).integers(-128, 128, size=(16, 80), dtype=np.int8)
+    r = dev.infer(x)
+    out, lstm = stub_model(x.reshape(-1))
+    np.testing.assert_array_equal(r.output, out)
+    assert r.label == int(np.argmax(out)) and r.cost == {"frontend": 0, "lstm": lstm, "head": 7}
+    bad = x.reshape(-1).copy()
+    bad[:4] = 0x7F  # the stub model fails on this
+    with pytest.raises(p.DeviceError) as e:
+        dev.infer(bad)
+    assert e.value.code == p.ErrorCode.MODEL
+    with pytest.raises(p.DeviceError) as e:
+        dev.request(p.MsgType.CLASSIFY, p.build_classify(5, want_features=False))
+    assert e.value.code == p.ErrorCode.NO_CLIP
+    with pytest.raises(p.DeviceError) as e:
+        dev.request(0x42)
+    assert e.value.code == p.ErrorCode.UNKNOWN_TYPE
+    dev.send_audio(77, 0, np.zeros(10, np.int16), begin=True)
+    dev.reset()
+    with pytest.raises(p.DeviceError) as e:
+        dev.send_audio(77, 10, np.zeros(10, np.int16), begin=False)
+    assert e.value.code == p.ErrorCode.NO_CLIP
+    # Garbage on the line, then normal service.
+    dev._ser.write(b"\x01\x01\x01\x02" + bytes(range(1, 256)) * 10 + b"\x00")
+    assert dev.ping(b"ok") == b"ok"
+
+
+# ---- Device against a scripted fake over socket:// and loop:// --------------------
+
+Responder = Callable[[int, p.Frame], bytes]
+
+
+@pytest.fixture
+def fake_device() -> Iterator[Callable[[Responder], str]]:
+    """A TCP server answering each decoded request with ``responder(count, frame)`` bytes."""
+    servers: list[socket.socket] = []
+
+    def start(responder: Responder) -> str:
+        srv = socket.create_server(("127.0.0.1", 0))
+        servers.append(srv)
+
+        def serve() -> None:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                dec, count = p.FrameDecoder(), 0
+                while True:
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    for ev in dec.feed(data):
+                        if isinstance(ev, p.Frame):
+                            conn.sendall(responder(count, ev))
+                            count += 1
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"socket://127.0.0.1:{srv.getsockname()[1]}"
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+def _answer(f: p.Frame, payload: bytes | None = None) -> bytes:
+    return p.encode_frame(p.Frame(f.type | p.RESPONSE_BIT, f.seq, f.payload if payload is None else payload))
+
+
+def _damaged(f: p.Frame) -> bytes:
+    body = bytearray(p.cobs_decode(_answer(f)[:-1]))
+    body[-1] ^= 0xFF
+    return p.cobs_encode(bytes(body)) + b"\x00"
+
+
+def test_device_skips_garbage_stale_and_damaged(fake_device) -> None:
+    def responder(_: int, f: p.Frame) -> bytes:
+        stale = p.encode_frame(p.Frame(f.type | p.RESPONSE_BIT, (f.seq - 1) & 0xFFFF, b"old"))
+        return b"\x13\x37garbage" + b"\x00" + stale + _damaged(f) + b"\xfe\xfe" + b"\x00" + _answer(f, b"new")
+
+    with Device(fake_device(responder), timeout=2.0) as d:
+        assert d.request(p.MsgType.PING, b"x") == b"new"
+        assert d.stats["stale"] == 1 and d.stats["damaged"] >= 2
+
+
+def test_device_timeout_is_bounded(fake_device) -> None:
+    with Device(fake_device(lambda n, f: b""), timeout=0.3) as d:
+        t0 = time.monotonic()
+        with pytest.raises(p.Timeout):
+            d.ping()
+        assert time.monotonic() - t0 < 1.0
+    with Device("loop://", timeout=0.3) as d:  # hears only its own request
+        with pytest.raises(p.Timeout):
+            d.info()
+        assert d.stats["stale"] == 1
+
+
+def test_device_retries_same_seq(fake_device) -> None:
+    seqs: list[int] = []
+
+    def responder(n: int, f: p.Frame) -> bytes:
+        seqs.append(f.seq)
+        if n == 0:
+            return b""  # response lost
+        if n == 1:
+            return _damaged(f)
+        if n == 2:
+            return p.encode_frame(p.Frame(p.MsgType.ERROR, f.seq, bytes([p.ErrorCode.BAD_CRC, f.type]) + b"crc"))
+        return _answer(f)
+
+    with Device(fake_device(responder), timeout=0.3, retries=3) as d:
+        assert d.ping(b"hello") == b"hello"
+        assert len(set(seqs)) == 1 and len(seqs) == 4 and d.stats["resent"] == 3
+    with Device(fake_device(lambda n, f: _damaged(f)), timeout=0.2, retries=1) as d:
+        with pytest.raises(p.CrcError):
+            d.ping()
