@@ -1,0 +1,136 @@
+"""Generates firmware/generated/: the model graph (convert/codegen.py) and the
+front-end configuration and tables (here), all from the Python side.
+
+C never re-derives a table: the Hann window, the mel filterbank (stored
+sparsely: first bin, length, coefficients per band) and the per-band gain and
+offset that fold normalization and input quantization together are taken
+from train/features.py, the same functions the reference uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+import convert  # noqa: F401
+from train import features as F
+
+
+def c_float(v) -> str:
+    """A C float literal that parses back to exactly this float32."""
+    s = np.format_float_scientific(np.float32(v), unique=True, exp_digits=2)
+    return f"{s}f"
+
+
+def _rows(values, per_line: int, fmt) -> str:
+    vals = [fmt(v) for v in values]
+    return ",\n    ".join(", ".join(vals[i : i + per_line]) for i in range(0, len(vals), per_line))
+
+
+def sparse_mel(cfg: F.FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(start bin, length, offset, weights) of each band's non-zero run of the mel filterbank."""
+    basis = F.mel_filterbank(cfg)
+    starts, lens, offs, weights = [], [], [], []
+    for m, row in enumerate(basis):
+        nz = np.flatnonzero(row)
+        if len(nz) == 0:
+            raise ValueError(f"mel band {m} has no non-zero weight; use fewer bands or a larger n_fft")
+        a, b = int(nz[0]), int(nz[-1]) + 1
+        starts.append(a)
+        lens.append(b - a)
+        offs.append(len(weights))
+        weights.extend(row[a:b].tolist())
+    return np.array(starts), np.array(lens), np.array(offs), np.asarray(weights, np.float32)
+
+
+def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_point: int, out_dir: Path, *, stamp: str) -> dict:
+    """Writes sd_frontend_config.h and sd_frontend_tables.c; returns facts about them."""
+    window = F.hann_window(cfg)
+    starts, lens, offs, weights = sparse_mel(cfg)
+    gain, offset = F.quant_gain_offset(cfg, input_scale, input_zero_point)
+    rule = {"max-energy": 1, "first": 0}[cfg.window_rule]
+    head = f"/* {stamp}\n * front-end config sha256 {cfg.sha256()}\n * Do not edit: regenerate with `python -m convert.quantize`. */\n"
+    h = f"""{head}
+#ifndef SD_FRONTEND_CONFIG_H
+#define SD_FRONTEND_CONFIG_H
+
+#include <stdint.h>
+
+#define SD_SAMPLE_RATE {cfg.sr}u
+#define SD_CLIP_SAMPLES {cfg.clip_samples}u      /* shorter clips are zero-padded to this */
+#define SD_N_FFT {cfg.n_fft}u
+#define SD_HOP_LENGTH {cfg.hop_length}u
+#define SD_N_BINS {cfg.n_fft // 2 + 1}u
+#define SD_N_MELS {cfg.n_mels}u
+#define SD_N_FRAMES {cfg.n_frames}u
+#define SD_WINDOW_MAX_ENERGY {rule}              /* 1: 16 frames with the most energy; 0: the first 16 */
+#define SD_LOG_FLOOR {c_float(cfg.log_floor)}
+#define SD_MEL_WEIGHTS {len(weights)}u
+#define SD_FRONTEND_CONFIG_SHA256 "{cfg.sha256()}"
+
+extern const float sd_hann_window[SD_N_FFT];
+extern const uint16_t sd_mel_start[SD_N_MELS];   /* first FFT bin of each band */
+extern const uint16_t sd_mel_length[SD_N_MELS];  /* bins in the band's non-zero run */
+extern const uint16_t sd_mel_offset[SD_N_MELS];  /* index of its first weight */
+extern const float sd_mel_weights[SD_MEL_WEIGHTS];
+/* int8 input = round(log_mel * gain + offset): per-band normalization and the
+ * model's input quantization (scale {input_scale!r}, zero point {input_zero_point}) folded. */
+extern const float sd_band_gain[SD_N_MELS];
+extern const float sd_band_offset[SD_N_MELS];
+
+#endif /* SD_FRONTEND_CONFIG_H */
+"""
+    c = f"""{head}
+#include "sd_frontend_config.h"
+
+const float sd_hann_window[SD_N_FFT] = {{
+    {_rows(window, 6, c_float)}
+}};
+
+const uint16_t sd_mel_start[SD_N_MELS] = {{
+    {_rows(starts, 16, str)}
+}};
+
+const uint16_t sd_mel_length[SD_N_MELS] = {{
+    {_rows(lens, 16, str)}
+}};
+
+const uint16_t sd_mel_offset[SD_N_MELS] = {{
+    {_rows(offs, 16, str)}
+}};
+
+const float sd_mel_weights[SD_MEL_WEIGHTS] = {{
+    {_rows(weights, 6, c_float)}
+}};
+
+const float sd_band_gain[SD_N_MELS] = {{
+    {_rows(gain, 6, c_float)}
+}};
+
+const float sd_band_offset[SD_N_MELS] = {{
+    {_rows(offset, 6, c_float)}
+}};
+"""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "sd_frontend_config.h").write_text(h)
+    (out_dir / "sd_frontend_tables.c").write_text(c)
+    return {"mel_weights": int(len(weights)), "table_bytes": int(4 * (len(window) + len(weights) + 2 * cfg.n_mels) + 6 * cfg.n_mels)}
+
+
+def generate_firmware_sources(tflite_path: Path, cfg: F.FrontendConfig, out_dir: Path) -> dict:
+    """Model graph + front-end tables into out_dir; deterministic for the same inputs."""
+    import tensorflow as tf
+
+    from convert.codegen import generate_model_c
+    from convert.tflite_info import inspect
+
+    data = Path(tflite_path).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    info = inspect(data)
+    model = generate_model_c(tflite_path, out_dir, model_sha256=sha)
+    stamp = f"generated by python -m convert.quantize (TensorFlow {tf.__version__}); model sha256 {sha}"
+    fe = generate_frontend_c(cfg, info.input_quant[0], info.input_quant[1], Path(out_dir), stamp=stamp)
+    keep = {k: v for k, v in model.items() if k in ("num_ops", "const_bytes", "arena_bytes", "macs", "ops_by_type", "lstm_ops", "head_ops")}
+    return {"model": keep, "frontend": fe, "dir": str(out_dir)}
