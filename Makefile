@@ -35,15 +35,24 @@ deps:
 train: venv
 	$(PY) -m train $(DATA_ARG) --out $(MODEL)
 
+# The chain: the released model (trained first if absent) -> int8 + generated C
+# (converted again only when the model changed) -> firmware -> parity against
+# QEMU's Cortex-M4F on the 300 test clips.
+DEMO_BOARD ?= mps2-an386
 demo: setup
 	@if [ ! -f $(MODEL)/model.keras ]; then $(PY) -m train $(DATA_ARG) --out $(MODEL); fi
-	$(PY) -m train.evaluate --model $(MODEL) $(DATA_ARG)
+	$(PY) -m train.evaluate --model $(MODEL) $(DATA_ARG) --no-progress > /dev/null
+	@if [ ! -f $(MODEL)/model_int8.tflite ] || [ $(MODEL)/model.keras -nt $(MODEL)/model_int8.tflite ]; then \
+	    $(PY) -m convert.quantize --model $(MODEL) $(DATA_ARG); fi
+	$(MAKE) -C firmware BOARD=$(DEMO_BOARD)
+	$(PY) -m host.parity --port emulator:$(DEMO_BOARD) --model $(MODEL) $(DATA_ARG) --split test \
+	    --report out/parity-$(DEMO_BOARD).json --plots out/plots-$(DEMO_BOARD)
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) -m tests.bench $(DATA_ARG)
+	$(PY) -m benchmarks.run $(DATA_ARG)
 
 clean:
 	rm -rf firmware/build .pytest_cache

@@ -1,0 +1,229 @@
+"""python -m benchmarks.run: full-dataset benchmarks -> BENCHMARKS.md (+ out/bench/*.json).
+
+Every number in BENCHMARKS.md is measured by this script on the machine it
+runs on, next to the command that produced it. Sections can be chosen with
+--only (train, loso, convert, frontend, firmware, parity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "out" / "bench"
+PY = sys.executable
+SECTIONS = ("train", "loso", "convert", "frontend", "firmware", "parity")
+BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
+
+
+def sh(cmd: list[str], *, timeout: float = 3600, check: bool = True) -> subprocess.CompletedProcess:
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+# -- sections ---------------------------------------------------------------------------
+def bench_train(data_args: list[str], seeds=(0, 1, 2, 3, 4)) -> tuple[str, dict]:
+    rows, accs, secs = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in seeds:
+            cmd = [PY, "-m", "train", *data_args, "--seed", str(s), "--out", f"{tmp}/s{s}", "--no-progress"]
+            t = time.perf_counter()
+            res = json.loads(sh(cmd).stdout)
+            secs.append(time.perf_counter() - t)
+            accs.append(res["test_accuracy"])
+            rows.append(f"| {s} | {pct(res['test_accuracy'])} | {res['test_errors']} | {res['epochs']} | {res['seconds']:.1f} |")
+    released = json.loads(sh([PY, "-m", "train.evaluate", "--model", "models/released", *data_args, "--no-progress"]).stdout)
+    mean, std = float(np.mean(accs)), float(np.std(accs))
+    md = [
+        "## Training (float, official split: 2,700 train / 300 test)",
+        "",
+        f"Command, per seed: `python -m train {' '.join(data_args)} --seed S --out DIR`",
+        "",
+        "| seed | test accuracy | errors | epochs | seconds (training run) |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"- Mean over {len(seeds)} seeds: **{pct(mean)} +- {100 * std:.2f}** (target >= 98.8 %).",
+        f"- Released model (`models/released`, seed 0), `python -m train.evaluate --model models/released`: "
+        f"**{pct(released['accuracy'])}**, {len(released['errors'])} errors (target >= 99.0 %).",
+        f"- Wall time per run (whole command, incl. TensorFlow start-up): median {statistics.median(secs):.1f} s "
+        f"(target <= 120 s).",
+    ]
+    return "\n".join(md), {"seeds": dict(zip(seeds, accs)), "mean": mean, "std": std, "released": released["accuracy"],
+                           "median_seconds": statistics.median(secs)}
+
+
+def bench_loso(data_args: list[str]) -> tuple[str, dict]:
+    speakers = json.loads((Path(data_args[1]) / "speakers.json").read_text()).keys() if data_args else []
+    rows, accs = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for sp in sorted(speakers):
+            res = json.loads(sh([PY, "-m", "train", *data_args, "--split", f"loso:{sp}", "--out", f"{tmp}/{sp}", "--no-progress"]).stdout)
+            accs[sp] = res["test_accuracy"]
+            rows.append(f"| {sp} | {pct(res['test_accuracy'])} | {res['test_errors']} / 500 |")
+    mean = float(np.mean(list(accs.values()))) if accs else None
+    md = ["## Leave-one-speaker-out (float, seed 0)", "",
+          f"Command: `python -m train {' '.join(data_args)} --split loso:SPEAKER --out DIR`", "",
+          "| held-out speaker | test accuracy | errors |", "|---|---|---|", *rows, "",
+          f"- Mean over {len(accs)} speakers: **{pct(mean)}**."]
+    return "\n".join(md), {"speakers": accs, "mean": mean}
+
+
+def bench_convert(data_args: list[str]) -> tuple[str, dict]:
+    released = json.loads((ROOT / "models/released/report.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        sh([PY, "-m", "convert.quantize", "--model", "models/released", "--out", tmp, "--c-out", f"{tmp}/gen", *data_args, "--no-progress"])
+        secs = time.perf_counter() - t
+        rep = json.loads((Path(tmp) / "report.json").read_text())
+    g = rep["granularity"]
+    lt = rep["litert_vs_tflm"]
+    md = [
+        "## Quantization (int8, TFLite Micro interpreter, 300 test clips)", "",
+        f"Command: `python -m convert.quantize --model models/released {' '.join(data_args)}` ({secs:.0f} s)", "",
+        "| model | accuracy | errors |", "|---|---|---|",
+        f"| float (Keras) | {pct(rep['float_accuracy'])} | {round((1 - rep['float_accuracy']) * rep['test_clips'])} |",
+        f"| PTQ int8 | {pct(rep['ptq_accuracy'])} | {round((1 - rep['ptq_accuracy']) * rep['test_clips'])} |",
+        f"| QAT int8 | {pct(rep['qat_accuracy'])} | {'n/a' if rep['qat_accuracy'] is None else round((1 - rep['qat_accuracy']) * rep['test_clips'])} |",
+        f"| **released ({rep['released']})** | **{pct(rep['int8_accuracy'])}** | {rep['int8_errors']} |", "",
+        f"- int8 - float: {100 * (rep['int8_accuracy'] - rep['float_accuracy']):+.2f} points (target: within 0.34 and >= 99.0 %).",
+        f"- Weights {rep['weight_bytes']:,} bytes (target <= 130 KB = 133,120); .tflite {rep['tflite_bytes']:,} bytes; "
+        f"{rep['op_count']} ops: " + ", ".join(f"{k} {v}" for k, v in sorted(rep["ops"].items(), key=lambda kv: -kv[1])) + ".",
+        "", "| dense weights | accuracy | .tflite bytes | weight bytes | TFLM arena bytes |", "|---|---|---|---|---|",
+        *[f"| {k} | {pct(v['accuracy'])} | {v['tflite_bytes']:,} | {v['weight_bytes']:,} | "
+          f"{v['tflm_arena_bytes'] if v['tflm_arena_bytes'] is None else format(v['tflm_arena_bytes'], ',')} |" for k, v in g.items()],
+        "", f"- Chosen: {rep['dense_quantization']} ({rep['dense_quantization_why']}).",
+        f"- TFLite Micro arena of the released model: **{rep['tflm_arena_bytes']:,} bytes** (smallest that runs, 256-byte steps).",
+        f"- tf.lite reference kernels vs TFLite Micro on the same int8 inputs: {lt['differing_elements']} of {lt['elements']} "
+        f"output elements differ (max {lt['max_lsb']} LSB), {lt['top1_disagreements']} top-1 disagreements.",
+        f"- Determinism: this run's SHA-256 `{rep['sha256'][:16]}...` "
+        f"{'equals' if rep['sha256'] == released['sha256'] else 'DIFFERS FROM'} the released model's.",
+    ]
+    return "\n".join(md), rep
+
+
+def bench_frontend(data_args: list[str]) -> tuple[str, dict]:
+    r = sh([PY, "-m", "pytest", "-q", "-s", "tests/test_frontend.py", "-k", "test_split or stress"], check=False)
+    m = re.search(r"feature parity on (\d+) clips: ([0-9.]+)% identical, max (\d+) LSB", r.stdout)
+    ok = r.returncode == 0
+    md = ["## Feature parity (C front end vs librosa reference, host build)", "",
+          "Command: `pytest -s tests/test_frontend.py` (C `sd_frontend.c` vs `convert.reference.Reference.features`)", "",
+          f"- Test split: {m.group(2) if m else '?'} % of int8 elements identical, max {m.group(3) if m else '?'} LSB "
+          f"({m.group(1) if m else '?'} clips; target >= 99.9 %, <= 1 LSB).",
+          f"- Silence, full-scale noise, clipped and DC-offset audio, 5-sample and 2.3 s clips: {'pass' if ok else 'FAIL'} "
+          "(<= 1 LSB, no NaN or overflow)."]
+    return "\n".join(md), {"identical_percent": float(m.group(2)) if m else None, "max_lsb": int(m.group(3)) if m else None, "pass": ok}
+
+
+def _size(board: str) -> dict:
+    elf = ROOT / "firmware" / "build" / board / ("sd_firmware" + ("" if board == "posix" else ".elf"))
+    tool = "size" if board == "posix" else "arm-none-eabi-size"
+    out = sh([tool, "-A", str(elf)]).stdout
+    sec = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)", out, re.M)}
+    flash = sum(v for k, v in sec.items() if k in (".isr_vector", ".vectors", ".text", ".rodata", ".ARM.exidx", ".data", ".init_array", ".fini_array"))
+    ram = {k: v for k, v in sec.items() if k in (".data", ".bss", ".stack", ".heap")}
+    return {"flash": flash, "ram": ram, "sections": sec}
+
+
+def bench_firmware() -> tuple[str, dict]:
+    rows, res = [], {}
+    for b in BOARDS:
+        sh(["make", "-s", "-C", "firmware", f"BOARD={b}"], timeout=1200)
+        s = _size(b)
+        res[b] = s
+        ram_total = sum(s["ram"].values())
+        rows.append(f"| {b} | {s['flash']:,} | " + ", ".join(f"{k} {v:,}" for k, v in s["ram"].items()) + f" | {ram_total:,} |")
+    md = ["## Firmware size", "", "Command: `make -C firmware BOARD=B` then `arm-none-eabi-size -A` (host: `size -A`)", "",
+          "| board | flash bytes (text + rodata + data) | RAM sections | RAM total (data + bss + stack) |", "|---|---|---|---|", *rows,
+          "", "Targets: flash <= 150 KB for mps2-an386; RAM (data + bss + stack, audio buffering included) <= 16 KB."]
+    return "\n".join(md), res
+
+
+def bench_parity(data_args: list[str], boards=("posix", "mps2-an386", "netduinoplus2"), limit: int | None = None) -> tuple[str, dict]:
+    rows, cost_rows, res = [], [], {}
+    for b in boards:
+        report = OUT / f"parity-{b}.json"
+        cmd = [PY, "-m", "host.parity", "--port", f"emulator:{b}", *data_args, "--split", "test", "--mode", "both",
+               "--report", str(report), "--plots", str(OUT / f"plots-{b}"), "--no-progress"]
+        if limit:
+            cmd += ["--limit", str(limit)]
+        t = time.perf_counter()
+        r = sh(cmd, check=False, timeout=7200)
+        wall = time.perf_counter() - t
+        if not report.exists():
+            rows.append(f"| {b} | FAILED (exit {r.returncode}) | | | | | | |")
+            continue
+        rep = json.loads(report.read_text())
+        res[b] = {k: rep.get(k) for k in ("clips", "errors", "top1_agreement", "output_exact_fraction", "feature_identical_fraction",
+                                          "feature_max_lsb", "device_accuracy", "reference_accuracy", "cost", "wall_seconds", "wire")}
+        res[b]["exit"] = r.returncode
+        wire = rep.get("wire") or {}
+        rows.append(f"| {b} | {rep.get('clips')} | {rep.get('errors')} | {pct(rep.get('top1_agreement'))} | {pct(rep.get('output_exact_fraction'))} | "
+                    f"{pct(rep.get('feature_identical_fraction'))} / {rep.get('feature_max_lsb')} | "
+                    f"{pct(rep.get('device_accuracy'))} vs {pct(rep.get('reference_accuracy'))} | {rep.get('wall_seconds', wall):.0f} s | "
+                    f"{wire.get('overhead_fraction', float('nan')) * 100:.2f} % |")
+        cost = rep.get("cost") or {}
+        cost_rows.append(f"| {b} | {cost.get('unit', '?')} | " + " | ".join(
+            f"{cost.get(k, {}).get('median', float('nan')):,.0f}" if isinstance(cost.get(k), dict) else str(cost.get(k)) for k in ("frontend", "lstm", "head", "total")) + " |")
+    md = ["## End-to-end parity (host.parity against each board, 300 test clips)", "",
+          f"Command: `python -m host.parity --port emulator:BOARD {' '.join(data_args)} --split test --mode both --report FILE`", "",
+          "| board | clips | errors | top-1 agreement | model-only outputs exact | features identical / max LSB | accuracy device vs reference | wall | framing overhead |",
+          "|---|---|---|---|---|---|---|---|---|", *rows, "",
+          "### Cost per clip (median)", "", "| board | unit | front end | LSTM | dense head | total |", "|---|---|---|---|---|---|", *cost_rows,
+          "", "mps2-an386 counts instructions (SysTick under `-icount shift=0`, 40 instructions per tick), not M4 cycles; posix counts host nanoseconds."]
+    return "\n".join(md), res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fsdd"), help="FSDD folder")
+    p.add_argument("--only", nargs="*", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    p.add_argument("--parity-limit", type=int, default=None, help="clips per board in the parity section (default: all 300)")
+    p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = p.parse_args(argv)
+    data_args = ["--data-dir", args.data_dir] if args.data_dir else []
+    OUT.mkdir(parents=True, exist_ok=True)
+    parts, results = [], {}
+    for name in SECTIONS:
+        if name not in args.only:
+            continue
+        t = time.perf_counter()
+        fn = {"train": lambda: bench_train(data_args), "loso": lambda: bench_loso(data_args),
+              "convert": lambda: bench_convert(data_args), "frontend": lambda: bench_frontend(data_args),
+              "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit)}[name]
+        try:
+            md, res = fn()
+        except Exception as exc:  # one failing section must not lose the others
+            md, res = f"## {name}\n\nFAILED: {exc}", {"error": str(exc)}
+        parts.append(md + f"\n\n_(section took {time.perf_counter() - t:.0f} s)_")
+        results[name] = res
+        (OUT / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    head = ["# Benchmarks", "",
+            f"Written by `make bench` (`python -m benchmarks.run`) on {time.strftime('%Y-%m-%d')}, "
+            f"{platform.machine()}, {platform.python_version()}, 2 cores. Medians and ratios; these machines are shared and noisy, "
+            "so timings are indicative while instruction counts under QEMU are exact.", ""]
+    Path(args.out).write_text("\n".join(head) + "\n\n".join(parts) + "\n")
+    print(json.dumps({k: ("error" in v) if isinstance(v, dict) else False for k, v in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
