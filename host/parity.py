@@ -1,0 +1,984 @@
+"""Prove that a device computes what the Python reference computes.
+
+    python -m host.parity --port /dev/ttyACM0
+    python -m host.parity --port emulator:mps2-an386 --limit 50 --report parity.json --plots parity/
+
+Streams audio (FSDD's official test split by default) to the firmware over
+its serial protocol (docs/protocol.md) and compares every clip with
+``convert.reference.Reference`` (librosa front end + TFLite Micro
+interpreter), in two modes (DESIGN.md, "Parity, defined"):
+
+end-to-end (AUDIO + CLASSIFY)
+    The device's front end and model on the clip's samples. Its int8 input
+    tensor is compared with ``Reference.features(samples)`` (share of
+    identical elements, largest difference in LSB); its int8 output with
+    ``Reference.infer(reference features)``: top-1 agreement, exact equality,
+    rmse / l2r / cosine of the dequantized outputs. As a diagnostic, the
+    device's output is also compared with ``Reference.infer(device
+    features)``, which separates front-end from model differences.
+model-only (INFER)
+    The device's model on the reference's int8 input tensor. Its output must
+    equal ``Reference.infer`` of the same tensor, element for element.
+
+Before the first clip, INFO must report the reference model's SHA-256,
+protocol version 1 and (except in model-only mode) the front-end config's
+SHA-256 and sample rate; otherwise the run is refused, showing both sides.
+
+Every clip ends up in the report, as a result or an error row: a WAV that
+cannot be read, a device ERROR or timeout on one clip (after bounded resends,
+a RESET and one restart of the clip) do not stop the run. A device that
+vanishes or stops answering ends it with a partial report.
+
+Exit status: 0 parity holds (every threshold met, every readable clip has a
+device result); 1 a threshold failed or a clip has no device result; 2 usage
+or connection error, a refused device, or a device lost mid-run (partial
+report); 130 interrupted by Ctrl-C (partial report, ``"interrupted": true``).
+
+Stdout carries only the result (one JSON object); progress, messages and the
+summary table go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import sys
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+import serial
+
+from host import protocol as p
+from host import report as R
+from host.device import Device, DeviceResult
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+MODES = ("end-to-end", "model-only", "both")
+SPLITS = ("test", "train", "all")
+EMULATOR_PREFIX = "emulator"
+DEFAULT_MODEL_DIR = "models/released"
+DEFAULT_TIMEOUT = 5.0
+#: Default response timeout on QEMU boards (slower than hardware or the posix build).
+QEMU_TIMEOUT = 20.0
+#: Seconds to wait for a vanished port (a board resetting, USB re-enumerating) to come back.
+REOPEN_SECONDS = 5.0
+#: Clips in a row whose exchange timed out (after resends and a restart) before the run is abandoned.
+CONSECUTIVE_TIMEOUT_LIMIT = 3
+REPORT_SCHEMA = 1
+
+#: Device errors after which a clip is worth restarting: its request was damaged,
+#: or the device lost the clip's state (docs/protocol.md, "host action").
+RESTART_ERRORS = frozenset(
+    {p.ErrorCode.BAD_CRC, p.ErrorCode.BAD_FRAME, p.ErrorCode.NO_CLIP, p.ErrorCode.CLIP_MISMATCH, p.ErrorCode.SEQUENCE}
+)
+
+T = TypeVar("T")
+
+try:  # pyserial's posix backend lets termios.error (not an OSError) out of tcflush on a dead pty
+    import termios
+
+    LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # Windows
+    LINK_ERRORS = (serial.SerialException, OSError)
+
+
+class UsageError(Exception):
+    """Bad arguments, missing files, a port that cannot be used, a refused device: exit 2."""
+
+
+class DeviceLost(Exception):
+    """The device vanished or stopped answering mid-run."""
+
+
+class ClipFailed(Exception):
+    """One exchange failed for good; ``cause`` is the last error, ``attempts`` how often it was tried."""
+
+    def __init__(self, cause: BaseException, attempts: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.attempts = attempts
+
+
+# ---- counting bytes on the wire -----------------------------------------------
+
+
+@dataclass
+class WireMeter:
+    """Bytes through the port (``sent``/``received``: everything on the wire,
+    COBS, delimiters, headers, CRCs and resends included) and message payload
+    bytes of completed requests (``payload_sent``/``payload_received``)."""
+
+    sent: int = 0
+    received: int = 0
+    payload_sent: int = 0
+    payload_received: int = 0
+
+    def snapshot(self) -> WireMeter:
+        return dataclasses.replace(self)
+
+    def since(self, before: WireMeter) -> dict[str, int]:
+        return {k: getattr(self, k) - getattr(before, k) for k in ("sent", "received", "payload_sent", "payload_received")}
+
+
+class _CountingPort:
+    """Wraps a pyserial object; counts the bytes of write() and read(), delegates the rest."""
+
+    def __init__(self, ser: Any, meter: WireMeter) -> None:
+        object.__setattr__(self, "_ser", ser)
+        object.__setattr__(self, "_meter", meter)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ser, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._ser, name, value)
+
+    def write(self, data: bytes) -> int | None:
+        self._meter.sent += len(data)
+        return self._ser.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        data = self._ser.read(size)
+        self._meter.received += len(data)
+        return data
+
+
+class MeteredDevice(Device):
+    """A :class:`Device` that counts wire and payload bytes into ``meter``."""
+
+    def __init__(self, url: str, *, meter: WireMeter, **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.meter = meter
+        self._ser = _CountingPort(self._ser, meter)
+
+    def request(self, msg_type: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
+        response = super().request(msg_type, payload, timeout=timeout)
+        self.meter.payload_sent += len(payload)
+        self.meter.payload_received += len(response)
+        return response
+
+
+# ---- inputs --------------------------------------------------------------------
+
+
+@dataclass
+class Clip:
+    """One file to check; ``row`` is its line in the report."""
+
+    index: int
+    path: Path
+    label: int | None
+    samples: np.ndarray | None = None
+    ref_features: np.ndarray | None = None  # int8 [shape=(n_frames, n_mels)]
+    ref_output: np.ndarray | None = None  # int8 [shape=(n_classes,)]
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+def select_files(data_dir: Path, split: str, limit: int | None) -> list[Path]:
+    """WAV files of ``data_dir`` (or its recordings/) in ``split``.
+
+    FSDD-style names ``{digit}_{speaker}_{index}.wav`` belong to "test" when
+    index is 0-4 (the official split), else to "train"; other names have no
+    split and are always included. With ``limit``, that many files spread
+    evenly over the name-sorted list (so every digit is represented).
+    """
+    from train.data import OFFICIAL_TEST_INDICES, parse_name, recordings_dir
+
+    folder = recordings_dir(Path(data_dir))
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a directory; pass --data-dir pointing at a folder of WAV files")
+    paths = sorted(q for q in folder.iterdir() if q.is_file() and q.suffix.lower() == ".wav")
+    if not paths:
+        raise UsageError(f"{folder}: no .wav files; pass --data-dir pointing at a folder of WAV files")
+    keep = []
+    for q in paths:
+        parsed = parse_name(q.name)
+        if split == "all" or parsed is None or (parsed[2] in OFFICIAL_TEST_INDICES) == (split == "test"):
+            keep.append(q)
+    if not keep:
+        raise UsageError(f"{folder}: none of {len(paths)} WAV files is in split {split!r}; try --split all")
+    if limit is not None and limit < len(keep):
+        idx = np.unique(np.linspace(0, len(keep) - 1, limit).round().astype(int))
+        keep = [keep[i] for i in idx]
+    return keep
+
+
+def load_reference(model_dir: str) -> Any:
+    """Reference.from_dir, with usage errors that say what to do."""
+    from convert.reference import Reference
+
+    path = Path(model_dir)
+    if not path.is_dir() and not path.is_absolute() and (ROOT / path).is_dir():
+        path = ROOT / path
+    if not path.is_dir():
+        raise UsageError(f"--model {model_dir}: no such directory")
+    if not (path / "frontend.json").is_file():
+        raise UsageError(f"{path}: no frontend.json; pass --model with a released model directory")
+    try:
+        return Reference.from_dir(path)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from exc
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+
+
+# ---- ports ------------------------------------------------------------------------
+
+
+def emulator_board(port: str) -> str | None:
+    """"emulator" -> "posix", "emulator:<board>" -> board, anything else -> None."""
+    if port == EMULATOR_PREFIX:
+        return "posix"
+    if port.startswith(EMULATOR_PREFIX + ":"):
+        from host.emulator import BOARDS
+
+        board = port.split(":", 1)[1]
+        if board not in BOARDS:
+            raise UsageError(f"--port {port}: unknown emulated board {board!r}; use one of "
+                             + ", ".join(f"emulator:{b}" for b in BOARDS))
+        return board
+    return None
+
+
+def _port_hint(port: str, exc: BaseException) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "no such file" in low or "could not open port" in low and "errno 2" in low:
+        fix = ("check the cable and the name (ls /dev/ttyACM* /dev/ttyUSB*); "
+               "without a board use --port emulator or --port emulator:mps2-an386")
+    elif "permission denied" in low:
+        fix = "add yourself to the dialout group (sudo usermod -aG dialout $USER, then log in again)"
+    elif "busy" in low or "lock" in low:
+        fix = "another program holds it (screen, minicom, a second host.parity): close that program"
+    elif "connection refused" in low or "socket" in low:
+        fix = "is the server at that address running?"
+    elif "invalid url" in low or "protocol" in low and "not known" in low:
+        fix = "use a device path, a pty path, socket://host:port, loop:// or emulator[:board]"
+    else:
+        fix = "check the port name and that nothing else uses it"
+    return f"cannot open port {port}: {text}; {fix}"
+
+
+# ---- the run ---------------------------------------------------------------------
+
+
+@dataclass
+class Thresholds:
+    min_top1_agreement: float = 1.0
+    min_exact: float = 1.0
+    max_feature_lsb: int = 1
+    min_feature_identical: float = 0.999
+
+
+class ParityRun:
+    """State of one run: reference, device, clips and counters.
+
+    ``say`` prints one message line on stderr (through tqdm when a bar is shown).
+    """
+
+    def __init__(self, args: argparse.Namespace, reference: Any, say: Callable[[str], None]) -> None:
+        self.args = args
+        self.ref = reference
+        self.say = say
+        self.modes = {"end-to-end", "model-only"} if args.mode == "both" else {args.mode}
+        self.thresholds = Thresholds(args.min_top1_agreement, args.min_exact, args.max_feature_lsb, args.min_feature_identical)
+        self.meter = WireMeter()
+        self.url: str | None = None
+        self.emulator: Any = None
+        self.dev: MeteredDevice | None = None
+        self.info: p.Info | None = None
+        self.checks: dict[str, Any] = {}
+        self.timeout = args.timeout
+        self.chunk = p.MAX_AUDIO_SAMPLES
+        self.clips: list[Clip] = []
+        self.feature_diffs = R.FeatureDiffs((reference.cfg.n_frames, reference.cfg.n_mels))
+        self.recoveries = 0
+        self.device_stats = {"damaged": 0, "stale": 0, "resent": 0}
+        self.interrupted = False
+        self.aborted: str | None = None
+        self.t_start = time.monotonic()
+        self.t_reference = 0.0
+        self.t_device = 0.0
+
+    # -- clips -----------------------------------------------------------------
+    def add_files(self, files: Sequence[Path]) -> None:
+        from train.data import parse_name
+
+        for i, path in enumerate(files):
+            parsed = parse_name(path.name)
+            label = parsed[0] if parsed else None
+            row = {"file": path.name, "label": label, "reference_label": None, "device_label": None, "error": None}
+            self.clips.append(Clip(i, path, label, row=row))
+
+    def prepare(self, progress: bool) -> None:
+        """Read every WAV and compute the reference's features and outputs (batch inference)."""
+        from tqdm import tqdm
+
+        from train.data import WavError, read_wav
+
+        t0 = time.monotonic()
+        sr = self.ref.cfg.sr
+        ready: list[Clip] = []
+        for clip in tqdm(self.clips, desc="reference", unit="clip", file=sys.stderr, disable=not progress, leave=False):
+            try:
+                clip.samples = read_wav(clip.path, sr)
+            except WavError as exc:
+                self._error(clip, "input", exc)
+                continue
+            try:
+                clip.ref_features = self.ref.features(clip.samples)
+            except Exception as exc:  # a clip the reference front end cannot take
+                self._error(clip, "reference", exc)
+                continue
+            ready.append(clip)
+        if ready:
+            outputs = self.ref.infer(np.stack([c.ref_features for c in ready]))
+            for clip, out in zip(ready, outputs):
+                clip.ref_output = np.asarray(out, np.int8)
+                clip.row["reference_label"] = int(np.argmax(out))
+        self.t_reference = time.monotonic() - t0
+
+    def _error(self, clip: Clip, stage: str, exc: BaseException, attempts: int | None = None) -> None:
+        err = {"stage": stage, "type": type(exc).__name__, "message": str(exc)}
+        if attempts is not None:
+            err["attempts"] = attempts
+        if self.args.verbose and stage not in ("skipped",):
+            err["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        old = clip.row.get("error")
+        if old:  # a second stage failed too: keep both
+            old["stage"] += "+" + stage
+            old["message"] += "; " + err["message"]
+        else:
+            clip.row["error"] = err
+        if stage != "skipped":
+            self.say(f"{clip.path.name}: {stage} error: {exc}")
+            if self.args.verbose and "traceback" in err:
+                self.say(err["traceback"].rstrip())
+
+    # -- connection ----------------------------------------------------------------
+    def _open(self) -> MeteredDevice:
+        assert self.url is not None
+        return MeteredDevice(self.url, meter=self.meter, baudrate=self.args.baud, timeout=self.timeout,
+                             retries=self.args.retries)
+
+    def connect(self, url: str, emulator: Any = None) -> None:
+        """Open the port, ask INFO, check it against the reference (UsageError if refused)."""
+        self.url, self.emulator = url, emulator
+        try:
+            self.dev = self._open()
+        except (*LINK_ERRORS, ValueError) as exc:
+            raise UsageError(_port_hint(self.args.port, exc)) from exc
+        if emulator is not None:
+            emulator.resume()
+        try:
+            self._handshake()
+        except BaseException:
+            self.close()
+            raise
+
+    def _handshake(self) -> None:
+        assert self.dev is not None
+        try:
+            self.info = self.dev.info()
+        except p.Timeout as exc:
+            raise UsageError(
+                f"no answer from {self.args.port} to INFO within {self.timeout:g} s "
+                f"({self.args.retries + 1} attempt(s)): is the firmware flashed and running, is this the "
+                f"board's port, is another program (screen, minicom) using it? Raise --timeout for a slow link."
+            ) from exc
+        except p.ProtocolError as exc:
+            raise UsageError(f"{self.args.port} answered INFO with {exc}: not this project's firmware, "
+                             f"or a different protocol version") from exc
+        except LINK_ERRORS as exc:
+            raise UsageError(f"{self.args.port}: the port failed while asking INFO: {exc}") from exc
+        self._check_info(self.info)
+        self.chunk = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2))
+
+    def close(self) -> None:
+        if self.dev is not None:
+            self._collect_stats()
+            try:
+                self.dev.close()
+            except LINK_ERRORS:
+                pass
+            self.dev = None
+
+    def _check_info(self, info: p.Info) -> None:
+        ref, cfg = self.ref, self.ref.cfg
+        model_ok = info.model_sha256 == ref.sha256
+        fe_ok = info.frontend_sha256 == cfg.sha256()
+        self.checks = {
+            "model_sha256": {"device": info.model_sha256, "reference": ref.sha256, "match": model_ok},
+            "frontend_sha256": {"device": info.frontend_sha256, "reference": cfg.sha256(), "match": fe_ok},
+            "protocol_version": {"device": info.protocol_version, "reference": p.PROTOCOL_VERSION,
+                                 "match": info.protocol_version == p.PROTOCOL_VERSION},
+            "sample_rate": {"device": info.sample_rate, "reference": cfg.sr, "match": info.sample_rate == cfg.sr},
+            "tensor_sizes": {"device": [info.input_size, info.output_size],
+                             "reference": [int(np.prod(ref.input_shape)), p.OUTPUT_SIZE],
+                             "match": (info.input_size, info.output_size) == (int(np.prod(ref.input_shape)), p.OUTPUT_SIZE)},
+        }
+        problems = []
+        if not self.checks["protocol_version"]["match"]:
+            problems.append(f"the device speaks protocol version {info.protocol_version}, this host {p.PROTOCOL_VERSION}")
+        if not model_ok:
+            why = " (all zeros: the firmware was built without a generated model)" if not info.model_sha256.strip("0") else ""
+            problems.append(
+                f"model SHA-256 differs:\n    device    {info.model_sha256}{why}\n    reference {ref.sha256}"
+                f" ({self.args.model})\n  flash firmware built from this model (python -m convert.quantize, then "
+                f"make -C firmware BOARD=...), or pass --model with the model the device runs"
+            )
+        if not self.checks["tensor_sizes"]["match"]:
+            problems.append(f"tensor sizes differ: device in/out {info.input_size}/{info.output_size}, "
+                            f"reference {self.checks['tensor_sizes']['reference']}")
+        front_end = "end-to-end" in self.modes
+        for name, what in (("frontend_sha256", "front-end config SHA-256"), ("sample_rate", "sample rate")):
+            c = self.checks[name]
+            if c["match"]:
+                continue
+            msg = f"{what} differs: device {c['device']}, reference {c['reference']}"
+            if front_end:
+                problems.append(msg + " (run --mode model-only to check the model alone)")
+            else:
+                self.say(f"warning: {msg}; model-only mode does not use the front end")
+        if problems:
+            raise UsageError("refusing to run: " + "\n".join(problems))
+
+    def _recover(self, link_lost: bool) -> None:
+        """After a failed exchange: RESET if the device still answers, else reopen the port.
+
+        Raises DeviceLost when neither works.
+        """
+        self.recoveries += 1
+        if self.emulator is not None and not self.emulator.alive():
+            tail = "\n".join(self.emulator.log().splitlines()[-10:])
+            raise DeviceLost(f"the emulated {self.emulator.board} board exited" + (f":\n{tail}" if tail else ""))
+        assert self.dev is not None
+        if not link_lost:
+            saved, self.dev.retries = self.dev.retries, 0
+            try:
+                self.dev.reset()
+                return
+            except (p.ProtocolError, *LINK_ERRORS):
+                pass
+            finally:
+                self.dev.retries = saved
+        self._reopen()
+
+    def _reopen(self) -> None:
+        assert self.dev is not None and self.info is not None
+        self._collect_stats()
+        try:
+            self.dev.close()
+        except LINK_ERRORS:
+            pass
+        deadline = time.monotonic() + max(self.timeout, REOPEN_SECONDS)
+        while True:
+            try:
+                dev = self._open()
+                break
+            except (*LINK_ERRORS, ValueError) as exc:
+                if time.monotonic() > deadline:
+                    raise DeviceLost(f"{self.args.port} vanished and did not come back ({exc})") from exc
+                time.sleep(0.2)
+        try:
+            info = dev.info()
+        except (p.ProtocolError, *LINK_ERRORS) as exc:
+            dev.close()
+            raise DeviceLost(f"{self.args.port} does not answer any more ({exc})") from exc
+        if info.model_sha256 != self.info.model_sha256:
+            dev.close()
+            raise DeviceLost(f"after reconnecting, {self.args.port} reports model {info.model_sha256}, "
+                             f"not {self.info.model_sha256}")
+        self.dev = dev
+        self.say(f"reconnected to {self.args.port}")
+
+    def _collect_stats(self) -> None:
+        if self.dev is not None:
+            for k in self.device_stats:
+                self.device_stats[k] += self.dev.stats.get(k, 0)
+            self.dev.stats = {k: 0 for k in self.dev.stats}
+
+    def _attempt(self, fn: Callable[[], T]) -> tuple[T, int]:
+        """Run one exchange; on failure recover and restart it once.
+
+        Returns (result, attempts). Raises ClipFailed when it fails for good,
+        DeviceLost when the device cannot be reached any more.
+        """
+        attempt = 1
+        while True:
+            try:
+                return fn(), attempt
+            except p.DeviceError as exc:
+                if exc.code not in RESTART_ERRORS or attempt > 1:
+                    raise ClipFailed(exc, attempt) from exc
+                self._recover(link_lost=False)
+            except p.ProtocolError as exc:  # Timeout, CrcError, a replayed CLASSIFY without features, ...
+                if attempt > 1:
+                    raise ClipFailed(exc, attempt) from exc
+                self._recover(link_lost=False)
+            except LINK_ERRORS as exc:  # the port itself failed
+                self._recover(link_lost=True)  # DeviceLost if it is gone for good
+                if attempt > 1:
+                    raise ClipFailed(exc, attempt) from exc
+            attempt += 1
+
+    # -- streaming -----------------------------------------------------------------------
+    def stream(self, progress: bool) -> None:
+        """Send every prepared clip through the device and compare; fills the rows."""
+        from tqdm import tqdm
+
+        todo = [c for c in self.clips if c.ref_output is not None]
+        t0 = time.monotonic()
+        agree = done = errors = 0
+        timeouts_in_a_row = 0
+        bar = tqdm(todo, desc=f"parity {self.args.port}", unit="clip", file=sys.stderr, disable=not progress)
+        try:
+            for clip in bar:
+                try:
+                    timed_out = self._run_clip(clip)
+                except DeviceLost as exc:
+                    self._error(clip, "device lost", exc)
+                    raise
+                timeouts_in_a_row = timeouts_in_a_row + 1 if timed_out else 0
+                if timeouts_in_a_row >= CONSECUTIVE_TIMEOUT_LIMIT:
+                    raise DeviceLost(
+                        f"{timeouts_in_a_row} clips in a row timed out: the device stopped answering, "
+                        f"or needs more than --timeout {self.timeout:g} s"
+                    )
+                row = clip.row
+                if row["error"]:
+                    errors += 1
+                if row["device_label"] is not None:
+                    done += 1
+                    agree += row["device_label"] == row["reference_label"]
+                bar.set_postfix_str(f"top-1 agree {agree}/{done}, errors {errors}", refresh=False)
+        finally:
+            bar.close()
+            self.t_device = time.monotonic() - t0
+            self._collect_stats()
+
+    def _run_clip(self, clip: Clip) -> bool:
+        """Both modes on one clip; returns True when the device timed out on it."""
+        assert self.dev is not None
+        row = clip.row
+        timed_out = False
+        clip_id = clip.index + 1
+        if "end-to-end" in self.modes:
+            before = self.meter.snapshot()
+            try:
+                res, attempts = self._attempt(lambda: self.dev.classify_clip(
+                    clip_id, clip.samples, True, chunk_samples=self.chunk, timeout=self.timeout))
+            except ClipFailed as exc:
+                timed_out |= isinstance(exc.cause, p.Timeout)
+                self._error(clip, "end-to-end", exc.cause, attempts=exc.attempts)
+            else:
+                row["end_to_end"] = self._compare_e2e(clip, res, attempts, self.meter.since(before))
+        if "model-only" in self.modes:
+            before = self.meter.snapshot()
+            try:
+                res, attempts = self._attempt(lambda: self.dev.infer(clip.ref_features, timeout=self.timeout))
+            except ClipFailed as exc:
+                timed_out |= isinstance(exc.cause, p.Timeout)
+                self._error(clip, "model-only", exc.cause, attempts=exc.attempts)
+            else:
+                row["model_only"] = self._compare_outputs(clip, res, attempts, self.meter.since(before),
+                                                          stages=R.COST_STAGES[1:])
+        main = row.get("end_to_end") or row.get("model_only")
+        if main:
+            row["device_label"] = main["device_label"]
+            mo = row.get("model_only")
+            row["exact"] = (mo or main)["output_exact"]
+            e2e = row.get("end_to_end") or {}
+            row["feature_identical_fraction"] = e2e.get("feature_identical_fraction")
+            row["feature_max_lsb"] = e2e.get("feature_max_lsb")
+            for k in ("rmse", "l2r", "cosine", "cost"):
+                row[k] = main[k]
+        return timed_out
+
+    def _compare_outputs(self, clip: Clip, res: DeviceResult, attempts: int, wire: dict[str, int],
+                         stages: Sequence[str] = R.COST_STAGES) -> dict[str, Any]:
+        dev_out = np.asarray(res.output, np.int8)
+        ref_out = clip.ref_output
+        assert ref_out is not None
+        diff = dev_out.astype(np.int16) - ref_out.astype(np.int16)
+        m: dict[str, Any] = {
+            "device_label": int(res.label),
+            "reference_label": int(np.argmax(ref_out)),
+            "top1_agree": int(res.label) == int(np.argmax(ref_out)),
+            "output_exact": bool(not diff.any()),
+            "output_max_lsb": int(np.abs(diff).max()),
+            "device_output": dev_out.tolist(),
+            "reference_output": ref_out.tolist(),
+            **R.output_metrics(self.ref.dequantize(dev_out), self.ref.dequantize(ref_out)),
+            "cost": {k: int(res.cost[k]) for k in stages},
+            "attempts": attempts,
+            "wire": wire,
+        }
+        if int(res.label) != int(np.argmax(dev_out)):
+            m["label_inconsistent"] = True  # the device's label is not the argmax of its own output
+        return m
+
+    def _compare_e2e(self, clip: Clip, res: DeviceResult, attempts: int, wire: dict[str, int]) -> dict[str, Any]:
+        assert res.features is not None and clip.ref_features is not None
+        m = self._compare_outputs(clip, res, attempts, wire)
+        stats, diff = R.feature_stats(res.features, clip.ref_features)
+        self.feature_diffs.add(diff)
+        on_device_features = self.ref.infer(res.features.reshape(clip.ref_features.shape))
+        m.update(stats)
+        m["feature_elements"] = int(diff.size)
+        m["model_exact_on_device_features"] = bool(np.array_equal(np.asarray(on_device_features, np.int8), res.output))
+        m["n_samples"] = int(res.n_samples)
+        m["audio_bytes"] = 2 * int(len(clip.samples))
+        return m
+
+    # -- the report ---------------------------------------------------------------------
+    def finish(self) -> dict[str, Any]:
+        """Mark unfinished clips, summarize, apply thresholds; returns the report."""
+        reason = "interrupted before this clip finished" if self.interrupted else (
+            f"not run: {self.aborted}" if self.aborted else "not run")
+        for clip in self.clips:
+            row = clip.row
+            if not row["error"] and not row.get("end_to_end") and not row.get("model_only"):
+                row["error"] = {"stage": "skipped", "type": "NotRun", "message": reason}
+        rows = [c.row for c in self.clips]
+        scale, zp = float(self.ref.output_scale), int(self.ref.output_zero_point)
+        e2e = R.mode_summary(rows, "end_to_end", scale, zp) if "end-to-end" in self.modes else None
+        mo = R.mode_summary(rows, "model_only", scale, zp) if "model-only" in self.modes else None
+        main = e2e or mo or {}
+        checked = sum(1 for r in rows if r.get("end_to_end") or r.get("model_only"))
+        kinds = {"input": 0, "reference": 0, "device": 0, "skipped": 0}
+        for r in rows:
+            if r["error"]:
+                stage = r["error"]["stage"]
+                kinds["input" if stage == "input" else "reference" if stage == "reference"
+                      else "skipped" if stage == "skipped" else "device"] += 1
+        unit = self.info.cost_unit if self.info else None
+        wire = self._wire_summary(rows)
+        report: dict[str, Any] = {
+            "schema": REPORT_SCHEMA,
+            "tool": "host.parity",
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "port": self.args.port,
+            "url": self.url,
+            "mode": self.args.mode,
+            "device": dataclasses.asdict(self.info) if self.info else None,
+            "reference": {
+                "model_dir": str(self.args.model),
+                "model_sha256": self.ref.sha256,
+                "frontend_sha256": self.ref.cfg.sha256(),
+                "sample_rate": self.ref.cfg.sr,
+                "input_scale": float(self.ref.input_scale),
+                "input_zero_point": int(self.ref.input_zero_point),
+                "output_scale": scale,
+                "output_zero_point": zp,
+            },
+            "checks": self.checks,
+            "data": {"dir": str(self.args.data_dir_resolved), "split": self.args.split, "limit": self.args.limit},
+            "thresholds": dataclasses.asdict(self.thresholds),
+            "clips": len(rows),
+            "checked": checked,
+            "errors": sum(1 for r in rows if r["error"]),
+            "error_kinds": kinds,
+            "top1_agreement": main.get("top1_agreement"),
+            "output_exact_fraction": mo["output_exact_fraction"] if mo else None,
+            "feature_identical_fraction": e2e["feature_identical_fraction"] if e2e else None,
+            "feature_max_lsb": e2e["feature_max_lsb"] if e2e else None,
+            "device_accuracy": main.get("device_accuracy"),
+            "reference_accuracy": main.get("reference_accuracy"),
+            "end_to_end": e2e,
+            "model_only": mo,
+            "cost": {"unit": unit, "end_to_end": e2e["cost"] if e2e else None, "model_only": mo["cost"] if mo else None},
+            "wire": wire,
+            "wall_seconds": time.monotonic() - self.t_start,
+            "reference_seconds": self.t_reference,
+            "device_seconds": self.t_device,
+            "seconds_per_clip": self.t_device / checked if checked and self.t_device else None,
+            "device_stats": {**self.device_stats, "recoveries": self.recoveries},
+            "feature_differences": self.feature_diffs.to_dict() if e2e else None,
+            "interrupted": self.interrupted,
+            "aborted": self.aborted,
+        }
+        failures = self._failures(report, rows)
+        report["failures"] = failures
+        report["parity"] = not failures and not self.interrupted and not self.aborted
+        if self.interrupted:
+            status = EXIT_INTERRUPTED
+        elif self.aborted or checked == 0:
+            status = EXIT_USAGE
+        else:
+            status = EXIT_FAILED if failures else EXIT_OK
+        report["exit_status"] = status
+        report["rows"] = rows
+        return report
+
+    def _failures(self, report: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+        th = self.thresholds
+        out: list[str] = []
+        e2e, mo = report["end_to_end"], report["model_only"]
+        if e2e:
+            if e2e["top1_agreement"] < th.min_top1_agreement:
+                out.append(f"end-to-end top-1 agreement {e2e['top1_agreement']:.4f} < {th.min_top1_agreement}")
+            if e2e["feature_identical_fraction"] < th.min_feature_identical:
+                out.append(f"feature identical fraction {e2e['feature_identical_fraction']:.5f} < {th.min_feature_identical}")
+            if e2e["feature_max_lsb"] > th.max_feature_lsb:
+                out.append(f"feature max difference {e2e['feature_max_lsb']} LSB > {th.max_feature_lsb}")
+        if mo:
+            if mo["output_exact_fraction"] < th.min_exact:
+                out.append(f"model-only exact outputs {mo['output_exact_fraction']:.4f} < {th.min_exact}")
+            if mo["top1_agreement"] < th.min_top1_agreement:
+                out.append(f"model-only top-1 agreement {mo['top1_agreement']:.4f} < {th.min_top1_agreement}")
+        dev_err = report["error_kinds"]["device"]
+        if dev_err:
+            out.append(f"{dev_err} clip(s) without a device result (device errors; see the rows)")
+        if report["checked"] == 0:
+            out.append("no clip was checked")
+        return out
+
+    def _wire_summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"total": {k: getattr(self.meter, k) for k in ("sent", "received", "payload_sent", "payload_received")}}
+        for key in ("end_to_end", "model_only"):
+            ws = [r[key]["wire"] for r in rows if r.get(key)]
+            if not ws:
+                out[key] = None
+                continue
+            n = len(ws)
+            tot = {k: sum(w[k] for w in ws) for k in ws[0]}
+            payload = tot["payload_sent"] + tot["payload_received"]
+            s = {
+                "clips": n,
+                "sent_per_clip": tot["sent"] / n,
+                "received_per_clip": tot["received"] / n,
+                "payload_sent_per_clip": tot["payload_sent"] / n,
+                "payload_received_per_clip": tot["payload_received"] / n,
+                "overhead": (tot["sent"] + tot["received"]) / payload - 1 if payload else None,
+            }
+            if key == "end_to_end":
+                audio = [r[key]["audio_bytes"] for r in rows if r.get(key)]
+                s["audio_bytes_per_clip"] = sum(audio) / n
+            out[key] = s
+        return out
+
+
+# ---- CLI ---------------------------------------------------------------------------
+
+
+def _fraction_arg(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m host.parity",
+        description="Stream audio to a spoken-digit device and check that it computes what the Python "
+                    "reference computes (front end, int8 model, top-1). Exit status: 0 parity holds, "
+                    "1 a check failed, 2 usage/connection error, 130 interrupted.",
+    )
+    d = ap.add_argument_group("device")
+    d.add_argument("--port", required=True,
+                   help="serial port: a device path (/dev/ttyACM0), a pty path, socket://host:port, loop://, "
+                        "or emulator[:posix|mps2-an386|netduinoplus2] to build, start and stop an emulated board")
+    d.add_argument("--baud", type=_positive_int, default=115200, help="baud rate (default: %(default)s)")
+    d.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help=f"seconds to wait for each response (default: {DEFAULT_TIMEOUT:g}, "
+                        f"{QEMU_TIMEOUT:g} on emulated Cortex-M boards)")
+    d.add_argument("--retries", type=_nonneg_int, default=2, metavar="N",
+                   help="resends of a request after a timeout or a damaged frame (default: %(default)s); "
+                        "a clip that still fails is restarted once after a RESET")
+    s = ap.add_argument_group("data")
+    s.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="folder of WAV files (or with recordings/); labels come from FSDD-style names "
+                        "{digit}_{speaker}_{index}.wav, other files are checked without a label "
+                        "(default: FSDD via $FSDD_DIR or the cache)")
+    s.add_argument("--split", choices=SPLITS, default="test",
+                   help="FSDD files to use: test = official indices 0-4 (default: %(default)s); "
+                        "files with other names are always used")
+    s.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="check only N clips, spread evenly over the sorted files (default: all)")
+    m = ap.add_argument_group("reference")
+    m.add_argument("--model", default=DEFAULT_MODEL_DIR, metavar="DIR",
+                   help="directory with model_int8.tflite and frontend.json (default: %(default)s)")
+    c = ap.add_argument_group("checks")
+    c.add_argument("--mode", choices=MODES, default="both",
+                   help="end-to-end: audio in, compare features and outputs; model-only: the reference's "
+                        "int8 features in, outputs must be identical (default: %(default)s)")
+    c.add_argument("--min-top1-agreement", type=_fraction_arg, default=1.0, metavar="FRACTION",
+                   help="least share of clips whose device top-1 equals the reference's (default: %(default)s)")
+    c.add_argument("--min-exact", type=_fraction_arg, default=1.0, metavar="FRACTION",
+                   help="least share of model-only clips with an identical int8 output (default: %(default)s)")
+    c.add_argument("--max-feature-lsb", type=_nonneg_int, default=1, metavar="LSB",
+                   help="largest allowed |device - reference| of an int8 input element (default: %(default)s)")
+    c.add_argument("--min-feature-identical", type=_fraction_arg, default=0.999, metavar="FRACTION",
+                   help="least share of identical int8 input elements over all clips (default: %(default)s)")
+    o = ap.add_argument_group("output")
+    o.add_argument("--report", metavar="FILE.json", default=None,
+                   help="write the full report (summary and one row per clip) here (default: none)")
+    o.add_argument("--plots", metavar="DIR", default=None,
+                   help="write PNG plots here: confusion matrices, feature and output differences (default: none)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--verbose", "-v", action="store_true", help="full tracebacks")
+    return ap
+
+
+def _say(msg: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)
+
+
+def _write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.report:
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=1) + "\n")
+        tmp.replace(path)
+        _say(f"report: {path}")
+    if args.plots and report.get("checked"):
+        try:
+            for path in R.write_plots(report, args.plots):
+                _say(f"plot: {path}")
+        except Exception as exc:  # plots are a convenience: never lose the result to them
+            _say(f"warning: plots failed: {exc}")
+            if args.verbose:
+                traceback.print_exc()
+
+
+SUMMARY_KEYS = (
+    "parity", "exit_status", "port", "mode", "clips", "checked", "errors", "top1_agreement",
+    "output_exact_fraction", "feature_identical_fraction", "feature_max_lsb", "device_accuracy",
+    "reference_accuracy", "wall_seconds", "interrupted", "aborted", "failures",
+)
+
+
+def _result(report: dict[str, Any] | None, status: int, args: argparse.Namespace, error: str | None = None) -> int:
+    if report is not None:
+        summary = {k: report.get(k) for k in SUMMARY_KEYS}
+        summary["board"] = (report.get("device") or {}).get("board")
+        summary["cost"] = report.get("cost")
+    else:
+        summary = {"parity": False, "exit_status": status, "port": args.port}
+    if error:
+        summary["error"] = error
+    summary["report"] = args.report
+    print(json.dumps(summary), flush=True)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = not args.no_progress
+    run: ParityRun | None = None
+
+    def conclude(extra: str | None = None) -> int:
+        assert run is not None
+        report = run.finish()
+        print(R.format_summary(report), file=sys.stderr)
+        _write_outputs(report, args)
+        return _result(report, report["exit_status"], args, extra)
+
+    try:
+        board = emulator_board(args.port)
+        if args.timeout is None:
+            args.timeout = QEMU_TIMEOUT if board not in (None, "posix") else DEFAULT_TIMEOUT
+        reference = load_reference(args.model)
+        from train.data import DatasetError, resolve_data_dir
+
+        try:
+            args.data_dir_resolved = resolve_data_dir(args.data_dir)
+        except DatasetError as exc:
+            raise UsageError(str(exc)) from exc
+        files = select_files(args.data_dir_resolved, args.split, args.limit)
+        run = ParityRun(args, reference, _say)
+        run.add_files(files)
+        with ExitStack() as stack:
+            emu = None
+            if board is not None:
+                from host.emulator import EmulatorError, start_emulator
+
+                _say(f"building and starting the emulated {board} board ...")
+                try:
+                    emu = stack.enter_context(start_emulator(board, build=True))
+                except EmulatorError as exc:
+                    raise UsageError(f"--port {args.port}: {exc}") from exc
+                url = emu.port
+            else:
+                url = args.port
+            stack.callback(run.close)
+            run.connect(url, emu)
+            assert run.info is not None
+            _say(f"{args.port}: board {run.info.board}, firmware {run.info.firmware_version}, "
+                 f"model {run.info.model_sha256[:16]} (matches), {len(files)} clip(s), mode {args.mode}")
+            run.prepare(progress)
+            if not any(c.ref_output is not None for c in run.clips):
+                run.aborted = "no clip could be read"
+            else:
+                try:
+                    run.stream(progress)
+                except DeviceLost as exc:
+                    run.aborted = f"device lost: {exc}"
+                    _say(f"error: {run.aborted}")
+        return conclude()
+    except UsageError as exc:
+        _say(f"error: {exc}")
+        if run is not None and run.info is not None:  # refused after INFO: the report says why
+            run.aborted = str(exc)
+            return conclude()
+        return _result(None, EXIT_USAGE, args, str(exc))
+    except KeyboardInterrupt:
+        _say("interrupted")
+        if run is None:
+            return _result(None, EXIT_INTERRUPTED, args, "interrupted")
+        run.interrupted = True
+        return conclude()
+    except Exception as exc:  # a bug or an unexpected failure: keep what was measured
+        if args.verbose:
+            traceback.print_exc()
+        _say(f"error: {type(exc).__name__}: {exc}" + ("" if args.verbose else " (--verbose for the traceback)"))
+        if run is not None:
+            run.aborted = f"{type(exc).__name__}: {exc}"
+            try:
+                return conclude()
+            except Exception:
+                pass
+        return _result(None, EXIT_USAGE, args, f"{type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
