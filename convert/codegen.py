@@ -30,7 +30,8 @@ import numpy as np
 
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-__all__ = ["generate_model_c", "CodegenError", "quantize_multiplier", "activation_lut", "main"]
+__all__ = ["generate_model_c", "CodegenError", "quantize_multiplier", "activation_lut", "pack_fc_weights",
+           "main"]
 
 TOOL_NAME = "convert/codegen.py"
 ARENA_ALIGNMENT = 16
@@ -267,6 +268,34 @@ def activation_lut(kind: str, scale: float, zero_point: int) -> np.ndarray:
     return table
 
 
+def pack_fc_weights(w: np.ndarray) -> np.ndarray:
+    """Packs an int8 [out, depth] FULLY_CONNECTED weight matrix into the
+    uint32 words sd_fully_connected_s8 reads (layout in firmware/include/
+    sd_kernels.h): per row pair (r, r') and column pair (c, c + 1) the bytes
+    (w[r][c] + 128, w[r'][c + 1], w[r][c + 1] + 128, w[r'][c]), low byte
+    first; row pairs in groups of two with alternating words.
+
+    Returns uint32 [ceil(out / 2) * ceil(depth / 2)]."""
+    w = np.asarray(w, dtype=np.int64)
+    out, depth = w.shape
+    wp = np.zeros((out + (out & 1), depth + (depth & 1)), dtype=np.int64)
+    wp[:out, :depth] = w
+    r, rp = wp[0::2], wp[1::2]  # [pairs, depth]
+    b0 = r[:, 0::2] + 128
+    b1 = rp[:, 1::2] & 0xFF
+    b2 = r[:, 1::2] + 128
+    b3 = rp[:, 0::2] & 0xFF
+    words = (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)).astype(np.uint32)  # [pairs, kpairs]
+    pairs, kpairs = words.shape
+    groups = []
+    for p in range(0, pairs, 2):
+        if p + 1 < pairs:
+            groups.append(np.stack([words[p], words[p + 1]], axis=1).reshape(-1))
+        else:
+            groups.append(words[p])
+    return np.concatenate(groups)
+
+
 # ---------------------------------------------------------------------------
 # Model reading
 # ---------------------------------------------------------------------------
@@ -367,9 +396,12 @@ def _load(tflite_bytes: bytes):
 
 def _c_array(ctype: str, name: str, values, per_line: int = 24, align: bool = False) -> str:
     vals = [int(v) for v in np.asarray(values).reshape(-1).tolist()]
+    fmt = (lambda v: f"0x{v:08x}u") if ctype == "uint32_t" else str  # noqa: E731
+    if ctype == "uint32_t":
+        per_line = min(per_line, 8)
     lines = []
     for i in range(0, len(vals), per_line):
-        lines.append("    " + ", ".join(str(v) for v in vals[i:i + per_line]) + ",")
+        lines.append("    " + ", ".join(fmt(v) for v in vals[i:i + per_line]) + ",")
     attr = " SD_GRAPH_ALIGN16" if align else ""
     return f"static const {ctype} {name}[{len(vals)}]{attr} = {{\n" + "\n".join(lines) + "\n};\n"
 
@@ -416,6 +448,14 @@ class _Lowering:
         self.em = emitter
         self.luts = activation_luts
         self.counter = 0
+        # Shared tables of the compact graph (index = position).
+        self.consts: list[str] = []      # const int8 arrays read as activations
+        self.fc_matrices: list[str] = [] # "{ weights, depth, out_depth }"
+        self.fc_biases: list[str] = []   # effective bias array names
+        self.fc_channels: list[str] = [] # "{ multipliers, shifts }"
+        self.bcasts: list[str] = []      # sd_broadcast_t initializers
+        self.lut_tables: list[np.ndarray] = []
+        self._lut_index: dict = {}
 
     # -- helpers ----------------------------------------------------------
     def _err(self, idx, op, msg):
@@ -429,6 +469,26 @@ class _Lowering:
                 raise CodegenError(f"tensor {tid} used as int8 data has type {_TYPE_NAMES.get(t.type)}")
             return self.em.array("int8_t", "sd_const_s8_", t.values(), key=("buf", t.buffer))
         return f"@ARENA{tid}@"
+
+    def ref(self, tid) -> str:
+        """sd_ref_t for an int8 tensor: arena offset placeholder, or
+        SD_REF_CONST | index into the graph's table of constant arrays."""
+        t = self.t[tid]
+        if t.is_const:
+            name = self.act(tid)
+            if name not in self.consts:
+                self.consts.append(name)
+            return f"0x{0x8000 | self.consts.index(name):04x}u"
+        return f"@REF{tid}@"
+
+    @staticmethod
+    def _index(table: list, item: str, limit: int = 255) -> int:
+        if item not in table:
+            table.append(item)
+        i = table.index(item)
+        if i >= limit:
+            raise CodegenError(f"more than {limit} distinct entries in a graph table")
+        return i
 
     def _check_int8(self, idx, op, tids):
         for tid in tids:
@@ -468,6 +528,12 @@ class _Lowering:
                 raise self._err(idx, op, f"tensor {tid} ({self.t[tid].name}) is a non-constant int32 tensor")
         return fn(idx, op, ins, outs, opts)
 
+    def _size16(self, idx, op, tid) -> int:
+        n = self.t[tid].size
+        if n > 0xFFFF:
+            raise self._err(idx, op, f"tensor of {n} elements (the compact graph holds sizes up to 65535)")
+        return n
+
     def _node(self, idx, op, c_type, struct, fields, reads, writes):
         return _Node(idx, op, c_type, struct, fields, [r for r in reads if r >= 0 and not self.t[r].is_const],
                      list(writes))
@@ -505,23 +571,38 @@ class _Lowering:
             mults, shifts = [m], [sh]
         if any(s < -31 or s > 30 for s in shifts):
             raise self._err(idx, op, f"shift out of range: {shifts}")
-        mult_name = self.em.array("int32_t", "sd_mult_", np.array(mults, dtype=np.int32))
-        shift_name = self.em.array("int8_t", "sd_shift_", np.array(shifts, dtype=np.int8))
-        w_name = self.em.array("int8_t", "sd_weights_", wv, key=("buf", tw.buffer), align=True)
-        sums = wv.astype(np.int64).sum(axis=1)
-        sums = ((sums + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
-        sums_name = self.em.array("int32_t", "sd_row_sums_", sums, key=("rowsum", tw.buffer))
+        if per_channel:
+            mult_name = self.em.array("int32_t", "sd_mult_", np.array(mults, dtype=np.int32))
+            shift_name = self.em.array("int8_t", "sd_shift_", np.array(shifts, dtype=np.int8))
+        w_name = self.em.array("uint32_t", "sd_weights_", pack_fc_weights(wv), key=("packed", tw.buffer),
+                               align=True)
+        # Effective bias: bias + input_offset * row sum, wrapped to int32 (the
+        # kernel's accumulator starts from it; same int32 as TFLite's).
+        eff = (-tx.zero_point) * wv.astype(np.int64).sum(axis=1)
+        bkey = -1
         if b >= 0:
             tb = self.t[b]
             if not tb.is_const or tb.type != T_INT32 or tb.size != out_depth:
                 raise self._err(idx, op, "bias must be a constant int32 vector [out]")
-            bias_name = self.em.array("int32_t", "sd_bias_", tb.values(), key=("buf", tb.buffer))
+            eff = eff + tb.values().astype(np.int64).reshape(-1)
+            bkey = tb.buffer
+        eff = ((eff + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+        if np.any(eff != 0):
+            bias_name = self.em.array("int32_t", "sd_bias_", eff, key=("effbias", tw.buffer, bkey, -tx.zero_point))
         else:
             bias_name = "0"
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
-        fields = (f"{{ {-tx.zero_point}, {ty.zero_point}, {amin}, {amax}, {int(per_channel)}, "
-                  f"{mult_name}, {shift_name} }}, {{ {batches}, {depth}, {out_depth} }}, "
-                  f"{self.act(x)}, {w_name}, {bias_name}, {sums_name}, {self.act(y)}")
+        if batches > 0xFFFF or depth > 0xFFFF or out_depth > 0xFFFF:
+            raise self._err(idx, op, "dimension above 65535")
+        mat = self._index(self.fc_matrices, f"{{ {w_name}, {depth}, {out_depth} }}")
+        bias_i = 255 if bias_name == "0" else self._index(self.fc_biases, bias_name)
+        if per_channel:
+            mult_c = self._index(self.fc_channels, f"{{ {mult_name}, {shift_name} }}")
+            shift_c = 0
+        else:
+            mult_c, shift_c = mults[0], shifts[0]
+        fields = (f"{mult_c}, {self.ref(x)}, {self.ref(y)}, {batches}, {mat}, {bias_i}, {shift_c}, "
+                  f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)}")
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth
         return node
@@ -529,7 +610,7 @@ class _Lowering:
     def _bcast(self, idx, op, a, b, y):
         ta, tb, ty = self.t[a], self.t[b], self.t[y]
         if ta.size == ty.size and tb.size == ty.size:
-            return "0"
+            return "255"
         shapes = [list(ta.shape), list(tb.shape), list(ty.shape)]
         if max(len(s) for s in shapes) > 4:
             raise self._err(idx, op, "broadcast beyond 4 dimensions")
@@ -546,10 +627,9 @@ class _Lowering:
                 acc *= s[d]
             return st
 
-        name = self._name("sd_bcast_")
-        self.em.raw(f"static const sd_broadcast_t {name} = {{ {{ {', '.join(map(str, so))} }}, "
-                    f"{{ {', '.join(map(str, strides(sa)))} }}, {{ {', '.join(map(str, strides(sb)))} }} }};\n")
-        return "&" + name
+        init = (f"{{ {{ {', '.join(map(str, so))} }}, "
+                f"{{ {', '.join(map(str, strides(sa)))} }}, {{ {', '.join(map(str, strides(sb)))} }} }}")
+        return str(self._index(self.bcasts, init))
 
     def _op_add(self, idx, op, ins, outs, opts):
         a, b, y = ins[0], ins[1], outs[0]
@@ -562,9 +642,9 @@ class _Lowering:
         mo, so = _quantize_multiplier_smaller_than_one_exp(
             twice_max / (float(1 << left_shift) * float(ty.scale)))
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
-        fields = (f"{{ {-ta.zero_point}, {-tb.zero_point}, {left_shift}, {m1}, {s1}, {m2}, {s2}, "
-                  f"{mo}, {so}, {ty.zero_point}, {amin}, {amax} }}, {self._bcast(idx, op, a, b, y)}, "
-                  f"{self.act(a)}, {self.act(b)}, {self.act(y)}, {ty.size}")
+        fields = (f"{m1}, {m2}, {mo}, {self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {self._size16(idx, op, y)}, "
+                  f"{-ta.zero_point}, {-tb.zero_point}, {s1}, {s2}, {so}, {ty.zero_point}, {amin}, {amax}, "
+                  f"{left_shift}, {self._bcast(idx, op, a, b, y)}")
         return self._node(idx, op, "SD_OP_ADD", "sd_add_node_t", fields, [a, b], [y])
 
     def _op_mul(self, idx, op, ins, outs, opts):
@@ -574,8 +654,9 @@ class _Lowering:
         real = float(ta.scale) * float(tb.scale) / float(ty.scale)
         m, s = quantize_multiplier(real)
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
-        fields = (f"{{ {-ta.zero_point}, {-tb.zero_point}, {ty.zero_point}, {m}, {s}, {amin}, {amax} }}, "
-                  f"{self._bcast(idx, op, a, b, y)}, {self.act(a)}, {self.act(b)}, {self.act(y)}, {ty.size}")
+        fields = (f"{m}, {self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {self._size16(idx, op, y)}, "
+                  f"{-ta.zero_point}, {-tb.zero_point}, {s}, {ty.zero_point}, {amin}, {amax}, "
+                  f"{self._bcast(idx, op, a, b, y)}")
         return self._node(idx, op, "SD_OP_MUL", "sd_mul_node_t", fields, [a, b], [y])
 
     def _unary_activation(self, idx, op, ins, outs, kind):
@@ -591,8 +672,14 @@ class _Lowering:
             raise self._err(idx, op, "input and output sizes differ")
         if self.luts:
             table = activation_lut(kind, tx.scale, tx.zero_point)
-            tname = self.em.array("int8_t", "sd_lut_", table)
-            fields = f"{tname}, {self.act(x)}, {self.act(y)}, {ty.size}"
+            key = table.tobytes()
+            if key not in self._lut_index:
+                self._lut_index[key] = len(self.lut_tables)
+                self.lut_tables.append(table)
+                self.em.const_bytes += 256
+            if self._lut_index[key] > 0xFFFF:
+                raise self._err(idx, op, "too many tables")
+            fields = f"{self.ref(x)}, {self.ref(y)}, {self._size16(idx, op, y)}, {self._lut_index[key]}"
             return self._node(idx, op, "SD_OP_LUT", "sd_lut_node_t", fields, [x], [y])
         p = _activation_params(tx.scale, tx.zero_point)
         fields = (f"{{ {p['input_zero_point']}, {p['input_range_radius']}, {p['input_multiplier']}, "
@@ -781,7 +868,9 @@ class _Lowering:
         s_res = [1] * pad + s_res
         n_res = [1] * pad + n_res
         f = lambda v: "{ " + ", ".join(map(str, v)) + " }"  # noqa: E731
-        fields = f"{{ {f(in_dims)}, {f(b_res)}, {f(s_res)}, {f(n_res)} }}, {self.act(x)}, {self.act(y)}"
+        if max(in_dims + n_res) > 0x7FFF or min(s_res) < -0x8000 or max(s_res) > 0x7FFF:
+            raise self._err(idx, op, "slice dimension above 32767")
+        fields = f"{f(in_dims)}, {f(b_res)}, {f(s_res)}, {f(n_res)}, {self.ref(x)}, {self.ref(y)}"
         return self._node(idx, op, "SD_OP_STRIDED_SLICE", "sd_strided_slice_node_t", fields, [x], [y])
 
 
@@ -910,17 +999,23 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     sizes = {tid: tensors[tid].size for tid in sorted(act_ids)}
     offsets, arena_bytes = _plan_arena(sizes, first, last)
 
+    if arena_bytes > 0x7FFF:
+        raise CodegenError(f"arena of {arena_bytes} bytes: the compact graph addresses up to 32767")
+
     def resolve(text: str) -> str:
         out, pos = [], 0
         while True:
-            a = text.find("@ARENA", pos)
+            a = text.find("@", pos)
             if a < 0:
                 out.append(text[pos:])
                 return "".join(out)
             b = text.find("@", a + 1)
-            tid = int(text[a + 6:b])
+            tag = text[a + 1:b]
             out.append(text[pos:a])
-            out.append(f"(sd_arena + {offsets[tid]})")
+            if tag.startswith("ARENA"):
+                out.append(f"(sd_arena + {offsets[int(tag[5:])]})")
+            else:  # REF
+                out.append(f"{offsets[int(tag[3:])]}u")
             pos = b + 1
 
     tf_version = _version("tensorflow")
@@ -965,18 +1060,68 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
          "static int8_t sd_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;\n\n"]
     c.extend(resolve(d) for d in em.decls)
     c.append("\n")
-    for k, n in enumerate(nodes):
-        c.append(f"/* op {n.index}: {n.op} */\n")
-        c.append(f"static const {n.struct} sd_node_{k} = {{ {resolve(n.fields)} }};\n")
-    c.append(f"\nstatic const sd_op_t sd_ops[{max(len(nodes), 1)}] = {{\n")
+
+    def table(ctype: str, name: str, items: list) -> str:
+        if not items:
+            return "0"
+        c.append(f"static const {ctype} {name}[{len(items)}] = {{\n")
+        c.extend(f"    {resolve(it)},\n" for it in items)
+        c.append("};\n\n")
+        return name
+
+    if low.lut_tables:
+        c.append(f"/* {len(low.lut_tables)} distinct LOGISTIC/TANH tables, indexed by the input byte. */\n")
+        c.append(f"static const int8_t sd_luts[{len(low.lut_tables)}][256] = {{\n")
+        for tab in low.lut_tables:
+            vals = [int(v) for v in tab]
+            c.append("    {\n" + "".join("        " + ", ".join(map(str, vals[i:i + 16])) + ",\n"
+                                           for i in range(0, 256, 16)) + "    },\n")
+        c.append("};\n\n")
+    consts = table("int8_t *const", "sd_consts", low.consts) if low.consts else "0"
+    fc_mats = table("sd_fc_matrix_t", "sd_fc_matrices", low.fc_matrices)
+    fc_biases = table("int32_t *const", "sd_fc_biases", low.fc_biases)
+    fc_chans = table("sd_fc_channels_t", "sd_fc_channels", low.fc_channels)
+    bcasts = table("sd_broadcast_t", "sd_bcasts", low.bcasts)
+
+    # One array per node struct; the op table holds (type, stage, index).
+    by_struct: dict = {}
+    index_of = []
+    for n in nodes:
+        lst = by_struct.setdefault(n.struct, [])
+        index_of.append(len(lst))
+        lst.append(n)
+    arrays = {}
+    for struct, lst in by_struct.items():
+        name = "sd_" + struct[3:-2] + "s"  # sd_fc_node_t -> sd_fc_nodes
+        arrays[struct] = name
+        c.append(f"static const {struct} {name}[{len(lst)}] = {{\n")
+        for n in lst:
+            c.append(f"    {{ {resolve(n.fields)} }}, /* op {n.index}: {n.op} */\n")
+        c.append("};\n\n")
+    c.append(f"static const sd_op_t sd_ops[{max(len(nodes), 1)}] = {{\n")
     for k, n in enumerate(nodes):
         stage = "SD_STAGE_LSTM" if n.stage == 0 else "SD_STAGE_HEAD"
-        c.append(f"    {{ {n.c_type}, {stage}, {n.index}, &sd_node_{k} }},\n")
+        c.append(f"    {{ {n.c_type}, {stage}, {index_of[k]} }},\n")
     c.append("};\n\n")
-    out_expr = (f"(sd_arena + {offsets[out_t.index]})" if not out_t.is_const else "0")
-    c.append("const sd_graph_t sd_model_graph = {\n"
-             f"    sd_ops, {len(nodes)}, (sd_arena + {offsets[in_t.index]}), {out_expr}, "
-             f"{in_t.size}, {out_t.size},\n}};\n")
+    out_expr = (f"(sd_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
+    members = [
+        ("ops", "sd_ops"), ("num_ops", str(len(nodes))), ("arena", "sd_arena"), ("consts", consts),
+        ("input", f"(sd_arena + {offsets[in_t.index]})"), ("output", out_expr),
+        ("input_size", str(in_t.size)), ("output_size", str(out_t.size)),
+        ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_matrices", fc_mats), ("fc_biases", fc_biases),
+        ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),
+        ("mul", arrays.get("sd_mul_node_t", "0")), ("bcasts", bcasts),
+        ("lut", arrays.get("sd_lut_node_t", "0")), ("luts", "sd_luts" if low.lut_tables else "0"),
+        ("activation", arrays.get("sd_activation_node_t", "0")),
+        ("softmax", arrays.get("sd_softmax_node_t", "0")), ("quantize", arrays.get("sd_quantize_node_t", "0")),
+        ("reshape", arrays.get("sd_reshape_node_t", "0")), ("split", arrays.get("sd_split_node_t", "0")),
+        ("unpack", arrays.get("sd_unpack_node_t", "0")),
+        ("concatenation", arrays.get("sd_concatenation_node_t", "0")),
+        ("strided_slice", arrays.get("sd_strided_slice_node_t", "0")),
+    ]
+    c.append("const sd_graph_t sd_model_graph = {\n")
+    c.extend(f"    .{k} = {v},\n" for k, v in members)
+    c.append("};\n")
 
     os.makedirs(out_dir, exist_ok=True)
     h_path = os.path.join(out_dir, "sd_model_graph.h")

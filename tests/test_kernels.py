@@ -400,7 +400,7 @@ def test_codegen_deterministic(lstm_tflite, tmp_path):
         assert f"#define {macro} " in text
     # weights shared by the 16 steps are stored once
     c_text = (tmp_path / "a" / "sd_model_graph.c").read_text()
-    assert c_text.count("static const int8_t sd_weights_") == 3  # input, recurrent, dense
+    assert c_text.count("static const uint32_t sd_weights_") == 3  # input, recurrent, dense (packed)
 
 
 def test_generated_code_builds_for_cortex_m4(lstm_tflite, tmp_path):

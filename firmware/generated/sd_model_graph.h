@@ -17,7 +17,7 @@
 #define SD_MODEL_SHA256 "fc09ff41fb70c686532007d2b30afdb8de0afa744ffdff640a296780970a2f7b"
 #define SD_MODEL_ARENA_BYTES 5328
 #define SD_MODEL_NUM_OPS 343
-#define SD_MODEL_CONST_BYTES 143203
+#define SD_MODEL_CONST_BYTES 140448
 #define SD_MODEL_MACS 1641960
 /* input shape [1, 16, 80], output shape [1, 10] */
 

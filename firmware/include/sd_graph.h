@@ -1,9 +1,9 @@
 /*
  * sd_graph.h - the shape of the generated graph: one node struct per op kind
  * and the op table that src/sd_model.c walks. convert/codegen.py emits
- * firmware/generated/sd_model_graph.c as constant instances of these types
- * (kernel parameters, pointers into the static arena and into const weight
- * arrays); nothing here is computed at run time.
+ * firmware/generated/sd_model_graph.c as constant arrays of these types
+ * (compact kernel parameters, arena offsets, indices into shared constant
+ * tables); nothing here is computed at run time.
  */
 #ifndef SD_GRAPH_H
 #define SD_GRAPH_H
@@ -39,40 +39,97 @@ typedef enum {
     SD_STAGE_HEAD = 1,
 } sd_stage_t;
 
-typedef struct {
-    uint8_t type;     /* sd_op_type_t */
-    uint8_t stage;    /* sd_stage_t */
-    uint16_t tflite_index; /* operator index in the .tflite subgraph */
-    const void *node; /* points to the node struct named by type */
-} sd_op_t;
+/* A tensor buffer in a compact node: an offset into the arena, or
+ * SD_REF_CONST | index into sd_graph_t.consts for a constant input. */
+typedef uint16_t sd_ref_t;
+#define SD_REF_CONST 0x8000u
+#define SD_INDEX_NONE 255u /* no bias / no broadcast */
 
 typedef struct {
-    sd_fc_params_t params;
-    sd_fc_dims_t dims;
-    const int8_t *input;
-    const int8_t *weights;
-    const int32_t *bias;     /* NULL when the op has none */
-    const int32_t *row_sums; /* sum of each weight row */
-    int8_t *output;
+    uint8_t type;   /* sd_op_type_t */
+    uint8_t stage;  /* sd_stage_t */
+    uint16_t index; /* into the graph's array for the type's node struct */
+} sd_op_t;
+
+/* Compact nodes: 8- and 16-bit fields, tensors as sd_ref_t, shared constants
+ * by index into the graph's tables. The executor builds the kernels'
+ * parameter structs from them. */
+
+typedef struct {
+    const uint32_t *weights; /* packed, see sd_fully_connected_s8 */
+    uint16_t accum_depth;
+    uint16_t output_depth;
+} sd_fc_matrix_t;
+
+typedef struct {
+    const int32_t *multiplier; /* [output_depth] */
+    const int8_t *shift;       /* [output_depth] */
+} sd_fc_channels_t;
+
+typedef struct {
+    int32_t multiplier; /* per tensor; per channel: index into fc_channels */
+    sd_ref_t input;
+    sd_ref_t output;
+    uint16_t batches;
+    uint8_t matrix;     /* index into fc_matrices */
+    uint8_t bias;       /* index into fc_biases (effective bias), or SD_INDEX_NONE */
+    int8_t shift;       /* per tensor */
+    int8_t output_offset;
+    int8_t activation_min;
+    int8_t activation_max;
+    uint8_t per_channel;
 } sd_fc_node_t;
 
 typedef struct {
-    sd_add_params_t params;
-    const sd_broadcast_t *bcast; /* NULL: same element count */
-    const int8_t *input1;
-    const int8_t *input2;
-    int8_t *output;
-    int32_t size;
+    int32_t input1_multiplier;
+    int32_t input2_multiplier;
+    int32_t output_multiplier;
+    sd_ref_t input1;
+    sd_ref_t input2;
+    sd_ref_t output;
+    uint16_t size;
+    int16_t input1_offset;
+    int16_t input2_offset;
+    int8_t input1_shift;
+    int8_t input2_shift;
+    int8_t output_shift;
+    int8_t output_offset;
+    int8_t activation_min;
+    int8_t activation_max;
+    uint8_t left_shift;
+    uint8_t bcast; /* index into bcasts, or SD_INDEX_NONE (same shapes) */
 } sd_add_node_t;
 
 typedef struct {
-    sd_mul_params_t params;
-    const sd_broadcast_t *bcast;
-    const int8_t *input1;
-    const int8_t *input2;
-    int8_t *output;
-    int32_t size;
+    int32_t output_multiplier;
+    sd_ref_t input1;
+    sd_ref_t input2;
+    sd_ref_t output;
+    uint16_t size;
+    int16_t input1_offset;
+    int16_t input2_offset;
+    int8_t output_shift;
+    int8_t output_offset;
+    int8_t activation_min;
+    int8_t activation_max;
+    uint8_t bcast;
 } sd_mul_node_t;
+
+typedef struct {
+    sd_ref_t input;
+    sd_ref_t output;
+    uint16_t size;
+    uint16_t table; /* index into luts */
+} sd_lut_node_t;
+
+typedef struct {
+    int16_t input_dims[4];
+    int16_t begin[4];
+    int16_t stride[4];
+    int16_t output_dims[4];
+    sd_ref_t input;
+    sd_ref_t output;
+} sd_strided_slice_node_t;
 
 typedef struct {
     sd_activation_params_t params;
@@ -80,13 +137,6 @@ typedef struct {
     int8_t *output;
     int32_t size;
 } sd_activation_node_t;
-
-typedef struct {
-    const int8_t *table; /* [256] */
-    const int8_t *input;
-    int8_t *output;
-    int32_t size;
-} sd_lut_node_t;
 
 typedef struct {
     sd_softmax_params_t params;
@@ -128,18 +178,32 @@ typedef struct {
 } sd_concatenation_node_t;
 
 typedef struct {
-    sd_strided_slice_params_t params;
-    const int8_t *input;
-    int8_t *output;
-} sd_strided_slice_node_t;
-
-typedef struct {
     const sd_op_t *ops;
     int32_t num_ops;
-    int8_t *input;  /* the input tensor's place in the arena */
-    int8_t *output; /* the output tensor's place (arena or constant) */
+    int8_t *arena;
+    const int8_t *const *consts; /* constant int8 inputs (SD_REF_CONST) */
+    int8_t *input;        /* the input tensor's place in the arena */
+    const int8_t *output; /* the output tensor's place (arena or constant) */
     int32_t input_size;
     int32_t output_size;
+    /* node arrays per struct and the tables they index; 0 when unused */
+    const sd_fc_node_t *fc;
+    const sd_fc_matrix_t *fc_matrices;
+    const int32_t *const *fc_biases;
+    const sd_fc_channels_t *fc_channels;
+    const sd_add_node_t *add;
+    const sd_mul_node_t *mul;
+    const sd_broadcast_t *bcasts;
+    const sd_lut_node_t *lut;
+    const int8_t (*luts)[256];
+    const sd_activation_node_t *activation;
+    const sd_softmax_node_t *softmax;
+    const sd_quantize_node_t *quantize;
+    const sd_reshape_node_t *reshape;
+    const sd_split_node_t *split;
+    const sd_unpack_node_t *unpack;
+    const sd_concatenation_node_t *concatenation;
+    const sd_strided_slice_node_t *strided_slice;
 } sd_graph_t;
 
 /* Defined in the generated firmware/generated/sd_model_graph.c. */

@@ -73,7 +73,8 @@ typedef struct {
 } sd_fc_dims_t;
 
 typedef struct {
-    int32_t input_offset;   /* -(input zero point), range [-127, 128] */
+    int32_t input_offset;   /* -(input zero point), range [-127, 128]; folded
+                               into the effective bias by the generator */
     int32_t output_offset;  /* output zero point, range [-128, 127] */
     int32_t activation_min; /* fused activation clamp, [-128, activation_max] */
     int32_t activation_max; /* [activation_min, 127] */
@@ -86,18 +87,25 @@ typedef struct {
 /*
  * output[b][o] = clamp(output_offset + MBQM(bias[o] + sum_d weights[o][d] *
  *                      (input[b][d] + input_offset)))
- * weights: [output_depth][accum_depth], symmetric (zero point 0).
- * bias: [output_depth] or NULL.
- * weight_row_sums: [output_depth] with sum_d weights[o][d], or NULL (then
- *   computed on the fly). With it the input offset is folded into one
- *   multiply per output and the inner loop is a plain int8 dot product; the
- *   int32 result is identical (wrap-around arithmetic is exact mod 2^32).
+ * with the weights symmetric (zero point 0) and given PACKED, and the bias
+ * given EFFECTIVE: bias[o] + input_offset * sum_d weights[o][d] (wrapped to
+ * int32; the same int32 accumulator), or NULL when that is all zero.
+ * params->input_offset is not read (it is folded into the bias).
+ *
+ * Packed weights (convert/codegen.py pack_fc_weights), one uint32_t per
+ * column pair k (columns 2k, 2k+1) of a row pair p (rows r = 2p, r' = 2p+1):
+ *   byte 0: w[r][2k] + 128      byte 1: w[r'][2k+1]
+ *   byte 2: w[r][2k+1] + 128    byte 3: w[r'][2k]
+ * (byte i = bits 8i..8i+7 of the value; rows r get + 128 as an unsigned
+ * byte). An odd output_depth is padded with a zero row, an odd accum_depth
+ * with a zero column. Row pairs go in groups of two whose words alternate
+ * (group g: pair 2g word k at [2k], pair 2g+1 word k at [2k+1]); an odd
+ * last pair stands alone. Total (output_depth+1)/2 * (accum_depth+1)/2 words.
  * input and output must not overlap.
  */
 sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
-                                  const int8_t *input, const int8_t *weights,
-                                  const int32_t *bias, const int32_t *weight_row_sums,
-                                  int8_t *output);
+                                  const int8_t *input, const uint32_t *weights,
+                                  const int32_t *bias, int8_t *output);
 
 /* ---------------------------------------------------------------------------
  * Elementwise binary ops: ADD, MUL

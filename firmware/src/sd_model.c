@@ -12,66 +12,144 @@
 #include "sd_model.h"
 #include "sd_port.h"
 
-static sd_status_t run_op(const sd_op_t *op)
+static const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
 {
+    return (r & SD_REF_CONST) ? g->consts[r & ~SD_REF_CONST] : g->arena + r;
+}
+
+static int8_t *out_buf(const sd_graph_t *g, sd_ref_t r)
+{
+    return g->arena + r; /* the generator never writes a constant */
+}
+
+static const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
+{
+    return index == SD_INDEX_NONE ? 0 : &g->bcasts[index];
+}
+
+static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
+{
+    const sd_fc_matrix_t *m = &g->fc_matrices[n->matrix];
+    const int8_t shift = n->shift;
+    sd_fc_params_t p;
+    p.input_offset = 0; /* folded into the effective bias */
+    p.output_offset = n->output_offset;
+    p.activation_min = n->activation_min;
+    p.activation_max = n->activation_max;
+    p.per_channel = n->per_channel;
+    if (n->per_channel) {
+        p.multiplier = g->fc_channels[n->multiplier].multiplier;
+        p.shift = g->fc_channels[n->multiplier].shift;
+    } else {
+        p.multiplier = &n->multiplier;
+        p.shift = &shift;
+    }
+    sd_fc_dims_t d;
+    d.batches = n->batches;
+    d.accum_depth = m->accum_depth;
+    d.output_depth = m->output_depth;
+    const int32_t *bias = n->bias == SD_INDEX_NONE ? 0 : g->fc_biases[n->bias];
+    return sd_fully_connected_s8(&p, &d, in_buf(g, n->input), m->weights, bias,
+                                 out_buf(g, n->output));
+}
+
+static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
+{
+    sd_add_params_t p;
+    p.input1_offset = n->input1_offset;
+    p.input2_offset = n->input2_offset;
+    p.left_shift = n->left_shift;
+    p.input1_multiplier = n->input1_multiplier;
+    p.input1_shift = n->input1_shift;
+    p.input2_multiplier = n->input2_multiplier;
+    p.input2_shift = n->input2_shift;
+    p.output_multiplier = n->output_multiplier;
+    p.output_shift = n->output_shift;
+    p.output_offset = n->output_offset;
+    p.activation_min = n->activation_min;
+    p.activation_max = n->activation_max;
+    return sd_add_s8(&p, bcast_of(g, n->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+                     out_buf(g, n->output), n->size);
+}
+
+static sd_status_t run_mul(const sd_graph_t *g, const sd_mul_node_t *n)
+{
+    sd_mul_params_t p;
+    p.input1_offset = n->input1_offset;
+    p.input2_offset = n->input2_offset;
+    p.output_offset = n->output_offset;
+    p.output_multiplier = n->output_multiplier;
+    p.output_shift = n->output_shift;
+    p.activation_min = n->activation_min;
+    p.activation_max = n->activation_max;
+    return sd_mul_s8(&p, bcast_of(g, n->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+                     out_buf(g, n->output), n->size);
+}
+
+static sd_status_t run_strided_slice(const sd_graph_t *g, const sd_strided_slice_node_t *n)
+{
+    sd_strided_slice_params_t p;
+    for (int d = 0; d < 4; ++d) {
+        p.input_dims[d] = n->input_dims[d];
+        p.begin[d] = n->begin[d];
+        p.stride[d] = n->stride[d];
+        p.output_dims[d] = n->output_dims[d];
+    }
+    return sd_strided_slice_s8(&p, in_buf(g, n->input), out_buf(g, n->output));
+}
+
+static sd_status_t run_op(const sd_graph_t *g, const sd_op_t *op)
+{
+    const uint16_t i = op->index;
     switch ((sd_op_type_t)op->type) {
-    case SD_OP_FULLY_CONNECTED: {
-        const sd_fc_node_t *n = (const sd_fc_node_t *)op->node;
-        return sd_fully_connected_s8(&n->params, &n->dims, n->input, n->weights, n->bias,
-                                     n->row_sums, n->output);
-    }
-    case SD_OP_ADD: {
-        const sd_add_node_t *n = (const sd_add_node_t *)op->node;
-        return sd_add_s8(&n->params, n->bcast, n->input1, n->input2, n->output, n->size);
-    }
-    case SD_OP_MUL: {
-        const sd_mul_node_t *n = (const sd_mul_node_t *)op->node;
-        return sd_mul_s8(&n->params, n->bcast, n->input1, n->input2, n->output, n->size);
-    }
+    case SD_OP_FULLY_CONNECTED:
+        return run_fc(g, &g->fc[i]);
+    case SD_OP_ADD:
+        return run_add(g, &g->add[i]);
+    case SD_OP_MUL:
+        return run_mul(g, &g->mul[i]);
     case SD_OP_LOGISTIC: {
-        const sd_activation_node_t *n = (const sd_activation_node_t *)op->node;
+        const sd_activation_node_t *n = &g->activation[i];
         return sd_logistic_s8(&n->params, n->input, n->output, n->size);
     }
     case SD_OP_TANH: {
-        const sd_activation_node_t *n = (const sd_activation_node_t *)op->node;
+        const sd_activation_node_t *n = &g->activation[i];
         return sd_tanh_s8(&n->params, n->input, n->output, n->size);
     }
     case SD_OP_LUT: {
-        const sd_lut_node_t *n = (const sd_lut_node_t *)op->node;
-        return sd_lut_s8(n->table, n->input, n->output, n->size);
+        const sd_lut_node_t *n = &g->lut[i];
+        return sd_lut_s8(g->luts[n->table], in_buf(g, n->input), out_buf(g, n->output), n->size);
     }
     case SD_OP_SOFTMAX: {
-        const sd_softmax_node_t *n = (const sd_softmax_node_t *)op->node;
+        const sd_softmax_node_t *n = &g->softmax[i];
         return sd_softmax_s8(&n->params, n->input, n->output, n->rows, n->depth);
     }
     case SD_OP_QUANTIZE: {
-        const sd_quantize_node_t *n = (const sd_quantize_node_t *)op->node;
+        const sd_quantize_node_t *n = &g->quantize[i];
         return sd_quantize_s8(&n->params, n->input, n->output, n->size);
     }
     case SD_OP_RESHAPE: {
-        const sd_reshape_node_t *n = (const sd_reshape_node_t *)op->node;
+        const sd_reshape_node_t *n = &g->reshape[i];
         return sd_reshape_s8(n->input, n->output, n->size);
     }
     case SD_OP_SPLIT: {
-        const sd_split_node_t *n = (const sd_split_node_t *)op->node;
+        const sd_split_node_t *n = &g->split[i];
         return sd_split_s8(&n->params, n->input, n->outputs);
     }
     case SD_OP_SPLIT_V: {
-        const sd_split_node_t *n = (const sd_split_node_t *)op->node;
+        const sd_split_node_t *n = &g->split[i];
         return sd_split_v_s8(&n->params, n->input, n->outputs);
     }
     case SD_OP_UNPACK: {
-        const sd_unpack_node_t *n = (const sd_unpack_node_t *)op->node;
+        const sd_unpack_node_t *n = &g->unpack[i];
         return sd_unpack_s8(&n->params, n->input, n->outputs);
     }
     case SD_OP_CONCATENATION: {
-        const sd_concatenation_node_t *n = (const sd_concatenation_node_t *)op->node;
+        const sd_concatenation_node_t *n = &g->concatenation[i];
         return sd_concatenation_s8(&n->params, n->inputs, n->output);
     }
-    case SD_OP_STRIDED_SLICE: {
-        const sd_strided_slice_node_t *n = (const sd_strided_slice_node_t *)op->node;
-        return sd_strided_slice_s8(&n->params, n->input, n->output);
-    }
+    case SD_OP_STRIDED_SLICE:
+        return run_strided_slice(g, &g->strided_slice[i]);
     default:
         return SD_STATUS_ERROR_ARGUMENT;
     }
@@ -94,7 +172,7 @@ sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_
             t_head = sd_port_cost_now();
             head_started = 1;
         }
-        if (run_op(op) != SD_STATUS_OK) {
+        if (run_op(g, op) != SD_STATUS_OK) {
             /* Only reachable with an inconsistent generated graph. */
             return SD_MODEL_ERROR_ARGUMENT;
         }

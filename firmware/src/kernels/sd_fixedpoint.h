@@ -19,20 +19,26 @@
 #define SD_INLINE static inline
 #endif
 
+/* (a * b + 2^30) >> 31 (floor) equals gemmlowp's
+ * (a * b + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31 (truncating) for every a, b:
+ * for ab < 0 the truncating division of ab + 1 - 2^30 is the floor of
+ * (ab + 1 - 2^30 + 2^31 - 1) / 2^31. Valid unless a == b == INT32_MIN. */
+SD_INLINE int32_t sd_fp_srdhm_nosat(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
+}
+
 SD_INLINE int32_t sd_fp_srdhm(int32_t a, int32_t b)
 {
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t ab = (int64_t)a * (int64_t)b;
-    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    /* Division truncates toward zero, as in gemmlowp. */
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return sd_fp_srdhm_nosat(a, b);
 }
 
 SD_INLINE int32_t sd_fp_rdbpot(int32_t x, int32_t exponent)
 {
-    const int32_t mask = (int32_t)((((int64_t)1) << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
@@ -49,6 +55,16 @@ SD_INLINE int32_t sd_fp_mbqm(int32_t x, int32_t multiplier, int32_t shift)
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
     return sd_fp_rdbpot(sd_fp_srdhm(sd_fp_shl(x, left), multiplier), right);
+}
+
+/* sd_fp_mbqm for a multiplier >= 0 (never INT32_MIN), as every requantizing
+ * multiplier computed by the generator is. */
+SD_INLINE int32_t sd_fp_mbqm_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift > 0) {
+        return sd_fp_srdhm_nosat(sd_fp_shl(x, shift), multiplier);
+    }
+    return sd_fp_rdbpot(sd_fp_srdhm_nosat(x, multiplier), -shift);
 }
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0. */

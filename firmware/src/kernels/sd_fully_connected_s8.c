@@ -1,117 +1,212 @@
 /*
  * sd_fully_connected_s8.c - int8 FULLY_CONNECTED, per-tensor or per-channel
- * weights, int32 bias, fused activation clamp.
+ * weights, int32 bias, fused activation clamp, on weights packed ahead of
+ * time by convert/codegen.py (layout in sd_kernels.h).
  *
  * Bit-exact with TFLite Micro's reference FullyConnected /
  * FullyConnectedPerChannel: the int32 accumulator is
  *   bias[o] + sum_d w[o][d] * (x[d] + input_offset)
  * which is computed here as
- *   (bias[o] + input_offset * sum_d w[o][d]) + sum_d w[o][d] * x[d]
+ *   eff_bias[o] + sum_d w[o][d] * x[d],  eff_bias = bias + input_offset * row_sum
  * (the same value modulo 2^32, hence the same int32).
+ *
+ * Inner loop, plain C: one 32-bit word holds four weights of two rows r, r'
+ * (two columns each). Masking with 0xFF0000FF (once as is, once rotated by
+ * 16) leaves u + w' * 2^24 where u = w[r][d] + 128 in [0, 255] and w' =
+ * w[r'][d]; one 32x32->64 multiply-accumulate by x[d] (SMLAL on Cortex-M)
+ * then adds x[d] * (w[r][d] + 128) to the low 24 bits and x[d] * w[r'][d]
+ * to the bits above. Over at most SD_FC_CHUNK columns the low field stays
+ * within [-2^23, 2^23) (|x| <= 128, u <= 255), so both sums are recovered
+ * exactly; sum x[d] * w[r][d] = low - 128 * sum x[d]. This is 1.25
+ * instructions per multiply-accumulate plus the input loads, as many as
+ * SXTB16 + SMLAD need for the same weights, so there is no separate DSP path.
  */
 #include "sd_fixedpoint.h"
 
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-#include <arm_acle.h>
-#include <string.h>
-#define SD_FC_USE_DSP 1
-#endif
+/* Columns per decoded chunk: 128 * 255 * SD_FC_CHUNK must stay below 2^23. */
+#define SD_FC_CHUNK 256
+#define SD_FC_MASK 0xFF0000FFu
 
-#if defined(SD_FC_USE_DSP)
-static inline uint32_t sxtb16_ror8(uint32_t x)
+SD_INLINE uint32_t ror16(uint32_t w)
 {
-    uint32_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return (w >> 16) | (w << 16);
+}
+
+/* low 24-bit field (signed) and the rest of a packed 64-bit sum */
+SD_INLINE void unpack_sum(int64_t s, int32_t *lo, int32_t *hi)
+{
+    const int32_t l = (int32_t)((uint32_t)s << 8) >> 8;
+    *lo = l;
+    *hi = (int32_t)((s - l) >> 24);
+}
+
+/* Dot products of one row pair (rows 2p, 2p+1) with x[0 .. 2n), n <= SD_FC_CHUNK / 2,
+ * the word of column pair k at w[k * step]; adds them to *a0, *a1. */
+SD_INLINE void pair_dot(const uint32_t *w, int32_t step, const int8_t *x, int32_t n, int32_t *a0,
+                        int32_t *a1)
+{
+    int64_t s = 0;
+    for (int32_t k = 0; k < n; ++k) {
+        const uint32_t wk = w[0];
+        w += step;
+        s += (int64_t)x[0] * (int32_t)(wk & SD_FC_MASK);
+        s += (int64_t)x[1] * (int32_t)(ror16(wk) & SD_FC_MASK);
+        x += 2;
+    }
+    int32_t lo;
+    int32_t hi;
+    unpack_sum(s, &lo, &hi);
+    *a0 = (int32_t)((uint32_t)*a0 + (uint32_t)lo);
+    *a1 = (int32_t)((uint32_t)*a1 + (uint32_t)hi);
+}
+
+/* Same for two row pairs whose words alternate (w[2k], w[2k + 1]): the
+ * tight loop, two column pairs per iteration. */
+SD_INLINE void quad_dot(const uint32_t *w, const int8_t *x, int32_t n, int32_t *acc)
+{
+    int64_t s0 = 0;
+    int64_t s1 = 0;
+    const int8_t *const x_end2 = x + 2 * (n & ~1);
+    while (x != x_end2) {
+        const int32_t xa = x[0];
+        const int32_t xb = x[1];
+        const int32_t xc = x[2];
+        const int32_t xd = x[3];
+        const uint32_t w0 = w[0];
+        const uint32_t w1 = w[1];
+        const uint32_t w2 = w[2];
+        const uint32_t w3 = w[3];
+        x += 4;
+        w += 4;
+        s0 += (int64_t)xa * (int32_t)(w0 & SD_FC_MASK);
+        s1 += (int64_t)xa * (int32_t)(w1 & SD_FC_MASK);
+        s0 += (int64_t)xb * (int32_t)(ror16(w0) & SD_FC_MASK);
+        s1 += (int64_t)xb * (int32_t)(ror16(w1) & SD_FC_MASK);
+        s0 += (int64_t)xc * (int32_t)(w2 & SD_FC_MASK);
+        s1 += (int64_t)xc * (int32_t)(w3 & SD_FC_MASK);
+        s0 += (int64_t)xd * (int32_t)(ror16(w2) & SD_FC_MASK);
+        s1 += (int64_t)xd * (int32_t)(ror16(w3) & SD_FC_MASK);
+    }
+    if (n & 1) {
+        const uint32_t w0 = w[0];
+        const uint32_t w1 = w[1];
+        s0 += (int64_t)x[0] * (int32_t)(w0 & SD_FC_MASK);
+        s1 += (int64_t)x[0] * (int32_t)(w1 & SD_FC_MASK);
+        s0 += (int64_t)x[1] * (int32_t)(ror16(w0) & SD_FC_MASK);
+        s1 += (int64_t)x[1] * (int32_t)(ror16(w1) & SD_FC_MASK);
+    }
+    int32_t lo;
+    int32_t hi;
+    unpack_sum(s0, &lo, &hi);
+    acc[0] = (int32_t)((uint32_t)acc[0] + (uint32_t)lo);
+    acc[1] = (int32_t)((uint32_t)acc[1] + (uint32_t)hi);
+    unpack_sum(s1, &lo, &hi);
+    acc[2] = (int32_t)((uint32_t)acc[2] + (uint32_t)lo);
+    acc[3] = (int32_t)((uint32_t)acc[3] + (uint32_t)hi);
+}
+
+/* Last column of an odd depth: its word holds (w[r][d] + 128, w[r'][d]) in
+ * bytes 0 and 3. */
+SD_INLINE void tail_dot(uint32_t wk, int32_t xa, int32_t *a0, int32_t *a1)
+{
+    int32_t lo;
+    int32_t hi;
+    unpack_sum((int64_t)xa * (int32_t)(wk & SD_FC_MASK), &lo, &hi);
+    *a0 = (int32_t)((uint32_t)*a0 + (uint32_t)lo);
+    *a1 = (int32_t)((uint32_t)*a1 + (uint32_t)hi);
+}
+
+/* One output's requantization, constants precomputed: MBQM(a, m, shift)
+ * = rdbpot(srdhm(a << left, m), right), rdbpot with mask = 2^right - 1. */
+typedef struct {
+    int32_t m;
+    int32_t left;
+    int32_t right;
+    int32_t mask;
+    int32_t half; /* mask >> 1 */
+} fc_rq_t;
+
+SD_INLINE fc_rq_t rq_make(int32_t m, int32_t shift)
+{
+    fc_rq_t r;
+    r.m = m;
+    r.left = shift > 0 ? shift : 0;
+    r.right = shift > 0 ? 0 : -shift;
+    r.mask = (int32_t)((1u << r.right) - 1u);
+    r.half = r.mask >> 1;
     return r;
 }
 
-/* SXTB16 unpacks bytes 0,2 and (rotated by 8) bytes 1,3 into int16 pairs;
- * SMLAD adds both pair products to the accumulator (wrap-around, like the
- * C reference). Two weight rows share one unpacked input word. */
-static void dot2_s8(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n,
-                    int32_t *out0, int32_t *out1)
+SD_INLINE int32_t rq_apply(const fc_rq_t *r, int32_t a)
 {
-    int32_t acc0 = 0;
-    int32_t acc1 = 0;
-    int32_t d = 0;
-    for (; d + 4 <= n; d += 4) {
-        uint32_t wx;
-        uint32_t wa;
-        uint32_t wb;
-        memcpy(&wx, x + d, 4);
-        memcpy(&wa, w0 + d, 4);
-        memcpy(&wb, w1 + d, 4);
-        const uint32_t x02 = __sxtb16(wx);
-        const uint32_t x13 = sxtb16_ror8(wx);
-        acc0 = __smlad(__sxtb16(wa), x02, acc0);
-        acc0 = __smlad(sxtb16_ror8(wa), x13, acc0);
-        acc1 = __smlad(__sxtb16(wb), x02, acc1);
-        acc1 = __smlad(sxtb16_ror8(wb), x13, acc1);
-    }
-    for (; d < n; ++d) {
-        acc0 += (int32_t)w0[d] * (int32_t)x[d];
-        acc1 += (int32_t)w1[d] * (int32_t)x[d];
-    }
-    *out0 = acc0;
-    *out1 = acc1;
+    const int32_t v = sd_fp_srdhm_nosat(sd_fp_shl(a, r->left), r->m);
+    const int32_t threshold = r->half + (int32_t)((uint32_t)v >> 31);
+    return (v >> r->right) + ((v & r->mask) > threshold ? 1 : 0);
 }
 
-static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t n)
-{
-    int32_t acc = 0;
-    int32_t d = 0;
-    for (; d + 4 <= n; d += 4) {
-        uint32_t wa;
-        uint32_t wb;
-        memcpy(&wa, a + d, 4);
-        memcpy(&wb, b + d, 4);
-        acc = __smlad(__sxtb16(wa), __sxtb16(wb), acc);
-        acc = __smlad(sxtb16_ror8(wa), sxtb16_ror8(wb), acc);
-    }
-    for (; d < n; ++d) {
-        acc += (int32_t)a[d] * (int32_t)b[d];
-    }
-    return acc;
-}
+typedef struct {
+    const int32_t *mult;
+    const int8_t *shift;
+    int32_t per_channel;
+    int32_t zp;
+    int32_t lo;
+    int32_t hi;
+} fc_out_t;
+
+/* Rows per block: the int32 sums of a block are kept on the stack, then
+ * requantized in one tight loop. */
+#define SD_FC_BLOCK 16
+
+#if defined(__GNUC__)
+#define SD_NOINLINE __attribute__((noinline))
 #else
-static int32_t dot_s8(const int8_t *a, const int8_t *b, int32_t n)
-{
-    int32_t acc0 = 0;
-    int32_t acc1 = 0;
-    int32_t d = 0;
-    for (; d + 2 <= n; d += 2) {
-        acc0 += (int32_t)a[d] * (int32_t)b[d];
-        acc1 += (int32_t)a[d + 1] * (int32_t)b[d + 1];
-    }
-    if (d < n) {
-        acc0 += (int32_t)a[d] * (int32_t)b[d];
-    }
-    return (int32_t)((uint32_t)acc0 + (uint32_t)acc1);
-}
+#define SD_NOINLINE
 #endif
 
-#if !defined(SD_FC_USE_DSP)
-static void dot2_s8(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n,
-                    int32_t *out0, int32_t *out1)
+/* y[o0 + k] for k < n from acc[k] (+ bias[o0 + k]). */
+static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *bias, const int32_t *acc, int32_t o0,
+                       int32_t n, int8_t *y)
 {
-    *out0 = dot_s8(w0, x, n);
-    *out1 = dot_s8(w1, x, n);
-}
-#endif
-
-static int32_t row_sum_s8(const int8_t *w, int32_t n)
-{
-    int32_t s = 0;
-    for (int32_t d = 0; d < n; ++d) {
-        s += w[d];
+    const int32_t zp = q->zp;
+    const int32_t lo = q->lo;
+    const int32_t hi = q->hi;
+    y += o0;
+    if (bias != 0) {
+        bias += o0;
     }
-    return s;
+    if (q->per_channel) {
+        for (int32_t k = 0; k < n; ++k) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (bias != 0 ? (uint32_t)bias[k] : 0u));
+            const fc_rq_t r = rq_make(q->mult[o0 + k], q->shift[o0 + k]);
+            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, lo, hi);
+        }
+        return;
+    }
+    const fc_rq_t r = rq_make(q->mult[0], q->shift[0]);
+    if (bias != 0 && lo == -128 && hi == 127) {
+        for (int32_t k = 0; k < n; ++k) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
+            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, -128, 127);
+        }
+    } else if (bias != 0) {
+        for (int32_t k = 0; k < n; ++k) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
+            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, lo, hi);
+        }
+    } else if (lo == -128 && hi == 127) {
+        for (int32_t k = 0; k < n; ++k) {
+            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, acc[k]) + zp, -128, 127);
+        }
+    } else {
+        for (int32_t k = 0; k < n; ++k) {
+            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, acc[k]) + zp, lo, hi);
+        }
+    }
 }
 
 sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
-                                  const int8_t *input, const int8_t *weights,
-                                  const int32_t *bias, const int32_t *weight_row_sums,
-                                  int8_t *output)
+                                  const int8_t *input, const uint32_t *weights,
+                                  const int32_t *bias, int8_t *output)
 {
     if (params == 0 || dims == 0 || input == 0 || weights == 0 || output == 0 ||
         params->multiplier == 0 || params->shift == 0 || dims->batches < 1 ||
@@ -120,38 +215,63 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
     }
     const int32_t depth = dims->accum_depth;
     const int32_t out_depth = dims->output_depth;
-    const int32_t input_offset = params->input_offset;
-    const int32_t output_offset = params->output_offset;
-    const int32_t act_min = params->activation_min;
-    const int32_t act_max = params->activation_max;
-    const int32_t per_channel = params->per_channel;
+    const int32_t pairs = (out_depth + 1) / 2;
+    const int32_t kpairs = (depth + 1) / 2; /* words per row pair */
+    const int32_t kfull = depth / 2;        /* column pairs without padding */
+    fc_out_t q;
+    q.mult = params->multiplier;
+    q.shift = params->shift;
+    q.per_channel = params->per_channel;
+    q.zp = params->output_offset;
+    q.lo = params->activation_min;
+    q.hi = params->activation_max;
 
     for (int32_t b = 0; b < dims->batches; ++b) {
         const int8_t *x = input + b * depth;
         int8_t *y = output + b * out_depth;
-        const int8_t *w = weights;
-        for (int32_t o = 0; o < out_depth; o += 2, w += 2 * depth) {
-            const int32_t pair = (o + 1 < out_depth) ? 2 : 1;
-            int32_t dots[2];
-            if (pair == 2) {
-                dot2_s8(w, w + depth, x, depth, &dots[0], &dots[1]);
-            } else {
-                dots[0] = dot_s8(w, x, depth);
-            }
-            for (int32_t k = 0; k < pair; ++k) {
-                const int32_t oc = o + k;
-                const int32_t row_sum = weight_row_sums != 0 ? weight_row_sums[oc]
-                                                             : row_sum_s8(w + k * depth, depth);
-                uint32_t acc = (uint32_t)input_offset * (uint32_t)row_sum;
-                if (bias != 0) {
-                    acc += (uint32_t)bias[oc];
+        uint32_t xsum = 0;
+        for (int32_t d = 0; d < depth; ++d) {
+            xsum += (uint32_t)(int32_t)x[d];
+        }
+        /* rows 2p carry + 128 per weight: start them at -128 * sum x */
+        const int32_t even0 = (int32_t)(0u - (xsum << 7));
+        const int32_t xa = x[depth - 1]; /* the odd column, if any */
+        int32_t acc[SD_FC_BLOCK];
+        for (int32_t p0 = 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
+            const int32_t p1 = (pairs - p0 < SD_FC_BLOCK / 2) ? pairs : p0 + SD_FC_BLOCK / 2;
+            int32_t p = p0;
+            for (; p + 2 <= p1; p += 2) {
+                const uint32_t *wg = weights + p * kpairs;
+                int32_t *a = acc + 2 * (p - p0);
+                a[0] = even0;
+                a[1] = 0;
+                a[2] = even0;
+                a[3] = 0;
+                for (int32_t k0 = 0; k0 < kfull; k0 += SD_FC_CHUNK / 2) {
+                    const int32_t n = (kfull - k0 < SD_FC_CHUNK / 2) ? kfull - k0 : SD_FC_CHUNK / 2;
+                    quad_dot(wg + 2 * k0, x + 2 * k0, n, a);
                 }
-                acc += (uint32_t)dots[k];
-                const int32_t c = per_channel ? oc : 0;
-                int32_t v = sd_fp_mbqm((int32_t)acc, params->multiplier[c], params->shift[c]);
-                v += output_offset;
-                y[oc] = (int8_t)sd_fp_clamp(v, act_min, act_max);
+                if (kfull != kpairs) {
+                    tail_dot(wg[2 * kfull], xa, &a[0], &a[1]);
+                    tail_dot(wg[2 * kfull + 1], xa, &a[2], &a[3]);
+                }
             }
+            if (p < p1) { /* the last, odd row pair */
+                const uint32_t *wg = weights + p * kpairs;
+                int32_t *a = acc + 2 * (p - p0);
+                a[0] = even0;
+                a[1] = 0;
+                for (int32_t k0 = 0; k0 < kfull; k0 += SD_FC_CHUNK / 2) {
+                    const int32_t n = (kfull - k0 < SD_FC_CHUNK / 2) ? kfull - k0 : SD_FC_CHUNK / 2;
+                    pair_dot(wg + k0, 1, x + 2 * k0, n, &a[0], &a[1]);
+                }
+                if (kfull != kpairs) {
+                    tail_dot(wg[kfull], xa, &a[0], &a[1]);
+                }
+            }
+            const int32_t o0 = 2 * p0;
+            const int32_t n = (out_depth - o0 < SD_FC_BLOCK) ? out_depth - o0 : SD_FC_BLOCK;
+            requantize(&q, bias, acc, o0, n, y);
         }
     }
     return SD_STATUS_OK;
