@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "out" / "bench"
+OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
+SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
 SECTIONS = ("train", "loso", "convert", "frontend", "firmware", "parity")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
@@ -160,9 +161,9 @@ def bench_firmware() -> tuple[str, dict]:
 def bench_parity(data_args: list[str], boards=("posix", "mps2-an386", "netduinoplus2"), limit: int | None = None) -> tuple[str, dict]:
     rows, cost_rows, res = [], [], {}
     for b in boards:
-        report = OUT / f"parity-{b}.json"
+        report = SCRATCH / f"parity-{b}.json"
         cmd = [PY, "-m", "host.parity", "--port", f"emulator:{b}", *data_args, "--split", "test", "--mode", "both",
-               "--report", str(report), "--plots", str(OUT / f"plots-{b}"), "--no-progress"]
+               "--report", str(report), "--plots", str(SCRATCH / f"plots-{b}"), "--no-progress"]
         if limit:
             cmd += ["--limit", str(limit)]
         t = time.perf_counter()
@@ -175,18 +176,21 @@ def bench_parity(data_args: list[str], boards=("posix", "mps2-an386", "netduinop
         res[b] = {k: rep.get(k) for k in ("clips", "errors", "top1_agreement", "output_exact_fraction", "feature_identical_fraction",
                                           "feature_max_lsb", "device_accuracy", "reference_accuracy", "cost", "wall_seconds", "wire")}
         res[b]["exit"] = r.returncode
-        wire = rep.get("wire") or {}
+        wire = (rep.get("wire") or {}).get("end_to_end", {})
         rows.append(f"| {b} | {rep.get('clips')} | {rep.get('errors')} | {pct(rep.get('top1_agreement'))} | {pct(rep.get('output_exact_fraction'))} | "
                     f"{pct(rep.get('feature_identical_fraction'))} / {rep.get('feature_max_lsb')} | "
-                    f"{pct(rep.get('device_accuracy'))} vs {pct(rep.get('reference_accuracy'))} | {rep.get('wall_seconds', wall):.0f} s | "
-                    f"{wire.get('overhead_fraction', float('nan')) * 100:.2f} % |")
+                    f"{pct(rep.get('device_accuracy'))} vs {pct(rep.get('reference_accuracy'))} | {rep.get('wall_seconds', wall):.0f} s ({rep.get('reference_seconds', 0):.1f} s reference, {rep.get('device_seconds', 0):.1f} s device) | "
+                    f"{wire.get('sent_per_clip', 0):,.0f} B sent for {wire.get('payload_sent_per_clip', 0):,.0f} B payload: "
+                    f"{100 * wire.get('overhead', float('nan')):.2f} % |")
         cost = rep.get("cost") or {}
-        cost_rows.append(f"| {b} | {cost.get('unit', '?')} | " + " | ".join(
-            f"{cost.get(k, {}).get('median', float('nan')):,.0f}" if isinstance(cost.get(k), dict) else str(cost.get(k)) for k in ("frontend", "lstm", "head", "total")) + " |")
+        e2e = cost.get("end_to_end", {})
+        cost_rows.append(f"| {b} | {cost.get('unit', '?')} | " + " | ".join(f"{e2e.get(k, float('nan')):,.0f}" for k in ("frontend", "lstm", "head", "total")) + " |")
     md = ["## End-to-end parity (host.parity against each board, 300 test clips)", "",
           f"Command: `python -m host.parity --port emulator:BOARD {' '.join(data_args)} --split test --mode both --report FILE`", "",
-          "| board | clips | errors | top-1 agreement | model-only outputs exact | features identical / max LSB | accuracy device vs reference | wall | framing overhead |",
+          "| board | clips | errors | top-1 agreement | model-only outputs exact | features identical / max LSB | accuracy device vs reference | wall time | bytes on the wire per clip (end-to-end) |",
           "|---|---|---|---|---|---|---|---|---|", *rows, "",
+          "Wall time is the tool's own (after building and starting the board); the reference and device columns split it: "
+          "whichever is larger bounds the run.", "",
           "### Cost per clip (median)", "", "| board | unit | front end | LSTM | dense head | total |", "|---|---|---|---|---|---|", *cost_rows,
           "", "mps2-an386 counts instructions (SysTick under `-icount shift=0`, 40 instructions per tick), not M4 cycles; posix counts host nanoseconds."]
     return "\n".join(md), res
@@ -201,6 +205,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     data_args = ["--data-dir", args.data_dir] if args.data_dir else []
     OUT.mkdir(parents=True, exist_ok=True)
+    SCRATCH.mkdir(parents=True, exist_ok=True)
     parts, results = [], {}
     for name in SECTIONS:
         if name not in args.only:
@@ -213,14 +218,18 @@ def main(argv=None) -> int:
             md, res = fn()
         except Exception as exc:  # one failing section must not lose the others
             md, res = f"## {name}\n\nFAILED: {exc}", {"error": str(exc)}
-        parts.append(md + f"\n\n_(section took {time.perf_counter() - t:.0f} s)_")
+        (OUT / f"{name}.md").write_text(md + f"\n\n_(section took {time.perf_counter() - t:.0f} s, measured {time.strftime('%Y-%m-%d')})_\n")
         results[name] = res
         (OUT / f"{name}.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    # BENCHMARKS.md holds every section measured so far (a run with --only refreshes its own)
+    for name in SECTIONS:
+        if (OUT / f"{name}.md").exists():
+            parts.append((OUT / f"{name}.md").read_text().rstrip())
     head = ["# Benchmarks", "",
             f"Written by `make bench` (`python -m benchmarks.run`) on {time.strftime('%Y-%m-%d')}, "
             f"{platform.machine()}, {platform.python_version()}, 2 cores. Medians and ratios; these machines are shared and noisy, "
             "so timings are indicative while instruction counts under QEMU are exact.", ""]
-    Path(args.out).write_text("\n".join(head) + "\n\n".join(parts) + "\n")
+    Path(args.out).write_text("\n".join(head) + "\n" + "\n\n".join(parts) + "\n")
     print(json.dumps({k: ("error" in v) if isinstance(v, dict) else False for k, v in results.items()}))
     return 0
 
