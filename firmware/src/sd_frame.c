@@ -8,6 +8,7 @@
  * the encoder reads the caller's frame in place.
  */
 #include "sd_protocol.h"
+#include "sd_le.h"
 
 /* CRC-32/IEEE, reflected polynomial 0xEDB88320, four bits per step:
  * 64 bytes of table instead of 1 KB. */
@@ -26,16 +27,6 @@ uint32_t sd_crc32_update(uint32_t crc, const uint8_t *data, size_t len)
         crc = sd_crc_nibble[crc & 0x0Fu] ^ (crc >> 4);
     }
     return ~crc;
-}
-
-static uint16_t sd_rd16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] | ((uint16_t)p[1] << 8));
-}
-
-static uint32_t sd_rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static void sd_decoder_restart(sd_frame_decoder_t *d)
@@ -124,18 +115,6 @@ sd_frame_event_t sd_frame_feed(sd_frame_decoder_t *d, uint8_t byte, sd_frame_t *
         d->left--;
     }
     return SD_FRAME_NONE;
-}
-
-static void sd_wr16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-}
-
-static void sd_wr32(uint8_t *p, uint32_t v)
-{
-    sd_wr16(p, v & 0xFFFFu);
-    sd_wr16(p + 2, v >> 16);
 }
 
 size_t sd_frame_finish(uint8_t *buf, uint8_t type, uint16_t seq, size_t payload_len)

@@ -8,6 +8,7 @@
  * while it is written out through p->write.
  */
 #include "sd_protocol.h"
+#include "sd_le.h"
 
 #include "sd_frontend.h"
 #include "sd_frontend_config.h" /* generated: SD_FRONTEND_CONFIG_SHA256, SD_SAMPLE_RATE */
@@ -28,36 +29,6 @@ typedef char sd_check_audio_fits[
 /* Samples converted from the little-endian payload per sd_frontend_push call
  * (stack: 2 bytes each). */
 #define SD_PUSH_BLOCK 32u
-
-/* ---- little-endian helpers ----------------------------------------------- */
-
-static uint16_t sd_rd16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] | ((uint16_t)p[1] << 8));
-}
-
-static uint32_t sd_rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void sd_wr16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v & 0xFFu);
-    p[1] = (uint8_t)((v >> 8) & 0xFFu);
-}
-
-static void sd_wr32(uint8_t *p, uint32_t v)
-{
-    sd_wr16(p, v & 0xFFFFu);
-    sd_wr16(p + 2, v >> 16);
-}
-
-static void sd_wr64(uint8_t *p, uint64_t v)
-{
-    sd_wr32(p, (uint32_t)(v & 0xFFFFFFFFu));
-    sd_wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* ---- small helpers ------------------------------------------------------- */
 
