@@ -25,8 +25,13 @@
 #ifndef SD_BAUD
 #define SD_BAUD 115200u
 #endif
+/* Receive ring (power of two). The protocol is request/response: the host
+ * sends the next frame only after the answer to the last one, so bytes
+ * arrive only while the main loop is polling and decoding, never while a
+ * clip is computed. 256 bytes absorb the decoder's gaps with a wide margin
+ * and keep data + bss + stack under the 16 KB budget (BENCHMARKS.md). */
 #ifndef SD_RX_RING_SIZE
-#define SD_RX_RING_SIZE 2048u /* power of two */
+#define SD_RX_RING_SIZE 256u
 #endif
 #if (SD_RX_RING_SIZE & (SD_RX_RING_SIZE - 1u)) != 0
 #error "SD_RX_RING_SIZE must be a power of two"
