@@ -90,16 +90,11 @@ def convert_deterministic(model, rep_data: np.ndarray, *, per_tensor: bool, wher
 def tflm_outputs(data: bytes, logmel: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
     """(int8 inputs, int8 outputs) of the TFLite Micro interpreter for un-normalized log-mel windows."""
     from convert.reference import Reference
-
-    ref = Reference(data, cfg)
-    q = np.stack([ref_q for ref_q in _quantize_all(logmel, cfg, ref)]) if len(logmel) else np.zeros((0,) + logmel.shape[1:], np.int8)
-    return q, ref.infer(q)
-
-
-def _quantize_all(logmel, cfg, ref):
     from train import features as F
 
-    return [F.quantize_logmel(m, cfg, ref.input_scale, ref.input_zero_point) for m in logmel]
+    ref = Reference(data, cfg)
+    q = F.quantize_logmel(logmel, cfg, ref.input_scale, ref.input_zero_point)  # elementwise: any leading shape
+    return q, ref.infer(q)
 
 
 def litert_outputs(data: bytes, q: np.ndarray) -> np.ndarray:
