@@ -3,6 +3,7 @@
  * (TFLite's left_shift = 20 scheme), optional 4-D broadcast.
  * Bit-exact with TFLite Micro's reference_integer_ops::AddFunc.
  */
+#include "sd_broadcast.h"
 #include "sd_fixedpoint.h"
 
 static int8_t add_one(const sd_add_params_t *p, int32_t x1, int32_t x2)
@@ -15,6 +16,12 @@ static int8_t add_one(const sd_add_params_t *p, int32_t x1, int32_t x2)
     const int32_t out =
         sd_fp_rdbpot(sd_fp_srdhm(sum, p->output_multiplier), -p->output_shift) + p->output_offset;
     return (int8_t)sd_fp_clamp(out, p->activation_min, p->activation_max);
+}
+
+/* add_one with the signature sd_broadcast_binary takes. */
+static int8_t add_one_any(const void *p, int32_t x1, int32_t x2)
+{
+    return add_one((const sd_add_params_t *)p, x1, x2);
 }
 
 /* The common int8 case: same-size inputs, left_shift 20. With v = x + offset
@@ -66,20 +73,6 @@ sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast
         }
         return SD_STATUS_OK;
     }
-    int32_t o = 0;
-    for (int32_t i0 = 0; i0 < bcast->dims[0]; ++i0) {
-        for (int32_t i1 = 0; i1 < bcast->dims[1]; ++i1) {
-            for (int32_t i2 = 0; i2 < bcast->dims[2]; ++i2) {
-                const int32_t base1 = i0 * bcast->strides1[0] + i1 * bcast->strides1[1] +
-                                      i2 * bcast->strides1[2];
-                const int32_t base2 = i0 * bcast->strides2[0] + i1 * bcast->strides2[1] +
-                                      i2 * bcast->strides2[2];
-                for (int32_t i3 = 0; i3 < bcast->dims[3]; ++i3) {
-                    output[o++] = add_one(params, input1[base1 + i3 * bcast->strides1[3]],
-                                          input2[base2 + i3 * bcast->strides2[3]]);
-                }
-            }
-        }
-    }
+    sd_broadcast_binary(bcast, input1, input2, output, add_one_any, params);
     return SD_STATUS_OK;
 }

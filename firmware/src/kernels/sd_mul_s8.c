@@ -2,6 +2,7 @@
  * sd_mul_s8.c - int8 MUL, optional 4-D broadcast.
  * Bit-exact with TFLite Micro's reference_integer_ops::MulElementwise.
  */
+#include "sd_broadcast.h"
 #include "sd_fixedpoint.h"
 
 static int8_t mul_one(const sd_mul_params_t *p, int32_t x1, int32_t x2)
@@ -10,6 +11,12 @@ static int8_t mul_one(const sd_mul_params_t *p, int32_t x1, int32_t x2)
     const int32_t out =
         p->output_offset + sd_fp_mbqm(prod, p->output_multiplier, p->output_shift);
     return (int8_t)sd_fp_clamp(out, p->activation_min, p->activation_max);
+}
+
+/* mul_one with the signature sd_broadcast_binary takes. */
+static int8_t mul_one_any(const void *p, int32_t x1, int32_t x2)
+{
+    return mul_one((const sd_mul_params_t *)p, x1, x2);
 }
 
 static void mul_same_shape(const sd_mul_params_t *p, const int8_t *input1, const int8_t *input2,
@@ -46,20 +53,6 @@ sd_status_t sd_mul_s8(const sd_mul_params_t *params, const sd_broadcast_t *bcast
         }
         return SD_STATUS_OK;
     }
-    int32_t o = 0;
-    for (int32_t i0 = 0; i0 < bcast->dims[0]; ++i0) {
-        for (int32_t i1 = 0; i1 < bcast->dims[1]; ++i1) {
-            for (int32_t i2 = 0; i2 < bcast->dims[2]; ++i2) {
-                const int32_t base1 = i0 * bcast->strides1[0] + i1 * bcast->strides1[1] +
-                                      i2 * bcast->strides1[2];
-                const int32_t base2 = i0 * bcast->strides2[0] + i1 * bcast->strides2[1] +
-                                      i2 * bcast->strides2[2];
-                for (int32_t i3 = 0; i3 < bcast->dims[3]; ++i3) {
-                    output[o++] = mul_one(params, input1[base1 + i3 * bcast->strides1[3]],
-                                          input2[base2 + i3 * bcast->strides2[3]]);
-                }
-            }
-        }
-    }
+    sd_broadcast_binary(bcast, input1, input2, output, mul_one_any, params);
     return SD_STATUS_OK;
 }
