@@ -35,6 +35,22 @@ typedef enum {
  * activations live in one static arena. */
 sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_cost_t *cost);
 
+/* Optional per-op-kind cost accounting, for benchmarks: while a profile is
+ * set, every invocation adds each op's cost (sd_port_cost_unit() units,
+ * including one counter read) and count to the slot of its kind (sd_graph.h's
+ * sd_op_type_t). Off by default; costs one test per op when off. */
+#define SD_MODEL_PROFILE_KINDS 16
+typedef struct {
+    uint64_t cost[SD_MODEL_PROFILE_KINDS];
+    uint32_t count[SD_MODEL_PROFILE_KINDS];
+} sd_model_profile_t;
+
+/* Start adding to `profile` (not cleared here), or stop with NULL. */
+void sd_model_set_profile(sd_model_profile_t *profile);
+
+/* Name of an op kind for reports ("FULLY_CONNECTED", ...), or NULL. */
+const char *sd_model_op_name(int kind);
+
 #ifdef __cplusplus
 }
 #endif

@@ -155,6 +155,33 @@ static sd_status_t run_op(const sd_graph_t *g, const sd_op_t *op)
     }
 }
 
+static sd_model_profile_t *s_profile;
+
+void sd_model_set_profile(sd_model_profile_t *profile)
+{
+    s_profile = profile;
+}
+
+const char *sd_model_op_name(int kind)
+{
+    static const char *const names[] = {
+        "FULLY_CONNECTED", "ADD", "MUL", "LOGISTIC", "TANH", "LUT", "SOFTMAX",
+        "QUANTIZE", "RESHAPE", "SPLIT", "SPLIT_V", "UNPACK", "CONCATENATION",
+        "STRIDED_SLICE",
+    };
+    return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : 0;
+}
+
+static sd_status_t run_op_profiled(const sd_graph_t *g, const sd_op_t *op, sd_model_profile_t *prof)
+{
+    const uint64_t t0 = sd_port_cost_now();
+    const sd_status_t st = run_op(g, op);
+    const unsigned kind = op->type < SD_MODEL_PROFILE_KINDS ? op->type : SD_MODEL_PROFILE_KINDS - 1u;
+    prof->cost[kind] += sd_port_cost_now() - t0;
+    prof->count[kind] += 1u;
+    return st;
+}
+
 sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_cost_t *cost)
 {
     const sd_graph_t *g = &sd_model_graph;
@@ -172,7 +199,8 @@ sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_
             t_head = sd_port_cost_now();
             head_started = 1;
         }
-        if (run_op(g, op) != SD_STATUS_OK) {
+        sd_model_profile_t *const prof = s_profile;
+        if ((prof != 0 ? run_op_profiled(g, op, prof) : run_op(g, op)) != SD_STATUS_OK) {
             /* Only reachable with an inconsistent generated graph. */
             return SD_MODEL_ERROR_ARGUMENT;
         }

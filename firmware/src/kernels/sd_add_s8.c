@@ -24,33 +24,115 @@ static int8_t add_one_any(const void *p, int32_t x1, int32_t x2)
     return add_one((const sd_add_params_t *)p, x1, x2);
 }
 
-/* The common int8 case: same-size inputs, left_shift 20. With v = x + offset
- * in [-255, 255], srdhm(v * 2^20, m) = floor((v * m + 2^10) / 2^11)
- * = v * (m >> 11) + ((v * (m & 2047) + 2^10) >> 11), all in 32 bits. */
+/* One input's rescaling, rdbpot(srdhm((x + offset) << 20, m), e), for
+ * left_shift 20 and 2^30 <= m < 2^31, 0 <= e <= 20, in 32-bit arithmetic.
+ * With v = x + offset in [-255, 255] and m = mh 2^11 + ml:
+ *   srdhm(v 2^20, m) = floor((v m + 2^10) / 2^11)          (exact: no saturation)
+ *   and, folding the rounding shift as in sd_fp_mbqm_right,
+ *   result = floor((v mh - [v < 0] [e > 0] + floor((v ml + c) / 2^11)) / 2^e),
+ *   c = 2^10 + 2^(10+e) [e > 0].
+ * For m = 2^30, e = 0 (the input with the larger scale, TFLite's usual
+ * case) this is v 2^19. */
+typedef struct {
+    int32_t offset;
+    int32_t mh;
+    int32_t ml;
+    int32_t c;
+    int32_t sadj; /* -1 if e > 0 else 0 */
+    int32_t e;
+} add_scale_t;
+
+static add_scale_t add_scale_make(int32_t offset, int32_t m, int32_t shift)
+{
+    add_scale_t a;
+    a.offset = offset;
+    a.mh = m >> 11;
+    a.ml = m & 2047;
+    a.e = -shift;
+    a.c = a.e > 0 ? (1 << 10) + (1 << (10 + a.e)) : (1 << 10);
+    a.sadj = a.e > 0 ? -1 : 0;
+    return a;
+}
+
+SD_INLINE int32_t add_scale(const add_scale_t *a, int32_t x)
+{
+    const int32_t v = x + a->offset;
+    return (v * a->mh + ((v * a->ml + a->c) >> 11) + ((v >> 31) & a->sadj)) >> a->e;
+}
+
+static int add_scale_ok(int32_t m, int32_t shift)
+{
+    return m >= (1 << 30) && shift <= 0 && shift >= -20;
+}
+
+/* The output rescaling, rdbpot(srdhm(sum, mo), eo) + zo, clamped. */
+typedef struct {
+    int64_t k;
+    int32_t m;
+    int32_t e;
+    int32_t zo;
+    int32_t lo;
+    int32_t hi;
+} add_out_t;
+
+SD_INLINE int8_t add_out(const add_out_t *o, int32_t sum)
+{
+    return (int8_t)sd_fp_clamp(sd_fp_mbqm_right(sum, o->m, o->k, o->e) + o->zo, o->lo, o->hi);
+}
+
+/* The common int8 case: same-size inputs, left_shift 20, normalized
+ * multipliers, output shift <= -1. The sums are below 2^28 in magnitude. */
 static void add_same_shape(const sd_add_params_t *p, const int8_t *input1, const int8_t *input2,
                            int8_t *output, int32_t size)
 {
-    const int32_t off1 = p->input1_offset;
-    const int32_t off2 = p->input2_offset;
-    const int32_t m1h = p->input1_multiplier >> 11;
-    const int32_t m1l = p->input1_multiplier & 2047;
-    const int32_t m2h = p->input2_multiplier >> 11;
-    const int32_t m2l = p->input2_multiplier & 2047;
-    const int32_t e1 = -p->input1_shift;
-    const int32_t e2 = -p->input2_shift;
-    const int32_t mo = p->output_multiplier;
-    const int32_t eo = -p->output_shift;
-    const int32_t zo = p->output_offset;
-    const int32_t lo = p->activation_min;
-    const int32_t hi = p->activation_max;
+    add_scale_t a1 = add_scale_make(p->input1_offset, p->input1_multiplier, p->input1_shift);
+    add_scale_t a2 = add_scale_make(p->input2_offset, p->input2_multiplier, p->input2_shift);
+    add_out_t o;
+    o.m = p->output_multiplier;
+    o.e = -p->output_shift;
+    o.k = sd_fp_mbqm_right_k(o.e);
+    o.zo = p->output_offset;
+    o.lo = p->activation_min;
+    o.hi = p->activation_max;
+    /* Addition commutes: put an input that is exactly halved first. */
+    if (!(a1.mh == (1 << 19) && a1.ml == 0 && a1.e == 0)) {
+        const add_scale_t t = a1;
+        const int8_t *ti = input1;
+        a1 = a2;
+        a2 = t;
+        input1 = input2;
+        input2 = ti;
+    }
+    if (a1.mh == (1 << 19) && a1.ml == 0 && a1.e == 0 && a2.e > 0) {
+        const int32_t k1 = a1.offset * (1 << 19);
+        const int32_t off2 = a2.offset;
+        const int32_t mh = a2.mh;
+        const int32_t ml = a2.ml;
+        const int32_t c = a2.c;
+        const int32_t e = a2.e;
+        if (o.lo == -128 && o.hi == 127) { /* no fused activation: a saturating clamp */
+            const int64_t k = o.k;
+            const int32_t m = o.m;
+            const int32_t eo = o.e;
+            const int32_t zo = o.zo;
+            const int8_t *const end = output + size;
+            while (output != end) {
+                const int32_t v2 = *input2++ + off2;
+                const int32_t s2 = (v2 * mh + ((v2 * ml + c) >> 11) + (v2 >> 31)) >> e;
+                const int32_t sum = *input1++ * (1 << 19) + k1 + s2;
+                *output++ = (int8_t)sd_fp_sat8(sd_fp_mbqm_right(sum, m, k, eo) + zo);
+            }
+            return;
+        }
+        for (int32_t i = 0; i < size; ++i) {
+            const int32_t v2 = input2[i] + off2;
+            const int32_t s2 = (v2 * mh + ((v2 * ml + c) >> 11) + (v2 >> 31)) >> e;
+            output[i] = add_out(&o, input1[i] * (1 << 19) + k1 + s2);
+        }
+        return;
+    }
     for (int32_t i = 0; i < size; ++i) {
-        const int32_t v1 = input1[i] + off1;
-        const int32_t v2 = input2[i] + off2;
-        const int32_t r1 = v1 * m1h + ((v1 * m1l + 1024) >> 11);
-        const int32_t r2 = v2 * m2h + ((v2 * m2l + 1024) >> 11);
-        const int32_t sum = sd_fp_rdbpot(r1, e1) + sd_fp_rdbpot(r2, e2);
-        const int32_t out = sd_fp_rdbpot(sd_fp_srdhm_nosat(sum, mo), eo) + zo;
-        output[i] = (int8_t)sd_fp_clamp(out, lo, hi);
+        output[i] = add_out(&o, add_scale(&a1, input1[i]) + add_scale(&a2, input2[i]));
     }
 }
 
@@ -62,8 +144,10 @@ sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast
         params->input2_shift > 0 || params->output_shift > 0) {
         return SD_STATUS_ERROR_ARGUMENT;
     }
-    if (bcast == 0 && params->left_shift == 20 && params->input1_multiplier >= 0 &&
-        params->input2_multiplier >= 0 && params->output_multiplier >= 0) {
+    if (bcast == 0 && params->left_shift == 20 &&
+        add_scale_ok(params->input1_multiplier, params->input1_shift) &&
+        add_scale_ok(params->input2_multiplier, params->input2_shift) &&
+        sd_fp_mbqm_right_ok(params->output_multiplier, params->output_shift)) {
         add_same_shape(params, input1, input2, output, size);
         return SD_STATUS_OK;
     }

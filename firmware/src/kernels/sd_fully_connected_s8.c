@@ -182,6 +182,17 @@ static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *bias, const
         }
         return;
     }
+    if (bias != 0 && lo == -128 && hi == 127 && sd_fp_mbqm_right_ok(q->mult[0], q->shift[0])) {
+        /* the common case: one rounding (sd_fp_mbqm_right), a saturating clamp */
+        const int32_t m = q->mult[0];
+        const int32_t e = -q->shift[0];
+        const int64_t kk = sd_fp_mbqm_right_k(e);
+        for (int32_t k = 0; k < n; ++k) {
+            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
+            y[k] = (int8_t)sd_fp_sat8(sd_fp_mbqm_right(a, m, kk, e) + zp);
+        }
+        return;
+    }
     const fc_rq_t r = rq_make(q->mult[0], q->shift[0]);
     if (bias != 0 && lo == -128 && hi == 127) {
         for (int32_t k = 0; k < n; ++k) {

@@ -29,6 +29,17 @@ static void mul_same_shape(const sd_mul_params_t *p, const int8_t *input1, const
     const int32_t zo = p->output_offset;
     const int32_t lo = p->activation_min;
     const int32_t hi = p->activation_max;
+    if (sd_fp_mbqm_right_ok(m, s) && lo == -128 && hi == 127) {
+        /* the common case: one rounding (sd_fp_mbqm_right), a saturating clamp */
+        const int64_t k = sd_fp_mbqm_right_k(-s);
+        const int32_t e = -s;
+        const int8_t *const end = output + size;
+        while (output != end) {
+            const int32_t prod = (*input1++ + off1) * (*input2++ + off2);
+            *output++ = (int8_t)sd_fp_sat8(zo + sd_fp_mbqm_right(prod, m, k, e));
+        }
+        return;
+    }
     for (int32_t i = 0; i < size; ++i) {
         const int32_t prod = (input1[i] + off1) * (input2[i] + off2);
         const int32_t out = zo + sd_fp_mbqm_fast(prod, m, s);
