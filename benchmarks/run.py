@@ -151,8 +151,23 @@ def _stack_peak() -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _op_profile() -> dict | None:
+    """Instructions of one inference per op kind on the emulated M4 (firmware/tests/profile)."""
+    r = sh(["make", "-s", "-C", "firmware", "BOARD=mps2-an386", "TEST_MAIN=tests/profile/profile_main.c", "test"],
+           check=False, timeout=1200)
+    out = r.stdout + r.stderr
+    ops = {m.group(1): {"count": int(m.group(2)), "instructions": int(m.group(3))}
+           for m in re.finditer(r"^op (\S+) count (\d+) cost (\d+)", out, re.M)}
+    fc = re.search(r"fc 128x128 (\d+)", out)
+    if r.returncode != 0 or not ops:
+        return None
+    return {"ops": ops, "total": sum(v["instructions"] for v in ops.values()),
+            "fc_128x128": int(fc.group(1)) if fc else None}
+
+
 def bench_firmware() -> tuple[str, dict]:
     rows, res = [], {}
+    prof = _op_profile()
     stack = _stack_peak()
     for b in BOARDS:
         sh(["make", "-s", "-C", "firmware", f"BOARD={b}"], timeout=1200)
@@ -172,6 +187,18 @@ def bench_firmware() -> tuple[str, dict]:
           "| board | flash bytes (text + rodata + data) | data + bss | RAM total (data + bss + peak stack) |", "|---|---|---|---|", *rows,
           "", "Targets: flash <= 150 KB for mps2-an386; RAM (data + bss + stack, audio buffering included) <= 16 KB = 16,384 bytes."]
     res["stack_peak"] = stack
+    res["op_profile"] = prof
+    if prof:
+        md += ["", "### Model cost per op kind (emulated Cortex-M4)", "",
+               "Command: `make -C firmware BOARD=mps2-an386 TEST_MAIN=tests/profile/profile_main.c test` (one inference "
+               "on a fixed pseudo-random input, `-icount shift=0`, instructions; each op's figure includes one counter "
+               "read).", "", "| op | count | instructions | share |", "|---|---|---|---|"]
+        for name, v in sorted(prof["ops"].items(), key=lambda kv: -kv[1]["instructions"]):
+            md.append(f"| {name} | {v['count']} | {v['instructions']:,} | {v['instructions'] / prof['total']:.1%} |")
+        md.append(f"| total | | {prof['total']:,} | |")
+        if prof.get("fc_128x128"):
+            md += ["", f"One 128 x 128 FULLY_CONNECTED (16,384 multiply-accumulates): {prof['fc_128x128']:,} instructions "
+                       f"({prof['fc_128x128'] / 16384:.2f} per multiply-accumulate, requantization included)."]
     return "\n".join(md), res
 
 

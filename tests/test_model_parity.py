@@ -61,3 +61,29 @@ def test_cortex_m4_build_is_bit_exact(reference_io, tmp_path):
     r = subprocess.run(["make", "-s", "-C", str(FIRMWARE), "BOARD=mps2-an386", "TEST_MAIN=tests/test_model_target.c",
                         "test", *extra], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and f"PASS: 0 mismatches in {k} vectors" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_op_profile_on_cortex_m4_counts_every_op():
+    """firmware/tests/profile (make bench's per-op table): every op of the generated
+    graph is counted once under its kind, and the per-op costs add up to the
+    executor's own stage costs, give or take dispatch and counter reads."""
+    import re
+    from collections import Counter
+
+    if shutil.which("qemu-system-arm") is None:
+        pytest.skip("qemu-system-arm is not installed (make deps)")
+    require_generated()
+    graph = (FIRMWARE / "generated" / "sd_model_graph.c").read_text()
+    expected = Counter(m.group(1) for m in re.finditer(r"\{ SD_OP_(\w+), SD_STAGE_\w+, \d+ \}", graph))
+    r = subprocess.run(["make", "-s", "-C", str(FIRMWARE), "BOARD=mps2-an386", "TEST_MAIN=tests/profile/profile_main.c",
+                        "test"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    got = {m.group(1): (int(m.group(2)), int(m.group(3))) for m in re.finditer(r"^op (\S+) count (\d+) cost (\d+)", r.stdout, re.M)}
+    assert {k: v[0] for k, v in got.items()} == dict(expected)
+    assert all(cost > 0 for _, cost in got.values())
+    total = int(re.search(r"^total (\d+) instructions", r.stdout, re.M).group(1))
+    stages = re.search(r"lstm (\d+) head (\d+)", r.stdout)
+    staged = int(stages.group(1)) + int(stages.group(2))
+    # They differ by the executor's dispatch (outside the per-op figures) and the
+    # extra counter reads (inside them): well under 200 instructions per op.
+    assert abs(staged - total) <= 200 * sum(expected.values()), (total, staged)

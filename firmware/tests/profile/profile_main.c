@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "sd_frontend_impl.h"
+#include "sd_kernels.h"
 #include "sd_model.h"
 #include "sd_port.h"
 
@@ -72,5 +73,36 @@ int main(void)
     uint64_t t4 = sd_port_cost_now();
     printf("frontend clip %lu frame %lu rfft %lu logf80 %lu\n", (unsigned long)(t1 - t0),
            (unsigned long)(t2 - t1), (unsigned long)(t3 - t2), (unsigned long)(t4 - t3));
+    /* one FULLY_CONNECTED of the recurrent shape (128 x 128), per tensor */
+    {
+        static uint32_t w[128 * 64];
+        static int32_t bias[128];
+        static int8_t x[128];
+        static int8_t y[128];
+        for (int i = 0; i < 128 * 64; ++i) {
+            state = state * 1664525u + 1013904223u;
+            w[i] = state;
+        }
+        for (int i = 0; i < 128; ++i) {
+            x[i] = (int8_t)i;
+            bias[i] = i * 1000;
+        }
+        const int32_t mult = 1500000000;
+        const int8_t shift = -9;
+        sd_fc_params_t p = {0};
+        p.multiplier = &mult;
+        p.shift = &shift;
+        p.output_offset = 3;
+        p.activation_min = -128;
+        p.activation_max = 127;
+        sd_fc_dims_t d = {0};
+        d.batches = 1;
+        d.accum_depth = 128;
+        d.output_depth = 128;
+        uint64_t f0 = sd_port_cost_now();
+        (void)sd_fully_connected_s8(&p, &d, x, w, bias, y);
+        uint64_t f1 = sd_port_cost_now();
+        printf("fc 128x128 %lu (%lu per 16 MACs)\n", (unsigned long)(f1 - f0), (unsigned long)((f1 - f0) / 1024u));
+    }
     return 0;
 }
