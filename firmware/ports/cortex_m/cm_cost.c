@@ -58,6 +58,8 @@ static int dwt_start(void)
 
 int cm_cost_init(int try_dwt)
 {
+    uint32_t primask;
+
     s_use_dwt = try_dwt ? dwt_start() : 0;
     s_wraps = 0u;
     s_cyc_hi = 0u;
@@ -66,8 +68,17 @@ int cm_cost_init(int try_dwt)
     CM_SYST_CSR = 0u;
     CM_SYST_RVR = CM_SYST_RELOAD_MAX;
     CM_SYST_CVR = 0u; /* any write clears the counter and COUNTFLAG */
+    primask = cm_irq_save();
     CM_SYST_CSR = CM_SYST_CSR_CLKSOURCE | CM_SYST_CSR_TICKINT |
                   CM_SYST_CSR_ENABLE;
+    /* The first reload (from the 0 written above) is not a wrap, but QEMU
+     * pends the exception for it, which made the first reading after boot
+     * one wrap (2^24 ticks) off. Wait for the reload, then drop that. */
+    while (CM_SYST_CVR == 0u) {
+    }
+    CM_SCB_ICSR = CM_ICSR_PENDSTCLR;
+    s_wraps = 0u;
+    cm_irq_restore(primask);
     return s_use_dwt;
 }
 

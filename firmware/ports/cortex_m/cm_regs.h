@@ -15,6 +15,7 @@
 #define CM_SCB_VTOR CM_REG(0xE000ED08u)   /* vector table offset */
 #define CM_SCB_CPACR CM_REG(0xE000ED88u)  /* coprocessor access control */
 #define CM_ICSR_PENDSTSET (1u << 26)      /* SysTick exception pending */
+#define CM_ICSR_PENDSTCLR (1u << 25)      /* write 1: clear a pending SysTick */
 #define CM_CPACR_CP10_CP11_FULL (0xFu << 20)
 
 /* SysTick: 24-bit down counter */

@@ -82,6 +82,11 @@ int main(void)
 
     sd_port_init();
     instructions = sd_port_cost_unit()[0] == 'i';
+    /* the very first measurement after boot (once off by a SysTick wrap),
+     * checked once the call overhead is known */
+    const uint64_t first0 = sd_port_cost_now();
+    spin(1000u);
+    const uint64_t first1 = sd_port_cost_now();
     printf("board %s, cost unit %s\n", sd_port_board_name(),
            sd_port_cost_unit());
     if (instructions) {
@@ -96,6 +101,14 @@ int main(void)
         }
         char b[24];
         printf("call overhead: %s instructions\n", u64s(overhead, b));
+    }
+    {
+        char b1[24];
+        const uint64_t got = first1 - first0 - overhead;
+        const int64_t err = (int64_t)got - 2000;
+        printf("first loop after boot n=1000: %s %s (expected 2000, error %ld)\n", u64s(got, b1),
+               sd_port_cost_unit(), (long)err);
+        ok &= first1 >= first0 && (!instructions || (err < 0 ? -err : err) <= 80);
     }
     ok &= measure(1000u, overhead, instructions);
     ok &= measure(1000000u, overhead, instructions);
