@@ -14,7 +14,7 @@ MODEL  ?= models/released
 DATA   ?= $(firstword $(wildcard ../shared/data/fsdd) $(FSDD_DIR))
 DATA_ARG := $(if $(DATA),--data-dir $(DATA),)
 
-.PHONY: setup venv deps demo test test-fast bench train convert firmware clean help
+.PHONY: setup venv deps demo test test-fast bench train convert firmware clean help fuzz
 
 help:
 	@sed -n '2,8p' Makefile
@@ -53,6 +53,12 @@ test: setup
 
 bench: setup
 	$(PY) -m benchmarks.run $(DATA_ARG)
+
+# libFuzzer + ASan/UBSan on the firmware's protocol for FUZZ_SECONDS (60);
+# summary in firmware/build/fuzz/summary.json (firmware/tests/fuzz/README.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C firmware fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf firmware/build .pytest_cache

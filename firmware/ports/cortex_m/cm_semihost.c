@@ -46,12 +46,12 @@ static int sh_handle(int fd)
 {
     static int handles[3] = {-1, -1, -1};
     static const char tt[] = ":tt";
-    uint32_t block[3];
 
     if (fd < 1 || fd > 2) {
         return -1;
     }
     if (handles[fd] < 0) {
+        uint32_t block[3];
         block[0] = (uint32_t)(uintptr_t)tt;
         block[1] = fd == 1 ? 4u : 8u;
         block[2] = sizeof tt - 1u;

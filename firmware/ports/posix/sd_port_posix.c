@@ -135,14 +135,13 @@ static void client_gone(void)
 
 size_t sd_port_read(uint8_t *buf, size_t max)
 {
-    ssize_t n;
     int attempt;
 
     if (max == 0u) {
         return 0u;
     }
     for (attempt = 0; attempt < 2; attempt++) {
-        n = read(s_master, buf, max);
+        const ssize_t n = read(s_master, buf, max);
         if (n > 0) {
             if (!s_client_seen) {
                 s_client_seen = 1;

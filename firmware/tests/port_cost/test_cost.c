@@ -78,7 +78,6 @@ int main(void)
     int instructions;
     int ok = 1;
     uint64_t overhead = 0;
-    int i;
 
     sd_port_init();
     instructions = sd_port_cost_unit()[0] == 'i';
@@ -92,7 +91,7 @@ int main(void)
     if (instructions) {
         /* overhead of the two calls: smallest of a few empty measurements */
         overhead = UINT64_MAX;
-        for (i = 0; i < 8; i++) {
+        for (int i = 0; i < 8; i++) {
             uint64_t a = sd_port_cost_now();
             uint64_t b = sd_port_cost_now();
             if (b - a < overhead) {

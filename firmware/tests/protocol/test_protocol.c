@@ -511,11 +511,13 @@ static void test_clip(void)
     CHECK_EQ(rd32(&g_rsp[0]), clip);
     CHECK_EQ(rd32(&g_rsp[4]), 512);
     f = send_audio(seq, clip, 512, 0, &x[512], 512);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 1024);
     f = send_audio(seq++, clip, 512, 0, &x[512], 512); /* resent: ack, no push */
     CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 1024);
     f = send_audio(seq++, clip, 1024, 0, x, 0);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 1024);
     /* Errors leave the clip as it was. */
     f = send_audio(seq++, clip, 1000, 0, x, 10);
@@ -536,6 +538,7 @@ static void test_clip(void)
     f = transact(SD_MSG_AUDIO, seq++, bad_len, 11);
     check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_AUDIO);
     f = send_audio(seq++, clip, 1024, 0, &x[1024], 276);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 1300);
 
     /* CLASSIFY with the input tensor. */
@@ -590,11 +593,15 @@ static void test_clip(void)
 
     /* Empty clip, no features; BEGIN resent twice is still one clip. */
     f = send_audio(seq++, 9, 0, SD_AUDIO_BEGIN, x, 3);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
+    CHECK_EQ(rd32(&g_rsp[4]), 3);
     f = send_audio(seq++, 9, 0, SD_AUDIO_BEGIN, x, 0);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 0);
     req[4] = 0;
     wr32(&req[0], 9);
     f = transact(SD_MSG_CLASSIFY, seq++, req, 6);
+    CHECK_EQ(f.type, SD_MSG_CLASSIFY | SD_MSG_RESPONSE);
     CHECK_EQ(f.payload_len, SD_CLASSIFY_RSP_FIXED);
     CHECK_EQ(g_rsp[5], 0);
     CHECK_EQ(rd32(&g_rsp[6]), 0);
@@ -604,7 +611,10 @@ static void test_clip(void)
 
     /* RESET drops an open clip. */
     f = send_audio(seq++, 10, 0, SD_AUDIO_BEGIN, x, 3);
+    CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     f = transact(SD_MSG_RESET, seq++, req, 0);
+    CHECK_EQ(f.type, SD_MSG_RESET | SD_MSG_RESPONSE);
+    CHECK_EQ(f.payload_len, 0);
     wr32(&req[0], 10);
     f = transact(SD_MSG_CLASSIFY, seq++, req, 6);
     check_error(f, SD_ERR_NO_CLIP, SD_MSG_CLASSIFY);
