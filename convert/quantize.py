@@ -197,6 +197,7 @@ def quantize(
     cell.check_supported(keras_model)
 
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress)
+    fsdd.log_problems(ds, log)
     train_idx, test_idx = fsdd.split_indices(ds, "official")
     logmel = F.batch_logmel((c.samples for c in ds.clips), cfg, progress=progress, desc="log-mel")
     x = F.normalize(logmel, cfg)
@@ -303,6 +304,8 @@ def quantize(
         "frontend_sha256": cfg.sha256(),
         "tensorflow": tf.__version__,
         "model_dir": str(model_dir),
+        "skipped_files": [str(e) for e in ds.errors],
+        "data_notes": ds.notes,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,7 +356,8 @@ def main(argv=None) -> int:
         return 2
     print(summary_table(report), file=sys.stderr)
     print(json.dumps({k: report[k] for k in ("float_accuracy", "ptq_accuracy", "qat_accuracy", "int8_accuracy", "released",
-                                             "tflite_bytes", "weight_bytes", "tflm_arena_bytes", "sha256")}, indent=2))
+                                             "tflite_bytes", "weight_bytes", "tflm_arena_bytes", "sha256",
+                                             "skipped_files")}, indent=2))
     return 0
 
 

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary = {k: metrics[k] for k in ("split", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "seconds")}
+    summary = {k: metrics[k] for k in ("split", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "seconds", "skipped_files")}
     summary["out"] = str(args.out)
     print(json.dumps(summary, indent=2))
     return 0

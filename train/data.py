@@ -67,57 +67,133 @@ def _to_int16(data: np.ndarray, path: Path) -> np.ndarray:
         return (data >> 16).astype(np.int16)
     if kind in (np.float32, np.float64):
         if not np.all(np.isfinite(data)):
-            raise WavError(path, "float samples contain NaN or infinity")
+            raise WavError(path, "float samples contain NaN or infinity; re-export the audio")
         scaled = np.round(np.clip(data.astype(np.float64), -1.0, 1.0) * 32767.0)
         return scaled.astype(np.int16)
     raise WavError(path, f"unsupported sample type {kind}; use 8/16/24/32-bit PCM or float WAV")
 
 
-def read_wav(path: str | Path, sr: int = 8000, *, notes: list[str] | None = None) -> np.ndarray:
+#: Sample rates outside this range are refused: below it a file cannot hold
+#: speech, above it the header is almost certainly wrong.
+MIN_SAMPLE_RATE = 4000
+MAX_SAMPLE_RATE = 384000
+#: Longest clip read (a spoken digit lasts about a second; FSDD's longest is
+#: 2.3 s). Longer files are refused rather than resampled and streamed whole.
+MAX_CLIP_SECONDS = 60.0
+
+CONVERT_HINT = "convert it to 16-bit PCM WAV, e.g. `ffmpeg -i IN -ac 1 -ar 8000 -c:a pcm_s16le OUT.wav`"
+_MAGIC = ((b"ID3", "MP3"), (b"\xff\xfb", "MP3"), (b"\xff\xf3", "MP3"), (b"\xff\xf2", "MP3"), (b"fLaC", "FLAC"),
+          (b"OggS", "Ogg"), (b"FORM", "AIFF"), (b"\x1a\x45\xdf\xa3", "WebM/Matroska"))
+_SAMPLE_KINDS = {np.dtype(np.uint8): "8-bit unsigned", np.dtype(np.int32): "24/32-bit integer",
+                 np.dtype(np.float32): "32-bit float", np.dtype(np.float64): "64-bit float"}
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be opened as a file, or None when it is a regular file."""
+    import stat
+
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link (points to {os.readlink(path)}, which does not exist); fix or remove the link"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc}); check that it exists and its permissions"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a WAV file; move it out of the data folder"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        return f"is {kind}, not a regular file; copy the audio into a regular .wav file"
+    return None
+
+
+def _parse_problem(path: Path, exc: BaseException) -> str:
+    """A one-line description (and fix) of why scipy could not parse a WAV."""
+    text = str(exc) or type(exc).__name__
+    m = re.search(r"Unknown wave file format: (\S+?)\.", text)
+    if m:
+        return f"unsupported WAV encoding {m[1]} (only PCM and IEEE float can be read); {CONVERT_HINT}"
+    if "not understood" in text:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        except OSError:
+            head = b""
+        kind = next((k for magic, k in _MAGIC if head.startswith(magic)), None)
+        what = f"looks like {kind}" if kind else f"starts with {head!r}"
+        return f"not a WAV file ({what}, no RIFF header); {CONVERT_HINT}"
+    if "Unsupported bit depth" in text:
+        return f"unsupported WAV sample format ({text}); {CONVERT_HINT}"
+    if isinstance(exc, (struct.error, EOFError)):
+        text = f"header cut short: {text}"
+    else:
+        text = f"{type(exc).__name__}: {text}"
+    return f"truncated or damaged WAV ({text}); re-export or re-download it"
+
+
+def read_wav(path: str | Path, sr: int = 8000, *, notes: list[str] | None = None,
+             max_seconds: float | None = MAX_CLIP_SECONDS) -> np.ndarray:
     """Reads a WAV file as mono int16 at `sr` Hz.
 
     Stereo is mixed to mono; 8-, 24-, 32-bit and float files are converted;
-    other sample rates are resampled (each conversion is logged and appended
-    to `notes`). Raises WavError naming the file for anything unreadable.
+    other sample rates (4-384 kHz) are resampled (each conversion is logged and
+    appended to `notes`). Raises WavError naming the file, the problem and the
+    fix for anything unusable: not a regular file, unreadable, empty, not a
+    WAV, truncated, compressed (A-law, u-law, ADPCM, MP3 in WAV), no samples,
+    an implausible sample rate, or longer than `max_seconds`.
     """
     from scipy.io import wavfile
 
     path = Path(path)
-    if not path.is_file():
-        raise WavError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise WavError(path, "file is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", wavfile.WavFileWarning)
-            rate, data = wavfile.read(path)
-    except wavfile.WavFileWarning as exc:
-        raise WavError(path, f"damaged WAV ({exc}); re-export the file") from exc
-    except (ValueError, EOFError, OSError, IndexError, struct.error) as exc:
-        text = str(exc) or type(exc).__name__
-        if "RIFF" in text or "not understood" in text:
-            text = f"not a WAV file ({text})"
-        else:
-            text = f"truncated or damaged WAV ({text})"
-        raise WavError(path, text) from exc
     notes = notes if notes is not None else []
-    if data.ndim == 2:
-        if data.shape[1] == 0:
-            raise WavError(path, "WAV has no channels")
-        channels = data.shape[1]
-        data = _to_int16(data, path).astype(np.int32).mean(axis=1).round().astype(np.int16)
-        notes.append(f"{path.name}: mixed {channels} channels to mono")
-    else:
-        data = _to_int16(data, path)
+    first_note = len(notes)
+    if not path.exists() and not path.is_symlink():
+        raise WavError(path, "no such file")
+    problem = _not_a_file(path)
+    if problem:
+        raise WavError(path, problem)
+    if path.stat().st_size == 0:
+        raise WavError(path, "file is empty (0 bytes); re-export or remove it")
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise WavError(path, f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    try:
+        with f, warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)
+            rate, data = wavfile.read(f)
+    except wavfile.WavFileWarning as exc:
+        raise WavError(path, f"truncated or damaged WAV ({exc}); re-export or re-download it") from exc
+    except Exception as exc:  # scipy's parser fails in many ways on malformed headers
+        raise WavError(path, _parse_problem(path, exc)) from exc
+    if not data.dtype.isnative:  # RIFX (big-endian) files
+        data = data.astype(data.dtype.newbyteorder("="))
+    if data.ndim == 2 and data.shape[1] == 0:
+        raise WavError(path, "WAV has no channels")
     if data.size == 0:
-        raise WavError(path, "WAV holds no samples")
+        raise WavError(path, "WAV holds no samples; re-record or remove it")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise WavError(path, f"sample rate {rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz, so the header is "
+                             f"probably wrong; re-export it at {sr} Hz")
+    seconds = data.shape[0] / rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise WavError(path, f"clip is {seconds:.1f} s long, over the {max_seconds:g} s limit (a spoken digit lasts "
+                             "about 1 s); cut it into one clip per digit")
+    kind, channels = _SAMPLE_KINDS.get(data.dtype), (data.shape[1] if data.ndim == 2 else 1)
+    data = _to_int16(data, path)  # raises before any note is kept for a file it refuses
+    if kind:
+        notes.append(f"{path.name}: converted {kind} samples to 16-bit")
+    if channels > 1:
+        data = data.astype(np.int32).mean(axis=1).round().astype(np.int16)
+        notes.append(f"{path.name}: mixed {channels} channels to mono")
+    elif data.ndim == 2:
+        data = data[:, 0]
     if rate != sr:
         import librosa
 
         y = librosa.resample(data.astype(np.float32) / 32768.0, orig_sr=rate, target_sr=sr)
         data = np.clip(np.round(y * 32768.0), -32768, 32767).astype(np.int16)
         notes.append(f"{path.name}: resampled from {rate} Hz to {sr} Hz")
-    for note in notes:
+    for note in notes[first_note:]:
         log.info(note)
     return data
 
@@ -241,14 +317,27 @@ def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, r
 
     Bad files are collected, not fatal one by one: with strict=True a
     DatasetError listing every bad file is raised at the end; with
-    strict=False they are returned in `Dataset.errors` and the rest loads.
-    With require_labels, files whose names are not FSDD-style are errors.
+    strict=False they are returned in `Dataset.errors` and the rest loads
+    (DatasetError all the same when no file at all could be used). Every
+    ``*.wav`` entry is tried, so a directory, FIFO or broken link named like a
+    recording is an error too. Conversions (resampling, stereo, other sample
+    formats) are not errors; they are listed in `Dataset.notes`. With
+    require_labels, files whose names are not FSDD-style are errors.
     """
     root = Path(data_dir)
     folder = recordings_dir(root)
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".wav") if folder.is_dir() else []
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    # every *.wav entry is tried, so a directory, FIFO or broken link named like a
+    # recording is reported rather than silently left out
+    paths = [p for p in entries if p.suffix.lower() == ".wav"]
     if not paths:
         raise DatasetError(f"{folder}: no .wav files found; expected FSDD's recordings/{{digit}}_{{speaker}}_{{index}}.wav")
+    notes: list[str] = []
+    ignored = [p.name for p in entries if p.suffix.lower() != ".wav" and not p.name.startswith(".") and p.is_file()]
+    if ignored:
+        shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
+        notes.append(f"ignored {len(ignored)} file(s) not ending in .wav: {shown}")
+        log.info(notes[-1])
     it = paths
     if progress:
         from tqdm import tqdm
@@ -256,11 +345,11 @@ def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, r
         it = tqdm(paths, desc="reading wav", unit="file", leave=False)
     clips: list[Clip] = []
     errors: list[WavError] = []
-    notes: list[str] = []
     for p in it:
         parsed = parse_name(p.name)
         if parsed is None and require_labels:
-            errors.append(WavError(p, "name is not {digit}_{speaker}_{index}.wav, so it has no label"))
+            errors.append(WavError(p, "name is not {digit}_{speaker}_{index}.wav, so it has no label; "
+                                      "rename it (e.g. 7_me_0.wav) or move it out of the folder"))
             continue
         try:
             samples = read_wav(p, sr, notes=notes)
@@ -269,9 +358,18 @@ def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, r
             continue
         digit, speaker, index = parsed if parsed else (None, None, None)
         clips.append(Clip(p, digit, speaker, index, samples))
-    if errors and strict:
+    if errors and (strict or not clips):
         raise DatasetError(f"{len(errors)} of {len(paths)} files in {folder} could not be used", errors)
     return Dataset(root, clips, errors, notes)
+
+
+def log_problems(ds: Dataset, logger: logging.Logger = log) -> None:
+    """One warning line per skipped file ("skipped <file>: <problem>; <fix>") and a count."""
+    for e in ds.errors:
+        logger.warning("skipped %s", e)
+    if ds.errors:
+        logger.warning("%d file(s) skipped, %d used; the report lists them under \"skipped_files\"",
+                       len(ds.errors), len(ds.clips))
 
 
 def split_indices(ds: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def evaluate(model_dir: str | Path, *, data_dir=None, split: str = "official", p
     cfg = F.FrontendConfig.load(model_dir / CONFIG_FILE)
     model = load_model(model_dir / MODEL_FILE)
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress)
+    fsdd.log_problems(ds, logging.getLogger("train.evaluate"))
     _, test_idx = fsdd.split_indices(ds, split)
     test = ds.subset(test_idx)
     x = F.normalize(F.batch_logmel((c.samples for c in test.clips), cfg, progress=progress), cfg)
@@ -39,6 +41,7 @@ def evaluate(model_dir: str | Path, *, data_dir=None, split: str = "official", p
         "accuracy": float(np.mean(pred == y)),
         "errors": wrong,
         "skipped_files": [str(e) for e in ds.errors],
+        "data_notes": ds.notes,
         "confusion_matrix": confusion(y, pred).tolist(),
     }
 
@@ -51,6 +54,7 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="official", help="'official' or 'loso:<speaker>'")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         res = evaluate(args.model, data_dir=args.data_dir, split=args.split, progress=not args.no_progress)
     except (OSError, ValueError) as exc:

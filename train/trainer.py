@@ -175,8 +175,7 @@ def run(
     t0 = time.perf_counter()
     root = fsdd.resolve_data_dir(data_dir)
     ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress)
-    for e in ds.errors:
-        log.warning("skipped %s", e)
+    fsdd.log_problems(ds, log)
     if limit_per_speaker:
         ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
