@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.fuzz import bench_fuzz
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
 SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
-SECTIONS = ("train", "loso", "convert", "frontend", "firmware", "parity")
+SECTIONS = ("train", "loso", "convert", "frontend", "firmware", "parity", "fuzz", "faults")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
 
 
@@ -257,7 +259,9 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         fn = {"train": lambda: bench_train(data_args), "loso": lambda: bench_loso(data_args),
               "convert": lambda: bench_convert(data_args), "frontend": lambda: bench_frontend(data_args),
-              "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit)}[name]
+              "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit),
+              "fuzz": bench_fuzz,
+              "faults": lambda: __import__("benchmarks.faults", fromlist=["bench_faults"]).bench_faults(data_args)}[name]
         try:
             md, res = fn()
         except Exception as exc:  # one failing section must not lose the others

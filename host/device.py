@@ -4,7 +4,7 @@ The port is opened only through ``serial.serial_for_url``, so a device path
 (/dev/ttyACM0), a pty path (posix board, QEMU), ``socket://host:port`` and
 ``loop://`` all work. Every wait is bounded by a timeout.
 
-    with Device("/dev/ttyACM0") as dev:
+    with Device("/dev/ttyACM0", retries=2) as dev:
         print(dev.info())
         result = dev.classify_clip(1, samples)   # samples: np.ndarray[int16]
 """
@@ -14,11 +14,39 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import serial
 
 from host import protocol as p
+
+try:  # pyserial's posix backend lets termios.error (not an OSError) out of tcflush on a dead pty
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # Windows
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
+_T = TypeVar("_T")
+
+#: ERROR codes that mean "the request was damaged on the way": resend it, same seq. TOO_LARGE
+#: counts too: this host never sends a frame over the limit, so only line damage (a lost
+#: delimiter merging two frames) makes one.
+RESEND_ERRORS = p.TRANSPORT_ERRORS | {p.ErrorCode.TOO_LARGE}
+#: After a damaged frame, resend once the line has been quiet this long (the rest of a split frame).
+DAMAGE_SETTLE_SECONDS = 0.02
+#: A partial frame followed by this much silence is ended as if its delimiter had come (the
+#: delimiter was lost on the line); it still has to pass the CRC.
+IDLE_FRAME_END_SECONDS = 0.05
+
+
+class LinkError(serial.SerialException):
+    """The port itself failed (the device vanished, the pty closed): reopen it or give up.
+
+    A subclass of ``serial.SerialException`` (so of OSError); raised instead of
+    whatever pyserial, the OS or termios raised, which is kept as ``__cause__``.
+    """
 
 
 @dataclass(frozen=True)
@@ -58,26 +86,47 @@ class Device:
         retries: times a request is resent (same seq) after a timeout, a
             damaged response or a device report that the request arrived
             damaged. 0 = fail on the first problem.
+        seq: the last seq used (the next request uses seq + 1); default random.
+            Pass the old Device's ``seq`` when reopening a port mid-run.
+
+    Every wait is bounded (a request takes at most (retries + 1) x timeout).
+    A port that fails (the device vanished, a pty closed: pyserial's
+    SerialException, OSError, termios.error) raises :class:`LinkError`.
+    Resending is safe for every request type (docs/protocol.md, "Sequencing,
+    timeouts and retries"); what a result may be trusted for is in "Faults
+    and recovery".
     """
 
-    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 5.0, retries: int = 0) -> None:
+    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 5.0, retries: int = 0,
+                 seq: int | None = None) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.timeout = timeout
         self.retries = retries
-        self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
+        try:
+            self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
+        except serial.SerialException:
+            raise
+        except _PORT_ERRORS as exc:
+            raise LinkError(f"cannot open {url}: {exc}") from exc
         self._decoder = p.FrameDecoder()
-        self._seq = int.from_bytes(os.urandom(2), "little")  # differs from a previous session's
-        #: Frames ignored so far: damaged, not a response, or a stale seq.
-        self.stats = {"damaged": 0, "stale": 0, "resent": 0}
+        # The last seq used. A new session starts at a random one (it differs from a previous
+        # session's); pass ``seq=old.seq`` when reopening mid-run, so no seq is reused while a
+        # late response to the old session may still arrive.
+        self.seq = int.from_bytes(os.urandom(2), "little") if seq is None else seq & 0xFFFF
+        #: Frames ignored so far (damaged, not a response, stale seq), resends and timed-out waits.
+        self.stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
 
     # ---- lifetime -----------------------------------------------------------
 
     def close(self) -> None:
-        """Close the port."""
-        self._ser.close()
+        """Close the port (never raises for a port that already died)."""
+        try:
+            self._ser.close()
+        except _PORT_ERRORS:
+            pass
 
     def __enter__(self) -> Device:
         return self
@@ -90,18 +139,26 @@ class Device:
     def request(self, msg_type: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
         """Send one request, return its response payload.
 
+        Resends the same bytes (same seq) up to ``self.retries`` times after a
+        timeout, a damaged response or an ERROR saying the request arrived
+        damaged (BAD_CRC, BAD_FRAME, TOO_LARGE). Worst case it takes
+        (retries + 1) x timeout.
+
         Raises:
             DeviceError: the device answered ERROR.
-            Timeout: no response within ``timeout`` (default self.timeout), retries included per attempt.
+            Timeout: no response within ``timeout`` (default self.timeout) per attempt.
             CrcError: only damaged frames came back.
             ProtocolError: a response of the wrong type.
+            LinkError: the port failed (device gone).
         """
         timeout = self.timeout if timeout is None else timeout
-        self._seq = (self._seq + 1) & 0xFFFF
-        seq = self._seq
-        wire = p.encode_frame(p.Frame(msg_type, seq, payload), leading_delimiter=True)
+        self.seq = (self.seq + 1) & 0xFFFF
+        seq = self.seq
+        # 0x00 frame 0x00 0x00: with one delimiter lost on the line the other still ends the
+        # frame, so the device answers now instead of when the next request comes.
+        wire = p.encode_frame(p.Frame(msg_type, seq, payload), leading_delimiter=True) + b"\x00"
         # Nothing received before this request can answer it.
-        self._ser.reset_input_buffer()
+        self._io("flush input", self._ser.reset_input_buffer)
         self._decoder = p.FrameDecoder()
         last: p.ProtocolError = p.Timeout("no attempt")
         for attempt in range(self.retries + 1):
@@ -109,13 +166,17 @@ class Device:
                 self.stats["resent"] += 1
             self._write(wire)
             try:
-                frame = self._wait(seq, time.monotonic() + timeout, msg_type)
-            except (p.Timeout, p.CrcError) as exc:
+                frame = self._wait(seq, time.monotonic() + timeout, msg_type, settle=attempt < self.retries)
+            except p.Timeout as exc:
+                self.stats["timeouts"] += 1
+                last = exc
+                continue
+            except p.CrcError as exc:
                 last = exc
                 continue
             if frame.type == p.MsgType.ERROR:
                 err = p.parse_error(frame.payload)
-                if err.code in p.TRANSPORT_ERRORS and attempt < self.retries:
+                if err.code in RESEND_ERRORS and attempt < self.retries:
                     last = err
                     continue
                 raise err
@@ -124,26 +185,63 @@ class Device:
             return frame.payload
         raise last
 
+    def _io(self, what: str, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run one port operation; a failing port becomes LinkError."""
+        try:
+            return fn(*args)
+        except serial.SerialTimeoutException:
+            raise
+        except _PORT_ERRORS as exc:
+            raise LinkError(f"{what} failed: {exc}") from exc
+
     def _write(self, data: bytes) -> None:
         try:
-            self._ser.write(data)
-            self._ser.flush()
+            self._io("write", self._ser.write, data)
+            self._io("flush", self._ser.flush)
         except serial.SerialTimeoutException as exc:
             raise p.Timeout(f"write of {len(data)} bytes timed out after {self.timeout} s") from exc
 
-    def _wait(self, seq: int, deadline: float, msg_type: int) -> p.Frame:
-        """Read until the response with ``seq`` arrives; drop everything else."""
+    def _read(self, wait: float) -> bytes:
+        if self._ser.timeout != wait:
+            self._ser.timeout = wait  # pyserial reconfigures the tty (termios) on every change
+        return self._ser.read(max(1, self._ser.in_waiting))
+
+    def _wait(self, seq: int, deadline: float, msg_type: int, *, settle: bool = False) -> p.Frame:
+        """Read until the response with ``seq`` arrives; drop everything else.
+
+        With ``settle``, a damaged frame ends the wait early: once the line has
+        been quiet for DAMAGE_SETTLE_SECONDS (the rest of a split frame has
+        arrived) without an intact answer, CrcError is raised so the caller
+        resends at once instead of waiting out the timeout.
+        """
         damaged = 0
+        quiet_until: float | None = None
+        last_data = time.monotonic()
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 break
-            self._ser.timeout = min(remaining, 0.05)
-            data = self._ser.read(max(1, self._ser.in_waiting))
-            for event in self._decoder.feed(data):
+            if quiet_until is not None and now >= quiet_until:
+                break
+            wait = min(remaining, 0.05 if quiet_until is None else max(0.001, quiet_until - now))
+            data = self._io("read", self._read, wait)
+            now = time.monotonic()
+            if data:
+                last_data = now
+                if quiet_until is not None:
+                    quiet_until = now + DAMAGE_SETTLE_SECONDS
+                events = self._decoder.feed(data)
+            elif self._decoder.pending() and now - last_data >= IDLE_FRAME_END_SECONDS:
+                events = self._decoder.end_frame()
+            else:
+                events = []
+            for event in events:
                 if isinstance(event, p.ProtocolError):
                     damaged += 1
                     self.stats["damaged"] += 1
+                    if settle:
+                        quiet_until = time.monotonic() + DAMAGE_SETTLE_SECONDS
                 elif event.seq != seq or not event.type & p.RESPONSE_BIT:
                     self.stats["stale"] += 1
                 else:

@@ -26,8 +26,16 @@ SHA-256 and sample rate; otherwise the run is refused, showing both sides.
 
 Every clip ends up in the report, as a result or an error row: a WAV that
 cannot be read, a device ERROR or timeout on one clip (after bounded resends,
-a RESET and one restart of the clip) do not stop the run. A device that
-vanishes or stops answering ends it with a partial report.
+a RESET and a bounded number of restarts of the clip, --clip-attempts) do not
+stop the run. A device that vanishes or stops answering ends it with a partial
+report.
+
+With ``--faults SPEC`` the run goes through host/faultlink.py, a proxy that
+damages bytes, delays frames and restarts an emulated board mid-run
+(docs/protocol.md, "Faults and recovery")::
+
+    python -m host.parity --port emulator:posix --faults rate=1e-3,delay=0.01,resets=2 \
+        --timeout 1 --retries 8 --clip-attempts 20
 
 Exit status: 0 parity holds (every threshold met, every readable clip has a
 device result); 1 a threshold failed or a clip has no device result; 2 usage
@@ -43,6 +51,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import sys
 import time
@@ -57,7 +66,7 @@ import serial
 
 from host import protocol as p
 from host import report as R
-from host.device import Device, DeviceResult
+from host.device import Device, DeviceResult, LinkError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,8 +84,19 @@ DEFAULT_TIMEOUT = 5.0
 QEMU_TIMEOUT = 20.0
 #: Seconds to wait for a vanished port (a board resetting, USB re-enumerating) to come back.
 REOPEN_SECONDS = 5.0
-#: Clips in a row whose exchange timed out (after resends and a restart) before the run is abandoned.
+#: AUDIO chunk size bounds (samples) when the host adapts it to the line: it halves the chunk when
+#: chunks needed more than CHUNK_SHRINK_RESENDS resends per request over a clip, and doubles it
+#: (up to the device's maximum) below CHUNK_GROW_RESENDS.
+MIN_CHUNK_SAMPLES = 64
+CHUNK_SHRINK_RESENDS = 1.0
+CHUNK_GROW_RESENDS = 0.1
+#: Clips in a row whose exchange timed out (after resends and restarts, with no damaged frame
+#: seen: a silent device, not a noisy line) before the run is abandoned.
 CONSECUTIVE_TIMEOUT_LIMIT = 3
+DEFAULT_RETRIES = 2
+DEFAULT_CLIP_ATTEMPTS = 3
+#: INFO requests (each with --retries resends) after reopening the port before the device counts as lost.
+REOPEN_INFO_ROUNDS = 3
 REPORT_SCHEMA = 1
 
 #: Device errors after which a clip is worth restarting: its request was damaged,
@@ -90,9 +110,9 @@ T = TypeVar("T")
 try:  # pyserial's posix backend lets termios.error (not an OSError) out of tcflush on a dead pty
     import termios
 
-    LINK_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+    LINK_ERRORS: tuple[type[BaseException], ...] = (LinkError, serial.SerialException, OSError, termios.error)
 except ImportError:  # Windows
-    LINK_ERRORS = (serial.SerialException, OSError)
+    LINK_ERRORS = (LinkError, serial.SerialException, OSError)
 
 
 class UsageError(Exception):
@@ -125,6 +145,8 @@ class WireMeter:
     received: int = 0
     payload_sent: int = 0
     payload_received: int = 0
+    audio_requests: int = 0  # AUDIO requests made (completed or not) and their resends: the
+    audio_resent: int = 0  # host's measure of how well chunks of the current size get through
 
     def snapshot(self) -> WireMeter:
         return dataclasses.replace(self)
@@ -165,7 +187,13 @@ class MeteredDevice(Device):
         self._ser = _CountingPort(self._ser, meter)
 
     def request(self, msg_type: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
-        response = super().request(msg_type, payload, timeout=timeout)
+        resent = self.stats["resent"]
+        try:
+            response = super().request(msg_type, payload, timeout=timeout)
+        finally:
+            if msg_type == p.MsgType.AUDIO:
+                self.meter.audio_requests += 1
+                self.meter.audio_resent += self.stats["resent"] - resent
         self.meter.payload_sent += len(payload)
         self.meter.payload_received += len(response)
         return response
@@ -200,7 +228,8 @@ def select_files(data_dir: Path, split: str, limit: int | None) -> list[Path]:
     folder = recordings_dir(Path(data_dir))
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a directory; pass --data-dir pointing at a folder of WAV files")
-    paths = sorted(q for q in folder.iterdir() if q.is_file() and q.suffix.lower() == ".wav")
+    # every *.wav entry, so a directory, FIFO or broken link named like a recording becomes an input row
+    paths = sorted(q for q in folder.iterdir() if q.suffix.lower() == ".wav")
     if not paths:
         raise UsageError(f"{folder}: no .wav files; pass --data-dir pointing at a folder of WAV files")
     keep = []
@@ -302,13 +331,16 @@ class ParityRun:
         self.info: p.Info | None = None
         self.checks: dict[str, Any] = {}
         self.timeout = args.timeout
-        self.chunk = p.MAX_AUDIO_SAMPLES
+        self.chunk = self.chunk_max = p.MAX_AUDIO_SAMPLES
         self.clips: list[Clip] = []
         self.feature_diffs = R.FeatureDiffs((reference.cfg.n_frames, reference.cfg.n_mels))
         self.recoveries = 0
-        self.device_stats = {"damaged": 0, "stale": 0, "resent": 0}
+        self.device_stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
+        self.clip_attempts = getattr(args, "clip_attempts", DEFAULT_CLIP_ATTEMPTS)
+        self.fault_link: Any = None  # host.faultlink.FaultLink when --faults is given
         self.interrupted = False
         self.aborted: str | None = None
+        self.data_notes: list[str] = []
         self.t_start = time.monotonic()
         self.t_reference = 0.0
         self.t_device = 0.0
@@ -334,7 +366,10 @@ class ParityRun:
         ready: list[Clip] = []
         for clip in tqdm(self.clips, desc="reference", unit="clip", file=sys.stderr, disable=not progress, leave=False):
             try:
-                clip.samples = read_wav(clip.path, sr)
+                first = len(self.data_notes)
+                clip.samples = read_wav(clip.path, sr, notes=self.data_notes)
+                for note in self.data_notes[first:]:
+                    self.say(note)
             except WavError as exc:
                 self._error(clip, "input", exc)
                 continue
@@ -369,10 +404,10 @@ class ParityRun:
                 self.say(err["traceback"].rstrip())
 
     # -- connection ----------------------------------------------------------------
-    def _open(self) -> MeteredDevice:
+    def _open(self, seq: int | None = None) -> MeteredDevice:
         assert self.url is not None
         return MeteredDevice(self.url, meter=self.meter, baudrate=self.args.baud, timeout=self.timeout,
-                             retries=self.args.retries)
+                             retries=self.args.retries, seq=seq)
 
     def connect(self, url: str, emulator: Any = None) -> None:
         """Open the port, ask INFO, check it against the reference (UsageError if refused)."""
@@ -405,7 +440,10 @@ class ParityRun:
         except LINK_ERRORS as exc:
             raise UsageError(f"{self.args.port}: the port failed while asking INFO: {exc}") from exc
         self._check_info(self.info)
-        self.chunk = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2))
+        self.chunk_max = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2))
+        if getattr(self.args, "chunk_samples", None):
+            self.chunk_max = min(self.chunk_max, self.args.chunk_samples)
+        self.chunk = self.chunk_max
 
     def close(self) -> None:
         if self.dev is not None:
@@ -459,7 +497,10 @@ class ParityRun:
     def _recover(self, link_lost: bool) -> None:
         """After a failed exchange: RESET if the device still answers, else reopen the port.
 
-        Raises DeviceLost when neither works.
+        A RESET that fails with damaged frames or an ERROR shows a device behind a noisy line, not a
+        lost one: the clip's next attempt starts with AUDIO BEGIN, which drops whatever the device
+        held, so nothing more is needed. Only silence or a failing port leads to a reopen. Raises
+        DeviceLost when the device cannot be reached any more.
         """
         self.recoveries += 1
         if self.emulator is not None and not self.emulator.alive():
@@ -467,19 +508,21 @@ class ParityRun:
             raise DeviceLost(f"the emulated {self.emulator.board} board exited" + (f":\n{tail}" if tail else ""))
         assert self.dev is not None
         if not link_lost:
-            saved, self.dev.retries = self.dev.retries, 0
             try:
-                self.dev.reset()
+                self.dev.reset()  # with the usual resends: on a noisy line one RESET may be damaged
                 return
-            except (p.ProtocolError, *LINK_ERRORS):
+            except p.Timeout:
+                pass  # silence: reopen
+            except p.ProtocolError:
+                return  # it answered, damaged: it is there
+            except LINK_ERRORS:
                 pass
-            finally:
-                self.dev.retries = saved
         self._reopen()
 
     def _reopen(self) -> None:
         assert self.dev is not None and self.info is not None
         self._collect_stats()
+        seq = self.dev.seq  # continue the seq: a late answer to the old port must not match a new request
         try:
             self.dev.close()
         except LINK_ERRORS:
@@ -487,17 +530,25 @@ class ParityRun:
         deadline = time.monotonic() + max(self.timeout, REOPEN_SECONDS)
         while True:
             try:
-                dev = self._open()
+                dev = self._open(seq)
                 break
             except (*LINK_ERRORS, ValueError) as exc:
                 if time.monotonic() > deadline:
                     raise DeviceLost(f"{self.args.port} vanished and did not come back ({exc})") from exc
                 time.sleep(0.2)
-        try:
-            info = dev.info()
-        except (p.ProtocolError, *LINK_ERRORS) as exc:
+        info = None
+        for _ in range(REOPEN_INFO_ROUNDS):  # a noisy line may damage INFO (110 bytes) a few times
+            try:
+                info = dev.info()
+                break
+            except p.Timeout as exc:  # silence
+                dev.close()
+                raise DeviceLost(f"{self.args.port} does not answer any more ({exc})") from exc
+            except (p.ProtocolError, *LINK_ERRORS) as exc:
+                last: BaseException = exc
+        if info is None:
             dev.close()
-            raise DeviceLost(f"{self.args.port} does not answer any more ({exc})") from exc
+            raise DeviceLost(f"{self.args.port} does not answer INFO intelligibly any more ({last})")
         if info.model_sha256 != self.info.model_sha256:
             dev.close()
             raise DeviceLost(f"after reconnecting, {self.args.port} reports model {info.model_sha256}, "
@@ -512,7 +563,8 @@ class ParityRun:
             self.dev.stats = {k: 0 for k in self.dev.stats}
 
     def _attempt(self, fn: Callable[[], T]) -> tuple[T, int]:
-        """Run one exchange; on failure recover and restart it once.
+        """Run one exchange; on failure recover (RESET or reopen) and restart it from the
+        beginning, at most ``clip_attempts`` times in all.
 
         Returns (result, attempts). Raises ClipFailed when it fails for good,
         DeviceLost when the device cannot be reached any more.
@@ -522,18 +574,22 @@ class ParityRun:
             try:
                 return fn(), attempt
             except p.DeviceError as exc:
-                if exc.code not in RESTART_ERRORS or attempt > 1:
+                if exc.code not in RESTART_ERRORS or attempt >= self.clip_attempts:
                     raise ClipFailed(exc, attempt) from exc
                 self._recover(link_lost=False)
             except p.ProtocolError as exc:  # Timeout, CrcError, a replayed CLASSIFY without features, ...
-                if attempt > 1:
+                if attempt >= self.clip_attempts:
+                    self._recover(link_lost=False)  # leave the device clean for the next clip
                     raise ClipFailed(exc, attempt) from exc
                 self._recover(link_lost=False)
             except LINK_ERRORS as exc:  # the port itself failed
                 self._recover(link_lost=True)  # DeviceLost if it is gone for good
-                if attempt > 1:
+                if attempt >= self.clip_attempts:
                     raise ClipFailed(exc, attempt) from exc
             attempt += 1
+
+    def _stat_total(self, key: str) -> int:
+        return self.device_stats[key] + (self.dev.stats.get(key, 0) if self.dev is not None else 0)
 
     # -- streaming -----------------------------------------------------------------------
     def stream(self, progress: bool) -> None:
@@ -547,12 +603,23 @@ class ParityRun:
         bar = tqdm(todo, desc=f"parity {self.args.port}", unit="clip", file=sys.stderr, disable=not progress)
         try:
             for clip in bar:
+                damaged, resent = self._stat_total("damaged"), self._stat_total("resent")
+                recoveries = self.recoveries
+                audio = (self.meter.audio_requests, self.meter.audio_resent)
+                clip.row["chunk_samples"] = self.chunk
                 try:
                     timed_out = self._run_clip(clip)
                 except DeviceLost as exc:
                     self._error(clip, "device lost", exc)
                     raise
-                timeouts_in_a_row = timeouts_in_a_row + 1 if timed_out else 0
+                finally:
+                    clip.row["resent"] = self._stat_total("resent") - resent
+                    clip.row["recoveries"] = self.recoveries - recoveries
+                # A clip that timed out on a line that delivered damaged frames is a noisy line, not a
+                # silent device: only silent timeouts count toward giving up on the device.
+                silent = self._stat_total("damaged") == damaged
+                timeouts_in_a_row = timeouts_in_a_row + 1 if timed_out and silent else 0
+                self._adapt_chunk(self.meter.audio_requests - audio[0], self.meter.audio_resent - audio[1])
                 if timeouts_in_a_row >= CONSECUTIVE_TIMEOUT_LIMIT:
                     raise DeviceLost(
                         f"{timeouts_in_a_row} clips in a row timed out: the device stopped answering, "
@@ -569,6 +636,21 @@ class ParityRun:
             bar.close()
             self.t_device = time.monotonic() - t0
             self._collect_stats()
+
+    def _adapt_chunk(self, requests: int, resent: int) -> None:
+        """Smaller AUDIO chunks on a line that damages them, back to full size when it is clean.
+
+        A chunk of n samples is a frame of 2n + 22 bytes: at a byte error rate of 1e-3 a 512-sample
+        chunk is damaged 65 % of the time, a 128-sample one 25 %. Correctness does not depend on the
+        size (every chunk carries its offset).
+        """
+        if self.args.chunk_samples or requests < 2:
+            return
+        ratio = resent / requests
+        if ratio > CHUNK_SHRINK_RESENDS and self.chunk > MIN_CHUNK_SAMPLES:
+            self.chunk = max(MIN_CHUNK_SAMPLES, self.chunk // 2)
+        elif ratio < CHUNK_GROW_RESENDS and self.chunk < self.chunk_max:
+            self.chunk = min(self.chunk_max, self.chunk * 2)
 
     def _run_clip(self, clip: Clip) -> bool:
         """Both modes on one clip; returns True when the device timed out on it."""
@@ -596,6 +678,9 @@ class ParityRun:
             else:
                 row["model_only"] = self._compare_outputs(clip, res, attempts, self.meter.since(before),
                                                           stages=R.COST_STAGES[1:])
+        row["attempts"] = max([m["attempts"] for m in (row.get("end_to_end"), row.get("model_only")) if m]
+                              + ([row["error"]["attempts"]] if row["error"] and "attempts" in row["error"] else [])
+                              + [0])
         main = row.get("end_to_end") or row.get("model_only")
         if main:
             row["device_label"] = main["device_label"]
@@ -641,6 +726,7 @@ class ParityRun:
         m["feature_elements"] = int(diff.size)
         m["model_exact_on_device_features"] = bool(np.array_equal(np.asarray(on_device_features, np.int8), res.output))
         m["n_samples"] = int(res.n_samples)
+        m["device_features_sha256"] = hashlib.sha256(res.features.tobytes()).hexdigest()
         m["audio_bytes"] = 2 * int(len(clip.samples))
         return m
 
@@ -707,9 +793,14 @@ class ParityRun:
             "device_seconds": self.t_device,
             "seconds_per_clip": self.t_device / checked if checked and self.t_device else None,
             "device_stats": {**self.device_stats, "recoveries": self.recoveries},
+            "recovery": {"retries": self.args.retries, "clip_attempts": self.clip_attempts,
+                         "clips_retried": sum(1 for r in rows if r.get("attempts", 0) > 1 or r.get("resent")),
+                         "clips_restarted": sum(1 for r in rows if r.get("attempts", 0) > 1)},
+            "faults": self.fault_link.stats() if self.fault_link is not None else None,
             "feature_differences": self.feature_diffs.to_dict() if e2e else None,
             "interrupted": self.interrupted,
             "aborted": self.aborted,
+            "data_notes": self.data_notes,
         }
         failures = self._failures(report, rows)
         report["failures"] = failures
@@ -818,9 +909,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
                    help=f"seconds to wait for each response (default: {DEFAULT_TIMEOUT:g}, "
                         f"{QEMU_TIMEOUT:g} on emulated Cortex-M boards)")
-    d.add_argument("--retries", type=_nonneg_int, default=2, metavar="N",
-                   help="resends of a request after a timeout or a damaged frame (default: %(default)s); "
-                        "a clip that still fails is restarted once after a RESET")
+    d.add_argument("--retries", type=_nonneg_int, default=DEFAULT_RETRIES, metavar="N",
+                   help="resends of a request (same seq) after a timeout or a damaged frame (default: %(default)s)")
+    d.add_argument("--clip-attempts", type=_positive_int, default=DEFAULT_CLIP_ATTEMPTS, metavar="N",
+                   help="times a clip is tried in all: after a request fails for good, or the device lost the "
+                        "clip (it reset), the host sends RESET and starts the clip again from sample 0; after N "
+                        "tries the clip is an error row (default: %(default)s)")
+    d.add_argument("--chunk-samples", type=_positive_int, default=None, metavar="N",
+                   help="samples per AUDIO message (default: the device's maximum, 512, halved down to "
+                        f"{MIN_CHUNK_SAMPLES} while the line damages chunks and grown back when it does not)")
+    d.add_argument("--faults", default=None, metavar="SPEC",
+                   help="run through the fault-injecting proxy (host/faultlink.py): e.g. "
+                        "'rate=1e-3,delay=0.01,resets=2,seed=1' damages 1e-3 of the bytes each way (drop, flip, "
+                        "dup, insert: 2.5e-4 each), holds 1 %% of the frames up to delay_max=0.1 s and restarts "
+                        "the emulated board in 2 clips. Keys: rate drop flip dup insert delay delay_max seed "
+                        "(h2d./d2h. prefix for one direction), resets reset_every reset_clips reset_rate "
+                        "reset_at die; see python -m host.faultlink --help. Restarts need --port emulator:BOARD")
     s = ap.add_argument_group("data")
     s.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder of WAV files (or with recordings/); labels come from FSDD-style names "
@@ -883,7 +987,7 @@ def _write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
 SUMMARY_KEYS = (
     "parity", "exit_status", "port", "mode", "clips", "checked", "errors", "top1_agreement",
     "output_exact_fraction", "feature_identical_fraction", "feature_max_lsb", "device_accuracy",
-    "reference_accuracy", "wall_seconds", "interrupted", "aborted", "failures",
+    "reference_accuracy", "wall_seconds", "interrupted", "aborted", "failures", "recovery",
 )
 
 
@@ -929,7 +1033,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.add_files(files)
         with ExitStack() as stack:
             emu = None
-            if board is not None:
+            if args.faults is not None:
+                from host.emulator import EmulatorError
+                from host.faultlink import FaultLink, FaultSpec, FaultSpecError
+
+                try:
+                    spec = FaultSpec.parse(args.faults)
+                    link = FaultLink(spec, url=None if board else args.port, board=board,
+                                     expected_clips=len(run.clips), baudrate=args.baud, say=_say)
+                except FaultSpecError as exc:
+                    raise UsageError(f"--faults {args.faults}: {exc}") from exc
+                _say(f"starting the fault-injecting link to {args.port} ...")
+                try:
+                    emu = stack.enter_context(link)
+                except (EmulatorError, *LINK_ERRORS, ValueError) as exc:
+                    raise UsageError(f"--port {args.port}: {exc}") from exc
+                run.fault_link = link
+                url = link.host_port
+            elif board is not None:
                 from host.emulator import EmulatorError, start_emulator
 
                 _say(f"building and starting the emulated {board} board ...")

@@ -243,6 +243,15 @@ class FrameDecoder:
                     self._overflow = True
         return events
 
+    def pending(self) -> int:
+        """Bytes of an unfinished frame held (0 between frames)."""
+        return len(self._buf) + (1 if self._overflow else 0)
+
+    def end_frame(self) -> list[Frame | ProtocolError]:
+        """End the unfinished frame as if a delimiter had come (the line went idle after a frame
+        whose delimiter was lost). The frame is checked as usual: CRC, length."""
+        return self._finish()
+
     def _finish(self) -> list[Frame | ProtocolError]:
         if self._overflow:
             self._overflow = False

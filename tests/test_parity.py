@@ -331,7 +331,8 @@ def test_counting_port_counts_both_ways() -> None:
     with parity.MeteredDevice("loop://", meter=meter, timeout=0.2) as dev:
         with pytest.raises(p.Timeout):  # loop:// hears its own request, never a response
             dev.info()
-    assert meter.sent == meter.received == len(p.encode_frame(p.Frame(p.MsgType.INFO, 0), leading_delimiter=True))
+    # 0x00 frame 0x00, then a spare 0x00 (docs/protocol.md, "Faults and recovery")
+    assert meter.sent == meter.received == len(p.encode_frame(p.Frame(p.MsgType.INFO, 0), leading_delimiter=True)) + 1
     assert meter.payload_sent == meter.payload_received == 0  # no completed request
 
 

@@ -415,3 +415,57 @@ def test_device_retries_same_seq(fake_device) -> None:
     with Device(fake_device(lambda n, f: _damaged(f)), timeout=0.2, retries=1) as d:
         with pytest.raises(p.CrcError):
             d.ping()
+
+
+def test_device_recovers_lost_delimiters_and_too_large(fake_device) -> None:
+    """A response whose delimiter was lost is taken once the line goes idle (it still passes the CRC);
+    ERROR TOO_LARGE (two requests merged on the line) is resent like BAD_CRC."""
+
+    def responder(n: int, f: p.Frame) -> bytes:
+        if n == 0:
+            return p.encode_frame(p.Frame(p.MsgType.ERROR, f.seq, bytes([p.ErrorCode.TOO_LARGE, f.type]) + b"big"))
+        return _answer(f)[:-1]  # no delimiter after it
+
+    with Device(fake_device(responder), timeout=2.0, retries=1) as d:
+        t0 = time.monotonic()
+        assert d.ping(b"idle") == b"idle"
+        assert time.monotonic() - t0 < 1.0 and d.stats["resent"] == 1 and d.stats["timeouts"] == 0
+
+
+def test_device_resends_at_once_after_a_damaged_response(fake_device) -> None:
+    with Device(fake_device(lambda n, f: _damaged(f) if n < 3 else _answer(f)), timeout=5.0, retries=3) as d:
+        t0 = time.monotonic()
+        assert d.ping(b"x") == b"x"
+        assert time.monotonic() - t0 < 1.0  # not 3 x the 5 s timeout
+        assert d.stats["resent"] == 3 and d.stats["damaged"] == 3
+
+
+def test_device_seq_continues_across_reopen(fake_device) -> None:
+    seqs: list[int] = []
+    url = fake_device(lambda n, f: seqs.append(f.seq) or _answer(f))
+    with Device(url, timeout=1.0) as d:
+        d.ping()
+        d.ping()
+        last = d.seq
+    url2 = fake_device(lambda n, f: seqs.append(f.seq) or _answer(f))
+    with Device(url2, timeout=1.0, seq=last) as d:
+        d.ping()
+    assert seqs[1:] == [(seqs[0] + 1) & 0xFFFF, (seqs[0] + 2) & 0xFFFF]
+
+
+def test_dead_pty_raises_link_error() -> None:
+    """The peer of a pty goes away: every port failure (termios.error from tcflush, OSError, pyserial's
+    SerialException) comes out of Device as LinkError, never as a hang."""
+    from host.device import LinkError
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    dev = Device(path, timeout=0.5, retries=2)
+    os.close(slave)
+    os.close(master)
+    t0 = time.monotonic()
+    with pytest.raises(LinkError):
+        dev.ping(b"anyone?")
+    assert time.monotonic() - t0 < 2.0
+    dev.close()  # closing a dead port does not raise
