@@ -34,10 +34,13 @@ _T = TypeVar("_T")
 #: counts too: this host never sends a frame over the limit, so only line damage (a lost
 #: delimiter merging two frames) makes one.
 RESEND_ERRORS = p.TRANSPORT_ERRORS | {p.ErrorCode.TOO_LARGE}
-#: After a damaged frame, resend once the line has been quiet this long (the rest of a split frame).
+#: After a damaged frame, resend once the line has been quiet this long (the rest of a split frame),
+#: or timeout / 25 if longer.
 DAMAGE_SETTLE_SECONDS = 0.02
-#: A partial frame followed by this much silence is ended as if its delimiter had come (the
-#: delimiter was lost on the line); it still has to pass the CRC.
+#: A partial frame followed by this much silence (or timeout / 10 if longer) is ended as if its
+#: delimiter had come (the delimiter was lost on the line); it still has to pass the CRC. Scaled
+#: with the timeout because an emulated board on a loaded machine can stall mid-frame: ending
+#: its frame early and resending while it still transmits overruns its receive ring.
 IDLE_FRAME_END_SECONDS = 0.05
 
 
@@ -104,6 +107,8 @@ class Device:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.timeout = timeout
+        self._settle = max(DAMAGE_SETTLE_SECONDS, timeout / 25)
+        self._idle_end = max(IDLE_FRAME_END_SECONDS, timeout / 10)
         self.retries = retries
         try:
             self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
@@ -210,7 +215,7 @@ class Device:
         """Read until the response with ``seq`` arrives; drop everything else.
 
         With ``settle``, a damaged frame ends the wait early: once the line has
-        been quiet for DAMAGE_SETTLE_SECONDS (the rest of a split frame has
+        been quiet for the settle time (the rest of a split frame has
         arrived) without an intact answer, CrcError is raised so the caller
         resends at once instead of waiting out the timeout.
         """
@@ -230,9 +235,9 @@ class Device:
             if data:
                 last_data = now
                 if quiet_until is not None:
-                    quiet_until = now + DAMAGE_SETTLE_SECONDS
+                    quiet_until = now + self._settle
                 events = self._decoder.feed(data)
-            elif self._decoder.pending() and now - last_data >= IDLE_FRAME_END_SECONDS:
+            elif self._decoder.pending() and now - last_data >= self._idle_end:
                 events = self._decoder.end_frame()
             else:
                 events = []
@@ -241,7 +246,7 @@ class Device:
                     damaged += 1
                     self.stats["damaged"] += 1
                     if settle:
-                        quiet_until = time.monotonic() + DAMAGE_SETTLE_SECONDS
+                        quiet_until = time.monotonic() + self._settle
                 elif event.seq != seq or not event.type & p.RESPONSE_BIT:
                     self.stats["stale"] += 1
                 else:
