@@ -606,7 +606,11 @@ def test_real_posix_board_full_test_split(capsys, tmp_path) -> None:
                     reason="qemu-system-arm or arm-none-eabi-gcc not installed")
 @pytest.mark.parametrize("board,limit", [("mps2-an386", 20), ("netduinoplus2", 5)])
 def test_real_qemu_board_subset(capsys, tmp_path, board: str, limit: int) -> None:
-    status, summary, rep = _real_run(capsys, tmp_path, f"emulator:{board}", "--limit", str(limit))
+    # --retries 8: on a loaded machine QEMU's netduinoplus2 sometimes receives a request
+    # damaged (the board answers BAD_CRC / BAD_FRAME; cause not found yet, see the issue
+    # notes); resending recovers, and a damaged request can never yield a wrong result.
+    status, summary, rep = _real_run(capsys, tmp_path, f"emulator:{board}", "--limit", str(limit),
+                                     "--retries", "8")
     assert rep["checked"] == limit and rep["errors"] == 0
     assert rep["device"]["board"] == board and rep["cost"]["unit"]
     assert rep["model_only"]["output_exact_fraction"] == 1.0
