@@ -47,6 +47,7 @@
 #include "sd_model.h"           /* SD_MODEL_SHA256 (generated sd_model_graph.h) */
 #include "sd_port.h"
 #include "sd_protocol.h"
+#include "../test_le.h" /* rd16 ... wr32, independent of src/sd_le.h */
 
 int sd_app_main(void); /* src/sd_app.c's main(), renamed with -Dmain=sd_app_main */
 
@@ -80,21 +81,6 @@ static void fuzz_fail(const char *file, int line, const char *fmt, ...)
     } while (0)
 
 /* ---- independent helpers (from docs/protocol.md, not from sd_frame.c) ------ */
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
-}
 
 /* CRC-32/IEEE, one bit at a time. */
 static uint32_t ref_crc32(const uint8_t *p, size_t n)
@@ -700,18 +686,6 @@ static uint32_t mut_rand(uint32_t n)
     g_mut_rng ^= g_mut_rng >> 17;
     g_mut_rng ^= g_mut_rng << 5;
     return n ? g_mut_rng % n : 0u;
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, v);
-    wr16(p + 2, v >> 16);
 }
 
 /* Non-empty runs between delimiters: encoded frames. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sd_protocol.h"
+#include "../test_le.h"
 
 static int g_checks;
 static int g_failures;
@@ -66,33 +67,6 @@ static void sink_write(void *ctx, const uint8_t *data, size_t len)
             s->overflow = 1;
         }
     }
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
-}
-
-static void wr16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, v);
-    wr16(p + 2, v >> 16);
 }
 
 /* Encodes a frame (header + payload + CRC) into the sink. */
