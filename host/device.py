@@ -107,8 +107,6 @@ class Device:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         self.timeout = timeout
-        self._settle = max(DAMAGE_SETTLE_SECONDS, timeout / 25)
-        self._idle_end = max(IDLE_FRAME_END_SECONDS, timeout / 10)
         self.retries = retries
         try:
             self._ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=timeout)
@@ -123,6 +121,14 @@ class Device:
         self.seq = int.from_bytes(os.urandom(2), "little") if seq is None else seq & 0xFFFF
         #: Frames ignored so far (damaged, not a response, stale seq), resends and timed-out waits.
         self.stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
+
+    @property
+    def _settle(self) -> float:
+        return max(DAMAGE_SETTLE_SECONDS, self.timeout / 25)
+
+    @property
+    def _idle_end(self) -> float:
+        return max(IDLE_FRAME_END_SECONDS, self.timeout / 10)
 
     # ---- lifetime -----------------------------------------------------------
 

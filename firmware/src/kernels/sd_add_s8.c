@@ -60,6 +60,12 @@ SD_INLINE int32_t add_scale(const add_scale_t *a, int32_t x)
     return (v * a->mh + ((v * a->ml + a->c) >> 11) + ((v >> 31) & a->sadj)) >> a->e;
 }
 
+/* m = 2^30, e = 0: the rescaled input is exactly v 2^19. */
+static int add_scale_is_half(const add_scale_t *a)
+{
+    return a->mh == (1 << 19) && a->ml == 0 && a->e == 0;
+}
+
 static int add_scale_ok(int32_t m, int32_t shift)
 {
     return m >= (1 << 30) && shift <= 0 && shift >= -20;
@@ -95,7 +101,7 @@ static void add_same_shape(const sd_add_params_t *p, const int8_t *input1, const
     o.lo = p->activation_min;
     o.hi = p->activation_max;
     /* Addition commutes: put an input that is exactly halved first. */
-    if (!(a1.mh == (1 << 19) && a1.ml == 0 && a1.e == 0)) {
+    if (!add_scale_is_half(&a1)) {
         const add_scale_t t = a1;
         const int8_t *ti = input1;
         a1 = a2;
@@ -103,7 +109,7 @@ static void add_same_shape(const sd_add_params_t *p, const int8_t *input1, const
         input1 = input2;
         input2 = ti;
     }
-    if (a1.mh == (1 << 19) && a1.ml == 0 && a1.e == 0 && a2.e > 0) {
+    if (add_scale_is_half(&a1) && a2.e > 0) {
         const int32_t k1 = a1.offset * (1 << 19);
         const int32_t off2 = a2.offset;
         const int32_t mh = a2.mh;
