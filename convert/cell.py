@@ -4,7 +4,8 @@ tensorflow-model-optimization cannot quantize `keras.layers.LSTM`. The same
 computation, unrolled over the 16 steps, is expressed here with layers it
 can: per gate g in (i, f, c, o) one Dense over the input frame (kernel and
 bias) and one Dense over the previous state (no bias), each *shared* by all
-steps, then Add, Activation and Multiply:
+steps, then Add, Activation and Multiply, also one layer each shared by all
+steps:
 
     i = sigmoid(Wi x + Ui h + bi)   f = sigmoid(Wf x + Uf h + bf)
     g = tanh(Wc x + Uc h + bc)      o = sigmoid(Wo x + Uo h + bo)
@@ -77,6 +78,13 @@ def explicit_model(model, *, batch_size: int | None = 1):
 
     dx = {g: L.Dense(units, name=f"lstm_x_{g}") for g in GATES}
     dh = {g: L.Dense(units, use_bias=False, name=f"lstm_h_{g}") for g in GATES}
+    # One layer per role, called at every step: under QAT each role then has
+    # one output quantizer, so all steps share their int8 scales. The firmware
+    # needs one activation table per role instead of one per step.
+    pre = {g: L.Add(name=f"pre_{g}") for g in GATES}
+    gate_act = {g: L.Activation(act[g], name=f"act_{g}") for g in GATES}
+    mul_ig, mul_fc, mul_h = L.Multiply(name="mul_ig"), L.Multiply(name="mul_fc"), L.Multiply(name="mul_h")
+    add_cell, tanh_c = L.Add(name="add_cell"), L.Activation("tanh", name="tanh_c")
     inp = keras.Input((n_steps, n_feat), batch_size=batch_size, name="logmel")
     h = c = None
     for t in range(n_steps):
@@ -87,11 +95,11 @@ def explicit_model(model, *, batch_size: int | None = 1):
                 continue  # forget gate times a zero state
             z = dx[g](xt)
             if h is not None:
-                z = L.Add(name=f"pre_{g}{t}")([z, dh[g](h)])
-            gate[g] = L.Activation(act[g], name=f"{g}{t}")(z)
-        ig = L.Multiply(name=f"ig{t}")([gate["i"], gate["c"]])
-        c = ig if c is None else L.Add(name=f"cell{t}")([L.Multiply(name=f"fc{t}")([gate["f"], c]), ig])
-        h = L.Multiply(name=f"h{t}")([gate["o"], L.Activation("tanh", name=f"tanh_c{t}")(c)])
+                z = pre[g]([z, dh[g](h)])
+            gate[g] = gate_act[g](z)
+        ig = mul_ig([gate["i"], gate["c"]])
+        c = ig if c is None else add_cell([mul_fc([gate["f"], c]), ig])
+        h = mul_h([gate["o"], tanh_c(c)])
     x = h
     for k, d in enumerate(dense_layers):
         cfg = d.get_config()

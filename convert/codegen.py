@@ -451,6 +451,9 @@ class _Lowering:
         # Shared tables of the compact graph (index = position).
         self.consts: list[str] = []      # const int8 arrays read as activations
         self.fc_matrices: list[str] = [] # "{ weights, depth, out_depth }"
+        self.fc_params: list[str] = []   # sd_fc_param_t initializers
+        self.add_params: list[str] = []  # sd_add_param_t initializers
+        self.mul_params: list[str] = []  # sd_mul_param_t initializers
         self.fc_biases: list[str] = []   # effective bias array names
         self.fc_channels: list[str] = [] # "{ multipliers, shifts }"
         self.bcasts: list[str] = []      # sd_broadcast_t initializers
@@ -601,8 +604,9 @@ class _Lowering:
             shift_c = 0
         else:
             mult_c, shift_c = mults[0], shifts[0]
-        fields = (f"{mult_c}, {self.ref(x)}, {self.ref(y)}, {batches}, {mat}, {bias_i}, {shift_c}, "
-                  f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)}")
+        param = self._index(self.fc_params, f"{{ {mult_c}, {batches}, {mat}, {bias_i}, {shift_c}, "
+                                              f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)} }}")
+        fields = f"{self.ref(x)}, {self.ref(y)}, {param}"
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth
         return node
@@ -642,9 +646,10 @@ class _Lowering:
         mo, so = _quantize_multiplier_smaller_than_one_exp(
             twice_max / (float(1 << left_shift) * float(ty.scale)))
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
-        fields = (f"{m1}, {m2}, {mo}, {self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {self._size16(idx, op, y)}, "
-                  f"{-ta.zero_point}, {-tb.zero_point}, {s1}, {s2}, {so}, {ty.zero_point}, {amin}, {amax}, "
-                  f"{left_shift}, {self._bcast(idx, op, a, b, y)}")
+        param = self._index(self.add_params, (
+            f"{{ {m1}, {m2}, {mo}, {self._size16(idx, op, y)}, {-ta.zero_point}, {-tb.zero_point}, "
+            f"{s1}, {s2}, {so}, {ty.zero_point}, {amin}, {amax}, {left_shift}, {self._bcast(idx, op, a, b, y)} }}"))
+        fields = f"{self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {param}"
         return self._node(idx, op, "SD_OP_ADD", "sd_add_node_t", fields, [a, b], [y])
 
     def _op_mul(self, idx, op, ins, outs, opts):
@@ -654,9 +659,10 @@ class _Lowering:
         real = float(ta.scale) * float(tb.scale) / float(ty.scale)
         m, s = quantize_multiplier(real)
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
-        fields = (f"{m}, {self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {self._size16(idx, op, y)}, "
-                  f"{-ta.zero_point}, {-tb.zero_point}, {s}, {ty.zero_point}, {amin}, {amax}, "
-                  f"{self._bcast(idx, op, a, b, y)}")
+        param = self._index(self.mul_params, (
+            f"{{ {m}, {self._size16(idx, op, y)}, {-ta.zero_point}, {-tb.zero_point}, {s}, {ty.zero_point}, "
+            f"{amin}, {amax}, {self._bcast(idx, op, a, b, y)} }}"))
+        fields = f"{self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {param}"
         return self._node(idx, op, "SD_OP_MUL", "sd_mul_node_t", fields, [a, b], [y])
 
     def _unary_activation(self, idx, op, ins, outs, kind):
@@ -867,6 +873,14 @@ class _Lowering:
         b_res = [0] * pad + b_res
         s_res = [1] * pad + s_res
         n_res = [1] * pad + n_res
+        # A slice whose elements are one contiguous run of a non-constant input
+        # (an unrolled LSTM's per-step frame) is a plain copy from an offset.
+        flat = np.arange(int(np.prod(in_dims)), dtype=np.int64).reshape(in_dims)
+        picked = flat[np.ix_(*[b + s * np.arange(n) for b, s, n in zip(b_res, s_res, n_res)])].reshape(-1)
+        start = int(picked[0])
+        if not tx.is_const and np.array_equal(picked, np.arange(start, start + picked.size)):
+            fields = f"@REF{x}+{start}@, {self.ref(y)}, {self._size16(idx, op, y)}"
+            return self._node(idx, op, "SD_OP_COPY", "sd_copy_node_t", fields, [x], [y])
         f = lambda v: "{ " + ", ".join(map(str, v)) + " }"  # noqa: E731
         if max(in_dims + n_res) > 0x7FFF or min(s_res) < -0x8000 or max(s_res) > 0x7FFF:
             raise self._err(idx, op, "slice dimension above 32767")
@@ -1014,8 +1028,9 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
             out.append(text[pos:a])
             if tag.startswith("ARENA"):
                 out.append(f"(sd_arena + {offsets[int(tag[5:])]})")
-            else:  # REF
-                out.append(f"{offsets[int(tag[3:])]}u")
+            else:  # REF<tid> or REF<tid>+<bytes>
+                tid, _, extra = tag[3:].partition("+")
+                out.append(f"{offsets[int(tid)] + int(extra or 0)}u")
             pos = b + 1
 
     tf_version = _version("tensorflow")
@@ -1049,6 +1064,9 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     for k, v in defs:
         h.append(f"#define {k} {v}\n")
     h.append(f"/* input shape {list(in_t.shape)}, output shape {list(out_t.shape)} */\n")
+    h.append("\n/* Op kinds the graph uses: src/sd_model.c builds only these kernels in. */\n")
+    for c_type in sorted({n.c_type for n in nodes}):
+        h.append(f"#define SD_GRAPH_USES_{c_type[len('SD_OP_'):]} 1\n")
     h.append("\n#endif /* SD_MODEL_GRAPH_H */\n")
 
     # ---- source --------------------------------------------------------------
@@ -1079,11 +1097,15 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         c.append("};\n\n")
     consts = table("int8_t *const", "sd_consts", low.consts) if low.consts else "0"
     fc_mats = table("sd_fc_matrix_t", "sd_fc_matrices", low.fc_matrices)
+    fc_params = table("sd_fc_param_t", "sd_fc_params", low.fc_params)
+    add_params = table("sd_add_param_t", "sd_add_params", low.add_params)
+    mul_params = table("sd_mul_param_t", "sd_mul_params", low.mul_params)
     fc_biases = table("int32_t *const", "sd_fc_biases", low.fc_biases)
     fc_chans = table("sd_fc_channels_t", "sd_fc_channels", low.fc_channels)
     bcasts = table("sd_broadcast_t", "sd_bcasts", low.bcasts)
 
-    # One array per node struct; the op table holds (type, stage, index).
+    # One array per node struct, in op order; the op table holds one byte per
+    # op (type | SD_OP_HEAD), the executor counts its way through each array.
     by_struct: dict = {}
     index_of = []
     for n in nodes:
@@ -1100,17 +1122,18 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         c.append("};\n\n")
     c.append(f"static const sd_op_t sd_ops[{max(len(nodes), 1)}] = {{\n")
     for k, n in enumerate(nodes):
-        stage = "SD_STAGE_LSTM" if n.stage == 0 else "SD_STAGE_HEAD"
-        c.append(f"    {{ {n.c_type}, {stage}, {index_of[k]} }},\n")
+        head = " | SD_OP_HEAD" if n.stage else ""
+        c.append(f"    {n.c_type}{head}, /* op {n.index}: {n.op}, node {index_of[k]} */\n")
     c.append("};\n\n")
     out_expr = (f"(sd_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
     members = [
         ("ops", "sd_ops"), ("num_ops", str(len(nodes))), ("arena", "sd_arena"), ("consts", consts),
         ("input", f"(sd_arena + {offsets[in_t.index]})"), ("output", out_expr),
         ("input_size", str(in_t.size)), ("output_size", str(out_t.size)),
-        ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_matrices", fc_mats), ("fc_biases", fc_biases),
-        ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),
-        ("mul", arrays.get("sd_mul_node_t", "0")), ("bcasts", bcasts),
+        ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_params", fc_params), ("fc_matrices", fc_mats),
+        ("fc_biases", fc_biases), ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),
+        ("add_params", add_params), ("mul", arrays.get("sd_mul_node_t", "0")), ("mul_params", mul_params),
+        ("bcasts", bcasts),
         ("lut", arrays.get("sd_lut_node_t", "0")), ("luts", "sd_luts" if low.lut_tables else "0"),
         ("activation", arrays.get("sd_activation_node_t", "0")),
         ("softmax", arrays.get("sd_softmax_node_t", "0")), ("quantize", arrays.get("sd_quantize_node_t", "0")),
@@ -1118,6 +1141,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         ("unpack", arrays.get("sd_unpack_node_t", "0")),
         ("concatenation", arrays.get("sd_concatenation_node_t", "0")),
         ("strided_slice", arrays.get("sd_strided_slice_node_t", "0")),
+        ("copy", arrays.get("sd_copy_node_t", "0")),
     ]
     c.append("const sd_graph_t sd_model_graph = {\n")
     c.extend(f"    .{k} = {v},\n" for k, v in members)

@@ -2,8 +2,8 @@
  * sd_graph.h - the shape of the generated graph: one node struct per op kind
  * and the op table that src/sd_model.c walks. convert/codegen.py emits
  * firmware/generated/sd_model_graph.c as constant arrays of these types
- * (compact kernel parameters, arena offsets, indices into shared constant
- * tables); nothing here is computed at run time.
+ * (compact nodes: arena offsets and indices into tables of shared kernel
+ * parameters and constants); nothing here is computed at run time.
  */
 #ifndef SD_GRAPH_H
 #define SD_GRAPH_H
@@ -31,6 +31,8 @@ typedef enum {
     SD_OP_UNPACK = 11,
     SD_OP_CONCATENATION = 12,
     SD_OP_STRIDED_SLICE = 13,
+    SD_OP_COPY = 14, /* a STRIDED_SLICE that selects one contiguous block */
+    SD_OP_KINDS = 15
 } sd_op_type_t;
 
 /* Cost accounting stage of an op (see sd_model_cost_t). */
@@ -39,21 +41,23 @@ typedef enum {
     SD_STAGE_HEAD = 1,
 } sd_stage_t;
 
+/* One byte per op: its sd_op_type_t, plus SD_OP_HEAD when it belongs to the
+ * head stage. The nodes of each type are stored in op order, so the k-th op
+ * of a type runs the k-th node of that type's array. */
+typedef uint8_t sd_op_t;
+#define SD_OP_TYPE_MASK 0x7Fu
+#define SD_OP_HEAD 0x80u
+
 /* A tensor buffer in a compact node: an offset into the arena, or
  * SD_REF_CONST | index into sd_graph_t.consts for a constant input. */
 typedef uint16_t sd_ref_t;
 #define SD_REF_CONST 0x8000u
 #define SD_INDEX_NONE 255u /* no bias / no broadcast */
 
-typedef struct {
-    uint8_t type;   /* sd_op_type_t */
-    uint8_t stage;  /* sd_stage_t */
-    uint16_t index; /* into the graph's array for the type's node struct */
-} sd_op_t;
-
-/* Compact nodes: 8- and 16-bit fields, tensors as sd_ref_t, shared constants
- * by index into the graph's tables. The executor builds the kernels'
- * parameter structs from them. */
+/* Compact nodes: the tensors a node reads and writes, and an index into a
+ * table of the parameters nodes share (the steps of an unrolled LSTM whose
+ * layers share their quantization use one entry per role). The executor
+ * builds the kernels' parameter structs from them. */
 
 typedef struct {
     const uint32_t *weights; /* packed, see sd_fully_connected_s8 */
@@ -68,8 +72,6 @@ typedef struct {
 
 typedef struct {
     int32_t multiplier; /* per tensor; per channel: index into fc_channels */
-    sd_ref_t input;
-    sd_ref_t output;
     uint16_t batches;
     uint8_t matrix;     /* index into fc_matrices */
     uint8_t bias;       /* index into fc_biases (effective bias), or SD_INDEX_NONE */
@@ -78,15 +80,18 @@ typedef struct {
     int8_t activation_min;
     int8_t activation_max;
     uint8_t per_channel;
+} sd_fc_param_t;
+
+typedef struct {
+    sd_ref_t input;
+    sd_ref_t output;
+    uint8_t param; /* index into fc_params */
 } sd_fc_node_t;
 
 typedef struct {
     int32_t input1_multiplier;
     int32_t input2_multiplier;
     int32_t output_multiplier;
-    sd_ref_t input1;
-    sd_ref_t input2;
-    sd_ref_t output;
     uint16_t size;
     int16_t input1_offset;
     int16_t input2_offset;
@@ -98,13 +103,10 @@ typedef struct {
     int8_t activation_max;
     uint8_t left_shift;
     uint8_t bcast; /* index into bcasts, or SD_INDEX_NONE (same shapes) */
-} sd_add_node_t;
+} sd_add_param_t;
 
 typedef struct {
     int32_t output_multiplier;
-    sd_ref_t input1;
-    sd_ref_t input2;
-    sd_ref_t output;
     uint16_t size;
     int16_t input1_offset;
     int16_t input2_offset;
@@ -113,7 +115,19 @@ typedef struct {
     int8_t activation_min;
     int8_t activation_max;
     uint8_t bcast;
-} sd_mul_node_t;
+} sd_mul_param_t;
+
+/* ADD and MUL: two inputs, one output, parameters by index. */
+typedef struct {
+    sd_ref_t input1;
+    sd_ref_t input2;
+    sd_ref_t output;
+    uint8_t param; /* index into add_params or mul_params */
+} sd_binary_node_t;
+
+/* One array per node type (the generator names arrays after these). */
+typedef sd_binary_node_t sd_add_node_t;
+typedef sd_binary_node_t sd_mul_node_t;
 
 typedef struct {
     sd_ref_t input;
@@ -121,6 +135,14 @@ typedef struct {
     uint16_t size;
     uint16_t table; /* index into luts */
 } sd_lut_node_t;
+
+/* COPY: size bytes from arena offset input (already advanced to the block's
+ * start) to output. */
+typedef struct {
+    sd_ref_t input;
+    sd_ref_t output;
+    uint16_t size;
+} sd_copy_node_t;
 
 typedef struct {
     int16_t input_dims[4];
@@ -188,11 +210,14 @@ typedef struct {
     int32_t output_size;
     /* node arrays per struct and the tables they index; 0 when unused */
     const sd_fc_node_t *fc;
+    const sd_fc_param_t *fc_params;
     const sd_fc_matrix_t *fc_matrices;
     const int32_t *const *fc_biases;
     const sd_fc_channels_t *fc_channels;
     const sd_add_node_t *add;
+    const sd_add_param_t *add_params;
     const sd_mul_node_t *mul;
+    const sd_mul_param_t *mul_params;
     const sd_broadcast_t *bcasts;
     const sd_lut_node_t *lut;
     const int8_t (*luts)[256];
@@ -204,6 +229,7 @@ typedef struct {
     const sd_unpack_node_t *unpack;
     const sd_concatenation_node_t *concatenation;
     const sd_strided_slice_node_t *strided_slice;
+    const sd_copy_node_t *copy;
 } sd_graph_t;
 
 /* Defined in the generated firmware/generated/sd_model_graph.c. */

@@ -10,82 +10,96 @@
 #include "sd_graph.h"
 #include "sd_kernels.h"
 #include "sd_model.h"
+#include "sd_model_graph.h"
 #include "sd_port.h"
 
-static const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
+static inline const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return (r & SD_REF_CONST) ? g->consts[r & ~SD_REF_CONST] : g->arena + r;
 }
 
-static int8_t *out_buf(const sd_graph_t *g, sd_ref_t r)
+static inline int8_t *out_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return g->arena + r; /* the generator never writes a constant */
 }
 
-static const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
+static inline const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
 {
     return index == SD_INDEX_NONE ? 0 : &g->bcasts[index];
 }
 
+#if SD_GRAPH_USES_FULLY_CONNECTED
 static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
 {
-    const sd_fc_matrix_t *m = &g->fc_matrices[n->matrix];
-    const int8_t shift = n->shift;
+    const sd_fc_param_t *q = &g->fc_params[n->param];
+    const sd_fc_matrix_t *m = &g->fc_matrices[q->matrix];
+    const int8_t shift = q->shift;
     sd_fc_params_t p;
     p.input_offset = 0; /* folded into the effective bias */
-    p.output_offset = n->output_offset;
-    p.activation_min = n->activation_min;
-    p.activation_max = n->activation_max;
-    p.per_channel = n->per_channel;
-    if (n->per_channel) {
-        p.multiplier = g->fc_channels[n->multiplier].multiplier;
-        p.shift = g->fc_channels[n->multiplier].shift;
+    p.output_offset = q->output_offset;
+    p.activation_min = q->activation_min;
+    p.activation_max = q->activation_max;
+    p.per_channel = q->per_channel;
+    if (q->per_channel) {
+        p.multiplier = g->fc_channels[q->multiplier].multiplier;
+        p.shift = g->fc_channels[q->multiplier].shift;
     } else {
-        p.multiplier = &n->multiplier;
+        p.multiplier = &q->multiplier;
         p.shift = &shift;
     }
     sd_fc_dims_t d;
-    d.batches = n->batches;
+    d.batches = q->batches;
     d.accum_depth = m->accum_depth;
     d.output_depth = m->output_depth;
-    const int32_t *bias = n->bias == SD_INDEX_NONE ? 0 : g->fc_biases[n->bias];
+    const int32_t *bias = q->bias == SD_INDEX_NONE ? 0 : g->fc_biases[q->bias];
     return sd_fully_connected_s8(&p, &d, in_buf(g, n->input), m->weights, bias,
                                  out_buf(g, n->output));
 }
 
+#endif
+
+#if SD_GRAPH_USES_ADD
 static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
 {
+    const sd_add_param_t *q = &g->add_params[n->param];
     sd_add_params_t p;
-    p.input1_offset = n->input1_offset;
-    p.input2_offset = n->input2_offset;
-    p.left_shift = n->left_shift;
-    p.input1_multiplier = n->input1_multiplier;
-    p.input1_shift = n->input1_shift;
-    p.input2_multiplier = n->input2_multiplier;
-    p.input2_shift = n->input2_shift;
-    p.output_multiplier = n->output_multiplier;
-    p.output_shift = n->output_shift;
-    p.output_offset = n->output_offset;
-    p.activation_min = n->activation_min;
-    p.activation_max = n->activation_max;
-    return sd_add_s8(&p, bcast_of(g, n->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
-                     out_buf(g, n->output), n->size);
+    p.input1_offset = q->input1_offset;
+    p.input2_offset = q->input2_offset;
+    p.left_shift = q->left_shift;
+    p.input1_multiplier = q->input1_multiplier;
+    p.input1_shift = q->input1_shift;
+    p.input2_multiplier = q->input2_multiplier;
+    p.input2_shift = q->input2_shift;
+    p.output_multiplier = q->output_multiplier;
+    p.output_shift = q->output_shift;
+    p.output_offset = q->output_offset;
+    p.activation_min = q->activation_min;
+    p.activation_max = q->activation_max;
+    return sd_add_s8(&p, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+                     out_buf(g, n->output), q->size);
 }
 
+#endif
+
+#if SD_GRAPH_USES_MUL
 static sd_status_t run_mul(const sd_graph_t *g, const sd_mul_node_t *n)
 {
+    const sd_mul_param_t *q = &g->mul_params[n->param];
     sd_mul_params_t p;
-    p.input1_offset = n->input1_offset;
-    p.input2_offset = n->input2_offset;
-    p.output_offset = n->output_offset;
-    p.output_multiplier = n->output_multiplier;
-    p.output_shift = n->output_shift;
-    p.activation_min = n->activation_min;
-    p.activation_max = n->activation_max;
-    return sd_mul_s8(&p, bcast_of(g, n->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
-                     out_buf(g, n->output), n->size);
+    p.input1_offset = q->input1_offset;
+    p.input2_offset = q->input2_offset;
+    p.output_offset = q->output_offset;
+    p.output_multiplier = q->output_multiplier;
+    p.output_shift = q->output_shift;
+    p.activation_min = q->activation_min;
+    p.activation_max = q->activation_max;
+    return sd_mul_s8(&p, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+                     out_buf(g, n->output), q->size);
 }
 
+#endif
+
+#if SD_GRAPH_USES_STRIDED_SLICE
 static sd_status_t run_strided_slice(const sd_graph_t *g, const sd_strided_slice_node_t *n)
 {
     sd_strided_slice_params_t p;
@@ -97,59 +111,97 @@ static sd_status_t run_strided_slice(const sd_graph_t *g, const sd_strided_slice
     }
     return sd_strided_slice_s8(&p, in_buf(g, n->input), out_buf(g, n->output));
 }
+#endif
 
-static sd_status_t run_op(const sd_graph_t *g, const sd_op_t *op)
+/* Runs node i of the given type. Kernels for op types the generated graph
+ * does not use (SD_GRAPH_USES_*, sd_model_graph.h) are left out of the
+ * build; their cases answer an error. */
+static sd_status_t run_op(const sd_graph_t *g, unsigned type, uint16_t i)
 {
-    const uint16_t i = op->index;
-    switch ((sd_op_type_t)op->type) {
+    switch ((sd_op_type_t)type) {
+#if SD_GRAPH_USES_FULLY_CONNECTED
     case SD_OP_FULLY_CONNECTED:
         return run_fc(g, &g->fc[i]);
+#endif
+#if SD_GRAPH_USES_ADD
     case SD_OP_ADD:
         return run_add(g, &g->add[i]);
+#endif
+#if SD_GRAPH_USES_MUL
     case SD_OP_MUL:
         return run_mul(g, &g->mul[i]);
+#endif
+#if SD_GRAPH_USES_LOGISTIC
     case SD_OP_LOGISTIC: {
         const sd_activation_node_t *n = &g->activation[i];
         return sd_logistic_s8(&n->params, n->input, n->output, n->size);
     }
+#endif
+#if SD_GRAPH_USES_TANH
     case SD_OP_TANH: {
         const sd_activation_node_t *n = &g->activation[i];
         return sd_tanh_s8(&n->params, n->input, n->output, n->size);
     }
+#endif
+#if SD_GRAPH_USES_LUT
     case SD_OP_LUT: {
         const sd_lut_node_t *n = &g->lut[i];
         return sd_lut_s8(g->luts[n->table], in_buf(g, n->input), out_buf(g, n->output), n->size);
     }
+#endif
+#if SD_GRAPH_USES_SOFTMAX
     case SD_OP_SOFTMAX: {
         const sd_softmax_node_t *n = &g->softmax[i];
         return sd_softmax_s8(&n->params, n->input, n->output, n->rows, n->depth);
     }
+#endif
+#if SD_GRAPH_USES_QUANTIZE
     case SD_OP_QUANTIZE: {
         const sd_quantize_node_t *n = &g->quantize[i];
         return sd_quantize_s8(&n->params, n->input, n->output, n->size);
     }
+#endif
+#if SD_GRAPH_USES_RESHAPE
     case SD_OP_RESHAPE: {
         const sd_reshape_node_t *n = &g->reshape[i];
         return sd_reshape_s8(n->input, n->output, n->size);
     }
+#endif
+#if SD_GRAPH_USES_SPLIT
     case SD_OP_SPLIT: {
         const sd_split_node_t *n = &g->split[i];
         return sd_split_s8(&n->params, n->input, n->outputs);
     }
+#endif
+#if SD_GRAPH_USES_SPLIT_V
     case SD_OP_SPLIT_V: {
         const sd_split_node_t *n = &g->split[i];
         return sd_split_v_s8(&n->params, n->input, n->outputs);
     }
+#endif
+#if SD_GRAPH_USES_UNPACK
     case SD_OP_UNPACK: {
         const sd_unpack_node_t *n = &g->unpack[i];
         return sd_unpack_s8(&n->params, n->input, n->outputs);
     }
+#endif
+#if SD_GRAPH_USES_CONCATENATION
     case SD_OP_CONCATENATION: {
         const sd_concatenation_node_t *n = &g->concatenation[i];
         return sd_concatenation_s8(&n->params, n->inputs, n->output);
     }
+#endif
+#if SD_GRAPH_USES_STRIDED_SLICE
     case SD_OP_STRIDED_SLICE:
         return run_strided_slice(g, &g->strided_slice[i]);
+#endif
+#if SD_GRAPH_USES_COPY
+    case SD_OP_COPY: {
+        const sd_copy_node_t *n = &g->copy[i];
+        memcpy(out_buf(g, n->output), in_buf(g, n->input), n->size);
+        return SD_STATUS_OK;
+    }
+#endif
     default:
         return SD_STATUS_ERROR_ARGUMENT;
     }
@@ -167,16 +219,16 @@ const char *sd_model_op_name(int kind)
     static const char *const names[] = {
         "FULLY_CONNECTED", "ADD", "MUL", "LOGISTIC", "TANH", "LUT", "SOFTMAX",
         "QUANTIZE", "RESHAPE", "SPLIT", "SPLIT_V", "UNPACK", "CONCATENATION",
-        "STRIDED_SLICE",
+        "STRIDED_SLICE", "COPY",
     };
     return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : 0;
 }
 
-static sd_status_t run_op_profiled(const sd_graph_t *g, const sd_op_t *op, sd_model_profile_t *prof)
+static sd_status_t run_op_profiled(const sd_graph_t *g, unsigned type, uint16_t i, sd_model_profile_t *prof)
 {
     const uint64_t t0 = sd_port_cost_now();
-    const sd_status_t st = run_op(g, op);
-    const unsigned kind = op->type < SD_MODEL_PROFILE_KINDS ? op->type : SD_MODEL_PROFILE_KINDS - 1u;
+    const sd_status_t st = run_op(g, type, i);
+    const unsigned kind = type < SD_MODEL_PROFILE_KINDS ? type : SD_MODEL_PROFILE_KINDS - 1u;
     prof->cost[kind] += sd_port_cost_now() - t0;
     prof->count[kind] += 1u;
     return st;
@@ -191,16 +243,25 @@ sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_
     const uint64_t t_start = cost != 0 ? sd_port_cost_now() : 0u;
     uint64_t t_head = 0u;
     int head_started = 0;
+    uint16_t next[SD_OP_KINDS] = {0}; /* nodes of each array run so far */
 
     memcpy(g->input, input, (size_t)g->input_size);
     for (int32_t i = 0; i < g->num_ops; ++i) {
-        const sd_op_t *op = &g->ops[i];
-        if (cost != 0 && !head_started && op->stage == SD_STAGE_HEAD) {
+        const unsigned op = g->ops[i];
+        const unsigned type = op & SD_OP_TYPE_MASK;
+        if (type >= (unsigned)SD_OP_KINDS) {
+            return SD_MODEL_ERROR_ARGUMENT;
+        }
+        if (cost != 0 && !head_started && (op & SD_OP_HEAD) != 0u) {
             t_head = sd_port_cost_now();
             head_started = 1;
         }
+        /* LOGISTIC and TANH share one node array, so do SPLIT and SPLIT_V */
+        const unsigned slot = type == (unsigned)SD_OP_TANH ? (unsigned)SD_OP_LOGISTIC
+                              : type == (unsigned)SD_OP_SPLIT_V ? (unsigned)SD_OP_SPLIT : type;
+        const uint16_t k = next[slot]++;
         sd_model_profile_t *const prof = s_profile;
-        if ((prof != 0 ? run_op_profiled(g, op, prof) : run_op(g, op)) != SD_STATUS_OK) {
+        if ((prof != 0 ? run_op_profiled(g, type, k, prof) : run_op(g, type, k)) != SD_STATUS_OK) {
             /* Only reachable with an inconsistent generated graph. */
             return SD_MODEL_ERROR_ARGUMENT;
         }
