@@ -47,6 +47,11 @@ T_INT32 = schema.TensorType.INT32
 # closes the recurrent cell; everything after it is the head.
 _CELL_OPS = {"LOGISTIC", "TANH", "MUL"}
 
+# sd_op_type_t in firmware/include/sd_graph.h, in order.
+OP_KINDS = ("SD_OP_FULLY_CONNECTED", "SD_OP_ADD", "SD_OP_MUL", "SD_OP_LOGISTIC", "SD_OP_TANH", "SD_OP_LUT",
+            "SD_OP_SOFTMAX", "SD_OP_QUANTIZE", "SD_OP_RESHAPE", "SD_OP_SPLIT", "SD_OP_SPLIT_V", "SD_OP_UNPACK",
+            "SD_OP_CONCATENATION", "SD_OP_STRIDED_SLICE", "SD_OP_COPY")
+
 
 class CodegenError(ValueError):
     """The model cannot be compiled (unsupported op, float tensor, bad params)."""
@@ -1064,9 +1069,10 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     for k, v in defs:
         h.append(f"#define {k} {v}\n")
     h.append(f"/* input shape {list(in_t.shape)}, output shape {list(out_t.shape)} */\n")
-    h.append("\n/* Op kinds the graph uses: src/sd_model.c builds only these kernels in. */\n")
-    for c_type in sorted({n.c_type for n in nodes}):
-        h.append(f"#define SD_GRAPH_USES_{c_type[len('SD_OP_'):]} 1\n")
+    h.append("\n/* Op kinds the graph uses (1) or not (0): src/sd_model.c links only the used kernels. */\n")
+    used = {n.c_type for n in nodes}
+    for c_type in OP_KINDS:
+        h.append(f"#define SD_GRAPH_USES_{c_type[len('SD_OP_'):]} {int(c_type in used)}\n")
     h.append("\n#endif /* SD_MODEL_GRAPH_H */\n")
 
     # ---- source --------------------------------------------------------------
@@ -1122,8 +1128,8 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         c.append("};\n\n")
     c.append(f"static const sd_op_t sd_ops[{max(len(nodes), 1)}] = {{\n")
     for k, n in enumerate(nodes):
-        head = " | SD_OP_HEAD" if n.stage else ""
-        c.append(f"    {n.c_type}{head}, /* op {n.index}: {n.op}, node {index_of[k]} */\n")
+        head = "SD_OP_HEAD + " if n.stage else ""
+        c.append(f"    {head}{n.c_type}, /* op {n.index}: {n.op}, node {index_of[k]} */\n")
     c.append("};\n\n")
     out_expr = (f"(sd_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
     members = [

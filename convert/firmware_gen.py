@@ -5,6 +5,14 @@ C never re-derives a table: the Hann window, the mel filterbank (stored
 sparsely: first bin, length, coefficients per band) and the per-band gain and
 offset that fold normalization and input quantization together are taken
 from train/features.py, the same functions the reference uses.
+
+Two exact transformations keep the tables small and the device fast, both
+checked here at generation time (see `frame_window`): the window is stored
+pre-multiplied by 2**-15 (the int16 -> [-1, 1) scaling; a power of two, so
+``x * (w * 2**-15)`` is bit for bit ``(x * 2**-15) * w``), and only its first
+n_fft/2 + 1 values when the float32 window is exactly symmetric. The mel
+index tables use the narrowest unsigned type that holds them; each band's
+weights follow the previous band's, so no offset table is stored.
 """
 
 from __future__ import annotations
@@ -45,10 +53,52 @@ def sparse_mel(cfg: F.FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.array(starts), np.array(lens), np.array(offs), np.asarray(weights, np.float32)
 
 
+INT16_SCALE_EXP = -15
+"""Device samples are int16 x; the reference's y = x * 2**-15 (float32) is folded into the window."""
+
+
+def frame_window(window: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(stored window, half) for the device: the float32 window times 2**-15, and only
+    its first n_fft/2 + 1 values (half=True) when it is exactly symmetric.
+
+    For every int16 x, ``(x * 2**-15) * w`` (the reference) and ``x * (w * 2**-15)``
+    (the device) are the same real number rounded once, hence bit-identical, provided
+    ``w * 2**-15`` is exact in float32: checked here, along with no subnormal value
+    (which a flush-to-zero FPU would not keep). The half table needs
+    ``w[n] == w[n_fft - n]`` bit for bit for 0 < n < n_fft/2; otherwise the whole
+    window is stored (SD_WINDOW_HALF 0).
+    """
+    w = np.asarray(window, np.float32)
+    n = len(w)
+    scaled = (w * np.float32(2.0**INT16_SCALE_EXP)).astype(np.float32)
+    exact = np.array_equal(scaled.astype(np.float64) * 2.0**-INT16_SCALE_EXP, w.astype(np.float64))
+    normal = np.all((scaled == 0) | (np.abs(scaled) >= np.finfo(np.float32).tiny))
+    if not (exact and normal):
+        raise ValueError("window * 2**-15 is not exact and normal in float32; "
+                         "the int16 scaling cannot be folded into the window table")
+    bits = scaled.view(np.uint32)
+    half = n % 2 == 0 and np.array_equal(bits[1 : n // 2], bits[n - 1 : n // 2 : -1])
+    return (scaled[: n // 2 + 1] if half else scaled), bool(half)
+
+
+def index_type(*arrays: np.ndarray) -> str:
+    """The narrowest unsigned C type that holds every value of the arrays."""
+    top = max(int(np.max(a)) for a in arrays)
+    if min(int(np.min(a)) for a in arrays) < 0 or top > 0xFFFF:
+        raise ValueError(f"mel index out of uint16 range: {top}")
+    return "uint8_t" if top <= 0xFF else "uint16_t"
+
+
 def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_point: int, out_dir: Path, *, stamp: str) -> dict:
     """Writes sd_frontend_config.h and sd_frontend_tables.c; returns facts about them."""
-    window = F.hann_window(cfg)
+    if 2 * cfg.hop_length != cfg.n_fft:  # frame = previous hop + current hop (also an #error in C)
+        raise ValueError(f"the firmware front end needs hop_length == n_fft / 2, got {cfg.hop_length} and {cfg.n_fft}")
+    window, window_half = frame_window(F.hann_window(cfg))
     starts, lens, offs, weights = sparse_mel(cfg)
+    if not np.array_equal(offs, np.concatenate([[0], np.cumsum(lens)[:-1]])) or int(np.sum(lens)) != len(weights):
+        raise AssertionError("mel weights are not stored band after band")  # sd_frontend.c walks them so
+    mel_type = index_type(starts, lens)
+    mel_bytes = 1 if mel_type == "uint8_t" else 2
     gain, offset = F.quant_gain_offset(cfg, input_scale, input_zero_point)
     rule = {"max-energy": 1, "first": 0}[cfg.window_rule]
     head = f"/* {stamp}\n * front-end config sha256 {cfg.sha256()}\n * Do not edit: regenerate with `python -m convert.quantize`. */\n"
@@ -70,10 +120,19 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
 #define SD_MEL_WEIGHTS {len(weights)}u
 #define SD_FRONTEND_CONFIG_SHA256 "{cfg.sha256()}"
 
-extern const float sd_hann_window[SD_N_FFT];
-extern const uint16_t sd_mel_start[SD_N_MELS];   /* first FFT bin of each band */
-extern const uint16_t sd_mel_length[SD_N_MELS];  /* bins in the band's non-zero run */
-extern const uint16_t sd_mel_offset[SD_N_MELS];  /* index of its first weight */
+/* Periodic Hann window times 2^-15 (the int16 -> float scaling, folded exactly:
+ * a power of two). 1: exactly symmetric, only w[0 .. SD_N_FFT/2] is stored and
+ * w[n] = w[SD_N_FFT - n] beyond; 0: all SD_N_FFT values. */
+#define SD_WINDOW_HALF {int(window_half)}
+#define SD_WINDOW_STORED {len(window)}u
+extern const float sd_window_scaled[SD_WINDOW_STORED];
+/* Sparse mel filterbank: band m weights FFT bins sd_mel_start[m] ..
+ * sd_mel_start[m] + sd_mel_length[m] - 1; its sd_mel_length[m] weights follow
+ * those of band m - 1 in sd_mel_weights (band 0's start at index 0). */
+#define SD_MEL_MAX_LENGTH {int(lens.max())}u
+typedef {mel_type} sd_mel_index_t;
+extern const sd_mel_index_t sd_mel_start[SD_N_MELS];   /* first FFT bin of each band */
+extern const sd_mel_index_t sd_mel_length[SD_N_MELS];  /* bins in the band's non-zero run (>= 1) */
 extern const float sd_mel_weights[SD_MEL_WEIGHTS];
 /* int8 input = round(log_mel * gain + offset): per-band normalization and the
  * model's input quantization (scale {input_scale!r}, zero point {input_zero_point}) folded. */
@@ -85,20 +144,16 @@ extern const float sd_band_offset[SD_N_MELS];
     c = f"""{head}
 #include "sd_frontend_config.h"
 
-const float sd_hann_window[SD_N_FFT] = {{
+const float sd_window_scaled[SD_WINDOW_STORED] = {{
     {_rows(window, 6, c_float)}
 }};
 
-const uint16_t sd_mel_start[SD_N_MELS] = {{
+const sd_mel_index_t sd_mel_start[SD_N_MELS] = {{
     {_rows(starts, 16, str)}
 }};
 
-const uint16_t sd_mel_length[SD_N_MELS] = {{
+const sd_mel_index_t sd_mel_length[SD_N_MELS] = {{
     {_rows(lens, 16, str)}
-}};
-
-const uint16_t sd_mel_offset[SD_N_MELS] = {{
-    {_rows(offs, 16, str)}
 }};
 
 const float sd_mel_weights[SD_MEL_WEIGHTS] = {{
@@ -116,7 +171,8 @@ const float sd_band_offset[SD_N_MELS] = {{
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sd_frontend_config.h").write_text(h)
     (out_dir / "sd_frontend_tables.c").write_text(c)
-    return {"mel_weights": int(len(weights)), "table_bytes": int(4 * (len(window) + len(weights) + 2 * cfg.n_mels) + 6 * cfg.n_mels)}
+    return {"mel_weights": int(len(weights)), "window_half": window_half,
+            "table_bytes": int(4 * (len(window) + len(weights) + 2 * cfg.n_mels) + 2 * mel_bytes * cfg.n_mels)}
 
 
 def generate_firmware_sources(tflite_path: Path, cfg: F.FrontendConfig, out_dir: Path) -> dict:

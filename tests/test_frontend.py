@@ -4,6 +4,8 @@ Reference: convert.reference.Reference.features (librosa log-mel, the
 max-energy window rule, the folded int8 quantization). Device: the firmware's
 sd_frontend.c built for the host, fed through firmware/tests/frontend/frontend_main.c.
 Targets (issue 4): >= 99.9 % identical int8 elements, never more than 1 LSB apart.
+Also: the generated front-end tables (convert/firmware_gen.py) and the exact
+transformations they rely on (window pre-scaled by 2**-15, half window table).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from firmware_build import RELEASED, build_test, generated_model_sha, require_generated
+from firmware_build import GENERATED, RELEASED, build_test, generated_model_sha, require_generated
 
 FEATURES = 16 * 80
 
@@ -98,3 +100,59 @@ def test_test_split_feature_parity(frontend_bin, reference, fsdd_dir):
     print(f"feature parity on {len(clips)} clips: {identical:.5%} identical, max {max_lsb} LSB")
     assert max_lsb <= 1
     assert identical >= 0.999
+
+
+# ---- the generated tables ------------------------------------------------------------------------
+def test_generated_frontend_tables_are_current(tmp_path):
+    """firmware/generated/sd_frontend_* are what convert/firmware_gen.py writes for the released config."""
+    import json
+
+    from convert.firmware_gen import generate_frontend_c
+    from train.features import FrontendConfig
+
+    require_generated()
+    cfg = FrontendConfig.load(RELEASED / "frontend.json")
+    inp = json.loads((RELEASED / "report.json").read_text())["input"]
+    header = (GENERATED / "sd_frontend_config.h").read_text()
+    stamp = header.splitlines()[0].removeprefix("/* ")
+    assert stamp.endswith(f"model sha256 {generated_model_sha()}"), "front-end tables from another model's conversion"
+    facts = generate_frontend_c(cfg, inp["scale"], inp["zero_point"], tmp_path, stamp=stamp)
+    for name in ("sd_frontend_config.h", "sd_frontend_tables.c"):
+        assert (tmp_path / name).read_text() == (GENERATED / name).read_text(), name
+    assert facts["window_half"] and "#define SD_WINDOW_HALF 1" in header
+    assert "typedef uint8_t sd_mel_index_t;" in header
+
+
+def test_window_table_is_the_reference_window_exactly():
+    """The device computes x * (w * 2**-15); the reference (x * 2**-15) * w: identical for every int16 x."""
+    from convert.firmware_gen import frame_window
+    from train.features import DEFAULT_CONFIG, hann_window
+
+    w = hann_window(DEFAULT_CONFIG)
+    stored, half = frame_window(w)
+    n = len(w)
+    assert half and len(stored) == n // 2 + 1 and stored.dtype == np.float32
+    full = np.concatenate([stored, stored[1 : n // 2][::-1]])  # w[n] = w[N - n]
+    assert np.array_equal(full * np.float32(2.0**15), w)
+    x = np.arange(-32768, 32768, dtype=np.int16).astype(np.float32)[:, None]  # every int16
+    y = x * np.float32(1.0 / 32768.0)
+    for a in range(0, n, 64):  # every window value
+        ref = y * w[a : a + 64]
+        dev = x * full[a : a + 64]
+        assert np.array_equal(ref.view(np.uint32), dev.view(np.uint32)), a
+
+
+def test_window_table_falls_back_or_refuses():
+    from convert.firmware_gen import frame_window, index_type
+
+    w = np.hanning(16).astype(np.float32)  # symmetric (not periodic): w[n] != w[16 - n]
+    stored, half = frame_window(w)
+    assert not half and len(stored) == 16
+    w2 = np.full(8, 1.0, np.float32)
+    w2[3] = np.float32(1e-36)  # * 2**-15 is subnormal
+    with pytest.raises(ValueError, match="cannot be folded"):
+        frame_window(w2)
+    assert index_type(np.array([0, 255]), np.array([3])) == "uint8_t"
+    assert index_type(np.array([0, 256])) == "uint16_t"
+    with pytest.raises(ValueError):
+        index_type(np.array([70000]))

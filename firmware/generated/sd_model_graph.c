@@ -4760,9 +4760,9 @@ static const sd_op_t sd_ops[343] = {
     SD_OP_ADD, /* op 337: ADD, node 74 */
     SD_OP_LUT, /* op 338: LOGISTIC, node 78 */
     SD_OP_MUL, /* op 339: MUL, node 46 */
-    SD_OP_FULLY_CONNECTED | SD_OP_HEAD, /* op 340: FULLY_CONNECTED, node 123 */
-    SD_OP_FULLY_CONNECTED | SD_OP_HEAD, /* op 341: FULLY_CONNECTED, node 124 */
-    SD_OP_SOFTMAX | SD_OP_HEAD, /* op 342: SOFTMAX, node 0 */
+    SD_OP_HEAD + SD_OP_FULLY_CONNECTED, /* op 340: FULLY_CONNECTED, node 123 */
+    SD_OP_HEAD + SD_OP_FULLY_CONNECTED, /* op 341: FULLY_CONNECTED, node 124 */
+    SD_OP_HEAD + SD_OP_SOFTMAX, /* op 342: SOFTMAX, node 0 */
 };
 
 const sd_graph_t sd_model_graph = {

@@ -21,12 +21,21 @@
 #define SD_MODEL_MACS 1641960
 /* input shape [1, 16, 80], output shape [1, 10] */
 
-/* Op kinds the graph uses: src/sd_model.c builds only these kernels in. */
-#define SD_GRAPH_USES_ADD 1
-#define SD_GRAPH_USES_COPY 1
+/* Op kinds the graph uses (1) or not (0): src/sd_model.c links only the used kernels. */
 #define SD_GRAPH_USES_FULLY_CONNECTED 1
-#define SD_GRAPH_USES_LUT 1
+#define SD_GRAPH_USES_ADD 1
 #define SD_GRAPH_USES_MUL 1
+#define SD_GRAPH_USES_LOGISTIC 0
+#define SD_GRAPH_USES_TANH 0
+#define SD_GRAPH_USES_LUT 1
 #define SD_GRAPH_USES_SOFTMAX 1
+#define SD_GRAPH_USES_QUANTIZE 0
+#define SD_GRAPH_USES_RESHAPE 0
+#define SD_GRAPH_USES_SPLIT 0
+#define SD_GRAPH_USES_SPLIT_V 0
+#define SD_GRAPH_USES_UNPACK 0
+#define SD_GRAPH_USES_CONCATENATION 0
+#define SD_GRAPH_USES_STRIDED_SLICE 0
+#define SD_GRAPH_USES_COPY 1
 
 #endif /* SD_MODEL_GRAPH_H */

@@ -13,22 +13,21 @@
 #include "sd_model_graph.h"
 #include "sd_port.h"
 
-static inline const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
+static const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return (r & SD_REF_CONST) ? g->consts[r & ~SD_REF_CONST] : g->arena + r;
 }
 
-static inline int8_t *out_buf(const sd_graph_t *g, sd_ref_t r)
+static int8_t *out_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return g->arena + r; /* the generator never writes a constant */
 }
 
-static inline const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
+static const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
 {
     return index == SD_INDEX_NONE ? 0 : &g->bcasts[index];
 }
 
-#if SD_GRAPH_USES_FULLY_CONNECTED
 static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
 {
     const sd_fc_param_t *q = &g->fc_params[n->param];
@@ -56,9 +55,6 @@ static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
                                  out_buf(g, n->output));
 }
 
-#endif
-
-#if SD_GRAPH_USES_ADD
 static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
 {
     const sd_add_param_t *q = &g->add_params[n->param];
@@ -79,9 +75,6 @@ static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
                      out_buf(g, n->output), q->size);
 }
 
-#endif
-
-#if SD_GRAPH_USES_MUL
 static sd_status_t run_mul(const sd_graph_t *g, const sd_mul_node_t *n)
 {
     const sd_mul_param_t *q = &g->mul_params[n->param];
@@ -97,9 +90,6 @@ static sd_status_t run_mul(const sd_graph_t *g, const sd_mul_node_t *n)
                      out_buf(g, n->output), q->size);
 }
 
-#endif
-
-#if SD_GRAPH_USES_STRIDED_SLICE
 static sd_status_t run_strided_slice(const sd_graph_t *g, const sd_strided_slice_node_t *n)
 {
     sd_strided_slice_params_t p;
@@ -111,97 +101,55 @@ static sd_status_t run_strided_slice(const sd_graph_t *g, const sd_strided_slice
     }
     return sd_strided_slice_s8(&p, in_buf(g, n->input), out_buf(g, n->output));
 }
-#endif
 
-/* Runs node i of the given type. Kernels for op types the generated graph
- * does not use (SD_GRAPH_USES_*, sd_model_graph.h) are left out of the
- * build; their cases answer an error. */
+/* Runs node i of the given type. SD_GRAPH_USES_<KIND> (sd_model_graph.h) is
+ * 0 for the op kinds the generated graph does not use: their calls are then
+ * dead code, and the linker leaves those kernels out. */
+#define SD_RUN_IF(kind, call) (SD_GRAPH_USES_##kind ? (call) : SD_STATUS_ERROR_ARGUMENT)
+
 static sd_status_t run_op(const sd_graph_t *g, unsigned type, uint16_t i)
 {
     switch ((sd_op_type_t)type) {
-#if SD_GRAPH_USES_FULLY_CONNECTED
     case SD_OP_FULLY_CONNECTED:
-        return run_fc(g, &g->fc[i]);
-#endif
-#if SD_GRAPH_USES_ADD
+        return SD_RUN_IF(FULLY_CONNECTED, run_fc(g, &g->fc[i]));
     case SD_OP_ADD:
-        return run_add(g, &g->add[i]);
-#endif
-#if SD_GRAPH_USES_MUL
+        return SD_RUN_IF(ADD, run_add(g, &g->add[i]));
     case SD_OP_MUL:
-        return run_mul(g, &g->mul[i]);
-#endif
-#if SD_GRAPH_USES_LOGISTIC
-    case SD_OP_LOGISTIC: {
-        const sd_activation_node_t *n = &g->activation[i];
-        return sd_logistic_s8(&n->params, n->input, n->output, n->size);
-    }
-#endif
-#if SD_GRAPH_USES_TANH
-    case SD_OP_TANH: {
-        const sd_activation_node_t *n = &g->activation[i];
-        return sd_tanh_s8(&n->params, n->input, n->output, n->size);
-    }
-#endif
-#if SD_GRAPH_USES_LUT
-    case SD_OP_LUT: {
-        const sd_lut_node_t *n = &g->lut[i];
-        return sd_lut_s8(g->luts[n->table], in_buf(g, n->input), out_buf(g, n->output), n->size);
-    }
-#endif
-#if SD_GRAPH_USES_SOFTMAX
-    case SD_OP_SOFTMAX: {
-        const sd_softmax_node_t *n = &g->softmax[i];
-        return sd_softmax_s8(&n->params, n->input, n->output, n->rows, n->depth);
-    }
-#endif
-#if SD_GRAPH_USES_QUANTIZE
-    case SD_OP_QUANTIZE: {
-        const sd_quantize_node_t *n = &g->quantize[i];
-        return sd_quantize_s8(&n->params, n->input, n->output, n->size);
-    }
-#endif
-#if SD_GRAPH_USES_RESHAPE
-    case SD_OP_RESHAPE: {
-        const sd_reshape_node_t *n = &g->reshape[i];
-        return sd_reshape_s8(n->input, n->output, n->size);
-    }
-#endif
-#if SD_GRAPH_USES_SPLIT
-    case SD_OP_SPLIT: {
-        const sd_split_node_t *n = &g->split[i];
-        return sd_split_s8(&n->params, n->input, n->outputs);
-    }
-#endif
-#if SD_GRAPH_USES_SPLIT_V
-    case SD_OP_SPLIT_V: {
-        const sd_split_node_t *n = &g->split[i];
-        return sd_split_v_s8(&n->params, n->input, n->outputs);
-    }
-#endif
-#if SD_GRAPH_USES_UNPACK
-    case SD_OP_UNPACK: {
-        const sd_unpack_node_t *n = &g->unpack[i];
-        return sd_unpack_s8(&n->params, n->input, n->outputs);
-    }
-#endif
-#if SD_GRAPH_USES_CONCATENATION
-    case SD_OP_CONCATENATION: {
-        const sd_concatenation_node_t *n = &g->concatenation[i];
-        return sd_concatenation_s8(&n->params, n->inputs, n->output);
-    }
-#endif
-#if SD_GRAPH_USES_STRIDED_SLICE
+        return SD_RUN_IF(MUL, run_mul(g, &g->mul[i]));
+    case SD_OP_LOGISTIC:
+        return SD_RUN_IF(LOGISTIC, sd_logistic_s8(&g->activation[i].params, g->activation[i].input,
+                                                  g->activation[i].output, g->activation[i].size));
+    case SD_OP_TANH:
+        return SD_RUN_IF(TANH, sd_tanh_s8(&g->activation[i].params, g->activation[i].input,
+                                          g->activation[i].output, g->activation[i].size));
+    case SD_OP_LUT:
+        return SD_RUN_IF(LUT, sd_lut_s8(g->luts[g->lut[i].table], in_buf(g, g->lut[i].input),
+                                        out_buf(g, g->lut[i].output), g->lut[i].size));
+    case SD_OP_SOFTMAX:
+        return SD_RUN_IF(SOFTMAX, sd_softmax_s8(&g->softmax[i].params, g->softmax[i].input,
+                                                g->softmax[i].output, g->softmax[i].rows, g->softmax[i].depth));
+    case SD_OP_QUANTIZE:
+        return SD_RUN_IF(QUANTIZE, sd_quantize_s8(&g->quantize[i].params, g->quantize[i].input,
+                                                  g->quantize[i].output, g->quantize[i].size));
+    case SD_OP_RESHAPE:
+        return SD_RUN_IF(RESHAPE, sd_reshape_s8(g->reshape[i].input, g->reshape[i].output, g->reshape[i].size));
+    case SD_OP_SPLIT:
+        return SD_RUN_IF(SPLIT, sd_split_s8(&g->split[i].params, g->split[i].input, g->split[i].outputs));
+    case SD_OP_SPLIT_V:
+        return SD_RUN_IF(SPLIT_V, sd_split_v_s8(&g->split[i].params, g->split[i].input, g->split[i].outputs));
+    case SD_OP_UNPACK:
+        return SD_RUN_IF(UNPACK, sd_unpack_s8(&g->unpack[i].params, g->unpack[i].input, g->unpack[i].outputs));
+    case SD_OP_CONCATENATION:
+        return SD_RUN_IF(CONCATENATION, sd_concatenation_s8(&g->concatenation[i].params, g->concatenation[i].inputs,
+                                                            g->concatenation[i].output));
     case SD_OP_STRIDED_SLICE:
-        return run_strided_slice(g, &g->strided_slice[i]);
-#endif
-#if SD_GRAPH_USES_COPY
-    case SD_OP_COPY: {
-        const sd_copy_node_t *n = &g->copy[i];
-        memcpy(out_buf(g, n->output), in_buf(g, n->input), n->size);
+        return SD_RUN_IF(STRIDED_SLICE, run_strided_slice(g, &g->strided_slice[i]));
+    case SD_OP_COPY:
+        if (!SD_GRAPH_USES_COPY) {
+            return SD_STATUS_ERROR_ARGUMENT;
+        }
+        memcpy(out_buf(g, g->copy[i].output), in_buf(g, g->copy[i].input), g->copy[i].size);
         return SD_STATUS_OK;
-    }
-#endif
     default:
         return SD_STATUS_ERROR_ARGUMENT;
     }

@@ -163,55 +163,34 @@ typedef struct {
 #define SD_NOINLINE
 #endif
 
-/* y[o0 + k] for k < n from acc[k] (+ bias[o0 + k]). */
-static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *bias, const int32_t *acc, int32_t o0,
-                       int32_t n, int8_t *y)
+/* y[o0 + k] for k < n from acc[k] (the bias is already in it). */
+static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *acc, int32_t o0, int32_t n, int8_t *y)
 {
     const int32_t zp = q->zp;
     const int32_t lo = q->lo;
     const int32_t hi = q->hi;
     y += o0;
-    if (bias != 0) {
-        bias += o0;
-    }
-    if (q->per_channel) {
-        for (int32_t k = 0; k < n; ++k) {
-            const int32_t a = (int32_t)((uint32_t)acc[k] + (bias != 0 ? (uint32_t)bias[k] : 0u));
-            const fc_rq_t r = rq_make(q->mult[o0 + k], q->shift[o0 + k]);
-            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, lo, hi);
-        }
-        return;
-    }
-    if (bias != 0 && lo == -128 && hi == 127 && sd_fp_mbqm_right_ok(q->mult[0], q->shift[0])) {
-        /* the common case: one rounding (sd_fp_mbqm_right), a saturating clamp */
+    if (!q->per_channel && sd_fp_mbqm_right_ok(q->mult[0], q->shift[0])) {
+        /* the common case: one rounding (sd_fp_mbqm_right) */
         const int32_t m = q->mult[0];
         const int32_t e = -q->shift[0];
         const int64_t kk = sd_fp_mbqm_right_k(e);
-        for (int32_t k = 0; k < n; ++k) {
-            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
-            y[k] = (int8_t)sd_fp_sat8(sd_fp_mbqm_right(a, m, kk, e) + zp);
+        if (lo == -128 && hi == 127) {
+            for (int32_t k = 0; k < n; ++k) {
+                y[k] = (int8_t)sd_fp_sat8(sd_fp_mbqm_right(acc[k], m, kk, e) + zp);
+            }
+        } else {
+            for (int32_t k = 0; k < n; ++k) {
+                y[k] = (int8_t)sd_fp_clamp(sd_fp_mbqm_right(acc[k], m, kk, e) + zp, lo, hi);
+            }
         }
         return;
     }
-    const fc_rq_t r = rq_make(q->mult[0], q->shift[0]);
-    if (bias != 0 && lo == -128 && hi == 127) {
-        for (int32_t k = 0; k < n; ++k) {
-            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
-            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, -128, 127);
-        }
-    } else if (bias != 0) {
-        for (int32_t k = 0; k < n; ++k) {
-            const int32_t a = (int32_t)((uint32_t)acc[k] + (uint32_t)bias[k]);
-            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, a) + zp, lo, hi);
-        }
-    } else if (lo == -128 && hi == 127) {
-        for (int32_t k = 0; k < n; ++k) {
-            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, acc[k]) + zp, -128, 127);
-        }
-    } else {
-        for (int32_t k = 0; k < n; ++k) {
-            y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, acc[k]) + zp, lo, hi);
-        }
+    /* per channel, or a multiplier the one-rounding form does not cover */
+    for (int32_t k = 0; k < n; ++k) {
+        const int32_t c = q->per_channel ? o0 + k : 0;
+        const fc_rq_t r = rq_make(q->mult[c], q->shift[c]);
+        y[k] = (int8_t)sd_fp_clamp(rq_apply(&r, acc[k]) + zp, lo, hi);
     }
 }
 
@@ -254,10 +233,19 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
             for (; p + 2 <= p1; p += 2) {
                 const uint32_t *wg = weights + p * kpairs;
                 int32_t *a = acc + 2 * (p - p0);
-                a[0] = even0;
-                a[1] = 0;
-                a[2] = even0;
-                a[3] = 0;
+                /* rows 2p .. 2p + 3 start from their bias; even rows also from even0 */
+                if (bias != 0) {
+                    const int32_t *bp = bias + 2 * p;
+                    a[0] = (int32_t)((uint32_t)even0 + (uint32_t)bp[0]);
+                    a[1] = bp[1];
+                    a[2] = (int32_t)((uint32_t)even0 + (uint32_t)bp[2]);
+                    a[3] = bp[3];
+                } else {
+                    a[0] = even0;
+                    a[1] = 0;
+                    a[2] = even0;
+                    a[3] = 0;
+                }
                 for (int32_t k0 = 0; k0 < kfull; k0 += SD_FC_CHUNK / 2) {
                     const int32_t n = (kfull - k0 < SD_FC_CHUNK / 2) ? kfull - k0 : SD_FC_CHUNK / 2;
                     quad_dot(wg + 2 * k0, x + 2 * k0, n, a);
@@ -270,8 +258,9 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
             if (p < p1) { /* the last, odd row pair */
                 const uint32_t *wg = weights + p * kpairs;
                 int32_t *a = acc + 2 * (p - p0);
-                a[0] = even0;
-                a[1] = 0;
+                a[0] = (int32_t)((uint32_t)even0 + (bias != 0 ? (uint32_t)bias[2 * p] : 0u));
+                /* row 2p + 1 is missing when the output depth is odd */
+                a[1] = (bias != 0 && 2 * p + 1 < out_depth) ? bias[2 * p + 1] : 0;
                 for (int32_t k0 = 0; k0 < kfull; k0 += SD_FC_CHUNK / 2) {
                     const int32_t n = (kfull - k0 < SD_FC_CHUNK / 2) ? kfull - k0 : SD_FC_CHUNK / 2;
                     pair_dot(wg + k0, 1, x + 2 * k0, n, &a[0], &a[1]);
@@ -282,7 +271,7 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
             }
             const int32_t o0 = 2 * p0;
             const int32_t n = (out_depth - o0 < SD_FC_BLOCK) ? out_depth - o0 : SD_FC_BLOCK;
-            requantize(&q, bias, acc, o0, n, y);
+            requantize(&q, acc, o0, n, y);
         }
     }
     return SD_STATUS_OK;
