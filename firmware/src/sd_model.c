@@ -1,6 +1,7 @@
 /*
- * sd_model.c - the executor: walks the generated op table in order, calls
- * one kernel per op and measures the cost of the two stages (recurrent cell
+ * sd_model.c - the executor: walks the generated op table in order (one byte
+ * per op; the nodes of each kind are stored in op order, so it counts its way
+ * through each node array), calls one kernel per op and measures the cost of the two stages (recurrent cell
  * vs. head) with the port's cost counter. All kernel math lives in
  * src/kernels/; all parameters were computed ahead of time by
  * convert/codegen.py.
