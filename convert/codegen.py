@@ -1111,7 +1111,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     bcasts = table("sd_broadcast_t", "sd_bcasts", low.bcasts)
 
     # One array per node struct, in op order; the op table holds one byte per
-    # op (type | SD_OP_HEAD), the executor counts its way through each array.
+    # op (SD_OP_HEAD + type for the head), the executor counts its way through each array.
     by_struct: dict = {}
     index_of = []
     for n in nodes:
