@@ -652,8 +652,8 @@ class _Lowering:
             twice_max / (float(1 << left_shift) * float(ty.scale)))
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
         param = self._index(self.add_params, (
-            f"{{ {m1}, {m2}, {mo}, {self._size16(idx, op, y)}, {-ta.zero_point}, {-tb.zero_point}, "
-            f"{s1}, {s2}, {so}, {ty.zero_point}, {amin}, {amax}, {left_shift}, {self._bcast(idx, op, a, b, y)} }}"))
+            f"{{ {{ {-ta.zero_point}, {-tb.zero_point}, {left_shift}, {m1}, {s1}, {m2}, {s2}, {mo}, {so}, "
+            f"{ty.zero_point}, {amin}, {amax} }}, {self._size16(idx, op, y)}, {self._bcast(idx, op, a, b, y)} }}"))
         fields = f"{self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {param}"
         return self._node(idx, op, "SD_OP_ADD", "sd_add_node_t", fields, [a, b], [y])
 
@@ -665,8 +665,8 @@ class _Lowering:
         m, s = quantize_multiplier(real)
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
         param = self._index(self.mul_params, (
-            f"{{ {m}, {self._size16(idx, op, y)}, {-ta.zero_point}, {-tb.zero_point}, {s}, {ty.zero_point}, "
-            f"{amin}, {amax}, {self._bcast(idx, op, a, b, y)} }}"))
+            f"{{ {{ {-ta.zero_point}, {-tb.zero_point}, {ty.zero_point}, {m}, {s}, {amin}, {amax} }}, "
+            f"{self._size16(idx, op, y)}, {self._bcast(idx, op, a, b, y)} }}"))
         fields = f"{self.ref(a)}, {self.ref(b)}, {self.ref(y)}, {param}"
         return self._node(idx, op, "SD_OP_MUL", "sd_mul_node_t", fields, [a, b], [y])
 

@@ -88,33 +88,18 @@ typedef struct {
     uint8_t param; /* index into fc_params */
 } sd_fc_node_t;
 
+/* ADD and MUL parameters shared by nodes: the kernel's own struct, passed
+ * as is, with the element count and the broadcast. */
 typedef struct {
-    int32_t input1_multiplier;
-    int32_t input2_multiplier;
-    int32_t output_multiplier;
+    sd_add_params_t kernel;
     uint16_t size;
-    int16_t input1_offset;
-    int16_t input2_offset;
-    int8_t input1_shift;
-    int8_t input2_shift;
-    int8_t output_shift;
-    int8_t output_offset;
-    int8_t activation_min;
-    int8_t activation_max;
-    uint8_t left_shift;
     uint8_t bcast; /* index into bcasts, or SD_INDEX_NONE (same shapes) */
 } sd_add_param_t;
 
 typedef struct {
-    int32_t output_multiplier;
+    sd_mul_params_t kernel;
     uint16_t size;
-    int16_t input1_offset;
-    int16_t input2_offset;
-    int8_t output_shift;
-    int8_t output_offset;
-    int8_t activation_min;
-    int8_t activation_max;
-    uint8_t bcast;
+    uint8_t bcast; /* index into bcasts, or SD_INDEX_NONE (same shapes) */
 } sd_mul_param_t;
 
 /* ADD and MUL: two inputs, one output, parameters by index. */

@@ -59,35 +59,14 @@ static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
 static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
 {
     const sd_add_param_t *q = &g->add_params[n->param];
-    sd_add_params_t p;
-    p.input1_offset = q->input1_offset;
-    p.input2_offset = q->input2_offset;
-    p.left_shift = q->left_shift;
-    p.input1_multiplier = q->input1_multiplier;
-    p.input1_shift = q->input1_shift;
-    p.input2_multiplier = q->input2_multiplier;
-    p.input2_shift = q->input2_shift;
-    p.output_multiplier = q->output_multiplier;
-    p.output_shift = q->output_shift;
-    p.output_offset = q->output_offset;
-    p.activation_min = q->activation_min;
-    p.activation_max = q->activation_max;
-    return sd_add_s8(&p, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+    return sd_add_s8(&q->kernel, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
                      out_buf(g, n->output), q->size);
 }
 
 static sd_status_t run_mul(const sd_graph_t *g, const sd_mul_node_t *n)
 {
     const sd_mul_param_t *q = &g->mul_params[n->param];
-    sd_mul_params_t p;
-    p.input1_offset = q->input1_offset;
-    p.input2_offset = q->input2_offset;
-    p.output_offset = q->output_offset;
-    p.output_multiplier = q->output_multiplier;
-    p.output_shift = q->output_shift;
-    p.activation_min = q->activation_min;
-    p.activation_max = q->activation_max;
-    return sd_mul_s8(&p, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
+    return sd_mul_s8(&q->kernel, bcast_of(g, q->bcast), in_buf(g, n->input1), in_buf(g, n->input2),
                      out_buf(g, n->output), q->size);
 }
 
