@@ -17,7 +17,7 @@
 #endif
 
 /* Activations: 344 tensors share 5328 bytes (liveness-planned). */
-static int8_t sd_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;
+int8_t sd_model_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;
 
 static const uint32_t sd_weights_0[2560] SD_GRAPH_ALIGN16 = {
     0x06bbbc93u, 0x0c70fb58u, 0x03ab44d7u, 0xb97fb269u, 0xecd61981u, 0xffbacfa9u, 0x07d3f775u, 0x20510d97u,
@@ -4416,7 +4416,7 @@ static const sd_add_node_t sd_add_nodes[75] = {
 };
 
 static const sd_softmax_node_t sd_softmax_nodes[1] = {
-    { { 1732241024, 22, -496 }, (sd_arena + 112), (sd_arena + 0), 1, 10 }, /* op 342: SOFTMAX */
+    { { 1732241024, 22, -496 }, (sd_model_arena + 112), (sd_model_arena + 0), 1, 10 }, /* op 342: SOFTMAX */
 };
 
 static const sd_op_t sd_ops[343] = {
@@ -4768,10 +4768,10 @@ static const sd_op_t sd_ops[343] = {
 const sd_graph_t sd_model_graph = {
     .ops = sd_ops,
     .num_ops = 343,
-    .arena = sd_arena,
+    .arena = sd_model_arena,
     .consts = 0,
-    .input = (sd_arena + 0),
-    .output = (sd_arena + 0),
+    .input = (sd_model_arena + 0),
+    .output = (sd_model_arena + 0),
     .input_size = 1280,
     .output_size = 10,
     .fc = sd_fc_nodes,

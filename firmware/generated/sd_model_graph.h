@@ -21,6 +21,11 @@
 #define SD_MODEL_MACS 1641960
 /* input shape [1, 16, 80], output shape [1, 10] */
 
+#include <stdint.h>
+/* The activation arena. Nothing in it survives an invocation, so the front
+ * end borrows it as FFT work space between invocations (sd_frontend.c). */
+extern int8_t sd_model_arena[SD_MODEL_ARENA_BYTES];
+
 /* Op kinds the graph uses (1) or not (0): src/sd_model.c links only the used kernels. */
 #define SD_GRAPH_USES_FULLY_CONNECTED 1
 #define SD_GRAPH_USES_ADD 1
