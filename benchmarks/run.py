@@ -82,17 +82,40 @@ def _speakers(data_args: list[str]) -> list[str]:
     return sorted(json.loads((Path(data_args[1]) / "speakers.json").read_text()).keys()) if data_args else []
 
 
+RECIPE_FILES = ("train/features.py", "train/augment.py", "train/trainer.py", "train/model.py", "train/synth.py",
+                "convert/quantize.py", "convert/qat.py", "convert/cell.py")
+"""The code a fold's result depends on: a change to any of them retrains the folds."""
+
+
+def fold_key(speaker: str, train_args: tuple[str, ...], int8: bool) -> dict:
+    import hashlib
+
+    code = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in RECIPE_FILES)).hexdigest()
+    return {"speaker": speaker, "train_args": list(train_args), "int8": int8, "code": code}
+
+
 def loso_fold(data_args: list[str], speaker: str, out: str, train_args: tuple[str, ...] = (), *, int8: bool = True) -> dict:
-    """One leave-one-speaker-out fold: train (float) and, if int8, the release's quantization path."""
+    """One leave-one-speaker-out fold: train (float) and, if int8, the release's quantization path.
+
+    The fold's model stays in ``out`` with a ``fold.json`` of its results; a later run with the same
+    training arguments and the same code reuses it (a fold takes minutes; an interrupted bench resumes)."""
     split = f"loso:{speaker}"
+    key = fold_key(speaker, train_args, int8)
+    done = Path(out) / "fold.json"
+    if done.is_file():
+        prev = json.loads(done.read_text())
+        if prev.get("key") == key:
+            return prev["result"]
     t = time.perf_counter()
     res = json.loads(sh([PY, "-m", "train", *data_args, "--split", split, "--out", out, "--no-progress", *train_args]).stdout)
-    fold = {"float": res["test_accuracy"], "float_errors": res["test_errors"], "train_seconds": time.perf_counter() - t}
+    fold = {"float": res["test_accuracy"], "float_errors": res["test_errors"], "train_seconds": res["seconds"],
+            "fold_seconds": time.perf_counter() - t}
     if int8:
         sh([PY, "-m", "convert.quantize", "--model", out, "--split", split, "--c-out", "", "--no-arena", *data_args, "--no-progress"])
         rep = json.loads((Path(out) / "report.json").read_text())
         fold.update(int8=rep["int8_accuracy"], int8_errors=rep["int8_errors"], released=rep["released"],
                     ptq=rep["ptq_accuracy"], qat=rep["qat_accuracy"])
+    done.write_text(json.dumps({"key": key, "result": fold}, indent=2) + "\n")
     return fold
 
 
@@ -105,11 +128,10 @@ def _summary(accs: dict) -> dict:
 
 def bench_loso(data_args: list[str]) -> tuple[str, dict]:
     rows, folds = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for sp in _speakers(data_args):
-            f = folds[sp] = loso_fold(data_args, sp, f"{tmp}/{sp}")
-            rows.append(f"| {sp} | {pct(f['float'])} | {pct(f['ptq'])} | {pct(f['qat'])} | **{pct(f['int8'])}** ({f['released']}) "
-                        f"| {f['int8_errors']} / 500 | {f['train_seconds']:.0f} |")
+    for sp in _speakers(data_args):
+        f = folds[sp] = loso_fold(data_args, sp, str(SCRATCH / "loso" / sp))
+        rows.append(f"| {sp} | {pct(f['float'])} | {pct(f['ptq'])} | {pct(f['qat'])} | **{pct(f['int8'])}** ({f['released']}) "
+                    f"| {f['int8_errors']} / 500 | {f['train_seconds']:.0f} |")
     res = {"float": _summary({k: v["float"] for k, v in folds.items()}),
            "int8": _summary({k: v["int8"] for k, v in folds.items()}), "folds": folds}
     fl, i8 = res["float"], res["int8"]
@@ -141,11 +163,10 @@ ABLATION = (
 def bench_ablation(data_args: list[str]) -> tuple[str, dict]:
     rows, res = [], {}
     speakers = _speakers(data_args)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, extra in ABLATION:
-            accs = {sp: loso_fold(data_args, sp, f"{tmp}/{sp}", extra, int8=False)["float"] for sp in speakers}
-            s = res[name] = {"args": list(extra), **_summary(accs)}
-            rows.append(f"| {name} | `{' '.join(extra) or '(defaults)'}` | " + " | ".join(pct(accs[sp]) for sp in speakers)
+    for i, (name, extra) in enumerate(ABLATION):
+        accs = {sp: loso_fold(data_args, sp, str(SCRATCH / "ablation" / str(i) / sp), extra, int8=False)["float"] for sp in speakers}
+        s = res[name] = {"args": list(extra), **_summary(accs)}
+        rows.append(f"| {name} | `{' '.join(extra) or '(defaults)'}` | " + " | ".join(pct(accs[sp]) for sp in speakers)
                         + f" | **{pct(s['mean'])}** | {pct(s['worst_accuracy'])} |")
     md = ["## What each part adds (leave-one-speaker-out ablation, float, seed 0)", "",
           f"Command, per row and speaker: `python -m train {' '.join(data_args)} --split loso:SPEAKER --out DIR ARGS`.",

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-gain", action="store_true", help="no level change")
     a.add_argument("--no-shift", action="store_true", help="no time shift")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
+    a.add_argument("--synth", type=int, default=0, metavar="N",
+                   help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping on validation accuracy)")
     t.add_argument("--seed", type=int, default=0, help="random seed; same seed and data give the same metrics")
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     m.add_argument("--lstm-units", type=int, default=128, help="LSTM state size")
     m.add_argument("--dense-units", type=int, default=100, help="hidden dense layer width (0 = none)")
+    m.add_argument("--dropout", type=float, default=0.0, help="dropout on the LSTM inputs while training (0 = none)")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="models/run", help="output directory")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -84,7 +87,8 @@ def main(argv=None) -> int:
             out=args.out,
             cfg=F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm),
             acfg=augment_config(args, AugmentConfig),
-            mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units),
+            synth_variants=args.synth,
+            mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units, dropout=args.dropout),
             tcfg=TrainConfig(
                 epochs=args.epochs,
                 seed=args.seed,

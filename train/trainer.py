@@ -93,18 +93,23 @@ def prepare(ds: fsdd.Dataset, split: str, cfg: F.FrontendConfig, *, progress: bo
     return cfg, x, labels, train_idx, test_idx
 
 
+SYNTH_KEY_BASE = 1_000_000
+"""Augmentation keys of synthetic clips start here, apart from the real clips' indices."""
+
+
 def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig, acfg: AugmentConfig,
-                       *, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                       *, progress: bool = True, key_base: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Normalized features and labels of ``acfg.copies`` augmented copies of clips ``idx``
-    [shapes (len(idx) * copies, n_frames, n_mels) and (len(idx) * copies,)], copy-major."""
+    [shapes (len(idx) * copies, n_frames, n_mels) and (len(idx) * copies,)], copy-major.
+    Copy k of clip i is drawn with key ``key_base + i``."""
     if acfg.copies == 0 or len(idx) == 0:
         return np.zeros((0, cfg.n_frames, cfg.n_mels), np.float32), np.zeros(0, np.int64)
     keys = [(int(i), k) for k in range(acfg.copies) for i in idx]
-    audio = (augment_audio(ds.clips[i].samples, acfg, clip=i, copy=k) for i, k in keys)
+    audio = (augment_audio(ds.clips[i].samples, acfg, clip=key_base + i, copy=k) for i, k in keys)
     logmel = F.batch_logmel(audio, cfg, progress=progress, desc=f"augmented log-mel (x{acfg.copies})")
     x = F.normalize(logmel, cfg)
     for j, (i, k) in enumerate(keys):
-        x[j] = spec_masks(x[j], acfg, clip=i, copy=k)
+        x[j] = spec_masks(x[j], acfg, clip=key_base + i, copy=k)
     return x, ds.labels[[i for i, _ in keys]]
 
 
@@ -190,6 +195,7 @@ def run(
     mcfg: ModelConfig = ModelConfig(),
     tcfg: TrainConfig = TrainConfig(),
     acfg: AugmentConfig = NO_AUGMENT,
+    synth_variants: int = 0,
     progress: bool = True,
     save: bool = True,
     limit_per_speaker: int | None = None,
@@ -205,6 +211,18 @@ def run(
     fit_rel, val_rel = stratified_holdout(y[train_idx], tcfg.val_fraction, tcfg.seed)
     fit_idx = train_idx[fit_rel]
     extra = augmented_features(ds, fit_idx, cfg, acfg, progress=progress)
+    n_synth = 0
+    if synth_variants:
+        # Synthetic voices join the training part only, never the test or validation clips or
+        # the normalization statistics (fitted above on the real training speakers).
+        from train import synth
+
+        sds = fsdd.load_dataset(synth.generate(synth.SynthConfig(variants=synth_variants), progress=progress),
+                                sr=cfg.sr, strict=False, progress=False)
+        n_synth = len(sds)
+        xs = F.normalize(F.batch_logmel((c.samples for c in sds.clips), cfg, progress=progress, desc="synthetic log-mel"), cfg)
+        xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE)
+        extra = (np.concatenate([extra[0], xs, xa]), np.concatenate([extra[1], sds.labels, ya]))
     model, history = fit(x, y, fit_idx, train_idx[val_rel], mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
     cm = confusion(y[test_idx], pred[test_idx])
@@ -219,13 +237,14 @@ def run(
         "test_accuracy": float(np.mean(pred[test_idx] == y[test_idx])),
         "test_errors": int(np.sum(pred[test_idx] != y[test_idx])),
         "n_train": int(len(train_idx)),
-        "n_augmented": int(len(extra[1])),
+        "n_extra": int(len(extra[1])),
+        "n_synthetic_clips": n_synth,
         "augment": acfg.to_dict(),
         "clip_norm": cfg.clip_norm,
         "n_test": int(len(test_idx)),
         "seconds": round(time.perf_counter() - t0, 2),
         "window_rule": cfg.window_rule,
-        "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes},
+        "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes, "dropout": mcfg.dropout},
         "train_config": {k: getattr(tcfg, k) for k in tcfg.__dataclass_fields__},
         "frontend_sha256": cfg.sha256(),
         "confusion_matrix": cm.tolist(),
