@@ -42,8 +42,9 @@ device result); 1 a threshold failed or a clip has no device result; 2 usage
 or connection error, a refused device, or a device lost mid-run (partial
 report); 130 interrupted by Ctrl-C (partial report, ``"interrupted": true``).
 
-Stdout carries only the result (one JSON object); progress, messages and the
-summary table go to stderr.
+Stdout carries only the result (one JSON object); progress, messages, the
+summary table and the latency per stage (median, p90, max) go to stderr.
+``--junit FILE.xml`` writes a JUnit file for CI (host/junit.py, docs/hil.md).
 """
 
 from __future__ import annotations

@@ -500,16 +500,19 @@ def _latency_plot(report: dict[str, Any], path: Path) -> Path | None:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    colors = {"end-to-end": "tab:blue", "model-only": "tab:orange"}
     for ax, (st, title, scale) in zip(axes[0], panels):
+        every = np.concatenate([np.asarray(v, np.float64) * scale for v in data[st].values()])
+        bins = np.histogram_bin_edges(every, bins=min(30, max(5, len(every) // 3)))  # shared: comparable bars
         for label, vals in data[st].items():
             v = np.asarray(vals) * scale
-            ax.hist(v, bins=min(30, max(5, len(v) // 3)), alpha=0.6, label=f"{label} (n={len(v)})")
-            ax.axvline(float(np.median(v)), color="k", lw=0.8, ls="--")
+            ax.hist(v, bins=bins, alpha=0.6, color=colors[label], label=f"{label} (n={len(v)})")
+            ax.axvline(float(np.median(v)), color=colors[label], lw=1.0, ls="--")
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("clips")
         ax.grid(alpha=0.3)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 5))
-    axes[0][0].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8)  # the wall panel has every mode that ran
     fig.suptitle("latency per stage (dashed: median)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
