@@ -322,6 +322,57 @@ def test_committed_manifest_pins_the_tag():
     assert man["bytes"] == sum(e["bytes"] for e in man["files"].values())
 
 
+def test_first_run_refuses_wrong_data_in_the_cache(tmp_path, served, monkeypatch):
+    """The path `make demo` takes with no --data-dir: download into the cache, checked against the
+    committed manifest; the small test archive is not FSDD, so nothing lands in the cache."""
+    base, _, _ = served
+    monkeypatch.delenv("FSDD_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("FSDD_URL", f"{base}/fsdd.tar.gz")
+    with pytest.raises(fsdd.DataMismatch) as info:
+        fsdd.resolve_data_dir(None)
+    s = info.value.summary
+    assert s["expected"] == 3000 and s["matched"] == 0 and len(s["missing"]) == 3000
+    assert s["extra"] == ["0_sam_0.wav", "1_sam_0.wav"] and "nothing was installed" in str(info.value)
+    assert not fsdd.default_cache_dir().exists()
+
+
+@pytest.mark.skipif(real_fsdd() is None, reason="FSDD not found (../shared/data/fsdd or $FSDD_DIR)")
+def test_first_run_downloads_verifies_and_installs_real_fsdd(tmp_path, monkeypatch):
+    """An archive of the real recordings, served locally, shaped like the tag's: resolve_data_dir()
+    downloads it into the cache, all 3,000 files match the committed manifest; one changed byte
+    and it installs nothing, naming that file."""
+    srv_dir = tmp_path / "srv"
+    srv_dir.mkdir()
+    rec = fsdd.recordings_dir(real_fsdd())
+    with tarfile.open(srv_dir / "fsdd.tar.gz", "w:gz", compresslevel=1) as tar:
+        tar.add(rec, arcname="free-spoken-digit-dataset-1.0.10/recordings")
+        victim = sorted(rec.glob("*.wav"))[1234]
+        body = bytearray(victim.read_bytes())
+        body[100] ^= 0xFF
+    with tarfile.open(srv_dir / "tampered.tar.gz", "w:gz", compresslevel=1) as tar:
+        for p in sorted(rec.glob("*.wav")):
+            data = bytes(body) if p == victim else p.read_bytes()
+            info = tarfile.TarInfo(f"free-spoken-digit-dataset-1.0.10/recordings/{p.name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    srv = _serve(srv_dir)
+    monkeypatch.delenv("FSDD_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    try:
+        monkeypatch.setenv("FSDD_URL", f"http://127.0.0.1:{srv.server_port}/tampered.tar.gz")
+        with pytest.raises(fsdd.DataMismatch, match=f"{victim.name}: SHA-256 .* expected ") as info:
+            fsdd.resolve_data_dir(None)
+        assert info.value.summary["matched"] == 2999 and not fsdd.default_cache_dir().exists()
+        monkeypatch.setenv("FSDD_URL", f"http://127.0.0.1:{srv.server_port}/fsdd.tar.gz")
+        root = fsdd.resolve_data_dir(None)
+    finally:
+        srv.shutdown()
+    assert root == fsdd.default_cache_dir() and len(list((root / "recordings").glob("*.wav"))) == 3000
+    assert fsdd.verify_recordings(root)["ok"]
+    assert fsdd.resolve_data_dir(None) == root  # the second run uses the cache
+
+
 @pytest.mark.skipif(real_fsdd() is None, reason="FSDD not found (../shared/data/fsdd or $FSDD_DIR)")
 def test_committed_manifest_matches_the_real_data():
     summary = fsdd.verify_recordings(real_fsdd())
@@ -335,3 +386,11 @@ def test_resolve_data_dir_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("FSDD_DIR", str(tmp_path / "nope2"))
     with pytest.raises(fsdd.DatasetError, match="FSDD_DIR"):
         fsdd.resolve_data_dir(None)
+
+
+def test_mismatch_message_is_bounded_but_the_summary_is_complete():
+    summary = {"mismatched": [], "extra": [], "missing": [f"{d}_x_{i}.wav" for d in range(10) for i in range(30)]}
+    exc = fsdd.DataMismatch("bad", summary)
+    lines = str(exc).splitlines()
+    assert len(lines) == 1 + fsdd.DataMismatch.MAX_LINES + 1 and "and 200 more" in lines[-1]
+    assert exc.summary["missing"] == summary["missing"]

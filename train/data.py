@@ -253,7 +253,11 @@ def default_cache_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = True, sha256: str | None = None) -> Path:
-    """--data-dir, else $FSDD_DIR, else the cache directory (downloaded and verified there when missing)."""
+    """--data-dir, else $FSDD_DIR, else the cache directory (downloaded and verified there when missing).
+
+    The download comes from $FSDD_URL when set (a mirror of the same archive), else FSDD_URL; the
+    manifest decides whether it is the right data either way.
+    """
     if data_dir is not None:
         root = Path(data_dir)
         if not root.is_dir():
@@ -270,7 +274,8 @@ def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = Tru
         return cache
     if not download:
         raise DatasetError(f"FSDD not found: pass --data-dir, set $FSDD_DIR, or allow the download to {cache}")
-    download_fsdd(cache, sha256=sha256 or os.environ.get("FSDD_SHA256") or FSDD_SHA256)
+    download_fsdd(cache, url=os.environ.get("FSDD_URL") or FSDD_URL,
+                  sha256=sha256 or os.environ.get("FSDD_SHA256") or FSDD_SHA256)
     return cache
 
 
@@ -278,10 +283,17 @@ def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = Tru
 class DataMismatch(DatasetError):
     """Recordings that differ from the manifest; `summary` is verify_recordings()'s result."""
 
+    #: Bad files named in the message; all of them are in `summary` (and in the JSON of `--download`).
+    MAX_LINES = 100
+
     def __init__(self, message: str, summary: dict):
         self.summary = summary
-        lines = "\n".join(f"  - {line}" for line in mismatch_lines(summary))
-        super().__init__(f"{message}\n{lines}")
+        bad = mismatch_lines(summary)
+        lines = [f"  - {line}" for line in bad[: self.MAX_LINES]]
+        if len(bad) > self.MAX_LINES:
+            lines.append(f"  ... and {len(bad) - self.MAX_LINES} more (`python -m train.data --download DIR` "
+                         "lists them all in its JSON)")
+        super().__init__(message + "\n" + "\n".join(lines))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -617,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"manifest to check against or write (default: {MANIFEST_PATH.relative_to(MANIFEST_PATH.parents[1])})")
     ap.add_argument("--source", metavar="TEXT", default=None,
                     help="with --write-manifest: where the measured copy came from (required: it is recorded in the file)")
-    ap.add_argument("--url", default=FSDD_URL, help="with --download: archive URL (default: the pinned tag)")
+    ap.add_argument("--url", default=os.environ.get("FSDD_URL") or FSDD_URL,
+                    help="with --download: archive URL, e.g. a mirror (default: $FSDD_URL, else the pinned tag's)")
     ap.add_argument("--fsdd-sha256", metavar="HEX", default=os.environ.get("FSDD_SHA256"),
                     help="with --download: also require this SHA-256 of the archive itself (default: $FSDD_SHA256, "
                          "else none: the per-file manifest is the check)")
