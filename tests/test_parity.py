@@ -705,8 +705,19 @@ def _real_run(capsys, tmp_path: Path, port: str, *extra: str) -> tuple[int, dict
 @real_firmware
 @needs_fsdd
 def test_real_posix_board_full_test_split(capsys, tmp_path) -> None:
-    status, summary, rep = _real_run(capsys, tmp_path, "emulator:posix", "--plots", str(tmp_path / "plots"))
+    junit = tmp_path / "parity.xml"
+    status, summary, rep = _real_run(capsys, tmp_path, "emulator:posix", "--plots", str(tmp_path / "plots"),
+                                     "--junit", str(junit))
     assert rep["clips"] == rep["checked"] == 300 and rep["errors"] == 0
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 300 + 12, "failures": 0, "errors": 0, "skipped": 0}, \
+        [(k, v[1]) for k, v in j["cases"].items() if v[0] != "passed"][:10]
+    lat = rep["latency"]
+    assert lat["unit"] == "ns" and lat["end_to_end"]["clips"] == lat["model_only"]["clips"] == 300
+    for st in ("frontend", "lstm", "head", "total", "wall_seconds"):
+        m = lat["end_to_end"][st]
+        assert 0 < m["median"] <= m["p90"] <= m["max"], (st, m)
+    assert (tmp_path / "plots" / "latency.png").stat().st_size > 10_000
     assert rep["model_only"]["output_exact_fraction"] == 1.0, "model parity: INFER must equal TFLite Micro exactly"
     assert rep["end_to_end"]["model_exact_on_device_features_fraction"] == 1.0
     assert status == 0, rep["failures"]
