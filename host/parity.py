@@ -963,6 +963,22 @@ def _say(msg: str) -> None:
     tqdm.write(msg, file=sys.stderr)
 
 
+def _check_writable(opt: str, value: str | None) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    if not value:
+        return
+    path = Path(value)
+    try:
+        if path.is_dir():
+            raise OSError(f"{path} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".tmp"), "w"):
+            pass
+        path.with_name(path.name + ".tmp").unlink()
+    except OSError as exc:
+        raise UsageError(f"{opt} {value}: cannot write there ({exc}); pass a writable file path") from exc
+
+
 def _write_junit(report: dict[str, Any] | None, args: argparse.Namespace, error: str | None = None) -> None:
     if not getattr(args, "junit", None):
         return
@@ -1030,6 +1046,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _result(report, report["exit_status"], args, extra)
 
     try:
+        for opt, value in (("--report", args.report), ("--junit", args.junit)):
+            _check_writable(opt, value)
         board = emulator_board(args.port)
         if args.timeout is None:
             args.timeout = QEMU_TIMEOUT if board not in (None, "posix") else DEFAULT_TIMEOUT

@@ -601,6 +601,15 @@ def test_lost_response_and_lost_clip_are_recovered(capsys, fake, model_dir, clip
     assert dev.counts["RESET"] == 1
 
 
+def test_unwritable_outputs_are_refused_before_the_run(capsys, model_dir, clips_dir, tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    for opt in ("--junit", "--report"):
+        status, summary, err = run_parity(capsys, "--port", "loop://", "--model", str(model_dir),
+                                          "--data-dir", str(clips_dir), opt, str(tmp_path / "file" / "x.xml"))
+        assert status == 2 and f"{opt} {tmp_path / 'file' / 'x.xml'}: cannot write there" in summary["error"]
+        assert "pass a writable file path" in summary["error"]
+
+
 def test_port_that_does_not_exist(capsys, model_dir, clips_dir, tmp_path) -> None:
     junit = tmp_path / "parity.xml"
     status, summary, err = run_parity(capsys, "--port", "/dev/ttyNOPE99", "--model", str(model_dir),
