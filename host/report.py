@@ -139,8 +139,9 @@ def latency_summary(rows: list[dict[str, Any]], unit: str | None) -> dict[str, A
     ``head``; model-only has no front end) and their per-clip ``total``, in
     ``unit`` (the board's cost unit: ns, instructions, cycles), and the
     host's wall time for the mode's exchange (``wall_seconds``: upload,
-    compute, answer, resends). ``clip_wall_seconds``: the host's wall time per
-    clip, both modes and any restarts included.
+    compute, answer, resends and restarts; not the host's comparison).
+    ``clip_wall_seconds``: the host's wall time per clip, both modes and the
+    comparisons included.
     """
     out: dict[str, Any] = {"unit": unit, "wall_unit": "s"}
     for key, stages in (("end_to_end", COST_STAGES), ("model_only", COST_STAGES[1:])):
