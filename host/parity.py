@@ -42,8 +42,9 @@ device result); 1 a threshold failed or a clip has no device result; 2 usage
 or connection error, a refused device, or a device lost mid-run (partial
 report); 130 interrupted by Ctrl-C (partial report, ``"interrupted": true``).
 
-Stdout carries only the result (one JSON object); progress, messages and the
-summary table go to stderr.
+Stdout carries only the result (one JSON object); progress, messages, the
+summary table and the latency per stage (median, p90, max) go to stderr.
+``--junit FILE.xml`` writes a JUnit file for CI (host/junit.py, docs/hil.md).
 """
 
 from __future__ import annotations
@@ -607,12 +608,14 @@ class ParityRun:
                 recoveries = self.recoveries
                 audio = (self.meter.audio_requests, self.meter.audio_resent)
                 clip.row["chunk_samples"] = self.chunk
+                t_clip = time.monotonic()
                 try:
                     timed_out = self._run_clip(clip)
                 except DeviceLost as exc:
                     self._error(clip, "device lost", exc)
                     raise
                 finally:
+                    clip.row["wall_seconds"] = time.monotonic() - t_clip
                     clip.row["resent"] = self._stat_total("resent") - resent
                     clip.row["recoveries"] = self.recoveries - recoveries
                 # A clip that timed out on a line that delivered damaged frames is a noisy line, not a
@@ -659,7 +662,7 @@ class ParityRun:
         timed_out = False
         clip_id = clip.index + 1
         if "end-to-end" in self.modes:
-            before = self.meter.snapshot()
+            before, t0 = self.meter.snapshot(), time.monotonic()
             try:
                 res, attempts = self._attempt(lambda: self.dev.classify_clip(
                     clip_id, clip.samples, True, chunk_samples=self.chunk, timeout=self.timeout))
@@ -667,17 +670,21 @@ class ParityRun:
                 timed_out |= isinstance(exc.cause, p.Timeout)
                 self._error(clip, "end-to-end", exc.cause, attempts=exc.attempts)
             else:
+                wall = time.monotonic() - t0  # the exchange only, not the host's comparison
                 row["end_to_end"] = self._compare_e2e(clip, res, attempts, self.meter.since(before))
+                row["end_to_end"]["wall_seconds"] = wall
         if "model-only" in self.modes:
-            before = self.meter.snapshot()
+            before, t0 = self.meter.snapshot(), time.monotonic()
             try:
                 res, attempts = self._attempt(lambda: self.dev.infer(clip.ref_features, timeout=self.timeout))
             except ClipFailed as exc:
                 timed_out |= isinstance(exc.cause, p.Timeout)
                 self._error(clip, "model-only", exc.cause, attempts=exc.attempts)
             else:
+                wall = time.monotonic() - t0
                 row["model_only"] = self._compare_outputs(clip, res, attempts, self.meter.since(before),
                                                           stages=R.COST_STAGES[1:])
+                row["model_only"]["wall_seconds"] = wall
         row["attempts"] = max([m["attempts"] for m in (row.get("end_to_end"), row.get("model_only")) if m]
                               + ([row["error"]["attempts"]] if row["error"] and "attempts" in row["error"] else [])
                               + [0])
@@ -788,6 +795,7 @@ class ParityRun:
             "model_only": mo,
             "cost": {"unit": unit, "end_to_end": e2e["cost"] if e2e else None, "model_only": mo["cost"] if mo else None},
             "wire": wire,
+            "latency": R.latency_summary(rows, unit),
             "wall_seconds": time.monotonic() - self.t_start,
             "reference_seconds": self.t_reference,
             "device_seconds": self.t_device,
@@ -816,21 +824,7 @@ class ParityRun:
         return report
 
     def _failures(self, report: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
-        th = self.thresholds
-        out: list[str] = []
-        e2e, mo = report["end_to_end"], report["model_only"]
-        if e2e:
-            if e2e["top1_agreement"] < th.min_top1_agreement:
-                out.append(f"end-to-end top-1 agreement {e2e['top1_agreement']:.4f} < {th.min_top1_agreement}")
-            if e2e["feature_identical_fraction"] < th.min_feature_identical:
-                out.append(f"feature identical fraction {e2e['feature_identical_fraction']:.5f} < {th.min_feature_identical}")
-            if e2e["feature_max_lsb"] > th.max_feature_lsb:
-                out.append(f"feature max difference {e2e['feature_max_lsb']} LSB > {th.max_feature_lsb}")
-        if mo:
-            if mo["output_exact_fraction"] < th.min_exact:
-                out.append(f"model-only exact outputs {mo['output_exact_fraction']:.4f} < {th.min_exact}")
-            if mo["top1_agreement"] < th.min_top1_agreement:
-                out.append(f"model-only top-1 agreement {mo['top1_agreement']:.4f} < {th.min_top1_agreement}")
+        out = [c["message"] for c in R.threshold_checks(report) if not c["passed"]]
         dev_err = report["error_kinds"]["device"]
         if dev_err:
             out.append(f"{dev_err} clip(s) without a device result (device errors; see the rows)")
@@ -954,7 +948,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--report", metavar="FILE.json", default=None,
                    help="write the full report (summary and one row per clip) here (default: none)")
     o.add_argument("--plots", metavar="DIR", default=None,
-                   help="write PNG plots here: confusion matrices, feature and output differences (default: none)")
+                   help="write PNG plots here: confusion matrices, feature and output differences, latency "
+                        "histograms per stage (default: none)")
+    o.add_argument("--junit", metavar="FILE.xml", default=None,
+                   help="write a JUnit XML file for CI (Jenkins, GitLab, GitHub Actions): one test case per clip "
+                        "and one per global check (model hash, thresholds); written even when the run is refused "
+                        "or fails to start (default: none)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
     o.add_argument("--verbose", "-v", action="store_true", help="full tracebacks")
     return ap
@@ -966,7 +965,36 @@ def _say(msg: str) -> None:
     tqdm.write(msg, file=sys.stderr)
 
 
+def _check_writable(opt: str, value: str | None) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    if not value:
+        return
+    path = Path(value)
+    try:
+        if path.is_dir():
+            raise OSError(f"{path} is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".tmp"), "w"):
+            pass
+        path.with_name(path.name + ".tmp").unlink()
+    except OSError as exc:
+        raise UsageError(f"{opt} {value}: cannot write there ({exc}); pass a writable file path") from exc
+
+
+def _write_junit(report: dict[str, Any] | None, args: argparse.Namespace, error: str | None = None) -> None:
+    if not getattr(args, "junit", None):
+        return
+    from host import junit
+
+    try:
+        path = junit.write_junit(args.junit, report, port=args.port, error=error)
+        _say(f"junit: {path}")
+    except OSError as exc:
+        _say(f"warning: cannot write --junit {args.junit}: {exc}")
+
+
 def _write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
+    _write_junit(report, args)
     if args.report:
         path = Path(args.report)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -996,8 +1024,10 @@ def _result(report: dict[str, Any] | None, status: int, args: argparse.Namespace
         summary = {k: report.get(k) for k in SUMMARY_KEYS}
         summary["board"] = (report.get("device") or {}).get("board")
         summary["cost"] = report.get("cost")
+        summary["latency"] = report.get("latency")
     else:
         summary = {"parity": False, "exit_status": status, "port": args.port}
+        _write_junit(None, args, error)
     if error:
         summary["error"] = error
     summary["report"] = args.report
@@ -1018,6 +1048,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _result(report, report["exit_status"], args, extra)
 
     try:
+        for opt, value in (("--report", args.report), ("--junit", args.junit)):
+            _check_writable(opt, value)
         board = emulator_board(args.port)
         if args.timeout is None:
             args.timeout = QEMU_TIMEOUT if board not in (None, "posix") else DEFAULT_TIMEOUT

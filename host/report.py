@@ -124,6 +124,72 @@ def medians(costs: Iterable[dict[str, int]], stages: Sequence[str]) -> dict[str,
     return out
 
 
+def spread(values: Sequence[float]) -> dict[str, float] | None:
+    """``{"median", "p90", "max"}`` of values (p90: numpy's linear interpolation), None when empty."""
+    vals = np.asarray([v for v in values if v is not None], np.float64)
+    if vals.size == 0:
+        return None
+    return {"median": float(np.median(vals)), "p90": float(np.percentile(vals, 90)), "max": float(vals.max())}
+
+
+def latency_summary(rows: list[dict[str, Any]], unit: str | None) -> dict[str, Any]:
+    """Latency per stage over the clips with a result: median, p90 and max.
+
+    Per mode: the device's cost counter per stage (``frontend``, ``lstm``,
+    ``head``; model-only has no front end) and their per-clip ``total``, in
+    ``unit`` (the board's cost unit: ns, instructions, cycles), and the
+    host's wall time for the mode's exchange (``wall_seconds``: upload,
+    compute, answer, resends and restarts; not the host's comparison).
+    ``clip_wall_seconds``: the host's wall time per clip, both modes and the
+    comparisons included.
+    """
+    out: dict[str, Any] = {"unit": unit, "wall_unit": "s"}
+    for key, stages in (("end_to_end", COST_STAGES), ("model_only", COST_STAGES[1:])):
+        done = [r[key] for r in rows if r.get(key)]
+        if not done:
+            out[key] = None
+            continue
+        s: dict[str, Any] = {"clips": len(done)}
+        for st in stages:
+            s[st] = spread([m["cost"].get(st) for m in done])
+        s["total"] = spread([sum(m["cost"][st] for st in stages) for m in done
+                             if all(m["cost"].get(st) is not None for st in stages)])
+        s["wall_seconds"] = spread([m.get("wall_seconds") for m in done])
+        out[key] = s
+    out["clip_wall_seconds"] = spread([r.get("wall_seconds") for r in rows if r.get("end_to_end") or r.get("model_only")])
+    return out
+
+
+def threshold_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each global threshold of a report as ``{name, value, limit, passed, message}``.
+
+    ``message`` says what was measured against what was required (the text
+    host.parity lists under ``failures`` when ``passed`` is false).
+    """
+    th = report.get("thresholds") or {}
+    e2e, mo = report.get("end_to_end"), report.get("model_only")
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, limit: Any, passed: bool, text: str) -> None:
+        out.append({"name": name, "value": value, "limit": limit, "passed": bool(passed), "message": text})
+
+    if e2e:
+        v, t = e2e["top1_agreement"], th.get("min_top1_agreement")
+        add("end_to_end.top1_agreement", v, t, v >= t, f"end-to-end top-1 agreement {v:.4f} {'<' if v < t else '>='} {t}")
+        v, t = e2e["feature_identical_fraction"], th.get("min_feature_identical")
+        ok = v is not None and v >= t
+        add("end_to_end.feature_identical_fraction", v, t, ok,
+            f"feature identical fraction {_num(v, '{:.5f}')} {'>=' if ok else '<'} {t}")
+        v, t = e2e["feature_max_lsb"], th.get("max_feature_lsb")
+        add("end_to_end.feature_max_lsb", v, t, v <= t, f"feature max difference {v} LSB {'>' if v > t else '<='} {t}")
+    if mo:
+        v, t = mo["output_exact_fraction"], th.get("min_exact")
+        add("model_only.output_exact_fraction", v, t, v >= t, f"model-only exact outputs {v:.4f} {'<' if v < t else '>='} {t}")
+        v, t = mo["top1_agreement"], th.get("min_top1_agreement")
+        add("model_only.top1_agreement", v, t, v >= t, f"model-only top-1 agreement {v:.4f} {'<' if v < t else '>='} {t}")
+    return out
+
+
 def dequantize(values: Any, scale: float, zero_point: int) -> np.ndarray:
     """int8 values -> float64, ``(q - zero_point) * scale``."""
     return (np.asarray(values, np.float64) - zero_point) * scale
@@ -183,6 +249,34 @@ def _cost(v: float | None) -> str:
     return f"{v:,.0f}"
 
 
+def format_latency(report: dict[str, Any]) -> list[str]:
+    """The latency table (median, p90, max per stage) of a report, as lines; [] when it has none."""
+    lat = report.get("latency") or {}
+    unit = lat.get("unit") or "?"
+    body: list[tuple[str, dict[str, float] | None, bool]] = []
+    for key, label in (("end_to_end", "end-to-end"), ("model_only", "model-only")):
+        m = lat.get(key)
+        if not m:
+            continue
+        for st in (*COST_STAGES, "total"):
+            if st in m:
+                body.append((f"{label} {st} ({unit})", m[st], False))
+        body.append((f"{label} wall per clip (ms)", m.get("wall_seconds"), True))
+    if lat.get("clip_wall_seconds") and lat.get("end_to_end") and lat.get("model_only"):
+        body.append(("clip wall, both modes (ms)", lat["clip_wall_seconds"], True))
+    if not body:
+        return []
+    w = max(len(b[0]) for b in body)
+    out = [f"  latency{' ' * (w - 7)}  {'median':>14}  {'p90':>14}  {'max':>14}"]
+    for name, sp, wall in body:
+        if not sp:
+            out.append(f"  {name:<{w}}  {'-':>14}  {'-':>14}  {'-':>14}")
+            continue
+        f = (lambda v: f"{v * 1e3:,.1f}") if wall else (lambda v: f"{v:,.0f}")
+        out.append(f"  {name:<{w}}  {f(sp['median']):>14}  {f(sp['p90']):>14}  {f(sp['max']):>14}")
+    return out
+
+
 def format_summary(report: dict[str, Any]) -> str:
     """The human summary printed on stderr at the end of a run."""
     lines: list[str] = []
@@ -239,6 +333,7 @@ def format_summary(report: dict[str, Any]) -> str:
         if c:
             parts = "  ".join(f"{s} {_cost(c.get(s))}" for s in COST_STAGES if s in c)
             lines.append(f"  cost, median {label} ({unit}): {parts}  total {_cost(c.get('total'))}")
+    lines += format_latency(report)
     wire = report.get("wire") or {}
     for key, label in (("end_to_end", "end-to-end"), ("model_only", "model-only")):
         w = wire.get(key)
@@ -313,6 +408,8 @@ def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
       every input element, and per (time step, mel band) the clips where that
       element differed (end-to-end only).
     - ``output_differences.png``: histogram of device-minus-reference output LSB.
+    - ``latency.png``: one histogram per stage (front end, LSTM, head, total in
+      the board's cost unit; wall time per clip in ms), both modes overlaid.
     """
     from train.plots import plot_confusion
 
@@ -375,7 +472,53 @@ def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    path = _latency_plot(report, out / "latency.png")
+    if path:
+        written.append(path)
     return written
+
+
+def _latency_plot(report: dict[str, Any], path: Path) -> Path | None:
+    unit = (report.get("latency") or {}).get("unit") or (report.get("cost") or {}).get("unit") or "?"
+    panels = [(st, f"{st} ({unit})", 1.0) for st in (*COST_STAGES, "total")] + [("wall_seconds", "wall per clip (ms)", 1e3)]
+    data: dict[str, dict[str, list[float]]] = {}
+    for key, label in (("end_to_end", "end-to-end"), ("model_only", "model-only")):
+        done = [r[key] for r in report.get("rows", []) if r.get(key)]
+        if not done:
+            continue
+        stages = COST_STAGES if key == "end_to_end" else COST_STAGES[1:]
+        for m in done:
+            cost = m.get("cost") or {}
+            vals = {st: cost.get(st) for st in stages}
+            if all(v is not None for v in vals.values()):
+                vals["total"] = sum(vals.values())
+            vals["wall_seconds"] = m.get("wall_seconds")
+            for st, v in vals.items():
+                if v is not None:
+                    data.setdefault(st, {}).setdefault(label, []).append(float(v))
+    panels = [p for p in panels if p[0] in data]
+    if not panels:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    colors = {"end-to-end": "tab:blue", "model-only": "tab:orange"}
+    for ax, (st, title, scale) in zip(axes[0], panels):
+        every = np.concatenate([np.asarray(v, np.float64) * scale for v in data[st].values()])
+        bins = np.histogram_bin_edges(every, bins=min(30, max(5, len(every) // 3)))  # shared: comparable bars
+        for label, vals in data[st].items():
+            v = np.asarray(vals) * scale
+            ax.hist(v, bins=bins, alpha=0.6, color=colors[label], label=f"{label} (n={len(v)})")
+            ax.axvline(float(np.median(v)), color=colors[label], lw=1.0, ls="--")
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("clips")
+        ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 5))
+    axes[0][-1].legend(fontsize=8)  # the wall panel has every mode that ran
+    fig.suptitle("latency per stage (dashed: median)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 # ---- CLI -------------------------------------------------------------------------------

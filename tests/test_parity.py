@@ -348,12 +348,63 @@ def test_usage_errors_from_argparse(capsys) -> None:
 # ---- runs against the fake device -------------------------------------------------------------------
 
 
+def parse_junit(path: Path) -> dict[str, Any]:
+    """Reads a JUnit file back, checking the structure Jenkins and GitLab expect.
+
+    With xml.etree: <testsuites> -> <testsuite name tests failures errors skipped time> ->
+    <testcase classname name time> with at most one of <failure message>, <error message>,
+    <skipped>, counts that add up. With junitparser (the `test` extra) too, when installed.
+    Returns {"totals": {...}, "cases": {"<suite>/<name>": (kind, message, system-out)}}.
+    """
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    cases: dict[str, tuple[str, str | None, str | None]] = {}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in root.findall("testsuite"):
+        n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        assert suite.get("name") and float(suite.get("time")) >= 0
+        for tc in suite.findall("testcase"):
+            assert tc.get("classname") == suite.get("name") and tc.get("name") and float(tc.get("time")) >= 0
+            results = [c for c in tc if c.tag in ("failure", "error", "skipped")]
+            assert len(results) <= 1, ET.tostring(tc)
+            kind = results[0].tag if results else "passed"
+            msg = results[0].get("message") if results else None
+            if kind in ("failure", "error"):
+                assert msg and results[0].get("type")
+            n["tests"] += 1
+            n[{"passed": "tests", "failure": "failures", "error": "errors", "skipped": "skipped"}[kind]] += kind != "passed"
+            out = tc.find("system-out")
+            key = f"{suite.get('name').rsplit('.', 1)[-1]}/{tc.get('name')}"
+            assert key not in cases, key
+            cases[key] = (kind, msg, out.text if out is not None else None)
+        assert {k: int(suite.get(k)) for k in n} == n
+        for k in totals:
+            totals[k] += n[k]
+    assert {k: int(root.get(k)) for k in totals} == totals
+    try:
+        import junitparser
+    except ImportError:
+        pass
+    else:
+        xml = junitparser.JUnitXml.fromfile(str(path))
+        assert (xml.tests, xml.failures, xml.errors, xml.skipped) == tuple(totals.values())
+        got = {}
+        for suite in xml:
+            for case in suite:
+                kinds = [type(r).__name__.lower() for r in case.result]
+                got[f"{suite.name.rsplit('.', 1)[-1]}/{case.name}"] = kinds[0] if kinds else "passed"
+        assert got == {k: v[0] for k, v in cases.items()}
+    return {"totals": totals, "cases": cases}
+
+
 def test_parity_holds_report_and_plots(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
     dev = fake()
-    report_path, plots = tmp_path / "r" / "parity.json", tmp_path / "plots"
+    report_path, plots, junit = tmp_path / "r" / "parity.json", tmp_path / "plots", tmp_path / "j" / "parity.xml"
     status, summary, err = run_parity(
         capsys, "--port", dev.url, "--model", str(model_dir), "--data-dir", str(clips_dir),
-        "--report", str(report_path), "--plots", str(plots))
+        "--report", str(report_path), "--plots", str(plots), "--junit", str(junit))
     assert status == 0, err
     assert summary["parity"] is True and summary["exit_status"] == 0 and summary["board"] == "fake"
     assert "PARITY HOLDS" in err and "top-1 agreement" in err
@@ -381,7 +432,39 @@ def test_parity_holds_report_and_plots(capsys, fake, model_dir, clips_dir, tmp_p
     assert row["end_to_end"]["cost"] == {"frontend": 3 * row["end_to_end"]["n_samples"], "lstm": 5000, "head": 50}
     assert {"rmse", "l2r", "cosine", "feature_identical_fraction", "feature_max_lsb"} <= set(row)
     assert sorted(q.name for q in plots.iterdir()) == [
-        "confusion_device.png", "confusion_device_vs_reference.png", "feature_differences.png", "output_differences.png"]
+        "confusion_device.png", "confusion_device_vs_reference.png", "feature_differences.png", "latency.png",
+        "output_differences.png"]
+
+    # Latency per stage: median, p90, max of the device's counter (the fake: frontend 3 ticks per
+    # sample, lstm 5000, head 50) and of the host's wall time per clip.
+    lat = rep["latency"]
+    assert lat["unit"] == "ticks" and lat["wall_unit"] == "s" and summary["latency"] == lat
+    e = lat["end_to_end"]
+    assert e["clips"] == 10 and e["lstm"] == {"median": 5000.0, "p90": 5000.0, "max": 5000.0}
+    fe = sorted(3 * r["end_to_end"]["n_samples"] for r in rep["rows"])
+    assert e["frontend"]["max"] == fe[-1] and e["frontend"]["median"] == (fe[4] + fe[5]) / 2
+    assert e["frontend"]["p90"] == pytest.approx(fe[8] + 0.1 * (fe[9] - fe[8]))
+    assert e["total"]["max"] == fe[-1] + 5050
+    assert lat["model_only"]["total"] == {"median": 5050.0, "p90": 5050.0, "max": 5050.0}
+    assert "frontend" not in lat["model_only"]
+    walls = [r["wall_seconds"] for r in rep["rows"]]
+    assert lat["clip_wall_seconds"]["max"] == max(walls) > 0
+    assert all(r["wall_seconds"] >= r["end_to_end"]["wall_seconds"] + r["model_only"]["wall_seconds"] for r in rep["rows"])
+    assert 0 < e["wall_seconds"]["median"] <= e["wall_seconds"]["p90"] <= e["wall_seconds"]["max"]
+    assert "latency" in err and "end-to-end lstm (ticks)" in err and "model-only wall per clip (ms)" in err
+
+    # JUnit: 10 clip cases and the global checks, all passing.
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 10 + 12, "failures": 0, "errors": 0, "skipped": 0}
+    clip_cases = sorted(k for k in j["cases"] if k.startswith("clips/"))
+    assert clip_cases == sorted(f"clips/{r['file']}" for r in rep["rows"])
+    assert {k for k in j["cases"] if k.startswith("checks/")} == {
+        "checks/model_sha256", "checks/frontend_sha256", "checks/protocol_version", "checks/sample_rate",
+        "checks/tensor_sizes", "checks/threshold end_to_end.top1_agreement",
+        "checks/threshold end_to_end.feature_identical_fraction", "checks/threshold end_to_end.feature_max_lsb",
+        "checks/threshold model_only.output_exact_fraction", "checks/threshold model_only.top1_agreement",
+        "checks/device_results", "checks/run"}
+    assert "ticks" in j["cases"]["clips/0_alice_0.wav"][2]
     assert dev.counts["INFO"] == 1 and dev.counts["CLASSIFY"] == dev.counts["INFER"] == 10
 
     # The saved report renders again.
@@ -421,9 +504,9 @@ def test_feature_and_output_mismatches_fail(capsys, fake, model_dir, clips_dir, 
         return y
 
     dev = fake(feature_fault=features, output_fault=outputs)
-    report = tmp_path / "r.json"
+    report, junit = tmp_path / "r.json", tmp_path / "parity.xml"
     args = ["--port", dev.url, "--model", str(model_dir), "--data-dir", str(clips_dir), "--report", str(report)]
-    status, summary, err = run_parity(capsys, *args)
+    status, summary, err = run_parity(capsys, *args, "--junit", str(junit))
     assert status == 1 and summary["parity"] is False
     assert summary["feature_max_lsb"] == 2 and summary["output_exact_fraction"] == 0.9
     assert any("feature max difference 2 LSB" in f for f in summary["failures"])
@@ -436,23 +519,44 @@ def test_feature_and_output_mismatches_fail(capsys, fake, model_dir, clips_dir, 
     # The device model is still exact on its own features: the difference is the front end's.
     assert rep["end_to_end"]["model_exact_on_device_features_fraction"] == 1.0
 
-    # Thresholds are settable.
+    # JUnit: the two clips fail, saying what differed; so do the two thresholds they break.
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 10 + 12, "failures": 4, "errors": 0, "skipped": 0}
+    failed = {k: v[1] for k, v in j["cases"].items() if v[0] == "failure"}
+    assert set(failed) == {"clips/2_alice_2.wav", "clips/4_alice_4.wav", "checks/threshold end_to_end.feature_max_lsb",
+                           "checks/threshold model_only.output_exact_fraction"}
+    assert failed["clips/2_alice_2.wav"].startswith("features: 1 of 1280 int8 elements differ, max 2 LSB (> 1 allowed)")
+    assert failed["clips/4_alice_4.wav"].startswith("model-only outputs: 1 of 10 differ, max 1 LSB (device [")
+    assert failed["checks/threshold model_only.output_exact_fraction"] == "model-only exact outputs 0.9000 < 1.0"
+    assert j["cases"]["checks/run"][0] == "passed" and "exit status 1" in j["cases"]["checks/run"][2]
+
+    # Thresholds are settable; a clip's case fails only on what no threshold tolerates.
     status, summary, err = run_parity(capsys, *args, "--max-feature-lsb", "2", "--min-feature-identical", "0.99",
-                                      "--min-exact", "0.9", "--min-top1-agreement", "0.8")
+                                      "--min-exact", "0.9", "--min-top1-agreement", "0.8", "--junit", str(junit))
     assert status == 0, summary["failures"]
+    j = parse_junit(junit)
+    assert j["totals"]["failures"] == j["totals"]["errors"] == 0
+    # (the fake's output fault hit the first run's 5th INFER only; the feature fault is still there)
+    assert "features: 1 of 1280 int8 elements differ, max 2 LSB (within --max-feature-lsb)" in j["cases"]["clips/2_alice_2.wav"][2]
 
 
 def test_model_hash_mismatch_refuses(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
     dev = fake(model_sha="ab" * 32)
-    report = tmp_path / "r.json"
+    report, junit = tmp_path / "r.json", tmp_path / "parity.xml"
     status, summary, err = run_parity(capsys, "--port", dev.url, "--model", str(model_dir),
-                                      "--data-dir", str(clips_dir), "--report", str(report))
+                                      "--data-dir", str(clips_dir), "--report", str(report), "--junit", str(junit))
     assert status == 2 and summary["parity"] is False
     assert "ab" * 32 in err and dev.ref.sha256 in err and "refusing" in err
     assert dev.counts["AUDIO"] == dev.counts["INFER"] == 0
     rep = json.loads(report.read_text())
     assert rep["checks"]["model_sha256"]["match"] is False and "refusing" in rep["aborted"]
     assert all(r["error"]["stage"] == "skipped" for r in rep["rows"])
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 10 + 7, "failures": 1, "errors": 1, "skipped": 10}  # no threshold without results
+    kind, msg, _ = j["cases"]["checks/model_sha256"]
+    assert kind == "failure" and msg == f"model_sha256 differs: device {'ab' * 32}, reference {dev.ref.sha256}"
+    kind, msg, _ = j["cases"]["checks/run"]
+    assert kind == "error" and "aborted: refusing to run" in msg
 
 
 def test_frontend_mismatch_refuses_end_to_end_only(capsys, fake, model_dir, clips_dir) -> None:
@@ -467,9 +571,9 @@ def test_frontend_mismatch_refuses_end_to_end_only(capsys, fake, model_dir, clip
 
 def test_device_error_on_a_clip_is_a_row(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
     dev = fake(error_clips={2})
-    report = tmp_path / "r.json"
+    report, junit = tmp_path / "r.json", tmp_path / "parity.xml"
     status, summary, err = run_parity(capsys, "--port", dev.url, "--model", str(model_dir), "--data-dir", str(clips_dir),
-                                      "--report", str(report))
+                                      "--report", str(report), "--junit", str(junit))
     assert status == 1 and summary["errors"] == 1 and summary["checked"] == 10
     assert any("without a device result" in f for f in summary["failures"])
     row = json.loads(report.read_text())["rows"][1]
@@ -477,6 +581,12 @@ def test_device_error_on_a_clip_is_a_row(capsys, fake, model_dir, clips_dir, tmp
     assert row["error"]["attempts"] == 1  # a model failure is not retried
     assert row["model_only"]["output_exact"] is True  # the other mode still ran on that clip
     assert "0_alice_0.wav" not in err and "1_alice_1.wav: end-to-end error" in err
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 10 + 12, "failures": 1, "errors": 1, "skipped": 0}
+    kind, msg, out = j["cases"]["clips/1_alice_1.wav"]
+    assert kind == "error" and msg.startswith("end-to-end: ") and "MODEL" in msg
+    assert "model-only: output exact True" in out
+    assert j["cases"]["checks/device_results"][:2] == ("failure", "1 clip(s) without a device result (see their <error> cases)")
 
 
 def test_lost_response_and_lost_clip_are_recovered(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
@@ -491,10 +601,23 @@ def test_lost_response_and_lost_clip_are_recovered(capsys, fake, model_dir, clip
     assert dev.counts["RESET"] == 1
 
 
-def test_port_that_does_not_exist(capsys, model_dir, clips_dir) -> None:
+def test_unwritable_outputs_are_refused_before_the_run(capsys, model_dir, clips_dir, tmp_path) -> None:
+    (tmp_path / "file").write_text("")
+    for opt in ("--junit", "--report"):
+        status, summary, err = run_parity(capsys, "--port", "loop://", "--model", str(model_dir),
+                                          "--data-dir", str(clips_dir), opt, str(tmp_path / "file" / "x.xml"))
+        assert status == 2 and f"{opt} {tmp_path / 'file' / 'x.xml'}: cannot write there" in summary["error"]
+        assert "pass a writable file path" in summary["error"]
+
+
+def test_port_that_does_not_exist(capsys, model_dir, clips_dir, tmp_path) -> None:
+    junit = tmp_path / "parity.xml"
     status, summary, err = run_parity(capsys, "--port", "/dev/ttyNOPE99", "--model", str(model_dir),
-                                      "--data-dir", str(clips_dir))
+                                      "--data-dir", str(clips_dir), "--junit", str(junit))
     assert status == 2 and "/dev/ttyNOPE99" in summary["error"] and "--port emulator" in summary["error"]
+    j = parse_junit(junit)  # a CI job that reads the file sees why the run never started
+    assert j["totals"] == {"tests": 1, "failures": 0, "errors": 1, "skipped": 0}
+    assert j["cases"]["checks/run"][0] == "error" and "/dev/ttyNOPE99" in j["cases"]["checks/run"][1]
 
 
 def test_no_answer_is_bounded(capsys, fake, model_dir, clips_dir) -> None:
@@ -591,8 +714,19 @@ def _real_run(capsys, tmp_path: Path, port: str, *extra: str) -> tuple[int, dict
 @real_firmware
 @needs_fsdd
 def test_real_posix_board_full_test_split(capsys, tmp_path) -> None:
-    status, summary, rep = _real_run(capsys, tmp_path, "emulator:posix", "--plots", str(tmp_path / "plots"))
+    junit = tmp_path / "parity.xml"
+    status, summary, rep = _real_run(capsys, tmp_path, "emulator:posix", "--plots", str(tmp_path / "plots"),
+                                     "--junit", str(junit))
     assert rep["clips"] == rep["checked"] == 300 and rep["errors"] == 0
+    j = parse_junit(junit)
+    assert j["totals"] == {"tests": 300 + 12, "failures": 0, "errors": 0, "skipped": 0}, \
+        [(k, v[1]) for k, v in j["cases"].items() if v[0] != "passed"][:10]
+    lat = rep["latency"]
+    assert lat["unit"] == "ns" and lat["end_to_end"]["clips"] == lat["model_only"]["clips"] == 300
+    for st in ("frontend", "lstm", "head", "total", "wall_seconds"):
+        m = lat["end_to_end"][st]
+        assert 0 < m["median"] <= m["p90"] <= m["max"], (st, m)
+    assert (tmp_path / "plots" / "latency.png").stat().st_size > 10_000
     assert rep["model_only"]["output_exact_fraction"] == 1.0, "model parity: INFER must equal TFLite Micro exactly"
     assert rep["end_to_end"]["model_exact_on_device_features_fraction"] == 1.0
     assert status == 0, rep["failures"]

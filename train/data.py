@@ -8,6 +8,7 @@ in the training set (2,700). ``loso:<speaker>`` holds one speaker out.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -28,10 +29,12 @@ NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>[0
 
 FSDD_TAG = "v1.0.10"
 FSDD_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/{FSDD_TAG}.tar.gz"
-# SHA-256 of the archive above. It could not be measured on the offline
-# machines this project is built on; until it is pinned, a download needs the
-# expected hash from the user (--fsdd-sha256 / $FSDD_SHA256) and refuses
-# otherwise, printing the hash it measured so it can be checked and pinned.
+#: The data is pinned, not the archive: the SHA-256 of each of the tag's 3,000
+#: recordings (train/fsdd_manifest.json, made by `python -m train.data
+#: --write-manifest DIR`). Every download is checked file by file against it.
+#: A hash of the archive itself (--fsdd-sha256 in `python -m train.data
+#: --download`, or $FSDD_SHA256) is an optional extra check.
+MANIFEST_PATH = Path(__file__).resolve().parent / "fsdd_manifest.json"
 FSDD_SHA256: str | None = None
 OFFICIAL_TEST_INDICES = range(0, 5)
 
@@ -250,7 +253,11 @@ def default_cache_dir() -> Path:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = True, sha256: str | None = None) -> Path:
-    """--data-dir, else $FSDD_DIR, else the cache directory (downloaded there when missing)."""
+    """--data-dir, else $FSDD_DIR, else the cache directory (downloaded and verified there when missing).
+
+    The download comes from $FSDD_URL when set (a mirror of the same archive), else FSDD_URL; the
+    manifest decides whether it is the right data either way.
+    """
     if data_dir is not None:
         root = Path(data_dir)
         if not root.is_dir():
@@ -267,48 +274,253 @@ def resolve_data_dir(data_dir: str | Path | None = None, *, download: bool = Tru
         return cache
     if not download:
         raise DatasetError(f"FSDD not found: pass --data-dir, set $FSDD_DIR, or allow the download to {cache}")
-    download_fsdd(cache, sha256=sha256 or os.environ.get("FSDD_SHA256") or FSDD_SHA256)
+    download_fsdd(cache, url=os.environ.get("FSDD_URL") or FSDD_URL,
+                  sha256=sha256 or os.environ.get("FSDD_SHA256") or FSDD_SHA256)
     return cache
 
 
-def download_fsdd(dest: Path, *, url: str = FSDD_URL, sha256: str | None = FSDD_SHA256, timeout: float = 60.0) -> Path:
-    """Downloads the pinned FSDD archive, checks its SHA-256 and unpacks its recordings into dest.
+# -- the manifest: one SHA-256 per recording ------------------------------------------
+class DataMismatch(DatasetError):
+    """Recordings that differ from the manifest; `summary` is verify_recordings()'s result."""
 
-    Refuses to unpack anything whose hash does not match `sha256`; with no
-    expected hash it refuses too, and says which hash it measured.
+    #: Bad files named in the message; all of them are in `summary` (and in the JSON of `--download`).
+    MAX_LINES = 100
+
+    def __init__(self, message: str, summary: dict):
+        self.summary = summary
+        bad = mismatch_lines(summary)
+        lines = [f"  - {line}" for line in bad[: self.MAX_LINES]]
+        if len(bad) > self.MAX_LINES:
+            lines.append(f"  ... and {len(bad) - self.MAX_LINES} more (`python -m train.data --download DIR` "
+                         "lists them all in its JSON)")
+        super().__init__(message + "\n" + "\n".join(lines))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_manifest(folder: str | Path, *, source: str) -> dict:
+    """The manifest of every ``*.wav`` in folder (or folder/recordings): name -> bytes and SHA-256."""
+    rec = recordings_dir(Path(folder))
+    paths = sorted(p for p in rec.iterdir() if p.suffix.lower() == ".wav") if rec.is_dir() else []
+    if not paths:
+        raise DatasetError(f"{rec}: no .wav files to put in a manifest; pass FSDD's folder")
+    files = {}
+    for p in paths:
+        problem = _not_a_file(p)
+        if problem:
+            raise DatasetError(f"{p}: {problem}")
+        files[p.name] = {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
+    return {
+        "dataset": "Free Spoken Digit Dataset (FSDD)",
+        "tag": FSDD_TAG,
+        "url": FSDD_URL,
+        "source": source,
+        "generated_by": "python -m train.data --write-manifest DIR --source TEXT",
+        "count": len(files),
+        "bytes": sum(f["bytes"] for f in files.values()),
+        "files": files,
+    }
+
+
+def write_manifest(manifest: dict, path: str | Path = MANIFEST_PATH) -> Path:
+    """Writes JSON with one line per recording, so a change shows as a one-line diff."""
+    path = Path(path)
+    head = {k: v for k, v in manifest.items() if k != "files"}
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()] + ['  "files": {']
+    items = sorted(manifest["files"].items())
+    lines += [f"    {json.dumps(n)}: {json.dumps(e)}" + ("," if i < len(items) - 1 else "") for i, (n, e) in enumerate(items)]
+    lines += ["  }", "}"]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_manifest(path: str | Path | None = None) -> dict:
+    """Reads and checks a manifest (default: the committed train/fsdd_manifest.json)."""
+    path = Path(path) if path is not None else MANIFEST_PATH
+    fix = "restore it from the repository (git checkout train/fsdd_manifest.json) or pass --manifest with a valid one"
+    try:
+        man = json.loads(path.read_text())
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the FSDD manifest ({exc.strerror or exc}); {fix}") from exc
+    except ValueError as exc:
+        raise DatasetError(f"{path}: the FSDD manifest is not valid JSON ({exc}); {fix}") from exc
+    files = man.get("files") if isinstance(man, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise DatasetError(f"{path}: the FSDD manifest has no \"files\" object; {fix}")
+    for name, entry in files.items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise DatasetError(f"{path}: entry {name!r} has no 64-hex-digit \"sha256\" (got {entry!r}); {fix}")
+    man.setdefault("path", str(path))
+    return man
+
+
+def verify_recordings(folder: str | Path, manifest: dict | str | Path | None = None) -> dict:
+    """Checks every ``*.wav`` of folder (or folder/recordings) against the manifest.
+
+    Returns a JSON-able summary: ``ok``, counts, and the ``missing`` (in the
+    manifest, not in the folder), ``extra`` (in the folder, not in the
+    manifest) and ``mismatched`` files (``file``, ``expected_sha256``,
+    ``actual_sha256``, ``expected_bytes``, ``actual_bytes``, or ``problem``
+    when the entry cannot be read).
     """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest) as tmp:
-        archive = Path(tmp) / "fsdd.tar.gz"
-        log.info("downloading %s", url)
+    man = manifest if isinstance(manifest, dict) else load_manifest(manifest)
+    rec = recordings_dir(Path(folder))
+    if not rec.is_dir():
+        raise DatasetError(f"{rec}: not a directory; pass the folder that holds FSDD's recordings/")
+    expected = man["files"]
+    present = {p.name: p for p in rec.iterdir() if p.suffix.lower() == ".wav"}
+    mismatched, total = [], 0
+    for name in sorted(set(expected) & set(present)):
+        p, want = present[name], expected[name]
+        problem = _not_a_file(p)
+        if problem:
+            mismatched.append({"file": name, "expected_sha256": want["sha256"], "actual_sha256": None, "problem": problem})
+            continue
+        size = p.stat().st_size
+        total += size
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(archive, "wb") as out:
-                shutil.copyfileobj(resp, out)
+            got = file_sha256(p)
         except OSError as exc:
-            raise DatasetError(f"could not download FSDD from {url}: {exc}; pass --data-dir with a local copy") from exc
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-        if sha256 is None:
-            raise DatasetError(
-                f"downloaded {url} has SHA-256 {digest}, but no expected hash is pinned; "
-                "check it and pass it with --fsdd-sha256 (or $FSDD_SHA256)"
-            )
-        if digest != sha256.lower():
-            raise DatasetError(f"{url}: SHA-256 mismatch: got {digest}, expected {sha256}; the download is corrupt or changed")
-        rec = dest / "recordings"
-        rec.mkdir(exist_ok=True)
-        count = 0
+            mismatched.append({"file": name, "expected_sha256": want["sha256"], "actual_sha256": None,
+                               "problem": f"cannot be read ({exc.strerror or exc})"})
+            continue
+        if got != want["sha256"]:
+            mismatched.append({"file": name, "expected_sha256": want["sha256"], "actual_sha256": got,
+                               "expected_bytes": want.get("bytes"), "actual_bytes": size})
+    missing = sorted(set(expected) - set(present))
+    extra = sorted(set(present) - set(expected))
+    return {
+        "ok": not (missing or extra or mismatched),
+        "dir": str(rec),
+        "manifest": man.get("path", "<in memory>"),
+        "tag": man.get("tag"),
+        "expected": len(expected),
+        "found": len(present),
+        "matched": len(set(expected) & set(present)) - len(mismatched),
+        "bytes": total,
+        "missing": missing,
+        "extra": extra,
+        "mismatched": mismatched,
+    }
+
+
+def mismatch_lines(summary: dict) -> list[str]:
+    """One line per bad file of a verify_recordings() summary."""
+    out = []
+    for m in summary["mismatched"]:
+        if m.get("problem"):
+            out.append(f"{m['file']}: {m['problem']}")
+        else:
+            out.append(f"{m['file']}: SHA-256 {m['actual_sha256']} ({m['actual_bytes']} bytes), "
+                       f"expected {m['expected_sha256']} ({m['expected_bytes']} bytes)")
+    out += [f"{n}: missing (listed in the manifest, not in the folder)" for n in summary["missing"]]
+    out += [f"{n}: extra (not in the manifest)" for n in summary["extra"]]
+    return out
+
+
+# -- downloading -----------------------------------------------------------------------
+def _fetch(url: str, out: Path, timeout: float) -> str:
+    """Streams url into out; returns its SHA-256. Raises DatasetError on any failure or a short body."""
+    import http.client
+
+    h, n = hashlib.sha256(), 0
+    fix = "check the connection and run again, or download the archive yourself, unpack it and pass --data-dir"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(out, "wb") as f:
+            length = resp.headers.get("Content-Length")
+            for block in iter(lambda: resp.read(1 << 16), b""):
+                h.update(block)
+                f.write(block)
+                n += len(block)
+    except (OSError, http.client.HTTPException) as exc:
+        raise DatasetError(f"could not download FSDD from {url}: {type(exc).__name__}: {exc}; {fix}") from exc
+    if length is not None and length.isdigit() and n != int(length):
+        raise DatasetError(f"could not download FSDD from {url}: got {n} of {length} bytes (the connection "
+                           f"was cut); {fix}")
+    return h.hexdigest()
+
+
+def _unpack(archive: Path, dest: Path, url: str) -> int:
+    """Writes every ``*.wav`` under a recordings/ folder of the archive into dest; returns the count."""
+    import zlib
+
+    dest.mkdir()
+    count = 0
+    try:
         with tarfile.open(archive, "r:gz") as tar:
-            for member in tar.getmembers():
-                name = Path(member.name).name
-                if member.isfile() and "/recordings/" in f"/{member.name}" and parse_name(name):
+            for member in tar:
+                parts = Path(member.name).parts
+                name = parts[-1] if parts else ""
+                if member.isfile() and len(parts) >= 2 and parts[-2] == "recordings" and name.lower().endswith(".wav"):
                     src = tar.extractfile(member)
                     assert src is not None
-                    (rec / name).write_bytes(src.read())
+                    (dest / name).write_bytes(src.read())
                     count += 1
-        if count == 0:
-            raise DatasetError(f"{url}: archive holds no recordings/{{digit}}_{{speaker}}_{{index}}.wav files")
-        log.info("unpacked %d recordings into %s", count, rec)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DatasetError(
+            f"{url}: the downloaded archive is truncated or damaged ({type(exc).__name__}: {exc}); nothing was "
+            "installed. Run again to download it anew (python -m train.data --download), or download it "
+            "yourself, unpack it and pass --data-dir") from exc
+    if count == 0:
+        raise DatasetError(f"{url}: archive holds no recordings/*.wav files; is this FSDD's archive?")
+    return count
+
+
+def download_fsdd(dest: Path, *, url: str = FSDD_URL, sha256: str | None = FSDD_SHA256,
+                  manifest: dict | str | Path | None = None, timeout: float = 60.0) -> Path:
+    """Downloads FSDD's archive, unpacks its recordings and checks each against the manifest.
+
+    The recordings land in ``dest/recordings`` only when every file matches
+    the manifest (default: train/fsdd_manifest.json): no file missing, none
+    extra, every SHA-256 equal. Otherwise nothing is installed (the unpacked
+    copy is removed, and dest too when this call created it) and a
+    DataMismatch names each bad file. ``sha256``, when given, is checked
+    against the archive's own hash first.
+    """
+    dest = Path(dest)
+    man = manifest if isinstance(manifest, dict) else load_manifest(manifest)
+    final = dest / "recordings"
+    if final.is_dir() and not any(final.iterdir()):
+        final.rmdir()
+    if final.exists():
+        raise DatasetError(f"{final} already exists; check it with `python -m train.data --verify {dest}`, "
+                           "or remove it to download again")
+    created = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".fsdd-download-") as tmp:
+            archive = Path(tmp) / "fsdd.tar.gz"
+            log.info("downloading %s", url)
+            digest = _fetch(url, archive, timeout)
+            if sha256 and digest != sha256.lower():
+                raise DatasetError(f"{url}: archive SHA-256 mismatch: got {digest}, expected {sha256} (--fsdd-sha256 / "
+                                   "$FSDD_SHA256); the download is corrupt or the archive changed: run again, or "
+                                   "drop the archive hash to rely on the per-file manifest")
+            staging = Path(tmp) / "recordings"
+            count = _unpack(archive, staging, url)
+            summary = verify_recordings(staging, man)
+            if not summary["ok"]:
+                bad = len(summary["mismatched"]) + len(summary["missing"]) + len(summary["extra"])
+                raise DataMismatch(
+                    f"{url}: {bad} recording(s) differ from the manifest {summary['manifest']} "
+                    f"({summary['matched']} of {summary['expected']} match); nothing was installed in {dest} "
+                    "(the unpacked copy was removed). The archive changed or was tampered with: run again, "
+                    "or pass --data-dir with a copy that `python -m train.data --verify DIR` accepts", summary)
+            staging.rename(final)
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+    log.info("unpacked %d recordings into %s, all %d match %s", count, final, count, man.get("path", "the manifest"))
     return dest
 
 
@@ -390,3 +602,79 @@ def split_indices(ds: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     if len(test) == 0 or len(train) == 0:
         raise ValueError(f"split {split!r} leaves an empty train or test set ({len(train)}/{len(test)})")
     return train, test
+
+
+# -- CLI: python -m train.data ----------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+    import time
+
+    ap = argparse.ArgumentParser(
+        prog="python -m train.data",
+        description=f"FSDD {FSDD_TAG}: check a data folder against the committed per-file SHA-256 manifest, "
+                    "download and verify the dataset, or (re)generate the manifest. Prints one JSON object on "
+                    "stdout; one line per bad file on stderr. Exit status: 0 all files match, 1 a file is "
+                    "missing, extra or differs, 2 usage error or failed download.")
+    act = ap.add_mutually_exclusive_group(required=True)
+    act.add_argument("--verify", metavar="DIR",
+                     help="check every *.wav in DIR (or DIR/recordings), e.g. a --data-dir folder, against the manifest")
+    act.add_argument("--download", metavar="DIR", nargs="?", const="",
+                     help=f"download {FSDD_URL}, check every recording and install DIR/recordings only if all match "
+                          f"(default DIR: {default_cache_dir()}, where the tools look when no --data-dir is given)")
+    act.add_argument("--write-manifest", metavar="DIR",
+                     help="measure every *.wav in DIR (or DIR/recordings) and write the manifest (use only with a "
+                          f"copy known to be the {FSDD_TAG} tag's files)")
+    ap.add_argument("--manifest", metavar="FILE", default=None,
+                    help=f"manifest to check against or write (default: {MANIFEST_PATH.relative_to(MANIFEST_PATH.parents[1])})")
+    ap.add_argument("--source", metavar="TEXT", default=None,
+                    help="with --write-manifest: where the measured copy came from (required: it is recorded in the file)")
+    ap.add_argument("--url", default=os.environ.get("FSDD_URL") or FSDD_URL,
+                    help="with --download: archive URL, e.g. a mirror (default: $FSDD_URL, else the pinned tag's)")
+    ap.add_argument("--fsdd-sha256", metavar="HEX", default=os.environ.get("FSDD_SHA256"),
+                    help="with --download: also require this SHA-256 of the archive itself (default: $FSDD_SHA256, "
+                         "else none: the per-file manifest is the check)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    t0 = time.monotonic()
+    try:
+        if args.write_manifest is not None:
+            if not args.source:
+                ap.error("--write-manifest needs --source TEXT saying where the copy came from")
+            man = build_manifest(args.write_manifest, source=args.source)
+            path = write_manifest(man, args.manifest or MANIFEST_PATH)
+            print(json.dumps({"ok": True, "manifest": str(path), "count": man["count"], "bytes": man["bytes"],
+                              "source": man["source"]}))
+            return 0
+        if args.download is not None:
+            dest = Path(args.download) if args.download else default_cache_dir()
+            if not (dest / "recordings").is_dir() or not any((dest / "recordings").iterdir()):
+                download_fsdd(dest, url=args.url, sha256=args.fsdd_sha256, manifest=args.manifest)
+            else:
+                log.info("%s/recordings already exists: verifying it", dest)
+            folder = dest
+        else:
+            folder = Path(args.verify)
+            if not folder.is_dir():
+                raise DatasetError(f"--verify {folder}: no such directory; pass the folder given as --data-dir")
+        summary = verify_recordings(folder, args.manifest)
+    except DataMismatch as exc:
+        print(str(exc), file=sys.stderr)
+        print(json.dumps({**exc.summary, "seconds": round(time.monotonic() - t0, 3)}))
+        return 1
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(json.dumps({"ok": False, "error": str(exc)}))
+        return 2
+    summary["seconds"] = round(time.monotonic() - t0, 3)
+    for line in mismatch_lines(summary):
+        print(f"  - {line}", file=sys.stderr)
+    verdict = "all match" if summary["ok"] else "MISMATCH"
+    print(f"{summary['dir']}: {summary['matched']} of {summary['expected']} recordings match {summary['manifest']}"
+          f" ({summary['bytes']:,} bytes, {summary['seconds']:.1f} s): {verdict}", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0 if summary["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
