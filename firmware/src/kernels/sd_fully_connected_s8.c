@@ -102,7 +102,11 @@ typedef struct {
  * requantized in one tight loop. */
 #define SD_FC_BLOCK 16
 
-/* y[o0 + k] for k < n from acc[k] (the bias is already in it). */
+/* y[o0 + k] for k < n from acc[k] (the bias is already in it). Cold on
+ * DSP cores: their common case requantizes in quad_block. */
+#if SD_FC_HAVE_DSP && defined(__GNUC__)
+__attribute__((cold))
+#endif
 static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *acc, int32_t o0, int32_t n, int8_t *y)
 {
     const int32_t zp = q->zp;
@@ -259,25 +263,45 @@ static uint32_t unpack_x(const int8_t *x, int32_t n, uint32_t *xb)
     return s;
 }
 
-/* Row pairs in groups of two, one chunk of columns: for each of nq groups
- * (4 rows, their ng x 4 words contiguous at w, then the next group's),
- * S0, T0, S1, T1 over the ng column groups of xb (2 words per group), then
- *   acc[0] += T0 + corr, acc[1] += (S0 - T0) >> 8,
- *   acc[2] += T1 + corr, acc[3] += (S1 - T1) >> 8,  acc += 4.
- * ctl = { ng >= 1, nq >= 1, corr }. AAPCS: r0 = acc, r1 = w, r2 = xb, r3 = ctl.
- * Registers in the loop: r4-r7 S0 T0 S1 T1, r8-r11 the words A0 B0 A1 B1,
- * r12 / lr the inputs (x[4g], x[4g+2]) / (x[4g+1], x[4g+3]). */
+/* Control block of quad_block (uint32_t words). */
+enum {
+    QB_NG,    /* column groups in xb, >= 1 */
+    QB_NQ,    /* groups of two row pairs, >= 1 (counted down) */
+    QB_CORR,  /* -128 sum x over the columns in xb */
+    QB_WSKIP, /* bytes of weights to skip after each group of rows */
+    QB_Y,     /* 0: add to acc[]; else int8 output pointer (advanced) */
+    QB_M,     /* with QB_Y: sd_fp_mbqm_right's multiplier, */
+    QB_KLO,   /* its constant k (low word), */
+    QB_KHI,   /* high word + (output zero point << (e - 1)), */
+    QB_E1,    /* e - 1 */
+    QB_ASTEP, /* with QB_Y: bytes acc advances per group of rows (16, or 0 for a zero bias) */
+    QB_WORDS
+};
+
+/* For each of ctl[QB_NQ] groups of two row pairs (4 rows; words at w, 4 per
+ * column group): S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb
+ * (2 words per group), then the rows' accumulators
+ *   a0 = acc[0] + T0 + corr, a1 = acc[1] + (S0 - T0) >> 8,
+ *   a2 = acc[2] + T1 + corr, a3 = acc[3] + (S1 - T1) >> 8,
+ * either stored back to acc[0..3] (ctl[QB_Y] == 0) or, from acc[] = the bias,
+ * requantized (sd_fp_mbqm_right, zero point folded into k, SSAT #8: no
+ * fused activation) to 4 bytes at ctl[QB_Y]. Then acc advances by 16 bytes
+ * (requantizing: by ctl[QB_ASTEP] bytes), w by ctl[QB_WSKIP] more bytes.
+ * AAPCS: r0 = acc, r1 = w, r2 = xb, r3 = ctl. In the loop: r4-r7 S0 T0 S1 T1,
+ * r8-r11 the words A0 B0 A1 B1, r12 / lr the inputs (x[4g], x[4g+2]) /
+ * (x[4g+1], x[4g+3]). */
 #define SD_FC_ASM_ARG __attribute__((unused))
 /* naked: the body is the whole function; noipa: GCC keeps the AAPCS call (no clone, no inlining) */
-__attribute__((naked, noipa)) static void quad_block(int32_t *acc SD_FC_ASM_ARG, const uint32_t *w SD_FC_ASM_ARG,
+__attribute__((naked, noipa)) static void quad_block(const int32_t *acc SD_FC_ASM_ARG,
+                                                     const uint32_t *w SD_FC_ASM_ARG,
                                                      const uint32_t *xb SD_FC_ASM_ARG,
-                                                     const uint32_t *ctl SD_FC_ASM_ARG)
+                                                     uint32_t *ctl SD_FC_ASM_ARG)
 {
     __asm__ volatile(
         "    push    {r4-r11, lr}\n"
-        "    ldm     r3, {r3, r12, lr}\n"
-        "    push    {r2, r3, r12, lr}\n" /* [sp]: xb, ng, nq, corr */
+        "    push    {r2, r3}\n" /* [sp]: xb, ctl */
         "5:  ldrd    r2, r3, [sp]\n"
+        "    ldr     r3, [r3]\n" /* ng */
         "    movs    r4, #0\n"
         "    movs    r5, #0\n"
         "    movs    r6, #0\n"
@@ -307,7 +331,8 @@ __attribute__((naked, noipa)) static void quad_block(int32_t *acc SD_FC_ASM_ARG,
         "3:\n" SD_FC_GROUP
         "    subs    r3, r3, #1\n"
         "    bne     3b\n"
-        "4:  ldr     r3, [sp, #12]\n"
+        "4:  ldr     lr, [sp, #4]\n" /* ctl */
+        "    ldr     r3, [lr, #8]\n" /* corr */
         "    ldm     r0, {r8-r11}\n"
         "    add     r8, r8, r5\n"
         "    add     r8, r8, r3\n"
@@ -317,14 +342,36 @@ __attribute__((naked, noipa)) static void quad_block(int32_t *acc SD_FC_ASM_ARG,
         "    add     r10, r10, r3\n"
         "    sub     r6, r6, r7\n"
         "    add     r11, r11, r6, asr #8\n"
-        "    stmia   r0!, {r8-r11}\n"
-        "    ldr     r3, [sp, #8]\n"
+        "    ldr     r3, [lr, #12]\n" /* wskip */
+        "    add     r1, r1, r3\n"
+        "    ldr     r2, [lr, #16]\n" /* y */
+        "    cmp     r2, #0\n"
+        "    beq     6f\n"
+        "    add     r12, lr, #20\n"
+        "    ldm     r12, {r3-r6}\n" /* m, klo, khi, e1 */
+#define SD_FC_RQ(a)                                                                                      \
+        "    and     lr, " a ", #0x80000000\n"                                                           \
+        "    subs    r7, r4, lr\n"                                                                       \
+        "    sbc     r12, r5, #0\n"                                                                      \
+        "    smlal   r7, r12, " a ", r3\n"                                                               \
+        "    asr     r12, r12, r6\n"                                                                     \
+        "    ssat    r12, #8, r12\n"                                                                     \
+        "    strb    r12, [r2], #1\n"
+        SD_FC_RQ("r8") SD_FC_RQ("r9") SD_FC_RQ("r10") SD_FC_RQ("r11")
+        "    ldr     lr, [sp, #4]\n"
+        "    str     r2, [lr, #16]\n"
+        "    ldr     r3, [lr, #36]\n" /* astep */
+        "    add     r0, r0, r3\n"
+        "    b       7f\n"
+        "6:  stmia   r0!, {r8-r11}\n"
+        "7:  ldr     r3, [lr, #4]\n" /* nq */
         "    subs    r3, r3, #1\n"
-        "    str     r3, [sp, #8]\n"
+        "    str     r3, [lr, #4]\n"
         "    bne     5b\n"
-        "    add     sp, sp, #16\n"
+        "    add     sp, sp, #8\n"
         "    pop     {r4-r11, pc}\n");
 #undef SD_FC_GROUP
+#undef SD_FC_RQ
 }
 
 /* S, T of one row pair over ng groups: w = 2 words per group (A B). */
@@ -353,6 +400,8 @@ SD_INLINE void pair_add(int32_t *a, const int32_t *st, uint32_t corr)
     a[1] = (int32_t)((uint32_t)a[1] + (uint32_t)((int32_t)((uint32_t)st[0] - (uint32_t)st[1]) >> 8));
 }
 
+static const int32_t s_zero4[4] = {0, 0, 0, 0}; /* the bias when there is none */
+
 sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
                                       const int8_t *input, const uint32_t *weights,
                                       const int32_t *bias, int8_t *output)
@@ -365,16 +414,42 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
     const int32_t out_depth = dims->output_depth;
     const int32_t pairs = (out_depth + 1) / 2;
     const int32_t groups = (depth + 3) / 4;
+    const int32_t quads = out_depth / 4; /* groups of two row pairs with all 4 rows real */
     const int32_t one_chunk = depth <= SD_FC_XCOLS;
+    /* The common case in one pass of quad_block per input row, requantized
+     * there (rows 0 .. 4 quads - 1; the rest, at most 3 rows, below): one column chunk, per tensor, one rounding, no fused
+     * activation, the zero point folded into k without overflow (e <= 23). */
+    const int32_t e = -q.shift[0];
+    const int fast = one_chunk && quads > 0 && !q.per_channel && q.lo == -128 && q.hi == 127 &&
+                     sd_fp_mbqm_right_ok(q.mult[0], q.shift[0]) && e <= 23;
+    uint32_t ctl[QB_WORDS];
+    if (fast) {
+        const int64_t k = sd_fp_mbqm_right_k(e);
+        ctl[QB_M] = (uint32_t)q.mult[0];
+        ctl[QB_KLO] = (uint32_t)k;
+        ctl[QB_KHI] = (uint32_t)(k >> 32) + ((uint32_t)q.zp << (e - 1));
+        ctl[QB_E1] = (uint32_t)(e - 1);
+    }
     uint32_t xb[SD_FC_XCOLS / 2];
     for (int32_t b = 0; b < dims->batches; ++b) {
         const int8_t *x = input + b * depth;
-        uint32_t ctl[3] = {(uint32_t)groups, 0u, 0u}; /* ng, nq, corr = -128 sum x of the chunk in xb */
+        int8_t *y = output + b * out_depth;
+        uint32_t corr = 0; /* -128 sum x over the columns in xb */
         if (one_chunk) {
-            ctl[2] = 0u - (unpack_x(x, depth, xb) << 7);
+            corr = 0u - (unpack_x(x, depth, xb) << 7);
         }
         int32_t acc[SD_FC_BLOCK];
-        for (int32_t p0 = 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
+        if (fast) {
+            ctl[QB_NG] = (uint32_t)groups;
+            ctl[QB_NQ] = (uint32_t)quads;
+            ctl[QB_CORR] = corr;
+            ctl[QB_WSKIP] = 0;
+            ctl[QB_Y] = (uint32_t)(uintptr_t)y;
+            ctl[QB_ASTEP] = bias != 0 ? 16u : 0u;
+            quad_block(bias != 0 ? bias : s_zero4, weights, xb, ctl);
+        }
+        /* rows in blocks of SD_FC_BLOCK (in the fast case only the last 0-3 rows are left) */
+        for (int32_t p0 = fast ? 2 * quads : 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
             const int32_t p1 = (pairs - p0 < SD_FC_BLOCK / 2) ? pairs : p0 + SD_FC_BLOCK / 2;
             const int32_t o0 = 2 * p0;
             const int32_t n = (out_depth - o0 < SD_FC_BLOCK) ? out_depth - o0 : SD_FC_BLOCK;
@@ -389,36 +464,27 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
             if (n & 1) {
                 acc[n] = 0;
             }
-            if (one_chunk) {
+            for (int32_t c0 = 0; c0 < depth; c0 += SD_FC_XCOLS) {
+                const int32_t cols = (depth - c0 < SD_FC_XCOLS) ? depth - c0 : SD_FC_XCOLS;
+                const int32_t ng = (cols + 3) / 4;
+                if (!one_chunk) {
+                    corr = 0u - (unpack_x(x + c0, cols, xb) << 7);
+                }
                 if (nq > 0) {
-                    ctl[1] = (uint32_t)nq;
-                    quad_block(acc, w, xb, ctl);
+                    ctl[QB_NG] = (uint32_t)ng;
+                    ctl[QB_NQ] = (uint32_t)nq;
+                    ctl[QB_CORR] = corr;
+                    ctl[QB_WSKIP] = (uint32_t)(16 * (groups - ng));
+                    ctl[QB_Y] = 0;
+                    quad_block(acc, w + c0, xb, ctl);
                 }
-            } else {
-                for (int32_t j = 0; j < nq; ++j) {
-                    for (int32_t c0 = 0; c0 < depth; c0 += SD_FC_XCOLS) {
-                        const int32_t cols = (depth - c0 < SD_FC_XCOLS) ? depth - c0 : SD_FC_XCOLS;
-                        ctl[0] = (uint32_t)((cols + 3) / 4);
-                        ctl[1] = 1u;
-                        ctl[2] = 0u - (unpack_x(x + c0, cols, xb) << 7);
-                        quad_block(acc + 4 * j, w + 4 * j * groups + c0, xb, ctl);
-                    }
-                }
-            }
-            if (p0 + 2 * nq < p1) { /* the odd last pair */
-                const uint32_t *wp = w + 4 * nq * groups;
-                int32_t *a = acc + 4 * nq;
-                for (int32_t c0 = 0; c0 < depth; c0 += SD_FC_XCOLS) {
-                    const int32_t cols = (depth - c0 < SD_FC_XCOLS) ? depth - c0 : SD_FC_XCOLS;
-                    if (!one_chunk) {
-                        ctl[2] = 0u - (unpack_x(x + c0, cols, xb) << 7);
-                    }
+                if (2 * nq < p1 - p0) { /* the odd last pair */
                     int32_t st[2];
-                    pair_dot(wp + c0 / 2, xb, (cols + 3) / 4, st);
-                    pair_add(a, st, ctl[2]);
+                    pair_dot(w + 4 * nq * groups + c0 / 2, xb, ng, st);
+                    pair_add(acc + 4 * nq, st, corr);
                 }
             }
-            requantize(&q, acc, o0, n, output + b * out_depth);
+            requantize(&q, acc, o0, n, y);
         }
     }
     return SD_STATUS_OK;
