@@ -19,7 +19,6 @@
 #define SD_MODEL_NUM_OPS 343
 #define SD_MODEL_CONST_BYTES 125088
 #define SD_MODEL_MACS 1641960
-#define SD_MODEL_FC_WEIGHT_LAYOUT 2
 /* input shape [1, 16, 80], output shape [1, 10] */
 
 /* Op kinds the graph uses (1) or not (0): src/sd_model.c links only the used kernels. */
