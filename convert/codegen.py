@@ -1039,7 +1039,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
             tag = text[a + 1:b]
             out.append(text[pos:a])
             if tag.startswith("ARENA"):
-                out.append(f"(sd_arena + {offsets[int(tag[5:])]})")
+                out.append(f"(sd_model_arena + {offsets[int(tag[5:])]})")
             else:  # REF<tid> or REF<tid>+<bytes>
                 tid, _, extra = tag[3:].partition("+")
                 out.append(f"{offsets[int(tid)] + int(extra or 0)}u")
@@ -1078,6 +1078,9 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     for k, v in defs:
         h.append(f"#define {k} {v}\n")
     h.append(f"/* input shape {list(in_t.shape)}, output shape {list(out_t.shape)} */\n")
+    h.append("\n#include <stdint.h>\n/* The activation arena. Nothing in it survives an invocation, so the front\n"
+             " * end borrows it as FFT work space between invocations (sd_frontend.c). */\n"
+             "extern int8_t sd_model_arena[SD_MODEL_ARENA_BYTES];\n")
     h.append("\n/* Op kinds the graph uses (1) or not (0): src/sd_model.c links only the used kernels. */\n")
     used = {n.c_type for n in nodes}
     for c_type in OP_KINDS:
@@ -1090,7 +1093,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
          "#if defined(__GNUC__)\n#define SD_GRAPH_ALIGN16 __attribute__((aligned(16)))\n#else\n"
          "#define SD_GRAPH_ALIGN16\n#endif\n\n",
          f"/* Activations: {len(sizes)} tensors share {arena_bytes} bytes (liveness-planned). */\n",
-         "static int8_t sd_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;\n\n"]
+         "int8_t sd_model_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;\n\n"]
     c.extend(resolve(d) for d in em.decls)
     c.append("\n")
 
@@ -1140,10 +1143,10 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         head = "SD_OP_HEAD + " if n.stage else ""
         c.append(f"    {head}{n.c_type}, /* op {n.index}: {n.op}, node {index_of[k]} */\n")
     c.append("};\n\n")
-    out_expr = (f"(sd_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
+    out_expr = (f"(sd_model_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
     members = [
-        ("ops", "sd_ops"), ("num_ops", str(len(nodes))), ("arena", "sd_arena"), ("consts", consts),
-        ("input", f"(sd_arena + {offsets[in_t.index]})"), ("output", out_expr),
+        ("ops", "sd_ops"), ("num_ops", str(len(nodes))), ("arena", "sd_model_arena"), ("consts", consts),
+        ("input", f"(sd_model_arena + {offsets[in_t.index]})"), ("output", out_expr),
         ("input_size", str(in_t.size)), ("output_size", str(out_t.size)),
         ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_params", fc_params), ("fc_matrices", fc_mats),
         ("fc_biases", fc_biases), ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),

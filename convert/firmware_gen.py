@@ -118,6 +118,8 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
 #define SD_WINDOW_MAX_ENERGY {rule}              /* 1: 16 frames with the most energy; 0: the first 16 */
 #define SD_LOG_FLOOR {c_float(cfg.log_floor)}
 #define SD_MEL_WEIGHTS {len(weights)}u
+#define SD_CLIP_NORM_BAND_MEAN {int(cfg.clip_norm == "band-mean")}           /* 1: subtract each band's mean over the window */
+#define SD_FINE_BITS {cfg.fine_bits}u                   /* fine int16 values: 2^SD_FINE_BITS steps per int8 step */
 #define SD_FRONTEND_CONFIG_SHA256 "{cfg.sha256()}"
 
 /* Periodic Hann window times 2^-15 (the int16 -> float scaling, folded exactly:
@@ -134,8 +136,9 @@ typedef {mel_type} sd_mel_index_t;
 extern const sd_mel_index_t sd_mel_start[SD_N_MELS];   /* first FFT bin of each band */
 extern const sd_mel_index_t sd_mel_length[SD_N_MELS];  /* bins in the band's non-zero run (>= 1) */
 extern const float sd_mel_weights[SD_MEL_WEIGHTS];
-/* int8 input = round(log_mel * gain + offset): per-band normalization and the
- * model's input quantization (scale {input_scale!r}, zero point {input_zero_point}) folded. */
+/* Fine int16 value = round(log_mel * gain + offset): the per-band training
+ * statistics and the model's input scale ({input_scale!r}) / 2^SD_FINE_BITS
+ * folded; the int8 input follows in integers (zero point {input_zero_point}). */
 extern const float sd_band_gain[SD_N_MELS];
 extern const float sd_band_offset[SD_N_MELS];
 

@@ -93,7 +93,7 @@ def tflm_outputs(data: bytes, logmel: np.ndarray, cfg) -> tuple[np.ndarray, np.n
     from train import features as F
 
     ref = Reference(data, cfg)
-    q = F.quantize_logmel(logmel, cfg, ref.input_scale, ref.input_zero_point)  # elementwise: any leading shape
+    q = F.quantize_logmel(logmel, cfg, ref.input_scale, ref.input_zero_point)  # per window: any leading shape
     return q, ref.infer(q)
 
 
@@ -176,6 +176,7 @@ def quantize(
     dense_quant: str = "auto",
     probe_arena: bool = True,
     progress: bool = True,
+    split: str = "official",
 ) -> dict:
     import tempfile
 
@@ -198,7 +199,11 @@ def quantize(
 
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress)
     fsdd.log_problems(ds, log)
-    train_idx, test_idx = fsdd.split_indices(ds, "official")
+    train_idx, test_idx = fsdd.split_indices(ds, split)
+    trained_on = json.loads((model_dir / "metrics.json").read_text()).get("split") if (model_dir / "metrics.json").is_file() else None
+    if trained_on is not None and trained_on != split:
+        raise ConversionError(f"{model_dir}: the model was trained on split {trained_on!r}, not {split!r}; "
+                              f"pass --split {trained_on} so calibration, QAT and the test use the same clips")
     logmel = F.batch_logmel((c.samples for c in ds.clips), cfg, progress=progress, desc="log-mel")
     x = F.normalize(logmel, cfg)
     y = ds.labels
@@ -281,6 +286,7 @@ def quantize(
         "int8_float_top1_agreement": best["float_agreement"],
         "released": released,
         "test_clips": int(len(test_idx)),
+        "split": split,
         "dense_quantization": "per-tensor" if per_tensor else "per-channel",
         "dense_quantization_why": why,
         "granularity": granularity,
@@ -327,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where model_int8.tflite, model_int8.{cc,h} and report.json go (default: --model)")
     p.add_argument("--c-out", default="firmware/generated", help="generated C for the firmware ('' to skip)")
     p.add_argument("--data-dir", help="FSDD folder; default $FSDD_DIR or the cache")
+    p.add_argument("--split", default="official",
+                   help="the model's training split ('official' or 'loso:<speaker>'): calibration and QAT use its "
+                        "training clips, accuracy its test clips")
     q = p.add_argument_group("quantization")
     q.add_argument("--qat-epochs", type=int, default=6, help="quantization-aware fine-tuning epochs (0 = PTQ only)")
     q.add_argument("--rep-samples", type=int, default=300, help="training clips in the representative dataset")
@@ -348,7 +357,8 @@ def main(argv=None) -> int:
     try:
         report = quantize(model_dir=args.model, out_dir=args.out, c_out=args.c_out or None, data_dir=args.data_dir,
                           qat_epochs=args.qat_epochs, rep_samples=args.rep_samples, seed=args.seed,
-                          dense_quant=args.dense_quant, probe_arena=not args.no_arena, progress=not args.no_progress)
+                          dense_quant=args.dense_quant, probe_arena=not args.no_arena, progress=not args.no_progress,
+                          split=args.split)
     except (ConversionError, UnsupportedModelError, DatasetError, FileNotFoundError, ValueError) as exc:
         if args.verbose:
             raise

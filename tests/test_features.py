@@ -136,3 +136,59 @@ def test_load_names_bad_file(tmp_path):
     p.write_text(json.dumps({"sr": 8000, "bogus": 1}))
     with pytest.raises(ValueError, match=r"fe\.json.*bogus"):
         F.FrontendConfig.load(p)
+
+
+# -- per-clip normalization (clip_norm="band-mean") ---------------------------------
+BAND_MEAN = CFG if CFG.clip_norm == "band-mean" else F.FrontendConfig(clip_norm="band-mean")
+
+
+def test_band_mean_quantize_matches_float_definition():
+    rng = np.random.default_rng(2)
+    logmel = rng.uniform(-14, 4, (8, 16, 80)).astype(np.float32)
+    cfg = F.fit_normalization(logmel, BAND_MEAN)
+    scale, zp = 0.03, 7
+    q = F.quantize_logmel(logmel, cfg, scale, zp)
+    ref = np.clip(np.round(F.normalize(logmel, cfg) / scale) + zp, -128, 127)
+    assert q.dtype == np.int8 and q.shape == logmel.shape
+    assert np.max(np.abs(q.astype(int) - ref)) <= 1  # the fine int16 step rounds once more
+    assert np.mean(q == ref) > 0.99
+
+
+def test_band_mean_removes_a_level_change_and_constant_bands_give_the_zero_point():
+    rng = np.random.default_rng(3)
+    logmel = rng.uniform(-10, 2, (16, 80)).astype(np.float32)
+    cfg = F.fit_normalization(logmel[None], BAND_MEAN)
+    q = F.quantize_logmel(logmel, cfg, 0.03, -5)
+    louder = F.quantize_logmel(logmel + np.float32(np.log(4.0)), cfg, 0.03, -5)  # 6 dB more in every band
+    assert np.max(np.abs(q.astype(int) - louder)) <= 1 and np.mean(q == louder) > 0.98
+    flat = np.broadcast_to(rng.uniform(-14, 4, (1, 80)).astype(np.float32), (16, 80))  # silence, DC: constant per band
+    assert np.all(F.quantize_logmel(flat, cfg, 0.03, -5) == -5)
+
+
+def test_band_mean_statistics_are_those_of_the_clip_centred_values():
+    rng = np.random.default_rng(4)
+    offsets = rng.normal(0, 5, (50, 1, 80))  # per-clip levels: what the clip mean removes
+    logmel = (offsets + rng.normal(0, 1, (50, 16, 80))).astype(np.float32)
+    cfg = F.fit_normalization(logmel, BAND_MEAN)
+    assert np.allclose(cfg.band_std, 1.0, atol=0.1)  # the spread within clips, not the 5.1 across them
+    glob = F.fit_normalization(logmel, F.FrontendConfig(clip_norm="none"))
+    assert np.all(np.asarray(glob.band_std) > 3.0)
+
+
+def test_fine_values_saturate_instead_of_wrapping():
+    cfg = F.FrontendConfig(clip_norm="band-mean").with_normalization(np.zeros(80), np.full(80, 1e-3))
+    w = F.fine_features(np.array([[1e4, -1e4, np.nan] + [0.0] * 77] * 16, np.float32), cfg, 0.01)
+    assert w.dtype == np.int16 and w[0, 0] == 32767 and w[0, 1] == -32768 and w[0, 2] == -32768
+
+
+def test_rdiv_rounds_half_away_from_zero():
+    assert F.rdiv(np.array([7, 8, 9, -7, -8, -9, 0]), 16).tolist() == [0, 1, 1, 0, -1, -1, 0]
+
+
+def test_configs_from_before_clip_norm_mean_the_global_normalization():
+    d = F.FrontendConfig().to_dict()
+    del d["clip_norm"]
+    assert F.FrontendConfig.from_dict(d).clip_norm == "none"
+    with pytest.raises(ValueError, match="clip_norm"):
+        F.FrontendConfig(clip_norm="per-clip-std")
+    assert F.FrontendConfig(clip_norm="none").sha256() != F.FrontendConfig().sha256()

@@ -55,3 +55,33 @@ def test_help_lists_options(capsys):
     text = capsys.readouterr().out
     for opt in ("--data-dir", "--split", "--epochs", "--seed", "--out"):
         assert opt in text
+
+
+def test_augmented_copies_come_from_the_training_speakers_only(fsdd_dir):
+    import numpy as np
+
+    from train import data as fsdd
+    from train.augment import AugmentConfig
+    from train.trainer import augmented_features, stratified_holdout
+
+    tiny = dict(mcfg=ModelConfig(lstm_units=16, dense_units=16), tcfg=TrainConfig(epochs=2, patience=2, seed=1))
+    m = run(data_dir=fsdd_dir, split="loso:theo", save=False, progress=False, limit_per_speaker=1,
+            acfg=AugmentConfig(copies=2, seed=1), **tiny)
+    ds = fsdd.load_dataset(fsdd.resolve_data_dir(fsdd_dir), sr=8000, strict=False, progress=False)
+    from train.trainer import limit_training_clips
+
+    ds = ds.subset(limit_training_clips(ds, 1))
+    train_idx, test_idx = fsdd.split_indices(ds, "loso:theo")
+    fit_rel, _ = stratified_holdout(ds.labels[train_idx], 0.1, 1)
+    assert m["n_extra"] == 2 * len(fit_rel)  # two copies of each clip early stopping does not hold out
+    assert m["augment"]["copies"] == 2 and m["clip_norm"] == "band-mean"
+    assert all(ds.clips[i].speaker != "theo" for i in train_idx) and len(test_idx) > 0
+    # the copies are reproducible and differ from the clips they came from
+    from train import features as F
+
+    cfg = F.fit_normalization(F.batch_logmel([ds.clips[i].samples for i in train_idx], F.DEFAULT_CONFIG), F.DEFAULT_CONFIG)
+    a, ya = augmented_features(ds, train_idx[:4], cfg, AugmentConfig(copies=1, seed=1), progress=False)
+    b, _ = augmented_features(ds, train_idx[:4], cfg, AugmentConfig(copies=1, seed=1), progress=False)
+    assert np.array_equal(a, b) and np.array_equal(ya, ds.labels[train_idx[:4]])
+    orig = F.normalize(F.batch_logmel([ds.clips[i].samples for i in train_idx[:4]], cfg), cfg)
+    assert not np.allclose(a, orig)

@@ -26,6 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--split", default="official", help="'official' (indices 0-4 test) or 'loso:<speaker>'")
     d.add_argument("--window-rule", default="max-energy", choices=["max-energy", "first"], help="which 16 frames of a long clip the model sees")
     d.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: train on at most N clips per digit and speaker")
+    d.add_argument("--clip-norm", default="band-mean", choices=["band-mean", "none"],
+                   help="per-clip normalization: subtract each band's mean over the clip's window, or not")
+    a = p.add_argument_group("augmentation (training clips only; seeded by --seed)")
+    a.add_argument("--augment", type=int, default=3, metavar="COPIES", help="augmented copies per training clip (0 = off)")
+    a.add_argument("--no-speed", action="store_true", help="no speed perturbation")
+    a.add_argument("--no-noise", action="store_true", help="no additive noise")
+    a.add_argument("--no-gain", action="store_true", help="no level change")
+    a.add_argument("--no-shift", action="store_true", help="no time shift")
+    a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
+    a.add_argument("--synth", type=int, default=0, metavar="N",
+                   help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping on validation accuracy)")
     t.add_argument("--seed", type=int, default=0, help="random seed; same seed and data give the same metrics")
@@ -35,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     m.add_argument("--lstm-units", type=int, default=128, help="LSTM state size")
     m.add_argument("--dense-units", type=int, default=100, help="hidden dense layer width (0 = none)")
+    m.add_argument("--dropout", type=float, default=0.0, help="dropout on the LSTM inputs while training (0 = none)")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="models/run", help="output directory")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -42,10 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def augment_config(args, cls):
+    """The AugmentConfig the --augment and --no-* switches ask for."""
+    off = {}
+    if args.no_speed:
+        off["speed"] = (1.0, 1.0)
+    if args.no_noise:
+        off["noise_prob"] = 0.0
+    if args.no_gain:
+        off["gain_db"] = (0.0, 0.0)
+    if args.no_shift:
+        off["shift_max"] = 0
+    if args.no_masks:
+        off.update(time_masks=0, freq_masks=0)
+    return cls(copies=args.augment, seed=args.seed, **off)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from train import features as F
+    from train.augment import AugmentConfig
     from train.data import DatasetError
     from train.model import ModelConfig
     from train.sanity import DataCheckError
@@ -56,8 +85,10 @@ def main(argv=None) -> int:
             data_dir=args.data_dir,
             split=args.split,
             out=args.out,
-            cfg=F.FrontendConfig(window_rule=args.window_rule),
-            mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units),
+            cfg=F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm),
+            acfg=augment_config(args, AugmentConfig),
+            synth_variants=args.synth,
+            mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units, dropout=args.dropout),
             tcfg=TrainConfig(
                 epochs=args.epochs,
                 seed=args.seed,

@@ -20,11 +20,23 @@ The pipeline for one clip of int16 samples ``x`` (what the device does too):
    counts as zeros). Integers keep the choice identical on any machine, and
    the device evaluates it frame by frame as audio streams in, holding only
    two windows of int8 features. ``"first"`` takes frames ``0 .. n_frames-1``.
-4. Normalize per band with training-set statistics: ``(v - band_mean) /
-   band_std``; the model's input. The int8 input tensor is
-   ``round(v * band_gain + band_offset)`` clamped to int8, with gain and
-   offset folded from the statistics and the model's input quantization
-   (see `quantize_logmel`), evaluated in float32, rounding half away from 0.
+4. Normalize. ``clip_norm="band-mean"`` (the default) first subtracts each
+   band's mean over the clip's own ``n_frames`` frames (cepstral mean
+   normalization: it removes the microphone, the channel and the level,
+   which is most of what separates one speaker's recordings from another's),
+   then divides by ``band_std``, fitted on the training split after that
+   subtraction: ``(v - mean_t v) / band_std``. ``"none"`` is the global
+   ``(v - band_mean) / band_std`` alone.
+5. Quantize, the way the device does it, in integers after one float step
+   (see `quantize_logmel`): each frame value goes to a fine int16 domain,
+   ``w = round(v * band_gain + band_offset)`` in float32 (half away from 0,
+   clamped to int16), ``2**fine_bits`` steps per int8 input step, centred by
+   the training mean; then with ``M`` the band's sum of ``w`` over the window
+   (0 for ``"none"``), the int8 input is
+   ``zero_point + rdiv(n_frames * w - M, n_frames * 2**fine_bits)`` clamped to
+   int8 (``rdiv`` rounds half away from 0). A constant band (silence, DC)
+   gives exactly ``zero_point``: nothing is divided by a spread measured on
+   the clip, so near-silence stays finite and deterministic.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 WINDOW_RULES = ("max-energy", "first")
+CLIP_NORMS = ("band-mean", "none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +78,14 @@ class FrontendConfig:
     """Added to the mel power before the log, so silence stays finite."""
     window_rule: str = "max-energy"
     """How the n_frames frames are chosen from a longer clip: 'max-energy' or 'first'."""
+    clip_norm: str = "band-mean"
+    """Per-clip normalization: 'band-mean' subtracts each band's mean over the clip's window, 'none' does not."""
+    fine_bits: int = 6
+    """Fractional bits of the int16 frame values below one int8 input step (1 .. 8)."""
     band_mean: tuple[float, ...] | None = None
     """Per-band mean of the log-mel features over the training split (None before training)."""
     band_std: tuple[float, ...] | None = None
-    """Per-band standard deviation over the training split (None before training)."""
+    """Per-band standard deviation of the normalized features' numerator over the training split (None before training)."""
 
     def __post_init__(self) -> None:
         if self.sr <= 0:
@@ -83,6 +100,10 @@ class FrontendConfig:
             raise ValueError(f"log_floor must be > 0, got {self.log_floor}")
         if self.window_rule not in WINDOW_RULES:
             raise ValueError(f"window_rule must be one of {WINDOW_RULES}, got {self.window_rule!r}")
+        if self.clip_norm not in CLIP_NORMS:
+            raise ValueError(f"clip_norm must be one of {CLIP_NORMS}, got {self.clip_norm!r}")
+        if not 1 <= self.fine_bits <= 8:
+            raise ValueError(f"fine_bits must be in 1 .. 8, got {self.fine_bits}")
         expected = 1 + self.clip_samples // self.hop_length
         if self.n_frames != expected:
             raise ValueError(
@@ -126,6 +147,8 @@ class FrontendConfig:
         if unknown:
             raise ValueError(f"unknown front-end config fields: {unknown}")
         d = dict(d)
+        # Configs written before per-clip normalization existed meant the global one.
+        d.setdefault("clip_norm", "none")
         for k in ("band_mean", "band_std"):
             if d.get(k) is not None:
                 d[k] = tuple(float(v) for v in d[k])
@@ -168,11 +191,12 @@ def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
 
 
 def quant_gain_offset(cfg: FrontendConfig, scale: float, zero_point: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band float32 gain and offset that map log-mel straight to the int8 domain.
+    """Per-band float32 gain and offset [shape=(n_mels,)] into the fine int16 domain.
 
-    ``q = round(v * gain + offset)`` equals quantizing ``(v - mean) / std``
-    with ``scale`` and ``zero_point``, up to float rounding; this folded form
-    *is* the definition both sides compute.
+    ``w = round(v * gain + offset)`` is ``(v - band_mean) / band_std`` in
+    units of ``scale / 2**fine_bits``; `quantize_logmel` takes it from there
+    to int8 in integers. ``zero_point`` is added there, not here, so the fine
+    values stay centred.
     """
     if not cfg.has_normalization:
         raise ValueError("front-end config has no band_mean/band_std: train a model first")
@@ -180,8 +204,9 @@ def quant_gain_offset(cfg: FrontendConfig, scale: float, zero_point: int) -> tup
         raise ValueError(f"input scale must be > 0, got {scale}")
     mean = np.asarray(cfg.band_mean, np.float64)
     std = np.asarray(cfg.band_std, np.float64)
-    gain = (1.0 / (std * scale)).astype(np.float32)
-    offset = (zero_point - mean / (std * scale)).astype(np.float32)
+    step = std * scale / 2.0**cfg.fine_bits
+    gain = (1.0 / step).astype(np.float32)
+    offset = (-mean / step).astype(np.float32)
     return gain, offset
 
 
@@ -247,12 +272,21 @@ def clip_logmel(samples: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarray 
 
 
 def normalize(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
-    """(logmel - band_mean) / band_std in float32; works on (..., n_mels)."""
+    """The model's float input from un-normalized log-mel windows, float32.
+
+    ``logmel`` [shape=(..., n_frames, n_mels)]: with ``clip_norm="band-mean"``
+    each window's band means are subtracted (over its n_frames axis), then
+    ``/ band_std``; with ``"none"``, ``(logmel - band_mean) / band_std``.
+    """
     if not cfg.has_normalization:
         raise ValueError("front-end config has no band_mean/band_std: train a model first")
-    mean = np.asarray(cfg.band_mean, np.float32)
+    v = np.asarray(logmel, np.float32)
     std = np.asarray(cfg.band_std, np.float32)
-    return ((logmel - mean) / std).astype(np.float32)
+    if cfg.clip_norm == "band-mean":
+        centred = v - v.mean(axis=-2, keepdims=True, dtype=np.float32)
+    else:
+        centred = v - np.asarray(cfg.band_mean, np.float32)
+    return (centred / std).astype(np.float32)
 
 
 def round_half_away(v: np.ndarray) -> np.ndarray:
@@ -262,12 +296,35 @@ def round_half_away(v: np.ndarray) -> np.ndarray:
     return t + np.where(frac >= 0.5, np.sign(v), 0).astype(v.dtype)
 
 
-def quantize_logmel(logmel: np.ndarray, cfg: FrontendConfig, scale: float, zero_point: int) -> np.ndarray:
-    """int8 model input from un-normalized log-mel; the device computes exactly this."""
-    gain, offset = quant_gain_offset(cfg, scale, zero_point)
+def rdiv(num: np.ndarray, den: int) -> np.ndarray:
+    """Integer ``num / den`` rounded half away from zero (``den > 0``), exact in int64."""
+    a = np.asarray(num, np.int64)
+    mag = (np.abs(a) + den // 2) // den
+    return np.where(a < 0, -mag, mag)
+
+
+def fine_features(logmel: np.ndarray, cfg: FrontendConfig, scale: float) -> np.ndarray:
+    """Fine int16 frame values ``round(v * gain + offset)`` [same shape as logmel]; step 4 of the docstring."""
+    gain, offset = quant_gain_offset(cfg, scale, 0)
     v = np.asarray(logmel, np.float32) * gain
     v = (v + offset).astype(np.float32)
-    return np.clip(round_half_away(v), -128, 127).astype(np.int8)
+    v = np.where(np.isnan(v), np.float32(-32768), v)
+    return np.clip(round_half_away(v), -32768, 32767).astype(np.int16)
+
+
+def quantize_logmel(logmel: np.ndarray, cfg: FrontendConfig, scale: float, zero_point: int) -> np.ndarray:
+    """int8 model input from un-normalized log-mel windows [shape=(..., n_frames, n_mels)].
+
+    The device computes exactly this: `fine_features`, the band sums over
+    the window in integers, one rounded division (module docstring, step 5).
+    """
+    w = fine_features(logmel, cfg, scale).astype(np.int64)
+    if w.ndim < 2 or w.shape[-2] != cfg.n_frames:
+        raise ValueError(f"expected windows of shape (..., {cfg.n_frames}, {cfg.n_mels}), got {w.shape}")
+    n = cfg.n_frames
+    band_sum = w.sum(axis=-2, keepdims=True) if cfg.clip_norm == "band-mean" else 0
+    q = zero_point + rdiv(n * w - band_sum, n << cfg.fine_bits)
+    return np.clip(q, -128, 127).astype(np.int8)
 
 
 def batch_logmel(clips: Iterable[np.ndarray], cfg: FrontendConfig, *, progress: bool = False, desc: str = "features") -> np.ndarray:
@@ -286,11 +343,19 @@ def batch_logmel(clips: Iterable[np.ndarray], cfg: FrontendConfig, *, progress: 
 
 
 def fit_normalization(logmel: np.ndarray, cfg: FrontendConfig) -> FrontendConfig:
-    """Config with per-band mean/std over every frame of the (training) features."""
-    flat = np.asarray(logmel, np.float64).reshape(-1, cfg.n_mels)
-    std = flat.std(axis=0)
+    """Config with per-band statistics of the (training) windows [shape=(n, n_frames, n_mels)].
+
+    ``band_mean`` is the mean over every frame (it centres the device's fine
+    int16 values); ``band_std`` is the spread of what `normalize` divides:
+    the values minus their window's band mean for ``clip_norm="band-mean"``,
+    minus ``band_mean`` for ``"none"``.
+    """
+    v = np.asarray(logmel, np.float64)
+    mean = v.reshape(-1, cfg.n_mels).mean(axis=0)
+    centred = v - v.mean(axis=-2, keepdims=True) if cfg.clip_norm == "band-mean" else v - mean
+    std = np.sqrt(np.mean(centred.reshape(-1, cfg.n_mels) ** 2, axis=0))
     std = np.where(std < 1e-6, 1.0, std)  # a constant band keeps its values centred, not divided by ~0
-    return cfg.with_normalization(flat.mean(axis=0), std)
+    return cfg.with_normalization(mean, std)
 
 
 DEFAULT_CONFIG = FrontendConfig()

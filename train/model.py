@@ -22,6 +22,8 @@ class ModelConfig:
     """Width of the hidden dense layer after the last LSTM step (0 = none)."""
     n_classes: int = 10
     """Number of output classes (digits)."""
+    dropout: float = 0.0
+    """Dropout on the LSTM's inputs, training only (the exported model computes the same without it)."""
 
 
 def build_model(n_frames: int, n_mels: int, mcfg: ModelConfig = ModelConfig(), *, batch_size: int | None = None):
@@ -29,7 +31,7 @@ def build_model(n_frames: int, n_mels: int, mcfg: ModelConfig = ModelConfig(), *
     import tf_keras as keras
 
     inp = keras.Input((n_frames, n_mels), batch_size=batch_size, name="logmel")
-    x = keras.layers.LSTM(mcfg.lstm_units, unroll=True, name="lstm")(inp)
+    x = keras.layers.LSTM(mcfg.lstm_units, unroll=True, dropout=mcfg.dropout, name="lstm")(inp)
     if mcfg.dense_units:
         x = keras.layers.Dense(mcfg.dense_units, activation="relu", name="dense")(x)
     out = keras.layers.Dense(mcfg.n_classes, activation="softmax", name="logits")(x)
@@ -42,7 +44,8 @@ def model_config_of(model) -> ModelConfig:
         dense_units = model.get_layer("dense").units
     except ValueError:
         dense_units = 0
-    return ModelConfig(lstm_units=lstm.units, dense_units=dense_units, n_classes=model.get_layer("logits").units)
+    return ModelConfig(lstm_units=lstm.units, dense_units=dense_units, n_classes=model.get_layer("logits").units,
+                       dropout=float(lstm.dropout))
 
 
 def export_batch1(model):

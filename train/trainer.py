@@ -14,6 +14,7 @@ import train  # noqa: F401  (Keras 2 switch)
 from train import data as fsdd
 from train import features as F
 from train import sanity
+from train.augment import NO_AUGMENT, AugmentConfig, augment_audio, spec_masks
 from train.model import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     """Adam step size."""
     patience: int = 10
-    """Epochs without a better validation accuracy before stopping."""
+    """Epochs without a better validation loss before stopping."""
+    monitor: str = "val_loss"
+    """What early stopping watches: 'val_loss' (finer than accuracy on 270 clips, which ties early) or 'val_accuracy'."""
     val_fraction: float = 0.1
     """Share of the training split held out for early stopping, stratified by digit."""
     seed: int = 0
@@ -90,6 +93,26 @@ def prepare(ds: fsdd.Dataset, split: str, cfg: F.FrontendConfig, *, progress: bo
     return cfg, x, labels, train_idx, test_idx
 
 
+SYNTH_KEY_BASE = 1_000_000
+"""Augmentation keys of synthetic clips start here, apart from the real clips' indices."""
+
+
+def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig, acfg: AugmentConfig,
+                       *, progress: bool = True, key_base: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized features and labels of ``acfg.copies`` augmented copies of clips ``idx``
+    [shapes (len(idx) * copies, n_frames, n_mels) and (len(idx) * copies,)], copy-major.
+    Copy k of clip i is drawn with key ``key_base + i``."""
+    if acfg.copies == 0 or len(idx) == 0:
+        return np.zeros((0, cfg.n_frames, cfg.n_mels), np.float32), np.zeros(0, np.int64)
+    keys = [(int(i), k) for k in range(acfg.copies) for i in idx]
+    audio = (augment_audio(ds.clips[i].samples, acfg, clip=key_base + i, copy=k) for i, k in keys)
+    logmel = F.batch_logmel(audio, cfg, progress=progress, desc=f"augmented log-mel (x{acfg.copies})")
+    x = F.normalize(logmel, cfg)
+    for j, (i, k) in enumerate(keys):
+        x[j] = spec_masks(x[j], acfg, clip=key_base + i, copy=k)
+    return x, ds.labels[[i for i, _ in keys]]
+
+
 def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
     import tf_keras as keras
 
@@ -103,7 +126,7 @@ def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
 
     cbs = [
         ChanceGuard(),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=tcfg.patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=tcfg.monitor, patience=tcfg.patience, restore_best_weights=True),
     ]
     if progress:
         from tqdm import tqdm
@@ -126,8 +149,9 @@ def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
     return cbs
 
 
-def fit(x, y, fit_idx, val_idx, *, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool = True):
-    """Trains the model; returns (model, history dict)."""
+def fit(x, y, fit_idx, val_idx, *, mcfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, extra=None):
+    """Trains the model on x[fit_idx] (plus ``extra`` = (x, y) arrays, e.g. augmented
+    copies), early-stopping on x[val_idx]; returns (model, history dict)."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -140,9 +164,12 @@ def fit(x, y, fit_idx, val_idx, *, mcfg: ModelConfig, tcfg: TrainConfig, progres
         metrics=["accuracy"],
     )
     history: dict = {}
+    x_fit, y_fit = x[fit_idx], y[fit_idx]
+    if extra is not None and len(extra[0]):
+        x_fit, y_fit = np.concatenate([x_fit, extra[0]]), np.concatenate([y_fit, extra[1]])
     model.fit(
-        x[fit_idx],
-        y[fit_idx],
+        x_fit,
+        y_fit,
         validation_data=(x[val_idx], y[val_idx]),
         epochs=tcfg.epochs,
         batch_size=tcfg.batch_size,
@@ -167,6 +194,8 @@ def run(
     cfg: F.FrontendConfig = F.DEFAULT_CONFIG,
     mcfg: ModelConfig = ModelConfig(),
     tcfg: TrainConfig = TrainConfig(),
+    acfg: AugmentConfig = NO_AUGMENT,
+    synth_variants: int = 0,
     progress: bool = True,
     save: bool = True,
     limit_per_speaker: int | None = None,
@@ -180,23 +209,42 @@ def run(
         ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
     fit_rel, val_rel = stratified_holdout(y[train_idx], tcfg.val_fraction, tcfg.seed)
-    model, history = fit(x, y, train_idx[fit_rel], train_idx[val_rel], mcfg=mcfg, tcfg=tcfg, progress=progress)
+    fit_idx = train_idx[fit_rel]
+    extra = augmented_features(ds, fit_idx, cfg, acfg, progress=progress)
+    n_synth = 0
+    if synth_variants:
+        # Synthetic voices join the training part only, never the test or validation clips or
+        # the normalization statistics (fitted above on the real training speakers).
+        from train import synth
+
+        sds = fsdd.load_dataset(synth.generate(synth.SynthConfig(variants=synth_variants), progress=progress),
+                                sr=cfg.sr, strict=False, progress=False)
+        n_synth = len(sds)
+        xs = F.normalize(F.batch_logmel((c.samples for c in sds.clips), cfg, progress=progress, desc="synthetic log-mel"), cfg)
+        xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE)
+        extra = (np.concatenate([extra[0], xs, xa]), np.concatenate([extra[1], sds.labels, ya]))
+    model, history = fit(x, y, fit_idx, train_idx[val_rel], mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
     cm = confusion(y[test_idx], pred[test_idx])
     metrics = {
         "split": split,
         "seed": tcfg.seed,
         "epochs": len(history.get("loss", [])),
-        "best_epoch": int(np.argmax(history["val_accuracy"])) + 1 if history.get("val_accuracy") else None,
+        "best_epoch": (int(np.argmin(history[tcfg.monitor]) if tcfg.monitor.endswith("loss") else np.argmax(history[tcfg.monitor])) + 1
+                       if history.get(tcfg.monitor) else None),
         "train_accuracy": float(np.mean(pred[train_idx] == y[train_idx])),
         "val_accuracy": float(np.mean(pred[train_idx[val_rel]] == y[train_idx[val_rel]])),
         "test_accuracy": float(np.mean(pred[test_idx] == y[test_idx])),
         "test_errors": int(np.sum(pred[test_idx] != y[test_idx])),
         "n_train": int(len(train_idx)),
+        "n_extra": int(len(extra[1])),
+        "n_synthetic_clips": n_synth,
+        "augment": acfg.to_dict(),
+        "clip_norm": cfg.clip_norm,
         "n_test": int(len(test_idx)),
         "seconds": round(time.perf_counter() - t0, 2),
         "window_rule": cfg.window_rule,
-        "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes},
+        "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes, "dropout": mcfg.dropout},
         "train_config": {k: getattr(tcfg, k) for k in tcfg.__dataclass_fields__},
         "frontend_sha256": cfg.sha256(),
         "confusion_matrix": cm.tolist(),

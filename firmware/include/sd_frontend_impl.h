@@ -2,8 +2,10 @@
  * sd_frontend_impl.h - layout of the streaming front end's instance.
  *
  * All memory is in the instance (no heap). Sizes come from the generated
- * sd_frontend_config.h. RAM: 1 KB of audio, 4 KB of FFT work space, two
- * windows of int8 features (2 x 1280 bytes) and 16 frame energies.
+ * sd_frontend_config.h. RAM: 1 KB of audio, a ring of the last 16 frames'
+ * fine int16 values (2,560 bytes), the chosen window as int8 (1,280 bytes)
+ * and 16 frame energies. The 4 KB of FFT work space are not here: they are
+ * the model's activation arena (sd_frontend.c says why that is safe).
  */
 #ifndef SD_FRONTEND_IMPL_H
 #define SD_FRONTEND_IMPL_H
@@ -32,17 +34,16 @@ struct sd_frontend {
     uint64_t hop_energy_prev; /* sum of squares of the previous hop */
     uint32_t n_samples;       /* real samples pushed for this clip */
     uint32_t n_frames;        /* frames computed so far */
-    /* FFT input (overwritten by the transform) and output / power spectrum. */
-    float fft_in[SD_N_FFT];
-    float fft_out[SD_N_FFT];
-    /* Ring of the last SD_N_FRAMES frames: int8 features and exact energies,
-     * and the sum of the energies of the frames in the ring. */
-    int8_t ring[SD_N_FRAMES][SD_N_MELS];
+    /* Ring of the last SD_N_FRAMES frames: fine int16 values
+     * (train/features.py, step 5) and exact energies, and the sum of the
+     * energies of the frames in the ring. */
+    int16_t ring[SD_N_FRAMES][SD_N_MELS];
     uint64_t ring_energy[SD_N_FRAMES];
     uint64_t ring_sum;
-    /* The chosen window so far, in time order, and its summed energy. While
-     * best_in_ring is set, the chosen window is the ring's content and is
-     * copied to best only before the next frame overwrites the ring. */
+    /* The chosen window so far as the int8 model input, in time order, and
+     * its summed energy. While best_in_ring is set, the chosen window is the
+     * ring's content and is finished into best only before the next frame
+     * overwrites the ring. */
     int8_t best[SD_N_FRAMES][SD_N_MELS];
     uint64_t best_energy;
     int have_best;

@@ -6,11 +6,19 @@
  * Samples arrive in any chunk sizes. Every SD_HOP_LENGTH samples a centred
  * frame is complete: its SD_N_FFT samples are windowed (Hann), transformed
  * (CMSIS-DSP arm_rfft_fast_f32), squared to a power spectrum, folded by the
- * sparse mel filterbank, logged with the floor and quantized to int8 with the
- * generated per-band gain and offset. Each frame's energy is the exact
- * integer sum of squares of its SD_N_FFT samples. The window rule keeps the
- * SD_N_FRAMES consecutive frames with the largest summed energy (earliest on
- * a tie), evaluated as frames arrive, so the clip itself is never stored.
+ * sparse mel filterbank, logged with the floor and mapped to fine int16
+ * values with the generated per-band gain and offset. Each frame's energy is
+ * the exact integer sum of squares of its SD_N_FFT samples. The window rule
+ * keeps the SD_N_FRAMES consecutive frames with the largest summed energy
+ * (earliest on a tie), evaluated as frames arrive, so the clip itself is
+ * never stored. The chosen window becomes the int8 model input in integers
+ * only: each band's sum over the window (the per-clip band mean, when
+ * SD_CLIP_NORM_BAND_MEAN) and one rounded division per value.
+ *
+ * The FFT work space (2 x SD_N_FFT floats) is the model's activation arena,
+ * sd_model_arena: the front end uses it only inside one frame's computation
+ * and the model only inside one sd_model_invoke, nothing in either survives
+ * the call, and the firmware is single-threaded, so they never overlap.
  *
  * The float arithmetic is the plain one, operation for operation (the build
  * uses -ffp-contract=off): x / 32768 times the window, the power spectrum,
@@ -26,7 +34,17 @@
 #include <math.h>
 #include <string.h>
 
+#include "sd_model_graph.h" /* generated: sd_model_arena, SD_MODEL_ARENA_BYTES */
+
 #define SD_HALF SD_HOP_LENGTH /* = SD_N_FFT / 2 (sd_frontend_impl.h checks) */
+
+#if SD_MODEL_ARENA_BYTES >= 2u * SD_N_FFT * 4u
+#define SD_FFT_IN ((float *)(void *)sd_model_arena)
+#else
+static float sd_fft_work[2u * SD_N_FFT];
+#define SD_FFT_IN sd_fft_work
+#endif
+#define SD_FFT_OUT (SD_FFT_IN + SD_N_FFT)
 
 static sd_frontend_t sd_frontend_state;
 
@@ -81,12 +99,13 @@ static uint64_t sd_window_frame(float *out, const int16_t *lo, const int16_t *hi
  * returns the energy of hi. */
 static uint64_t sd_frame_logmel(sd_frontend_t *fe, const int16_t *lo, const int16_t *hi, float *logmel)
 {
-    const uint64_t energy = sd_window_frame(fe->fft_in, lo, hi);
-    arm_rfft_fast_f32(&fe->fft, fe->fft_in, fe->fft_out, 0);
+    float *fft_in = SD_FFT_IN;
+    const uint64_t energy = sd_window_frame(fft_in, lo, hi);
+    arm_rfft_fast_f32(&fe->fft, fft_in, SD_FFT_OUT, 0);
     /* Packed output: [0] = DC, [1] = Nyquist (both real), then re/im pairs.
-     * The power spectrum goes into fft_in (free after the transform). */
-    const float *z = fe->fft_out;
-    float *power = fe->fft_in;
+     * The power spectrum goes into the input (free after the transform). */
+    const float *z = SD_FFT_OUT;
+    float *power = fft_in;
     power[0] = z[0] * z[0];
     power[SD_N_BINS - 1u] = z[1] * z[1];
     for (uint32_t k = 1; k < SD_N_BINS - 1u; k++) {
@@ -141,34 +160,51 @@ void sd_frontend_logmel_frame(sd_frontend_t *fe, const int16_t *frame, float *lo
     (void)sd_frame_logmel(fe, frame, &frame[SD_HALF], logmel);
 }
 
-/* clamp(roundf(v), -128, 127) with NaN -> -128, without roundf. roundf
- * rounds half away from zero (like train.features.round_half_away), so
- * roundf(v) <= -128 iff v <= -127.5 and roundf(v) >= 128 iff v >= 127.5. In
- * between, t = trunc(2 v) (exact, in -254 .. 254) gives roundf(v) =
- * floor((t + 1) / 2) for t >= 0 and floor(t / 2) for t < 0; the floors are
- * taken as unsigned shifts of t + 256. Checked against roundf for all 2^32
- * floats. */
-static int8_t sd_quantize_feature(float logmel, uint32_t band)
+/* The fine int16 value of one log-mel value: clamp(roundf(v), -32768, 32767)
+ * of v = logmel * gain + offset, NaN -> -32768 (train.features.fine_features).
+ * In range, t = (int32_t)v truncates toward zero and v - t is exact in
+ * float32, so the half-away-from-zero rounding is taken from that fraction
+ * without roundf. */
+static int16_t sd_fine_feature(float logmel, uint32_t band)
 {
     const float v = logmel * sd_band_gain[band] + sd_band_offset[band];
-    if (!(v > -127.5f)) { /* also catches NaN */
-        return (int8_t)-128;
+    if (!(v > -32767.5f)) { /* also catches NaN */
+        return (int16_t)-32768;
     }
-    if (v >= 127.5f) {
-        return (int8_t)127;
+    if (v >= 32766.5f) {
+        return (int16_t)32767;
     }
-    const int32_t t = (int32_t)(v * 2.0f);
-    const uint32_t u = (uint32_t)(t + 256 + (t >= 0 ? 1 : 0));
-    return (int8_t)((int32_t)(u >> 1) - 128);
+    int32_t t = (int32_t)v;
+    const float frac = v - (float)t;
+    t += (frac >= 0.5f) ? 1 : ((frac <= -0.5f) ? -1 : 0);
+    return (int16_t)t;
 }
 
-/* The ring's frames in time order (the oldest is the next slot written). */
-static void sd_ring_copy(const sd_frontend_t *fe, int8_t *dst)
+/* The ring's window as the int8 model input, in time order (the oldest
+ * frame is the next slot written): q = clamp(zp + rdiv(N * w - M, N * 2^fine)),
+ * M = the band's sum over the window (SD_CLIP_NORM_BAND_MEAN) or 0, rdiv
+ * rounding half away from zero (train.features.quantize_logmel). Every value
+ * fits int32: |N * w - M| <= 2 * 16 * 32768. */
+static void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
 {
+    const int32_t den = (int32_t)SD_N_FRAMES << SD_FINE_BITS;
     const uint32_t oldest = fe->n_frames % SD_N_FRAMES;
-    const size_t head = (size_t)(SD_N_FRAMES - oldest) * SD_N_MELS;
-    memcpy(dst, fe->ring[oldest], head);
-    memcpy(&dst[head], fe->ring[0], (size_t)oldest * SD_N_MELS);
+    for (uint32_t m = 0; m < SD_N_MELS; m++) {
+        int32_t band_sum = 0;
+#if SD_CLIP_NORM_BAND_MEAN
+        for (uint32_t f = 0; f < SD_N_FRAMES; f++) {
+            band_sum += fe->ring[f][m];
+        }
+#endif
+        for (uint32_t f = 0; f < SD_N_FRAMES; f++) {
+            const uint32_t slot = (oldest + f) % SD_N_FRAMES;
+            const int32_t num = (int32_t)SD_N_FRAMES * fe->ring[slot][m] - band_sum;
+            const int32_t mag = ((num < 0 ? -num : num) + den / 2) / den;
+            int32_t q = SD_MODEL_INPUT_ZERO_POINT + (num < 0 ? -mag : mag);
+            q = q < -128 ? -128 : (q > 127 ? 127 : q);
+            dst[f * SD_N_MELS + m] = (int8_t)q;
+        }
+    }
 }
 
 /* A complete frame in fe->audio (previous hop, then the current hop in half
@@ -178,14 +214,14 @@ static void sd_frontend_frame(sd_frontend_t *fe)
     float logmel[SD_N_MELS];
     const uint32_t slot = fe->n_frames % SD_N_FRAMES;
     if (fe->best_in_ring) { /* the chosen window is about to lose its oldest frame */
-        sd_ring_copy(fe, &fe->best[0][0]);
+        sd_ring_finish(fe, &fe->best[0][0]);
         fe->best_in_ring = 0;
     }
     const int16_t *hi = &fe->audio[fe->cur * SD_HALF];
     const int16_t *lo = &fe->audio[(fe->cur ^ 1u) * SD_HALF];
     const uint64_t hop_energy = sd_frame_logmel(fe, lo, hi, logmel);
     for (uint32_t m = 0; m < SD_N_MELS; m++) {
-        fe->ring[slot][m] = sd_quantize_feature(logmel[m], m);
+        fe->ring[slot][m] = sd_fine_feature(logmel[m], m);
     }
     const uint64_t energy = fe->hop_energy_prev + hop_energy;
     fe->hop_energy_prev = hop_energy;
@@ -249,7 +285,7 @@ uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features)
     }
     sd_frontend_feed(fe, NULL, SD_N_FFT / 2u); /* the right centring pad */
     if (fe->best_in_ring) {
-        sd_ring_copy(fe, features);
+        sd_ring_finish(fe, features);
     } else {
         memcpy(features, fe->best, sizeof fe->best);
     }

@@ -64,7 +64,8 @@ int main(void)
     float logmel[SD_N_MELS];
     sd_frontend_logmel_frame(fe, clip, logmel);
     uint64_t t2 = sd_port_cost_now();
-    arm_rfft_fast_f32(&fe->fft, fe->fft_in, fe->fft_out, 0);
+    static float fft_in[SD_N_FFT], fft_out[SD_N_FFT];
+    arm_rfft_fast_f32(&fe->fft, fft_in, fft_out, 0);
     uint64_t t3 = sd_port_cost_now();
     volatile float acc = 0.0f;
     for (unsigned m = 0; m < SD_N_MELS; ++m) {

@@ -1,0 +1,69 @@
+"""Training-time augmentation (train/augment.py): seeded, deterministic, and doing what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from train.augment import AugmentConfig, augment_audio, change_speed, pink_noise, spec_masks
+
+
+def tone(n=4000, f=440.0, amp=8000.0):
+    return np.round(amp * np.sin(2 * np.pi * f * np.arange(n) / 8000)).astype(np.int16)
+
+
+def test_same_seed_clip_and_copy_give_the_same_audio_and_others_differ():
+    cfg = AugmentConfig(seed=5)
+    x = tone()
+    a = augment_audio(x, cfg, clip=3, copy=1)
+    assert np.array_equal(a, augment_audio(x, cfg, clip=3, copy=1))
+    assert not np.array_equal(a, augment_audio(x, cfg, clip=3, copy=2))
+    assert not np.array_equal(a, augment_audio(x, AugmentConfig(seed=6), clip=3, copy=1))
+
+
+def test_speed_changes_length_and_pitch():
+    x = tone(8000, 500.0)
+    fast = change_speed(x, 1.25)
+    assert len(fast) == 6400
+    spec = np.abs(np.fft.rfft(fast.astype(float)))
+    assert abs(np.argmax(spec) * 8000 / len(fast) - 625.0) < 5  # 500 Hz played 1.25x faster
+
+
+def test_noise_lands_at_the_drawn_snr():
+    x = tone(8000)
+    cfg = AugmentConfig(speed=(1.0, 1.0), shift_max=0, gain_db=(0.0, 0.0), noise_prob=1.0, snr_db=(10.0, 10.0))
+    y = augment_audio(x, cfg, clip=0, copy=0).astype(float)
+    noise = y - x
+    snr = 10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean(noise**2))
+    assert 9.0 < snr < 11.0
+    assert abs(np.mean(pink_noise(4096, np.random.default_rng(0)) ** 2) - 1.0) < 1e-9
+
+
+def test_off_switches_leave_the_clip_alone_and_loud_copies_clip():
+    off = AugmentConfig(speed=(1.0, 1.0), shift_max=0, gain_db=(0.0, 0.0), noise_prob=0.0)
+    x = tone()
+    assert np.array_equal(augment_audio(x, off, clip=1, copy=0), x)
+    loud = AugmentConfig(speed=(1.0, 1.0), shift_max=0, gain_db=(20.0, 20.0), noise_prob=0.0)
+    y = augment_audio(x, loud, clip=1, copy=0)
+    assert y.dtype == np.int16 and y.max() == 32767 and y.min() == -32768
+
+
+def test_masks_zero_whole_frames_and_bands():
+    cfg = AugmentConfig(time_masks=1, time_mask_max=2, freq_masks=2, freq_mask_max=8)
+    x = np.ones((16, 80), np.float32)
+    hits = 0
+    for clip in range(20):
+        m = spec_masks(x, cfg, clip=clip, copy=0)
+        zero_rows = np.all(m == 0, axis=1).sum()
+        zero_cols = np.all(m == 0, axis=0).sum()
+        assert zero_rows <= 2 and zero_cols <= 16
+        assert np.all((m == 0) | (m == 1))
+        hits += zero_rows + zero_cols
+    assert hits > 0
+    assert np.array_equal(spec_masks(x, cfg, clip=4, copy=1), spec_masks(x, cfg, clip=4, copy=1))
+
+
+@pytest.mark.parametrize("kwargs", [{"copies": -1}, {"speed": (1.2, 0.9)}, {"noise_prob": 1.5}, {"snr_db": (30.0, 5.0)}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        AugmentConfig(**kwargs)

@@ -1,0 +1,143 @@
+"""Seeded, deterministic data augmentation for training on unseen voices.
+
+Only training clips are augmented; test clips and normalization statistics
+never see an augmented copy of a test speaker (the trainer passes training
+indices only). Each training clip gets ``copies`` augmented versions. Copy
+``k`` of clip ``i`` draws everything from ``numpy.random.default_rng((seed,
+i, k))``, so a copy does not depend on which other clips are in the split or
+on the order they are processed in.
+
+In the audio domain (int16 in, int16 out), in this order:
+
+1. speed: resampled by a factor drawn from ``speed`` (tempo and pitch move
+   together, as in Kaldi's speed perturbation); factors are rationals with
+   denominator 20, done with a polyphase filter (`scipy.signal.resample_poly`);
+2. time shift: 0 .. ``shift_max`` zeros in front, so frames fall at another
+   phase of the hop (the window rule still picks the loudest 16 frames);
+3. gain: a level drawn in ``gain_db``, then clipped to int16, as a hot
+   microphone would;
+4. noise: with probability ``noise_prob``, white or pink noise at an SNR
+   drawn in ``snr_db`` (relative to the clip's mean power).
+
+In the feature domain, after normalization, SpecAugment-style masks:
+``time_masks`` runs of up to ``time_mask_max`` frames and ``freq_masks``
+runs of up to ``freq_mask_max`` bands set to 0 (the band mean).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentConfig:
+    """What each augmented copy may do; every range is (low, high), drawn uniformly."""
+
+    copies: int = 3
+    """Augmented copies per training clip (0 = no augmentation)."""
+    speed: tuple[float, float] = (0.85, 1.15)
+    """Speed factor range (> 1 is faster and higher)."""
+    shift_max: int = 256
+    """Most zeros put in front of a clip, in samples."""
+    gain_db: tuple[float, float] = (-12.0, 6.0)
+    """Level change in dB; louder copies clip at int16 full scale."""
+    noise_prob: float = 0.8
+    """Share of copies that get additive noise."""
+    snr_db: tuple[float, float] = (5.0, 30.0)
+    """Signal-to-noise ratio range of the added noise, in dB."""
+    time_masks: int = 1
+    """Time masks per copy (SpecAugment)."""
+    time_mask_max: int = 2
+    """Longest time mask, in frames."""
+    freq_masks: int = 2
+    """Frequency masks per copy."""
+    freq_mask_max: int = 8
+    """Widest frequency mask, in mel bands."""
+    seed: int = 0
+    """Seed of every draw (with the clip index and the copy number)."""
+
+    def __post_init__(self) -> None:
+        if self.copies < 0:
+            raise ValueError(f"copies must be >= 0, got {self.copies}")
+        lo, hi = self.speed
+        if not 0.5 <= lo <= hi <= 2.0:
+            raise ValueError(f"speed range must lie in [0.5, 2.0] with low <= high, got {self.speed}")
+        if self.shift_max < 0:
+            raise ValueError(f"shift_max must be >= 0, got {self.shift_max}")
+        if not 0.0 <= self.noise_prob <= 1.0:
+            raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        for name in ("gain_db", "snr_db"):
+            a, b = getattr(self, name)
+            if a > b:
+                raise ValueError(f"{name} range low > high: {getattr(self, name)}")
+        for name in ("time_masks", "time_mask_max", "freq_masks", "freq_mask_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+NO_AUGMENT = AugmentConfig(copies=0)
+
+
+def _rng(cfg: AugmentConfig, clip: int, copy: int) -> np.random.Generator:
+    return np.random.default_rng((cfg.seed, clip, copy))
+
+
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Resample int16 audio so it plays ``factor`` times faster (float64 -> int16, clipped)."""
+    from scipy.signal import resample_poly
+
+    fr = Fraction(factor).limit_denominator(20)
+    if fr == 1:
+        return x.copy()
+    y = resample_poly(x.astype(np.float64), fr.denominator, fr.numerator)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power 1/f noise of n samples (white noise shaped in the frequency domain)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    y = np.fft.irfft(spec / np.sqrt(f), n)
+    return y / max(np.sqrt(np.mean(y * y)), 1e-12)
+
+
+def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int) -> np.ndarray:
+    """Copy ``copy`` of training clip number ``clip``: int16 [shape=(n,)] -> int16 [shape=(m,)]."""
+    rng = _rng(cfg, clip, copy)
+    speed = rng.uniform(*cfg.speed)
+    shift = int(rng.integers(0, cfg.shift_max + 1))
+    gain = 10.0 ** (rng.uniform(*cfg.gain_db) / 20.0)
+    noisy = rng.random() < cfg.noise_prob
+    snr = rng.uniform(*cfg.snr_db)
+    pink = rng.random() < 0.5
+    y = change_speed(np.asarray(x, np.int16), speed).astype(np.float64)
+    y = np.concatenate([np.zeros(shift), y]) * gain
+    if noisy and len(y):
+        power = np.mean(y * y)
+        noise = pink_noise(len(y), rng) if pink else rng.standard_normal(len(y))
+        y = y + noise * np.sqrt(power / 10.0 ** (snr / 10.0))
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def spec_masks(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int) -> np.ndarray:
+    """Normalized features [shape=(n_frames, n_mels)] with SpecAugment masks set to 0 (a copy)."""
+    rng = np.random.default_rng((cfg.seed, clip, copy, 1))
+    out = np.array(x, np.float32, copy=True)
+    n_frames, n_mels = out.shape
+    for _ in range(cfg.time_masks):
+        w = int(rng.integers(0, cfg.time_mask_max + 1))
+        t0 = int(rng.integers(0, max(1, n_frames - w + 1)))
+        out[t0 : t0 + w] = 0.0
+    for _ in range(cfg.freq_masks):
+        w = int(rng.integers(0, cfg.freq_mask_max + 1))
+        f0 = int(rng.integers(0, max(1, n_mels - w + 1)))
+        out[:, f0 : f0 + w] = 0.0
+    return out
