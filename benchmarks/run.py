@@ -248,8 +248,9 @@ def _op_profile() -> dict | None:
     fc = re.search(r"fc 128x128 (\d+)", out)
     if r.returncode != 0 or not ops:
         return None
+    macs = re.search(r"#define SD_MODEL_MACS (\d+)", (ROOT / "firmware" / "generated" / "sd_model_graph.h").read_text())
     return {"ops": ops, "total": sum(v["instructions"] for v in ops.values()),
-            "fc_128x128": int(fc.group(1)) if fc else None}
+            "fc_128x128": int(fc.group(1)) if fc else None, "model_macs": int(macs.group(1)) if macs else None}
 
 
 def bench_firmware() -> tuple[str, dict]:
@@ -279,10 +280,16 @@ def bench_firmware() -> tuple[str, dict]:
         md += ["", "### Model cost per op kind (emulated Cortex-M4)", "",
                "Command: `make -C firmware BOARD=mps2-an386 TEST_MAIN=tests/profile/profile_main.c test` (one inference "
                "on a fixed pseudo-random input, `-icount shift=0`, instructions; each op's figure includes one counter "
-               "read).", "", "| op | count | instructions | share |", "|---|---|---|---|"]
+               "read).", "", "| op | count | instructions | per op | share |", "|---|---|---|---|---|"]
         for name, v in sorted(prof["ops"].items(), key=lambda kv: -kv[1]["instructions"]):
-            md.append(f"| {name} | {v['count']} | {v['instructions']:,} | {v['instructions'] / prof['total']:.1%} |")
-        md.append(f"| total | | {prof['total']:,} | |")
+            md.append(f"| {name} | {v['count']} | {v['instructions']:,} | {v['instructions'] / v['count']:,.0f} | "
+                      f"{v['instructions'] / prof['total']:.1%} |")
+        md.append(f"| total | | {prof['total']:,} | | |")
+        fc_all = prof["ops"].get("FULLY_CONNECTED")
+        if fc_all and prof.get("model_macs"):
+            md += ["", f"FULLY_CONNECTED over the whole model: {fc_all['instructions']:,} instructions for "
+                       f"{prof['model_macs']:,} multiply-accumulates (SD_MODEL_MACS): "
+                       f"{fc_all['instructions'] / prof['model_macs']:.2f} per multiply-accumulate, requantization included."]
         if prof.get("fc_128x128"):
             md += ["", f"One 128 x 128 FULLY_CONNECTED (16,384 multiply-accumulates): {prof['fc_128x128']:,} instructions "
                        f"({prof['fc_128x128'] / 16384:.2f} per multiply-accumulate, requantization included)."]

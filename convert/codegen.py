@@ -273,32 +273,39 @@ def activation_lut(kind: str, scale: float, zero_point: int) -> np.ndarray:
     return table
 
 
+# Version of the packed FULLY_CONNECTED weight layout below; the firmware's
+# SD_FC_WEIGHT_LAYOUT (sd_kernels.h) must match it (src/sd_model.c checks).
+FC_WEIGHT_LAYOUT = 2
+
+
 def pack_fc_weights(w: np.ndarray) -> np.ndarray:
     """Packs an int8 [out, depth] FULLY_CONNECTED weight matrix into the
     uint32 words sd_fully_connected_s8 reads (layout in firmware/include/
-    sd_kernels.h): per row pair (r, r') and column pair (c, c + 1) the bytes
-    (w[r][c] + 128, w[r'][c + 1], w[r][c + 1] + 128, w[r'][c]), low byte
-    first; row pairs in groups of two with alternating words.
+    sd_kernels.h). Rows go in pairs (r, r') = (2p, 2p + 1), columns in groups
+    of four (4g .. 4g + 3); one 16-bit lane per (row pair, column) holds
+    w[r][c] + 128 in its low byte and w[r'][c] in its high byte. Word A of
+    (p, g) has the lanes of columns 4g and 4g + 2, word B those of 4g + 1 and
+    4g + 3 (low lane first). Row pairs go in groups of two, per column group
+    A(2q), B(2q), A(2q + 1), B(2q + 1); an odd last pair alone, A, B. An odd
+    output depth gets a zero row, a depth not a multiple of 4 zero columns.
 
-    Returns uint32 [ceil(out / 2) * ceil(depth / 2)]."""
+    Returns uint32 [ceil(out / 2) * ceil(depth / 4) * 2]."""
     w = np.asarray(w, dtype=np.int64)
     out, depth = w.shape
-    wp = np.zeros((out + (out & 1), depth + (depth & 1)), dtype=np.int64)
+    wp = np.zeros((out + (out & 1), -(-depth // 4) * 4), dtype=np.int64)
     wp[:out, :depth] = w
-    r, rp = wp[0::2], wp[1::2]  # [pairs, depth]
-    b0 = r[:, 0::2] + 128
-    b1 = rp[:, 1::2] & 0xFF
-    b2 = r[:, 1::2] + 128
-    b3 = rp[:, 0::2] & 0xFF
-    words = (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)).astype(np.uint32)  # [pairs, kpairs]
-    pairs, kpairs = words.shape
-    groups = []
+    lanes = (wp[0::2] + 128) | ((wp[1::2] & 0xFF) << 8)  # [pairs, cols], 16-bit lanes
+    a = lanes[:, 0::4] | (lanes[:, 2::4] << 16)  # [pairs, groups]
+    b = lanes[:, 1::4] | (lanes[:, 3::4] << 16)
+    ab = np.stack([a, b], axis=2).astype(np.uint32)  # [pairs, groups, 2]
+    pairs = ab.shape[0]
+    parts = []
     for p in range(0, pairs, 2):
         if p + 1 < pairs:
-            groups.append(np.stack([words[p], words[p + 1]], axis=1).reshape(-1))
+            parts.append(np.concatenate([ab[p], ab[p + 1]], axis=1).reshape(-1))  # per group A B A' B'
         else:
-            groups.append(words[p])
-    return np.concatenate(groups)
+            parts.append(ab[p].reshape(-1))
+    return np.concatenate(parts)
 
 
 # ---------------------------------------------------------------------------
@@ -1065,6 +1072,8 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         ("SD_MODEL_NUM_OPS", str(len(nodes))),
         ("SD_MODEL_CONST_BYTES", str(em.const_bytes)),
         ("SD_MODEL_MACS", str(macs)),
+        # the packed FULLY_CONNECTED weight layout of pack_fc_weights (sd_kernels.h SD_FC_WEIGHT_LAYOUT)
+        ("SD_MODEL_FC_WEIGHT_LAYOUT", str(FC_WEIGHT_LAYOUT)),
     ]
     for k, v in defs:
         h.append(f"#define {k} {v}\n")

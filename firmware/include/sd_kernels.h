@@ -92,17 +92,36 @@ typedef struct {
  * int32; the same int32 accumulator), or NULL when that is all zero.
  * params->input_offset is not read (it is folded into the bias).
  *
- * Packed weights (convert/codegen.py pack_fc_weights), one uint32_t per
- * column pair k (columns 2k, 2k+1) of a row pair p (rows r = 2p, r' = 2p+1):
- *   byte 0: w[r][2k] + 128      byte 1: w[r'][2k+1]
- *   byte 2: w[r][2k+1] + 128    byte 3: w[r'][2k]
- * (byte i = bits 8i..8i+7 of the value; rows r get + 128 as an unsigned
- * byte). An odd output_depth is padded with a zero row, an odd accum_depth
- * with a zero column. Row pairs go in groups of two whose words alternate
- * (group g: pair 2g word k at [2k], pair 2g+1 word k at [2k+1]); an odd
- * last pair stands alone. Total (output_depth+1)/2 * (accum_depth+1)/2 words.
+ * Packed weights (convert/codegen.py pack_fc_weights, layout version
+ * SD_FC_WEIGHT_LAYOUT; the generated graph states the version it was packed
+ * for as SD_MODEL_FC_WEIGHT_LAYOUT): rows in pairs
+ * (r, r') = (2p, 2p + 1), columns in groups of four (4g .. 4g + 3). One
+ * 16-bit lane per (row pair, column c) holds
+ *   low byte:  w[r][c] + 128 (unsigned)    high byte: w[r'][c] (two's complement)
+ * Per (p, g) two uint32_t words (low lane = bits 0..15):
+ *   A = lanes of columns 4g, 4g + 2        B = lanes of columns 4g + 1, 4g + 3
+ * Row pairs go in groups of two (pairs 2q, 2q + 1): per column group the
+ * words A(2q), B(2q), A(2q + 1), B(2q + 1); an odd last pair stands alone:
+ * A, B per group. An odd output_depth is padded with a zero row, an
+ * accum_depth that is not a multiple of 4 with zero columns. Total
+ * (output_depth + 1) / 2 * (accum_depth + 3) / 4 * 2 words, word aligned.
  * input and output must not overlap.
+ *
+ * sd_fully_connected_s8 is sd_fully_connected_s8_dsp on cores with the DSP
+ * extension (__ARM_FEATURE_DSP: SMLAD, UXTB16, SXTB16), else
+ * sd_fully_connected_s8_c; both give the same outputs for every input (the
+ * plain-C one is there on every target, for tests and cores without DSP).
  */
+#define SD_FC_WEIGHT_LAYOUT 2
+
+sd_status_t sd_fully_connected_s8_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                    const int8_t *input, const uint32_t *weights,
+                                    const int32_t *bias, int8_t *output);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                      const int8_t *input, const uint32_t *weights,
+                                      const int32_t *bias, int8_t *output);
+#endif
 sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
                                   const int8_t *input, const uint32_t *weights,
                                   const int32_t *bias, int8_t *output);

@@ -14,6 +14,12 @@
 #include "sd_model_graph.h"
 #include "sd_port.h"
 
+/* Generated weights must be packed the way the kernel reads them. */
+#if SD_GRAPH_USES_FULLY_CONNECTED && \
+    (!defined(SD_MODEL_FC_WEIGHT_LAYOUT) || SD_MODEL_FC_WEIGHT_LAYOUT != SD_FC_WEIGHT_LAYOUT)
+#error "firmware/generated/ holds FULLY_CONNECTED weights in another layout than the kernels read: regenerate it (python -m convert.codegen MODEL.tflite --out-dir firmware/generated, or python -m convert.quantize)"
+#endif
+
 static const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return (r & SD_REF_CONST) ? g->consts[r & ~SD_REF_CONST] : g->arena + r;
