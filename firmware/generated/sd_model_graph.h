@@ -19,6 +19,7 @@
 #define SD_MODEL_NUM_OPS 343
 #define SD_MODEL_CONST_BYTES 127136
 #define SD_MODEL_MACS 1641960
+#define SD_MODEL_FC_WEIGHT_LAYOUT 2
 /* input shape [1, 16, 80], output shape [1, 10] */
 
 #include <stdint.h>
