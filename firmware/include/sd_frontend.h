@@ -27,6 +27,31 @@ void sd_frontend_push(sd_frontend_t *fe, const int16_t *samples, size_t n);
 /* Writes the int8 input tensor; returns the number of samples the clip had. */
 uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features);
 
+/*
+ * Streaming mode (train/stream.py, the reference: read its docstring first).
+ * sd_stream_begin() starts a stream; sd_frontend_push() then takes its
+ * samples in any chunk sizes, for as long as the stream lasts. Each
+ * utterance the detector decides is handed to the sink with its int8 model
+ * window (SD_N_FRAMES x SD_N_MELS, row = time step), from inside the push
+ * that completed the deciding frame; sd_stream_end() decides an utterance
+ * still open. Frames are counted from the stream's start; samples are u64.
+ */
+typedef struct {
+    uint32_t first_frame;   /* the utterance's first and last loud frames */
+    uint32_t last_frame;
+    uint32_t decided_frame; /* the frame at which it was decided */
+    uint32_t window_start;  /* first frame of the model window */
+    uint64_t start_sample;  /* (first_frame - 1) * hop, at least 0 */
+    uint64_t end_sample;    /* (last_frame + 1) * hop - 1 */
+} sd_utterance_t;
+
+typedef void (*sd_stream_sink_t)(void *ctx, const sd_utterance_t *utt, const int8_t *window);
+
+void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx);
+void sd_stream_end(sd_frontend_t *fe);
+/* The detector's integer level of a frame energy (train.stream.level). */
+int32_t sd_stream_level(uint64_t energy);
+
 #ifdef __cplusplus
 }
 #endif

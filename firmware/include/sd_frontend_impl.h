@@ -48,6 +48,17 @@ struct sd_frontend {
     uint64_t best_energy;
     int have_best;
     int best_in_ring;
+    /* Streaming mode only (sd_stream_begin): the utterance detector of
+     * train/stream.py. The window above is then the open utterance's. */
+    int streaming;
+    int active;             /* an utterance is open */
+    int32_t floor;          /* noise floor, sixteenths of a level unit */
+    uint32_t utt_first;     /* first and last loud frames of the open utterance */
+    uint32_t utt_last;
+    uint32_t quiet;         /* quiet frames since utt_last */
+    uint32_t best_end;      /* last frame of the chosen window */
+    sd_stream_sink_t sink;
+    void *sink_ctx;
 };
 
 /* Log-mel of one frame (for tests): the float values before quantization. */

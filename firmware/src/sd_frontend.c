@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "sd_model_graph.h" /* generated: sd_model_arena, SD_MODEL_ARENA_BYTES */
+#include "sd_stream_config.h" /* generated: the streaming detector's constants */
 
 #define SD_HALF SD_HOP_LENGTH /* = SD_N_FFT / 2 (sd_frontend_impl.h checks) */
 
@@ -63,6 +64,15 @@ void sd_frontend_begin(sd_frontend_t *fe)
     fe->best_energy = 0u;
     fe->have_best = 0;
     fe->best_in_ring = 0;
+    fe->streaming = 0;
+    fe->active = 0;
+    fe->floor = 0;
+    fe->utt_first = 0u;
+    fe->utt_last = 0u;
+    fe->quiet = 0u;
+    fe->best_end = 0u;
+    fe->sink = NULL;
+    fe->sink_ctx = NULL;
 }
 
 /* out = (lo ++ hi) * window (the frame's two halves); returns the energy of
@@ -207,6 +217,98 @@ static void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
     }
 }
 
+/* ---------------------------------------------------------------- streaming
+ * The detector of train/stream.py, step for step (its docstring numbers the
+ * steps). All of it is integer arithmetic on the exact frame energies. */
+
+int32_t sd_stream_level(uint64_t energy)
+{
+    if (energy <= 1u) {
+        return 0;
+    }
+    const int32_t b = 63 - __builtin_clzll(energy);
+    const uint64_t top = (b >= SD_STREAM_LEVEL_FRAC_BITS) ? (energy >> (b - SD_STREAM_LEVEL_FRAC_BITS))
+                                                          : (energy << (SD_STREAM_LEVEL_FRAC_BITS - b));
+    return (b << SD_STREAM_LEVEL_FRAC_BITS) + (int32_t)top - (1 << SD_STREAM_LEVEL_FRAC_BITS);
+}
+
+/* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate. */
+static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
+{
+    if (k + 1u >= SD_N_FRAMES && (!fe->have_best || fe->ring_sum > fe->best_energy)) { /* strict: earliest wins */
+        fe->best_energy = fe->ring_sum;
+        fe->have_best = 1;
+        fe->best_in_ring = 1;
+        fe->best_end = k;
+    }
+}
+
+/* Step 6: hand a long enough utterance to the sink, then go idle. */
+static void sd_stream_decide(sd_frontend_t *fe, uint32_t last, uint32_t k)
+{
+    if (last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES && fe->have_best) {
+        if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
+            sd_ring_finish(fe, &fe->best[0][0]);
+        }
+        sd_utterance_t u;
+        u.first_frame = fe->utt_first;
+        u.last_frame = last;
+        u.decided_frame = k;
+        u.window_start = fe->best_end + 1u - SD_N_FRAMES;
+        u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
+        u.end_sample = ((uint64_t)last + 1u) * SD_HOP_LENGTH - 1u;
+        if (fe->sink != NULL) {
+            fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
+        }
+    }
+    fe->active = 0;
+    fe->have_best = 0;
+    fe->best_in_ring = 0;
+    fe->quiet = 0u;
+}
+
+/* Steps 1-5 for frame k = n_frames - 1 (already in the ring). */
+static void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
+{
+    const uint32_t k = fe->n_frames - 1u;
+    const int32_t lv = sd_stream_level(energy);
+    const int32_t target = lv * 16;
+    if (k == 0u) {
+        fe->floor = target;
+    }
+    if (!fe->active) {
+        if (k + 1u >= SD_N_FRAMES && lv >= (fe->floor >> 4) + SD_STREAM_START_DELTA && lv >= SD_STREAM_MIN_LEVEL) {
+            fe->active = 1;
+            fe->utt_first = k;
+            fe->utt_last = k;
+            fe->quiet = 0u;
+            sd_stream_consider(fe, k);
+            return;
+        }
+        if (target < fe->floor) {
+            fe->floor -= (fe->floor - target) >> SD_STREAM_FALL_SHIFT;
+        } else {
+            fe->floor += (target - fe->floor) >> SD_STREAM_RISE_SHIFT;
+        }
+        return;
+    }
+    if (lv >= (fe->floor >> 4) + SD_STREAM_STOP_DELTA) {
+        fe->utt_last = k;
+        fe->quiet = 0u;
+    } else {
+        fe->quiet++;
+    }
+    if (target > fe->floor) {
+        fe->floor += (target - fe->floor) >> SD_STREAM_ACTIVE_RISE_SHIFT;
+    }
+    sd_stream_consider(fe, k);
+    if (fe->quiet > SD_STREAM_HANGOVER) {
+        sd_stream_decide(fe, fe->utt_last, k);
+    } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
+        sd_stream_decide(fe, k, k);
+    }
+}
+
 /* A complete frame in fe->audio (previous hop, then the current hop in half
  * fe->cur): features into the ring, window rule. */
 static void sd_frontend_frame(sd_frontend_t *fe)
@@ -231,6 +333,10 @@ static void sd_frontend_frame(sd_frontend_t *fe)
     fe->ring_sum += energy;
     fe->ring_energy[slot] = energy;
     fe->n_frames++;
+    if (fe->streaming) {
+        sd_stream_frame(fe, energy);
+        return;
+    }
     if (fe->n_frames < SD_N_FRAMES) {
         return;
     }
@@ -290,4 +396,20 @@ uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features)
         memcpy(features, fe->best, sizeof fe->best);
     }
     return fe->n_samples;
+}
+
+void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
+{
+    sd_frontend_begin(fe);
+    fe->streaming = 1;
+    fe->sink = sink;
+    fe->sink_ctx = ctx;
+}
+
+/* Step 7: no padding; an open utterance is decided at the last frame. */
+void sd_stream_end(sd_frontend_t *fe)
+{
+    if (fe->streaming && fe->active && fe->n_frames > 0u) {
+        sd_stream_decide(fe, fe->utt_last, fe->n_frames - 1u);
+    }
 }

@@ -1,0 +1,78 @@
+/*
+ * stream_main.c - host driver for the streaming parity test
+ * (tests/test_stream.py): the device's streaming mode, front end and model,
+ * on streams read from stdin, events written to stdout.
+ *
+ * stdin: records of  u32 n_samples | u32 chunk | int16 samples[n_samples]
+ *        (little-endian); samples are pushed `chunk` at a time (0 = all at once).
+ * stdout: per event one line
+ *   E first last decided window_start start end o0 .. o9 WINDOWHEX
+ * (WINDOWHEX: the 1280 int8 model inputs as two hex digits each), then per
+ * record a line "S n_frames".
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "sd_frontend.h"
+#include "sd_frontend_impl.h"
+#include "sd_model.h"
+
+#define MAX_SAMPLES (1u << 24)
+
+static int16_t samples[MAX_SAMPLES];
+
+static int read_u32(uint32_t *v)
+{
+    uint8_t b[4];
+    if (fread(b, 1, 4, stdin) != 4) {
+        return 0;
+    }
+    *v = (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+    return 1;
+}
+
+static void sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
+{
+    (void)ctx;
+    int8_t out[SD_MODEL_OUTPUT_SIZE];
+    if (sd_model_invoke(window, out, NULL) != SD_MODEL_OK) {
+        fprintf(stderr, "stream_main: invoke failed\n");
+        exit(1);
+    }
+    printf("E %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64, u->first_frame, u->last_frame,
+           u->decided_frame, u->window_start, u->start_sample, u->end_sample);
+    for (unsigned i = 0; i < SD_MODEL_OUTPUT_SIZE; i++) {
+        printf(" %d", (int)out[i]);
+    }
+    putchar(' ');
+    for (unsigned i = 0; i < SD_MODEL_INPUT_SIZE; i++) {
+        printf("%02x", (unsigned)(uint8_t)window[i]);
+    }
+    putchar('\n');
+}
+
+int main(void)
+{
+    uint32_t n, chunk;
+    while (read_u32(&n) && read_u32(&chunk)) {
+        if (n > MAX_SAMPLES || fread(samples, sizeof(int16_t), n, stdin) != n) {
+            fprintf(stderr, "stream_main: bad record (n=%lu)\n", (unsigned long)n);
+            return 2;
+        }
+        sd_frontend_t *fe = sd_frontend_instance();
+        sd_stream_begin(fe, sink, NULL);
+        if (chunk == 0u) {
+            chunk = n > 0u ? n : 1u;
+        }
+        for (uint32_t i = 0; i < n; i += chunk) {
+            const uint32_t k = (n - i < chunk) ? n - i : chunk;
+            sd_frontend_push(fe, &samples[i], k);
+        }
+        sd_stream_end(fe);
+        printf("S %" PRIu32 "\n", fe->n_frames);
+        fflush(stdout);
+    }
+    return 0;
+}

@@ -1,0 +1,223 @@
+"""Continuous recognition: the streaming reference (train/stream.py) and its C twin.
+
+Reference: train.stream.reference_events (integer detector on exact frame
+energies, the clip window rule over the utterance, TFLite Micro on the
+window). Device: sd_frontend.c's streaming mode and the generated model,
+built for the host, fed through firmware/tests/stream/stream_main.c.
+The C twin must report exactly the reference's events (frames, samples,
+outputs), with its windows inside the front end's parity contract.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from firmware_build import GENERATED, RELEASED, build_test, require_generated
+from train import features as F
+from train import stream as S
+from train import streamgen as G
+
+HOP = 256
+
+
+# -- the reference on its own ---------------------------------------------------
+def test_level_is_sixteen_steps_per_octave():
+    assert S.level(0) == 0 and S.level(1) == 0
+    for b in range(1, 50):
+        assert S.level(1 << b) == 16 * b
+        assert S.level((1 << b) + (1 << b) // 2) == 16 * b + (8 if b >= 1 else 0)
+    rng = np.random.default_rng(0)
+    es = rng.integers(2, 1 << 40, 2000)
+    lv = [S.level(int(e)) for e in es]
+    # linear between octaves (at most 1.38 units low) and truncated (under 1 more): never above 16 * log2(e)
+    assert all(16 * math.log2(int(e)) - 2.4 < v <= 16 * math.log2(int(e)) + 1e-9 for e, v in zip(es, lv))
+    srt = sorted(es)
+    assert [S.level(int(e)) for e in srt] == sorted(S.level(int(e)) for e in srt)  # monotone
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="stop_delta"):
+        S.StreamConfig(start_delta=10, stop_delta=20)
+    with pytest.raises(ValueError, match="min_frames"):
+        S.StreamConfig(min_frames=0)
+    with pytest.raises(ValueError, match="hangover"):
+        S.StreamConfig(hangover=-1)
+    with pytest.raises(ValueError, match="unknown stream config fields"):
+        S.StreamConfig.from_dict({"start_delta": 40, "speed": 2})
+    c = S.StreamConfig(reject_margin=12)
+    assert S.StreamConfig.from_dict(c.to_dict()) == c and c.sha256() != S.DEFAULT_STREAM.sha256()
+
+
+def _energies(pattern):
+    """Frame energies from (level-ish energy, frames) runs."""
+    return [e for e, n in pattern for _ in range(n)]
+
+
+def test_detector_finds_a_burst_and_uses_hangover():
+    c = S.StreamConfig(hangover=6)
+    quiet, loud = 1 << 20, 1 << 30  # levels 320 and 480: 160 units (30 dB) apart
+    utts = S.detect(_energies([(quiet, 40), (loud, 10), (quiet, 3), (loud, 5), (quiet, 40)]), c)
+    assert len(utts) == 1  # a 3-frame gap is inside the 6-frame hangover
+    u = utts[0]
+    assert (u.first_frame, u.last_frame) == (40, 57)
+    assert u.decided_frame == 57 + c.hangover + 1
+    # loud frames 40-49 and 53-57 span 18 frames: windows starting at 40, 41 and 42 each hold 13 loud
+    # frames (the most); the earliest wins the tie
+    assert u.window_start == 40
+    assert u.samples(HOP) == (39 * HOP, 58 * HOP - 1)
+
+
+def test_detector_drops_clicks_splits_gaps_and_caps_length():
+    c = S.StreamConfig(hangover=4)
+    quiet, loud = 1 << 20, 1 << 30
+    assert S.detect(_energies([(quiet, 40), (loud, c.min_frames - 1), (quiet, 40)]), c) == []
+    two = S.detect(_energies([(quiet, 40), (loud, 8), (quiet, c.hangover + 1), (loud, 8), (quiet, 40)]), c)
+    assert len(two) == 2
+    long = S.detect(_energies([(quiet, 40), (loud, 3 * c.max_frames)]), c)
+    assert [u.last_frame - u.first_frame + 1 for u in long] == [c.max_frames] * 3
+    assert long[-1].decided_frame == 40 + 3 * c.max_frames - 1  # the last one at the end of the stream
+
+
+def test_detector_ignores_silence_warmup_and_steady_noise():
+    c = S.StreamConfig()
+    assert S.detect([0] * 500, c) == []
+    loud = 1 << 30
+    assert S.detect([loud] * 10 + [0] * 100, c) == []  # loud only during the 15-frame warm-up
+    rng = np.random.default_rng(3)
+    noise = G.noise_stream(20, rng, kind="white", rms=2000, step_db=0.0)
+    cfg = F.FrontendConfig()
+    assert S.detect(S.stream_energies(noise.samples, cfg), c) == []
+
+
+def test_stream_frames_are_the_clip_frames_of_the_whole_stream():
+    cfg = F.FrontendConfig()
+    rng = np.random.default_rng(5)
+    x = np.round(rng.standard_normal(8000 + 77) * 3000).astype(np.int16)
+    whole = F.log_mel_frames(x, cfg)
+    n = len(x) // HOP
+    assert len(S.stream_energies(x, cfg)) == n
+    np.testing.assert_array_equal(S.stream_energies(x, cfg), F.frame_energies(x, cfg)[:n])
+    for k0, k1 in ((0, 16), (3, 19), (n - 16, n)):
+        np.testing.assert_array_equal(S.stream_logmel(x, cfg, slice(k0, k1)), whole[k0:k1])
+
+
+def test_score_applies_the_mlperf_rule():
+    truth = [G.Truth(3, 8000, 12000), G.Truth(5, 30000, 34000)]
+    ev = [S.Event(3, 0, 12500, [0] * 10), S.Event(3, 0, 13000, [0] * 10),  # a repeat counts once
+          S.Event(5, 0, 34000 + 8000, [0] * 10),  # 1 s after the end: still inside
+          S.Event(7, 0, 60000, [0] * 10), S.Event(None, 0, 61000, [0] * 10)]
+    sc = G.score(ev, truth)
+    assert (sc["recalled"], sc["false_detections"], sc["rejected"], sc["substituted"]) == (2, 1, 1, 0)
+    sc = G.score([S.Event(4, 0, 12500, [0] * 10)], truth)
+    assert (sc["recalled"], sc["substituted"], sc["missed"]) == (0, 1, 1)
+
+
+# -- the C twin ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def stream_bin():
+    require_generated()
+    return build_test("tests/stream/stream_main.c")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from convert.reference import Reference
+
+    require_generated()
+    return Reference.from_dir(RELEASED)
+
+
+def run_c(binary, streams, chunk=0):
+    blob = b"".join(struct.pack("<II", len(s), chunk) + np.asarray(s, "<i2").tobytes() for s in streams)
+    r = subprocess.run([str(binary)], input=blob, capture_output=True, timeout=600, check=True)
+    out, cur = [], []
+    for line in r.stdout.decode().splitlines():
+        if line.startswith("E "):
+            f = line.split()
+            nums = [int(v) for v in f[1:17]]
+            cur.append({"frames": tuple(nums[:4]), "start": nums[4], "end": nums[5], "outputs": nums[6:16],
+                        "window": np.frombuffer(bytes.fromhex(f[17]), np.int8).reshape(16, 80)})
+        elif line.startswith("S "):
+            out.append((cur, int(line.split()[1])))
+            cur = []
+    assert len(out) == len(streams)
+    return out
+
+
+def reference_run(reference, samples):
+    events, utts = S.reference_events(samples, reference.cfg, reference.infer, reference.input_scale,
+                                      reference.input_zero_point, S.DEFAULT_STREAM)
+    n = reference.cfg.n_frames
+    wins = [F.quantize_logmel(S.stream_logmel(samples, reference.cfg, slice(u.window_start, u.window_start + n)),
+                              reference.cfg, reference.input_scale, reference.input_zero_point) for u in utts]
+    return events, utts, wins
+
+
+def test_generated_stream_constants_are_the_reference_config():
+    from convert.firmware_gen import generate_stream_h
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        fresh = generate_stream_h(S.DEFAULT_STREAM, Path(d)).read_text()
+    assert (GENERATED / "sd_stream_config.h").read_text() == fresh, "regenerate: python -m convert.firmware_gen"
+
+
+def _test_streams(fsdd_dir):
+    from train import data as D
+
+    ds = D.load_dataset(fsdd_dir)
+    _, test = D.split_indices(ds, "official")
+    clips = [ds.clips[i] for i in test]
+    rng = np.random.default_rng(11)
+    out = {f"digits_snr{snr}": G.make_stream(clips, rng, n_digits=6, snr_db=snr).samples for snr in (None, 20)}
+    t = np.arange(8000 * 3) / 8000
+    out["silence"] = np.zeros(8000 * 3, np.int16)
+    out["full_scale_noise"] = rng.integers(-32768, 32768, 8000 * 3).astype(np.int16)
+    out["clipped_tone_bursts"] = np.where((t % 1.0) > 0.6, np.clip(np.round(60000 * np.sin(2 * np.pi * 440 * t)),
+                                                                   -32768, 32767), 0).astype(np.int16)
+    out["short"] = np.round(1000 * np.sin(2 * np.pi * 300 * t[:3000])).astype(np.int16)
+    return out
+
+
+def test_c_stream_events_equal_the_reference(stream_bin, reference, fsdd_dir):
+    """Detections (frames, samples) are integer decisions: always identical. Outputs: identical where the
+    windows are; a window may differ from the reference's by the front end's 1 LSB (its parity contract),
+    and then the device's outputs must be exactly the reference model's on the device's window."""
+    streams = _test_streams(fsdd_dir)
+    got = run_c(stream_bin, list(streams.values()))
+    n_vals = n_same = 0
+    for (name, x), (events, n_frames) in zip(streams.items(), got):
+        ref_events, utts, wins = reference_run(reference, x)
+        assert n_frames == len(x) // HOP, name
+        dev = [(e["frames"], e["start"], e["end"]) for e in events]
+        ref = [((u.first_frame, u.last_frame, u.decided_frame, u.window_start), ev.start, ev.end)
+               for u, ev in zip(utts, ref_events)]
+        assert dev == ref, f"{name}: device detections differ from the reference"
+        for e, ev, w in zip(events, ref_events, wins):
+            diff = np.abs(e["window"].astype(int) - w.astype(int))
+            assert diff.max() <= 1, name
+            n_vals += diff.size
+            n_same += int((diff == 0).sum())
+            if (e["window"] == w).all():
+                assert e["outputs"] == ev.outputs, name
+            else:
+                assert e["outputs"] == [int(v) for v in reference.infer(e["window"])], f"{name}: model not exact"
+        if name.startswith("digits"):  # real speech: the events are identical outright
+            assert [e["outputs"] for e in events] == [ev.outputs for ev in ref_events], name
+    assert sum(len(e) for e, _ in got) >= 6, "the digit streams should give events"
+    assert n_same / max(n_vals, 1) >= 0.999
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 512])
+def test_c_stream_chunking_does_not_matter(stream_bin, fsdd_dir, chunk):
+    x = _test_streams(fsdd_dir)["digits_snr20"]
+    whole = run_c(stream_bin, [x])[0][0]
+    parts = run_c(stream_bin, [x], chunk=chunk)[0][0]
+    assert [(e["frames"], e["outputs"]) for e in parts] == [(e["frames"], e["outputs"]) for e in whole]

@@ -1,0 +1,352 @@
+"""Continuous recognition: finding digits in an unbroken stream, defined once.
+
+This module is the reference for the device's streaming mode: the C twin
+(firmware/src/sd_stream.c) follows it frame by frame, with every constant
+emitted from `StreamConfig` by convert/firmware_gen.py. Every decision is
+made in integers, so the two sides cannot round differently.
+
+The stream's frames are the front end's frames (train/features.py, steps 2
+and 3) of the whole stream taken as one clip: frame ``k`` is centred on
+sample ``k * hop`` (zeros before the stream's first sample) and is complete
+once hop ``k`` has arrived, so a stream of ``n`` samples has ``n // hop``
+frames. For each frame ``k`` the device already has its exact integer energy
+``e[k]`` (sum of squared samples under the frame) and its fine int16 log-mel
+values. Then, per frame, in this order:
+
+1. **Level.** ``L[k] = level(e[k])``: ``16 * floor(log2 e)`` plus the four
+   bits below the leading one (0 for ``e <= 1``), a monotone integer
+   approximation of ``16 * log2(e)``: one unit is 3.01 / 16 = 0.19 dB.
+2. **Warm-up.** The first ``n_frames - 1`` frames only train the noise
+   floor (the first model window is complete at frame ``n_frames - 1``).
+   The floor ``F`` is kept in sixteenths of a level unit and starts at
+   ``16 * L[0]``.
+3. **Idle.** An utterance starts at ``k`` when ``L[k] >= F // 16 +
+   start_delta`` and ``L[k] >= min_level``. Otherwise the floor follows the
+   level: down by ``(F - 16 L) >> fall_shift``, up by ``(16 L - F) >>
+   rise_shift``.
+4. **Active** (from the start frame ``s`` on). A frame with ``L[k] >= F //
+   16 + stop_delta`` is loud: it becomes the utterance's last frame and
+   clears the quiet count; any other frame adds one to it. The floor keeps
+   rising, slowly (``active_rise_shift``), so that a step up in the
+   background cannot hold the detector active for ever. The utterance is
+   decided at frame ``D`` when the quiet count exceeds ``hangover`` (its
+   last frame is the last loud one) or when it has lasted ``max_frames``
+   frames (its last frame is ``D``).
+5. **Window.** While active, each frame ``k`` (``s <= k <= D``) closes the
+   candidate model window of frames ``k - n_frames + 1 .. k``; the decided
+   utterance is classified on the candidate with the largest summed frame
+   energy, the earliest on a tie: the clip window rule (train/features.py
+   step 3) applied to the frames ``s - n_frames + 1 .. D``, so a short word
+   gets a window centred on it and a long one its loudest part. The device
+   does this with the clip mode's ring of ``n_frames`` fine frames and one
+   saved int8 window, nothing more.
+6. **Event.** An utterance shorter than ``min_frames`` frames (first to
+   last) is dropped: no event. Otherwise its window is quantized like a
+   clip's (band-mean normalization over the window) and run through the
+   int8 model; the event is the top-1 digit (first maximum) or ``None``
+   when the top-1 output exceeds the runner-up by less than
+   ``reject_margin`` (int8 units), the utterance's first sample ``(s - 1) *
+   hop`` (at least 0), its last sample ``(last + 1) * hop - 1`` and the ten
+   int8 outputs. The detector is idle again from frame ``D + 1``.
+7. **End of stream.** An utterance still active when the stream ends is
+   decided at the stream's last frame, as if its quiet count had run out.
+
+Samples are counted from the stream's first (``uint64`` on the device:
+streams of any length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from train import features as F
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamConfig:
+    """Detector and rejection constants shared by the Python reference and the device.
+
+    The defaults were chosen on streams of *training*-split clips only
+    (a grid over start_delta, stop_delta, hangover and reject_margin, scored
+    by recall and by false detections on noise-only audio; BENCHMARKS.md's
+    stream section has the figures on test-split streams).
+    """
+
+    start_delta: int = 44
+    """Level above the noise floor that starts an utterance (level units: 44 = 8.3 dB)."""
+    stop_delta: int = 16
+    """Level above the noise floor that keeps an utterance going (16 = 3.0 dB)."""
+    min_level: int = 336
+    """Lowest level that can start an utterance: 336 = level(2**21), RMS 64 of full scale 32768 (-54 dBFS)."""
+    hangover: int = 2
+    """Quiet frames tolerated inside an utterance before it ends (2 x 32 ms)."""
+    min_frames: int = 4
+    """Shortest utterance that is classified, first to last loud frame (4 frames = 128 ms)."""
+    max_frames: int = 48
+    """Longest utterance: it is decided after this many frames (48 = 1.5 s)."""
+    fall_shift: int = 2
+    """The idle floor moves down a quarter of the way to a quieter frame's level."""
+    rise_shift: int = 4
+    """The idle floor moves up a sixteenth of the way to a louder frame's level."""
+    active_rise_shift: int = 8
+    """While active, the floor moves up 1/256 of the way to a louder frame's level."""
+    reject_margin: int = 64
+    """Minimum top-1 minus runner-up int8 output for a digit; below it the event is rejected (0: never).
+    64 is a quarter of the softmax's range (output scale 1/256)."""
+
+    def __post_init__(self) -> None:
+        ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, v in ints.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"stream config {name} must be a non-negative integer, got {v!r}")
+        if self.stop_delta > self.start_delta:
+            raise ValueError(f"stop_delta ({self.stop_delta}) must not exceed start_delta ({self.start_delta})")
+        if not 1 <= self.min_frames <= self.max_frames:
+            raise ValueError(f"need 1 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}")
+        for name in ("fall_shift", "rise_shift", "active_rise_shift"):
+            if not 0 <= ints[name] <= 16:
+                raise ValueError(f"{name} must be in 0 .. 16, got {ints[name]}")
+        if self.reject_margin > 255:
+            raise ValueError(f"reject_margin must be in 0 .. 255 (int8 outputs), got {self.reject_margin}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StreamConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown stream config fields: {unknown}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+
+DEFAULT_STREAM = StreamConfig()
+
+LEVEL_FRAC_BITS = 4
+"""Bits below the leading one that `level` keeps (16 steps per octave)."""
+
+
+def level(energy: int) -> int:
+    """Integer level of a frame energy: 16 * floor(log2 e) + the next four bits (0 for e <= 1)."""
+    e = int(energy)
+    if e <= 1:
+        return 0
+    b = e.bit_length() - 1
+    frac = ((e << LEVEL_FRAC_BITS) >> b) - (1 << LEVEL_FRAC_BITS)
+    return (b << LEVEL_FRAC_BITS) + frac
+
+
+def levels(energies: np.ndarray) -> np.ndarray:
+    """`level` of every frame energy, int64 [shape=(T,)]."""
+    return np.fromiter((level(int(e)) for e in energies), np.int64, count=len(energies))
+
+
+@dataclass
+class Utterance:
+    """What the detector decided: frames, samples and the chosen model window."""
+
+    first_frame: int
+    last_frame: int
+    decided_frame: int
+    window_start: int
+    """First frame of the chosen n_frames window."""
+
+    def samples(self, hop: int) -> tuple[int, int]:
+        return max(0, (self.first_frame - 1) * hop), (self.last_frame + 1) * hop - 1
+
+
+@dataclass
+class Event:
+    digit: int | None
+    start: int
+    end: int
+    outputs: list[int]
+
+    def to_dict(self) -> dict:
+        return {"digit": self.digit, "start": self.start, "end": self.end, "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Event":
+        return cls(d["digit"], int(d["start"]), int(d["end"]), [int(v) for v in d["outputs"]])
+
+
+class Detector:
+    """The per-frame state machine of the module docstring (steps 1-5, 7), fed one frame at a time.
+
+    ``push(energy)`` takes frame k's exact energy and returns the utterances
+    decided at that frame (at most one); ``finish()`` decides an utterance
+    still active at the end of the stream. The window energies are kept as
+    the device keeps them: the sum over the last n_frames frames.
+    """
+
+    def __init__(self, scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16) -> None:
+        self.scfg = scfg
+        self.n = n_frames
+        self.k = -1  # index of the last frame pushed
+        self.floor = 0
+        self.active = False
+        self.recent: list[int] = []  # energies of the last n frames
+        self.window_sum = 0
+        self._reset_utterance()
+
+    def _reset_utterance(self) -> None:
+        self.active = False
+        self.first = self.last = -1
+        self.quiet = 0
+        self.best_sum = -1
+        self.best_end = -1
+
+    def _consider_window(self) -> None:
+        if self.k >= self.n - 1 and self.window_sum > self.best_sum:  # strict: the earliest wins a tie
+            self.best_sum = self.window_sum
+            self.best_end = self.k
+
+    def _decide(self, last: int) -> Utterance | None:
+        u = Utterance(self.first, last, self.k, self.best_end - self.n + 1)
+        keep = last - self.first + 1 >= self.scfg.min_frames
+        self._reset_utterance()
+        return u if keep else None
+
+    def push(self, energy: int) -> list[Utterance]:
+        c = self.scfg
+        e = int(energy)
+        self.k += 1
+        self.recent.append(e)
+        self.window_sum += e
+        if len(self.recent) > self.n:
+            self.window_sum -= self.recent.pop(0)
+        lv = level(e)
+        if self.k == 0:
+            self.floor = lv << 4
+        out: list[Utterance] = []
+        if not self.active:
+            if (self.k >= self.n - 1 and lv >= (self.floor >> 4) + c.start_delta and lv >= c.min_level):
+                self.active = True
+                self.first = self.last = self.k
+                self.quiet = 0
+                self._consider_window()
+                return out
+            target = lv << 4
+            if target < self.floor:
+                self.floor -= (self.floor - target) >> c.fall_shift
+            else:
+                self.floor += (target - self.floor) >> c.rise_shift
+            return out
+        # active
+        if lv >= (self.floor >> 4) + c.stop_delta:
+            self.last = self.k
+            self.quiet = 0
+        else:
+            self.quiet += 1
+        target = lv << 4
+        if target > self.floor:
+            self.floor += (target - self.floor) >> c.active_rise_shift
+        self._consider_window()
+        if self.quiet > c.hangover:
+            u = self._decide(self.last)
+        elif self.k - self.first + 1 >= c.max_frames:
+            u = self._decide(self.k)
+        else:
+            return out
+        if u is not None:
+            out.append(u)
+        return out
+
+    def finish(self) -> list[Utterance]:
+        if not self.active:
+            return []
+        u = self._decide(self.last)
+        return [u] if u is not None else []
+
+
+def detect(energies: Iterable[int], scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16) -> list[Utterance]:
+    """Every utterance the detector decides in a stream's frame energies, end of stream included."""
+    det = Detector(scfg, n_frames)
+    out: list[Utterance] = []
+    for e in energies:
+        out.extend(det.push(int(e)))
+    out.extend(det.finish())
+    return out
+
+
+def stream_energies(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
+    """Exact int64 energy of each of the stream's ``len(samples) // hop`` complete frames."""
+    x = F.as_int16(samples)
+    n = len(x) // cfg.hop_length
+    if n == 0:
+        return np.zeros(0, np.int64)
+    return F.frame_energies(x, cfg)[:n]
+
+
+def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel_basis=None) -> np.ndarray:
+    """Log-mel of the stream frames in ``frames`` (a slice of frame indices), float32 [shape=(len, n_mels)].
+
+    Computed on just the samples those frames cover (frame k spans samples
+    k*hop - n_fft/2 .. k*hop + n_fft/2 - 1, zeros outside the stream), so
+    the result equals the whole stream's frames without the whole-stream STFT.
+    """
+    x = F.as_int16(samples)
+    half, hop = cfg.n_fft // 2, cfg.hop_length
+    k0, k1 = frames.start, frames.stop
+    lo, hi = k0 * hop - half, (k1 - 1) * hop + half
+    seg = np.zeros(hi - lo, np.int16)
+    a, b = max(lo, 0), min(hi, len(x))
+    if b > a:
+        seg[a - lo : b - lo] = x[a:b]
+    # seg holds frames k0 .. k1-1 centred at half + j*hop: librosa's centred STFT of seg[half:-half]...
+    # computed directly as the front end does, frame by frame.
+    import librosa
+
+    y = seg.astype(np.float32) * np.float32(1.0 / 32768.0)
+    spec = librosa.stft(y, n_fft=cfg.n_fft, hop_length=hop, window="hann", center=False)
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+    basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
+    mel = basis @ power
+    out = np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
+    assert out.shape[0] == k1 - k0, (out.shape, k0, k1)
+    return out
+
+
+def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
+    """Top-1 digit of int8 outputs (first maximum), or None when its margin is below reject_margin."""
+    o = np.asarray(outputs, np.int64).reshape(-1)
+    top = int(np.argmax(o))
+    runner = int(np.max(np.delete(o, top))) if len(o) > 1 else -(1 << 30)
+    return None if int(o[top]) - runner < scfg.reject_margin else top
+
+
+def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable[[np.ndarray], np.ndarray],
+                     scale: float, zero_point: int, scfg: StreamConfig = DEFAULT_STREAM,
+                     mel_basis=None) -> tuple[list[Event], list[Utterance]]:
+    """The events the device must report for a stream of int16 samples.
+
+    ``infer`` maps int8 windows [shape=(n, n_frames, n_mels)] to int8
+    outputs [shape=(n, classes)] (the TFLite Micro reference);
+    ``scale``/``zero_point`` are the model input's quantization.
+    """
+    utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames)
+    if not utts:
+        return [], []
+    n = cfg.n_frames
+    basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
+    windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis) for u in utts])
+    feats = F.quantize_logmel(windows, cfg, scale, zero_point)
+    outs = np.asarray(infer(feats), np.int8).reshape(len(utts), -1)
+    events = []
+    for u, o in zip(utts, outs):
+        start, end = u.samples(cfg.hop_length)
+        events.append(Event(decide_event(o, scfg), start, end, [int(v) for v in o]))
+    return events, utts
