@@ -2,7 +2,8 @@
 
 Every number in BENCHMARKS.md is measured by this script on the machine it
 runs on, next to the command that produced it. Sections can be chosen with
---only (train, loso, convert, frontend, firmware, parity).
+--only (train, loso, ablation, convert, frontend, firmware, parity, stream,
+fuzz, faults).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
 SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
-SECTIONS = ("train", "loso", "ablation", "convert", "frontend", "firmware", "parity", "fuzz", "faults")
+SECTIONS = ("train", "loso", "ablation", "convert", "frontend", "firmware", "parity", "stream", "fuzz", "faults")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
 
 
@@ -374,6 +375,7 @@ def main(argv=None) -> int:
               "convert": lambda: bench_convert(data_args), "frontend": lambda: bench_frontend(data_args),
               "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit),
               "fuzz": bench_fuzz,
+              "stream": lambda: __import__("benchmarks.stream", fromlist=["bench_stream"]).bench_stream(data_args),
               "faults": lambda: __import__("benchmarks.faults", fromlist=["bench_faults"]).bench_faults(data_args)}[name]
         try:
             md, res = fn()
