@@ -192,6 +192,7 @@ def generate_stream_h(scfg, out_dir: Path) -> Path:
         "FALL_SHIFT": (scfg.fall_shift, "idle floor: down by (F - 16 L) >> this"),
         "RISE_SHIFT": (scfg.rise_shift, "idle floor: up by (16 L - F) >> this"),
         "ACTIVE_RISE_SHIFT": (scfg.active_rise_shift, "active floor: up by (16 L - F) >> this"),
+        "WINDOW_PRE": (scfg.window_pre, "the window starts at most this many frames before the first loud one"),
         "REJECT_MARGIN": (scfg.reject_margin, "top-1 minus runner-up below this: rejected"),
         "LEVEL_FRAC_BITS": (S.LEVEL_FRAC_BITS, "bits below the leading one in a level"),
     }

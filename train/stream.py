@@ -28,28 +28,33 @@ values. Then, per frame, in this order:
    16 + stop_delta`` is loud: it becomes the utterance's last frame and
    clears the quiet count; any other frame adds one to it. The floor keeps
    rising, slowly (``active_rise_shift``), so that a step up in the
-   background cannot hold the detector active for ever. The utterance is
-   decided at frame ``D`` when the quiet count exceeds ``hangover`` (its
-   last frame is the last loud one) or when it has lasted ``max_frames``
-   frames (its last frame is ``D``).
-5. **Window.** While active, each frame ``k`` (``s <= k <= D``) closes the
-   candidate model window of frames ``k - n_frames + 1 .. k``; the decided
-   utterance is classified on the candidate with the largest summed frame
-   energy, the earliest on a tie: the clip window rule (train/features.py
-   step 3) applied to the frames ``s - n_frames + 1 .. D``, so a short word
-   gets a window centred on it and a long one its loudest part. The device
-   does this with the clip mode's ring of ``n_frames`` fine frames and one
-   saved int8 window, nothing more.
-6. **Event.** An utterance shorter than ``min_frames`` frames (first to
-   last) is dropped: no event. Otherwise its window is quantized like a
-   clip's (band-mean normalization over the window) and run through the
-   int8 model; the event is the top-1 digit (first maximum) or ``None``
-   when the top-1 output exceeds the runner-up by less than
-   ``reject_margin`` (int8 units), the utterance's first sample ``(s - 1) *
-   hop`` (at least 0), its last sample ``(last + 1) * hop - 1`` and the ten
-   int8 outputs. The detector is idle again from frame ``D + 1``.
-7. **End of stream.** An utterance still active when the stream ends is
-   decided at the stream's last frame, as if its quiet count had run out.
+   background cannot hold the detector active for ever. The utterance ends
+   when the quiet count exceeds ``hangover`` (its last frame is the last
+   loud one) or when it has lasted ``max_frames`` frames (its last frame is
+   then the current one). One that ends shorter than ``min_frames`` frames
+   (first to last) is dropped there and then: no event, idle again.
+5. **Window.** While the utterance is open, each frame ``k`` closes the
+   model window of frames ``k - n_frames + 1 .. k``; it is a candidate when
+   it starts no earlier than ``s - window_pre``. The utterance is decided at
+   the first frame ``D`` at which it has ended and has a candidate (a short
+   word waits until ``s - window_pre + n_frames - 1``; frames in between
+   only move the floor and offer windows). It is classified on the
+   candidate with the largest summed frame energy, the earliest on a tie:
+   the clip window rule (train/features.py step 3) applied to the frames
+   ``s - window_pre .. D``. Like an FSDD clip, a short word starts its
+   window and a long one gets its loudest part. The device does this with
+   the clip mode's ring of ``n_frames`` fine frames and one saved int8
+   window, nothing more.
+6. **Event.** The window is quantized like a clip's (band-mean
+   normalization over the window) and run through the int8 model; the event
+   is the top-1 digit (first maximum) or ``None`` when the top-1 output
+   exceeds the runner-up by less than ``reject_margin`` (int8 units), the
+   utterance's first sample ``(s - 1) * hop`` (at least 0), its last sample
+   ``(last + 1) * hop - 1`` and the ten int8 outputs. The detector is idle
+   again from frame ``D + 1``.
+7. **End of stream.** An utterance still open when the stream ends is
+   decided at the stream's last frame, as if its quiet count had run out,
+   if it has a candidate window and is at least ``min_frames`` long.
 
 Samples are counted from the stream's first (``uint64`` on the device:
 streams of any length).
@@ -96,6 +101,8 @@ class StreamConfig:
     """The idle floor moves up a sixteenth of the way to a louder frame's level."""
     active_rise_shift: int = 8
     """While active, the floor moves up 1/256 of the way to a louder frame's level."""
+    window_pre: int = 1
+    """The model window starts at most this many frames before the utterance's first loud frame."""
     reject_margin: int = 64
     """Minimum top-1 minus runner-up int8 output for a digit; below it the event is rejected (0: never).
     64 is a quarter of the softmax's range (output scale 1/256)."""
@@ -204,14 +211,16 @@ class Detector:
 
     def _reset_utterance(self) -> None:
         self.active = False
+        self.closing = False  # the utterance has ended; waiting for its first window to be complete
         self.first = self.last = -1
         self.quiet = 0
         self.best_sum = -1
         self.best_end = -1
 
     def _consider_window(self) -> None:
-        if self.k >= self.n - 1 and self.window_sum > self.best_sum:  # strict: the earliest wins a tie
-            self.best_sum = self.window_sum
+        start = self.k - self.n + 1
+        if start >= 0 and start >= self.first - self.scfg.window_pre and self.window_sum > self.best_sum:
+            self.best_sum = self.window_sum  # strict: the earliest wins a tie
             self.best_end = self.k
 
     def _decide(self, last: int) -> Utterance | None:
@@ -246,27 +255,32 @@ class Detector:
                 self.floor += (target - self.floor) >> c.rise_shift
             return out
         # active
-        if lv >= (self.floor >> 4) + c.stop_delta:
-            self.last = self.k
-            self.quiet = 0
-        else:
-            self.quiet += 1
         target = lv << 4
+        if not self.closing:
+            if lv >= (self.floor >> 4) + c.stop_delta:
+                self.last = self.k
+                self.quiet = 0
+            else:
+                self.quiet += 1
+            if self.quiet > c.hangover:
+                if self.last - self.first + 1 < c.min_frames:  # a click: drop it now, listen again
+                    self._reset_utterance()
+                    return out
+                self.closing = True
+            elif self.k - self.first + 1 >= c.max_frames:
+                self.last = self.k
+                self.closing = True
         if target > self.floor:
             self.floor += (target - self.floor) >> c.active_rise_shift
         self._consider_window()
-        if self.quiet > c.hangover:
+        if self.closing and self.best_end >= 0:
             u = self._decide(self.last)
-        elif self.k - self.first + 1 >= c.max_frames:
-            u = self._decide(self.k)
-        else:
-            return out
-        if u is not None:
-            out.append(u)
+            if u is not None:
+                out.append(u)
         return out
 
     def finish(self) -> list[Utterance]:
-        if not self.active:
+        if not self.active or self.best_end < 0:  # no candidate window yet: nothing to classify
             return []
         u = self._decide(self.last)
         return [u] if u is not None else []

@@ -52,6 +52,7 @@ struct sd_frontend {
      * train/stream.py. The window above is then the open utterance's. */
     int streaming;
     int active;             /* an utterance is open */
+    int closing;            /* it has ended and waits for its first candidate window */
     int32_t floor;          /* noise floor, sixteenths of a level unit */
     uint32_t utt_first;     /* first and last loud frames of the open utterance */
     uint32_t utt_last;

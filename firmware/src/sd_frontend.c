@@ -66,6 +66,7 @@ void sd_frontend_begin(sd_frontend_t *fe)
     fe->best_in_ring = 0;
     fe->streaming = 0;
     fe->active = 0;
+    fe->closing = 0;
     fe->floor = 0;
     fe->utt_first = 0u;
     fe->utt_last = 0u;
@@ -232,10 +233,16 @@ int32_t sd_stream_level(uint64_t energy)
     return (b << SD_STREAM_LEVEL_FRAC_BITS) + (int32_t)top - (1 << SD_STREAM_LEVEL_FRAC_BITS);
 }
 
-/* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate. */
+/* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate when it
+ * starts no earlier than SD_STREAM_WINDOW_PRE frames before the first loud one. */
 static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
 {
-    if (k + 1u >= SD_N_FRAMES && (!fe->have_best || fe->ring_sum > fe->best_energy)) { /* strict: earliest wins */
+    if (k + 1u < SD_N_FRAMES) {
+        return;
+    }
+    const uint32_t start = k + 1u - SD_N_FRAMES;
+    if ((uint64_t)start + SD_STREAM_WINDOW_PRE >= fe->utt_first &&
+        (!fe->have_best || fe->ring_sum > fe->best_energy)) { /* strict: the earliest wins a tie */
         fe->best_energy = fe->ring_sum;
         fe->have_best = 1;
         fe->best_in_ring = 1;
@@ -243,28 +250,32 @@ static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
     }
 }
 
-/* Step 6: hand a long enough utterance to the sink, then go idle. */
-static void sd_stream_decide(sd_frontend_t *fe, uint32_t last, uint32_t k)
+static void sd_stream_idle(sd_frontend_t *fe)
 {
-    if (last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES && fe->have_best) {
-        if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
-            sd_ring_finish(fe, &fe->best[0][0]);
-        }
-        sd_utterance_t u;
-        u.first_frame = fe->utt_first;
-        u.last_frame = last;
-        u.decided_frame = k;
-        u.window_start = fe->best_end + 1u - SD_N_FRAMES;
-        u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
-        u.end_sample = ((uint64_t)last + 1u) * SD_HOP_LENGTH - 1u;
-        if (fe->sink != NULL) {
-            fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
-        }
-    }
     fe->active = 0;
+    fe->closing = 0;
     fe->have_best = 0;
     fe->best_in_ring = 0;
     fe->quiet = 0u;
+}
+
+/* Step 6: hand the utterance and its window to the sink, then go idle. */
+static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
+{
+    if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
+        sd_ring_finish(fe, &fe->best[0][0]);
+    }
+    sd_utterance_t u;
+    u.first_frame = fe->utt_first;
+    u.last_frame = fe->utt_last;
+    u.decided_frame = k;
+    u.window_start = fe->best_end + 1u - SD_N_FRAMES;
+    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
+    u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_HOP_LENGTH - 1u;
+    sd_stream_idle(fe);
+    if (fe->sink != NULL) {
+        fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
+    }
 }
 
 /* Steps 1-5 for frame k = n_frames - 1 (already in the ring). */
@@ -279,6 +290,7 @@ static void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
     if (!fe->active) {
         if (k + 1u >= SD_N_FRAMES && lv >= (fe->floor >> 4) + SD_STREAM_START_DELTA && lv >= SD_STREAM_MIN_LEVEL) {
             fe->active = 1;
+            fe->closing = 0;
             fe->utt_first = k;
             fe->utt_last = k;
             fe->quiet = 0u;
@@ -292,20 +304,30 @@ static void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
         }
         return;
     }
-    if (lv >= (fe->floor >> 4) + SD_STREAM_STOP_DELTA) {
-        fe->utt_last = k;
-        fe->quiet = 0u;
-    } else {
-        fe->quiet++;
+    if (!fe->closing) {
+        if (lv >= (fe->floor >> 4) + SD_STREAM_STOP_DELTA) {
+            fe->utt_last = k;
+            fe->quiet = 0u;
+        } else {
+            fe->quiet++;
+        }
+        if (fe->quiet > SD_STREAM_HANGOVER) {
+            if (fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES) { /* a click: drop it, listen again */
+                sd_stream_idle(fe);
+                return;
+            }
+            fe->closing = 1;
+        } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
+            fe->utt_last = k;
+            fe->closing = 1;
+        }
     }
     if (target > fe->floor) {
         fe->floor += (target - fe->floor) >> SD_STREAM_ACTIVE_RISE_SHIFT;
     }
     sd_stream_consider(fe, k);
-    if (fe->quiet > SD_STREAM_HANGOVER) {
-        sd_stream_decide(fe, fe->utt_last, k);
-    } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
-        sd_stream_decide(fe, k, k);
+    if (fe->closing && fe->have_best) {
+        sd_stream_decide(fe, k);
     }
 }
 
@@ -406,10 +428,15 @@ void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
     fe->sink_ctx = ctx;
 }
 
-/* Step 7: no padding; an open utterance is decided at the last frame. */
+/* Step 7: no padding; an open utterance with a candidate window and at
+ * least SD_STREAM_MIN_FRAMES frames is decided at the last frame. */
 void sd_stream_end(sd_frontend_t *fe)
 {
-    if (fe->streaming && fe->active && fe->n_frames > 0u) {
-        sd_stream_decide(fe, fe->utt_last, fe->n_frames - 1u);
+    if (fe->streaming && fe->active && fe->have_best) {
+        if (fe->utt_last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES) {
+            sd_stream_decide(fe, fe->n_frames - 1u);
+        } else {
+            sd_stream_idle(fe);
+        }
     }
 }
