@@ -189,7 +189,8 @@ def bench_ablation(data_args: list[str]) -> tuple[str, dict]:
     md = ["## What each part adds (leave-one-speaker-out ablation, float, seed 0)", "",
           f"Command, per row and speaker: `python -m train {' '.join(data_args)} --split loso:SPEAKER --out DIR ARGS`.",
           "", LOSO_SPLIT_NOTE, "",
-          "| recipe | ARGS | " + " | ".join(speakers) + " | mean | worst |", "|---|---|" + "---|" * (len(speakers) + 2), *rows]
+          "| recipe | ARGS | " + " | ".join(speakers) + " | mean | worst |", "|---|---|" + "---|" * (len(speakers) + 2), *rows,
+          *_partial_note(data_args)]
     return "\n".join(md), res
 
 

@@ -58,6 +58,20 @@ def run_c_stream(binary: Path, streams: list[np.ndarray], chunk: int = 512) -> l
     return out
 
 
+def stream_cost(board: str) -> dict | None:
+    """Cost per second of audio per stage on an emulated board (firmware/tests/stream/stream_cost.c)."""
+    import re
+
+    r = subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BOARD={board}",
+                        "TEST_MAIN=tests/stream/stream_cost.c", "test"], capture_output=True, text=True, timeout=1200)
+    m = re.search(r"stream seconds (\d+) events (\d+) frontend (\d+) model (\d+) unit (\S+)", r.stdout + r.stderr)
+    if r.returncode != 0 or not m:
+        return None
+    secs, ev, fe, model = (int(m.group(i)) for i in range(1, 5))
+    return {"seconds": secs, "events": ev, "unit": m.group(5), "frontend_per_second": fe / secs,
+            "model_per_event": model / max(ev, 1), "frames_per_second": 8000 / 256}
+
+
 def _digit(outputs, scfg) -> int | None:
     from train.stream import decide_event
 
@@ -91,6 +105,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                  [json.dumps({"digit": _digit(d["outputs"], scfg), "start": d["start"], "end": d["end"],
                               "outputs": d["outputs"]}, sort_keys=True) for d in dv]
                  for r, dv in zip(ref_events, dev_events)]
+    costs = {b: stream_cost(b) for b in ("mps2-an386", "netduinoplus2")}
     rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -133,7 +148,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "event_parity": {"streams": len(identical), "identical": int(sum(identical)),
                             "events_reference": int(sum(len(r) for r in ref_events)),
                             "events_device": int(sum(len(d) for d in dev_events))},
-           "reference_seconds": ref_seconds, "per_stream": stream_rows}
+           "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
           f"released int8 model in TFLite Micro; stream config sha256 `{scfg.sha256()[:12]}`, defaults of "
@@ -158,6 +173,18 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            f"({res['event_parity']['events_device']} device events, {res['event_parity']['events_reference']} "
            "reference events: digit, first and last sample, int8 outputs). The same check through the serial "
            "protocol on the emulated boards needs the protocol's streaming mode (issue 12, not built yet)."]
+    md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
+           "test`: a 10 s stream with five 0.4 s tone bursts, `-icount shift=0`, instructions):", "",
+           "| board | front end + detector per second of audio | model per utterance | one digit per second, total |",
+           "|---|---|---|---|"]
+    for b, c in costs.items():
+        if c is None:
+            md.append(f"| {b} | not measured (build or run failed) | | |")
+            continue
+        md.append(f"| {b} | {c['frontend_per_second'] / 1e6:.2f} M ({c['frontend_per_second'] / c['frames_per_second']:,.0f} "
+                  f"per frame) | {c['model_per_event'] / 1e6:.2f} M | {(c['frontend_per_second'] + c['model_per_event']) / 1e6:.2f} M |")
+    md += ["", "The streaming mode needs no buffer beyond the clip mode's (the ring of 16 frames and one saved window): "
+           "its detector state is 36 bytes."]
     return "\n".join(md), res
 
 
