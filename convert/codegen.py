@@ -454,8 +454,9 @@ class _Emitter:
 
 
 class _Lowering:
-    def __init__(self, tensors, ops, emitter: _Emitter, activation_luts: bool):
+    def __init__(self, tensors, ops, emitter: _Emitter, activation_luts: bool, fc_bias16: bool = True):
         self.t = tensors
+        self.fc_bias16 = fc_bias16
         self.ops = ops
         self.em = emitter
         self.luts = activation_luts
@@ -466,7 +467,8 @@ class _Lowering:
         self.fc_params: list[str] = []   # sd_fc_param_t initializers
         self.add_params: list[str] = []  # sd_add_param_t initializers
         self.mul_params: list[str] = []  # sd_mul_param_t initializers
-        self.fc_biases: list[str] = []   # effective bias array names
+        self.fc_biases: list[str] = []   # effective bias array names (int32)
+        self.fc_biases16: list[str] = [] # effective bias array names (int16)
         self.fc_channels: list[str] = [] # "{ multipliers, shifts }"
         self.bcasts: list[str] = []      # sd_broadcast_t initializers
         self.lut_tables: list[np.ndarray] = []
@@ -602,22 +604,30 @@ class _Lowering:
             eff = eff + tb.values().astype(np.int64).reshape(-1)
             bkey = tb.buffer
         eff = ((eff + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+        # int16 when every value fits (half the flash; same accumulator)
+        bias16 = self.fc_bias16 and bool(np.all((eff >= -32768) & (eff <= 32767)))
         if np.any(eff != 0):
-            bias_name = self.em.array("int32_t", "sd_bias_", eff, key=("effbias", tw.buffer, bkey, -tx.zero_point))
+            if bias16:
+                bias_name = self.em.array("int16_t", "sd_bias_", eff.astype(np.int16),
+                                          key=("effbias16", tw.buffer, bkey, -tx.zero_point), align=True)
+            else:
+                bias_name = self.em.array("int32_t", "sd_bias_", eff,
+                                          key=("effbias", tw.buffer, bkey, -tx.zero_point))
         else:
             bias_name = "0"
+            bias16 = False
         amin, amax = _activation_range(opts.fusedActivationFunction, ty.scale, ty.zero_point)
         if batches > 0xFFFF or depth > 0xFFFF or out_depth > 0xFFFF:
             raise self._err(idx, op, "dimension above 65535")
         mat = self._index(self.fc_matrices, f"{{ {w_name}, {depth}, {out_depth} }}")
-        bias_i = 255 if bias_name == "0" else self._index(self.fc_biases, bias_name)
+        bias_i = 255 if bias_name == "0" else self._index(self.fc_biases16 if bias16 else self.fc_biases, bias_name)
         if per_channel:
             mult_c = self._index(self.fc_channels, f"{{ {mult_name}, {shift_name} }}")
             shift_c = 0
         else:
             mult_c, shift_c = mults[0], shifts[0]
         param = self._index(self.fc_params, f"{{ {mult_c}, {batches}, {mat}, {bias_i}, {shift_c}, "
-                                              f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)} }}")
+                                              f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)}, {int(bias16)} }}")
         fields = f"{self.ref(x)}, {self.ref(y)}, {param}"
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth
@@ -941,7 +951,7 @@ def _version(pkg: str) -> str:
 
 
 def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
-                     activation_luts: bool = True) -> dict:
+                     activation_luts: bool = True, fc_bias16: bool = True) -> dict:
     """Compile a full-integer int8 .tflite into firmware/generated C sources.
 
     Parameters
@@ -959,6 +969,10 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         with the exact fixed-point arithmetic of the int8 reference kernels
         (fast on the target, 256 bytes of flash per distinct input
         quantization). False: call sd_logistic_s8 / sd_tanh_s8 at run time.
+    fc_bias16 : bool
+        True (default): a FULLY_CONNECTED effective bias whose values all fit
+        int16 is stored as int16 (half the flash; sd_fully_connected_s8_b16,
+        same outputs); the others stay int32. False: every bias int32.
 
     Returns
     -------
@@ -989,7 +1003,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
             raise CodegenError(f"model {what} tensor {t.index} is {_TYPE_NAMES.get(t.type)}, expected INT8")
 
     em = _Emitter()
-    low = _Lowering(tensors, ops, em, activation_luts)
+    low = _Lowering(tensors, ops, em, activation_luts, fc_bias16)
     nodes = [low.lower(i, name, ins, outs, opts) for (i, name, ins, outs, opts) in ops]
 
     # Stages: everything up to the last LOGISTIC/TANH/MUL is the recurrent cell.
@@ -1119,6 +1133,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     add_params = table("sd_add_param_t", "sd_add_params", low.add_params)
     mul_params = table("sd_mul_param_t", "sd_mul_params", low.mul_params)
     fc_biases = table("int32_t *const", "sd_fc_biases", low.fc_biases)
+    fc_biases16 = table("int16_t *const", "sd_fc_biases16", low.fc_biases16)
     fc_chans = table("sd_fc_channels_t", "sd_fc_channels", low.fc_channels)
     bcasts = table("sd_broadcast_t", "sd_bcasts", low.bcasts)
 
@@ -1149,7 +1164,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         ("input", f"(sd_model_arena + {offsets[in_t.index]})"), ("output", out_expr),
         ("input_size", str(in_t.size)), ("output_size", str(out_t.size)),
         ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_params", fc_params), ("fc_matrices", fc_mats),
-        ("fc_biases", fc_biases), ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),
+        ("fc_biases", fc_biases), ("fc_biases16", fc_biases16), ("fc_channels", fc_chans), ("add", arrays.get("sd_add_node_t", "0")),
         ("add_params", add_params), ("mul", arrays.get("sd_mul_node_t", "0")), ("mul_params", mul_params),
         ("bcasts", bcasts),
         ("lut", arrays.get("sd_lut_node_t", "0")), ("luts", "sd_luts" if low.lut_tables else "0"),
@@ -1194,11 +1209,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out-dir", default="firmware/generated", help="output directory (%(default)s)")
     ap.add_argument("--sha256", default=None, help="expected model SHA-256")
     ap.add_argument("--no-luts", action="store_true", help="compute LOGISTIC/TANH at run time")
+    ap.add_argument("--bias32", action="store_true",
+                    help="keep every FULLY_CONNECTED bias int32 (default: int16 where all values fit)")
     ap.add_argument("--traceback", action="store_true", help="show full tracebacks")
     args = ap.parse_args(argv)
     try:
         facts = generate_model_c(args.model, args.out_dir, model_sha256=args.sha256,
-                                 activation_luts=not args.no_luts)
+                                 activation_luts=not args.no_luts, fc_bias16=not args.bias32)
     except CodegenError as e:
         if args.traceback:
             raise

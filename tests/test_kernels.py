@@ -105,12 +105,12 @@ def convert_int8(tf, model, rep_data, *, per_tensor_dense=False, attempts=8, all
     pytest.fail(f"{attempts} conversions all left float tensors")
 
 
-def build_model_exe(tflite: bytes, workdir: Path, kernel_objects, *, luts=True) -> tuple[Path, dict]:
+def build_model_exe(tflite: bytes, workdir: Path, kernel_objects, *, luts=True, bias16=True) -> tuple[Path, dict]:
     workdir.mkdir(parents=True, exist_ok=True)
     model_path = workdir / "model.tflite"
     model_path.write_bytes(tflite)
     gen = workdir / "gen"
-    facts = codegen.generate_model_c(model_path, gen, activation_luts=luts)
+    facts = codegen.generate_model_c(model_path, gen, activation_luts=luts, fc_bias16=bias16)
     exe = workdir / "test_model"
     subprocess.run(["gcc", *CFLAGS, *INCLUDES, "-I", str(gen), str(gen / "sd_model_graph.c"),
                     str(EXECUTOR_SOURCE), str(FW / "tests" / "sd_test_port.c"), str(FW / "tests" / "test_model_main.c"),
@@ -139,9 +139,9 @@ def assert_exact(actual: np.ndarray, reference: np.ndarray, what: str, inputs=No
         pytest.fail("\n".join(lines))
 
 
-def check_model(tflite: bytes, x: np.ndarray, workdir: Path, kernel_objects, what: str, *, luts=True):
+def check_model(tflite: bytes, x: np.ndarray, workdir: Path, kernel_objects, what: str, *, luts=True, bias16=True):
     ref = run_tflm(tflite, x)
-    exe, facts = build_model_exe(tflite, workdir, kernel_objects, luts=luts)
+    exe, facts = build_model_exe(tflite, workdir, kernel_objects, luts=luts, bias16=bias16)
     got = run_exe(exe, x, ref.shape[1:])
     assert_exact(got, ref, what, inputs=x)
     return facts
@@ -209,6 +209,15 @@ def test_fully_connected(per_tensor, use_bias, activation, tf, keras, build_dir,
     facts = check_model(tfl, x, build_dir / f"fc_{per_tensor}_{use_bias}_{activation}", kernel_objects,
                         f"FC per_tensor={per_tensor} bias={use_bias} act={activation}")
     assert facts["ops_by_type"].get("FULLY_CONNECTED") == 1
+    # the same with every bias kept int32 (codegen's default stores an
+    # effective bias that fits int16 as int16: sd_fully_connected_s8_b16)
+    gen_c = (build_dir / f"fc_{per_tensor}_{use_bias}_{activation}" / "gen" / "sd_model_graph.c").read_text()
+    check_model(tfl, x, build_dir / f"fc32_{per_tensor}_{use_bias}_{activation}", kernel_objects,
+                f"FC int32 bias per_tensor={per_tensor} bias={use_bias} act={activation}", bias16=False)
+    gen32_c = (build_dir / f"fc32_{per_tensor}_{use_bias}_{activation}" / "gen" / "sd_model_graph.c").read_text()
+    assert "static const int16_t sd_bias_" not in gen32_c
+    if use_bias:
+        assert "static const int16_t sd_bias_" in gen_c, "the small bias was not stored as int16"
 
 
 def test_add_mul_concat_requantize(tf, keras, build_dir, kernel_objects):

@@ -74,12 +74,14 @@ typedef struct {
     int32_t multiplier; /* per tensor; per channel: index into fc_channels */
     uint16_t batches;
     uint8_t matrix;     /* index into fc_matrices */
-    uint8_t bias;       /* index into fc_biases (effective bias), or SD_INDEX_NONE */
+    uint8_t bias;       /* index into fc_biases (effective bias; fc_biases16 when
+                           bias16), or SD_INDEX_NONE */
     int8_t shift;       /* per tensor */
     int8_t output_offset;
     int8_t activation_min;
     int8_t activation_max;
     uint8_t per_channel;
+    uint8_t bias16;     /* 1: the bias is int16 (fc_biases16), 0: int32 (fc_biases) */
 } sd_fc_param_t;
 
 typedef struct {
@@ -197,7 +199,8 @@ typedef struct {
     const sd_fc_node_t *fc;
     const sd_fc_param_t *fc_params;
     const sd_fc_matrix_t *fc_matrices;
-    const int32_t *const *fc_biases;
+    const int32_t *const *fc_biases;   /* int32 effective biases */
+    const int16_t *const *fc_biases16; /* int16 effective biases (every value fits) */
     const sd_fc_channels_t *fc_channels;
     const sd_add_node_t *add;
     const sd_add_param_t *add_params;

@@ -126,6 +126,23 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
                                   const int8_t *input, const uint32_t *weights,
                                   const int32_t *bias, int8_t *output);
 
+/* The same with the effective bias stored as int16 (every value in
+ * [-32768, 32767]; the generator picks it when a bias fits: half the flash).
+ * Identical outputs to the int32 functions given the same bias values. The
+ * DSP path's fast case needs the bias 4-byte aligned (the generator aligns
+ * it to 8); an unaligned bias still works, on the general path. */
+sd_status_t sd_fully_connected_s8_b16_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                        const int8_t *input, const uint32_t *weights,
+                                        const int16_t *bias, int8_t *output);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+sd_status_t sd_fully_connected_s8_b16_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                          const int8_t *input, const uint32_t *weights,
+                                          const int16_t *bias, int8_t *output);
+#endif
+sd_status_t sd_fully_connected_s8_b16(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                      const int8_t *input, const uint32_t *weights,
+                                      const int16_t *bias, int8_t *output);
+
 /* ---------------------------------------------------------------------------
  * Elementwise binary ops: ADD, MUL
  * ------------------------------------------------------------------------- */

@@ -57,6 +57,10 @@ static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
     d.batches = q->batches;
     d.accum_depth = m->accum_depth;
     d.output_depth = m->output_depth;
+    if (q->bias != SD_INDEX_NONE && q->bias16) {
+        return sd_fully_connected_s8_b16(&p, &d, in_buf(g, n->input), m->weights, g->fc_biases16[q->bias],
+                                         out_buf(g, n->output));
+    }
     const int32_t *bias = q->bias == SD_INDEX_NONE ? 0 : g->fc_biases[q->bias];
     return sd_fully_connected_s8(&p, &d, in_buf(g, n->input), m->weights, bias,
                                  out_buf(g, n->output));

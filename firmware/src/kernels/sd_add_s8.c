@@ -6,6 +6,66 @@
 #include "sd_broadcast.h"
 #include "sd_fixedpoint.h"
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+#define SD_ADD_HAVE_DSP 1
+#else
+#define SD_ADD_HAVE_DSP 0
+#endif
+
+#if SD_ADD_HAVE_DSP
+/* The common case (add_same_shape's first loop) on cores with the DSP
+ * extension, in inline assembly: SMMLAR (the rounding high multiply) gives
+ * TFLite's SaturatingRoundingDoublingHighMul of a doubled operand in one
+ * instruction, and a register shift + SSAT finish each rounding. Per
+ * element (v2 = x2 + input2 offset, input 1 the exactly halved one):
+ *   a    = v2 2^21                                  (ADD, offset pre-shifted)
+ *   s    = (SMMLAR(a, m2, h2) - [a < 0]) >> e2       = rdbpot(srdhm(v2 2^20, m2), e2) + off1 2^19
+ *          (h2 = 2^(e2-1) + off1 2^(19+e2); srdhm(v 2^20, m) = floor((v 2^21 m + 2^31) / 2^32);
+ *           its sign is v's for m >= 2^30)
+ *   sum  = s + x1 2^19
+ *   out  = SSAT8((SMMLAR(2 sum, mo, hz) - [sum < 0]) >> eo)
+ *          (hz = 2^(eo-1) + zero point 2^eo: rdbpot(srdhm(sum, mo), eo) + zero point)
+ * 13 instructions per element, 4 elements per pass (the caller does the
+ * rest). Assembly rather than intrinsics: GCC 12's arm_acle.h has no SMMLAR,
+ * and the loop needs all 14 registers (7 constants, 3 pointers, 4 temporaries).
+ * ctl: n (a multiple of 4, >= 4), off2 2^21, m2, h2, e2, mo, hz, eo.
+ * Bit-exact with add_one: firmware/tests/binary_dsp (tests/test_binary_dsp.py). */
+#define SD_ADD_ASM_ARG __attribute__((unused))
+__attribute__((naked, noipa)) static void add_loop_dsp(const int8_t *in1 SD_ADD_ASM_ARG,
+                                                       const int8_t *in2 SD_ADD_ASM_ARG,
+                                                       int8_t *out SD_ADD_ASM_ARG,
+                                                       const uint32_t *ctl SD_ADD_ASM_ARG)
+{
+    __asm__ volatile(
+        "    push    {r4-r11, lr}\n"
+        "    ldr     r4, [r3], #4\n"
+        "    add     r4, r2, r4\n"
+        "    push    {r4}\n" /* [sp]: end of out */
+        "    ldm     r3, {r3, r8-r12, lr}\n" /* off2s m2 h2 e2 mo hz eo */
+#define SD_ADD_ELEM                                                                                      \
+        "    ldrsb   r4, [r0], #1\n"                                                                     \
+        "    ldrsb   r5, [r1], #1\n"                                                                     \
+        "    add     r5, r3, r5, lsl #21\n"                                                              \
+        "    smmlar  r6, r5, r8, r9\n"                                                                   \
+        "    add     r6, r6, r5, asr #31\n"                                                              \
+        "    asr     r6, r6, r10\n"                                                                      \
+        "    add     r6, r6, r4, lsl #19\n"                                                              \
+        "    lsl     r7, r6, #1\n"                                                                       \
+        "    smmlar  r7, r7, r11, r12\n"                                                                 \
+        "    add     r7, r7, r6, asr #31\n"                                                              \
+        "    asr     r7, r7, lr\n"                                                                       \
+        "    ssat    r7, #8, r7\n"                                                                       \
+        "    strb    r7, [r2], #1\n"
+        "1:\n" SD_ADD_ELEM SD_ADD_ELEM SD_ADD_ELEM SD_ADD_ELEM
+        "    ldr     r4, [sp]\n"
+        "    cmp     r2, r4\n"
+        "    bne     1b\n"
+        "    add     sp, sp, #4\n"
+        "    pop     {r4-r11, pc}\n");
+#undef SD_ADD_ELEM
+}
+#endif
+
 static int8_t add_one(const sd_add_params_t *p, int32_t x1, int32_t x2)
 {
     const int32_t in1 = sd_fp_shl(p->input1_offset + x1, p->left_shift);
@@ -24,6 +84,7 @@ static int8_t add_one_any(const void *p, int32_t x1, int32_t x2)
     return add_one((const sd_add_params_t *)p, x1, x2);
 }
 
+#if !SD_ADD_HAVE_DSP
 /* One input's rescaling, rdbpot(srdhm((x + offset) << 20, m), e), for
  * left_shift 20 and 2^30 <= m < 2^31, 0 <= e <= 20, in 32-bit arithmetic.
  * With v = x + offset in [-255, 255] and m = mh 2^11 + ml:
@@ -142,6 +203,8 @@ static void add_same_shape(const sd_add_params_t *p, const int8_t *input1, const
     }
 }
 
+#endif /* !SD_ADD_HAVE_DSP */
+
 sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast,
                       const int8_t *input1, const int8_t *input2, int8_t *output,
                       int32_t size)
@@ -150,6 +213,47 @@ sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast
         params->input2_shift > 0 || params->output_shift > 0) {
         return SD_STATUS_ERROR_ARGUMENT;
     }
+#if SD_ADD_HAVE_DSP
+    if (bcast == 0 && size >= 4) {
+        /* add_loop_dsp's case: one input exactly halved (m = 2^30, shift 0;
+         * addition commutes), the other with a normalized multiplier and a
+         * right shift e2 in 1..12, left_shift 20, one-rounding output, no
+         * fused activation, and every intermediate within int32 (the bounds
+         * below, in 32-bit arithmetic). The rest of the elements, and every
+         * other case, take add_one (the reference arithmetic). */
+        const int swap = params->input1_multiplier != (1 << 30) || params->input1_shift != 0;
+        const int8_t *in1 = swap ? input2 : input1;
+        const int8_t *in2 = swap ? input1 : input2;
+        const int32_t off1 = swap ? params->input2_offset : params->input1_offset;
+        const int32_t off2 = swap ? params->input1_offset : params->input2_offset;
+        const int32_t m1 = swap ? params->input2_multiplier : params->input1_multiplier;
+        const int32_t s1 = swap ? params->input2_shift : params->input1_shift;
+        const int32_t m2 = swap ? params->input1_multiplier : params->input2_multiplier;
+        const int32_t e2 = -(swap ? params->input1_shift : params->input2_shift);
+        const int32_t mo = params->output_multiplier;
+        const int32_t eo = -params->output_shift;
+        const int32_t zo = params->output_offset;
+        const uint32_t aoff1 = (uint32_t)(off1 < 0 ? -off1 : off1);
+        const uint32_t azo = (uint32_t)(zo < 0 ? -zo : zo);
+        if (params->left_shift == 20 && m1 == (1 << 30) && s1 == 0 && m2 >= (1 << 30) && e2 >= 1 && e2 <= 12 &&
+            sd_fp_mbqm_right_ok(mo, params->output_shift) && eo <= 29 && params->activation_min == -128 &&
+            params->activation_max == 127 && off2 >= -255 && off2 <= 255 &&
+            aoff1 <= ((0x70000000u - (1u << (e2 - 1))) >> (19 + e2)) &&
+            azo <= ((0x40000000u - (1u << (eo - 1))) >> eo)) {
+            const int32_t n4 = size & ~3;
+            const uint32_t ctl[8] = {
+                (uint32_t)n4, (uint32_t)off2 << 21, (uint32_t)m2,
+                (1u << (e2 - 1)) + ((uint32_t)off1 << (19 + e2)), (uint32_t)e2, (uint32_t)mo,
+                (1u << (eo - 1)) + ((uint32_t)zo << eo), (uint32_t)eo,
+            };
+            add_loop_dsp(in1, in2, output, ctl);
+            for (int32_t i = n4; i < size; ++i) {
+                output[i] = add_one(params, input1[i], input2[i]);
+            }
+            return SD_STATUS_OK;
+        }
+    }
+#else
     if (bcast == 0 && params->left_shift == 20 &&
         add_scale_ok(params->input1_multiplier, params->input1_shift) &&
         add_scale_ok(params->input2_multiplier, params->input2_shift) &&
@@ -157,6 +261,7 @@ sd_status_t sd_add_s8(const sd_add_params_t *params, const sd_broadcast_t *bcast
         add_same_shape(params, input1, input2, output, size);
         return SD_STATUS_OK;
     }
+#endif
     if (bcast == 0) {
         for (int32_t i = 0; i < size; ++i) {
             output[i] = add_one(params, input1[i], input2[i]);

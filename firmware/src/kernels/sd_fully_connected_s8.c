@@ -1,6 +1,6 @@
 /*
  * sd_fully_connected_s8.c - int8 FULLY_CONNECTED, per-tensor or per-channel
- * weights, int32 bias, fused activation clamp, on weights packed ahead of
+ * weights, int32 or int16 bias, fused activation clamp, on weights packed ahead of
  * time by convert/codegen.py (layout in sd_kernels.h).
  *
  * Bit-exact with TFLite Micro's reference FullyConnected /
@@ -155,12 +155,23 @@ static int fc_setup(const sd_fc_params_t *params, const sd_fc_dims_t *dims, cons
     return 1;
 }
 
+/* The effective bias, int32 or int16 (sd_kernels.h); at most one pointer set. */
+typedef struct {
+    const int32_t *b32;
+    const int16_t *b16;
+} fc_bias_t;
+
+SD_INLINE int32_t bias_at(const fc_bias_t *bias, int32_t o)
+{
+    return bias->b32 != 0 ? bias->b32[o] : (bias->b16 != 0 ? (int32_t)bias->b16[o] : 0);
+}
+
 /* Accumulators of rows 2p (a[0]) and 2p + 1 (a[1]) start from the bias; a
  * missing row 2p + 1 (odd output depth) from 0. */
-SD_INLINE void bias_pair(const int32_t *bias, int32_t p, int32_t out_depth, int32_t *a)
+SD_INLINE void bias_pair(const fc_bias_t *bias, int32_t p, int32_t out_depth, int32_t *a)
 {
-    a[0] = bias != 0 ? bias[2 * p] : 0;
-    a[1] = (bias != 0 && 2 * p + 1 < out_depth) ? bias[2 * p + 1] : 0;
+    a[0] = bias_at(bias, 2 * p);
+    a[1] = 2 * p + 1 < out_depth ? bias_at(bias, 2 * p + 1) : 0;
 }
 
 /* ------------------------------------------------------------------ plain C */
@@ -172,9 +183,8 @@ SD_INLINE void lane_mac(uint32_t lane, int32_t xv, uint32_t *a)
     a[1] += (uint32_t)(xv * (int32_t)(int8_t)(uint8_t)(lane >> 8));
 }
 
-sd_status_t sd_fully_connected_s8_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
-                                    const int8_t *input, const uint32_t *weights,
-                                    const int32_t *bias, int8_t *output)
+static sd_status_t fc_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims, const int8_t *input,
+                        const uint32_t *weights, const fc_bias_t *bias, int8_t *output)
 {
     fc_out_t q;
     if (!fc_setup(params, dims, input, weights, output, &q)) {
@@ -219,6 +229,22 @@ sd_status_t sd_fully_connected_s8_c(const sd_fc_params_t *params, const sd_fc_di
         }
     }
     return SD_STATUS_OK;
+}
+
+sd_status_t sd_fully_connected_s8_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                    const int8_t *input, const uint32_t *weights,
+                                    const int32_t *bias, int8_t *output)
+{
+    const fc_bias_t b = {bias, 0};
+    return fc_c(params, dims, input, weights, &b, output);
+}
+
+sd_status_t sd_fully_connected_s8_b16_c(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                        const int8_t *input, const uint32_t *weights,
+                                        const int16_t *bias, int8_t *output)
+{
+    const fc_bias_t b = {0, bias};
+    return fc_c(params, dims, input, weights, &b, output);
 }
 
 /* ------------------------------------------------------------- DSP extension */
@@ -267,32 +293,39 @@ static uint32_t unpack_x(const int8_t *x, int32_t n, uint32_t *xb)
 enum {
     QB_NG,    /* column groups in xb, >= 1 */
     QB_NQ,    /* groups of two row pairs, >= 1 (counted down) */
-    QB_CORR,  /* -128 sum x over the columns in xb */
+    QB_CORR,  /* -128 sum x over the columns in xb; requantizing: twice that */
     QB_WSKIP, /* bytes of weights to skip after each group of rows */
-    QB_Y,     /* 0: add to acc[]; else int8 output pointer (advanced) */
-    QB_M,     /* with QB_Y: sd_fp_mbqm_right's multiplier, */
-    QB_KLO,   /* its constant k (low word), */
-    QB_KHI,   /* high word + (output zero point << (e - 1)), */
-    QB_E1,    /* e - 1 */
-    QB_ASTEP, /* with QB_Y: bytes acc advances per group of rows (16, or 0 for a zero bias) */
+    QB_Y,     /* 0: add to the int32 accumulators at QB_ACC; else int8 output pointer (advanced) */
+    QB_M,     /* with QB_Y: the multiplier (2^30 <= m < 2^31), */
+    QB_HZ,    /* 2^(e - 1) + (output zero point) 2^e, */
+    QB_E,     /* the right shift e (1 .. 23), */
+    QB_ASTEP, /* bytes the int16 bias advances per group of rows (8, or 0 for a zero bias) */
+    QB_ACC,   /* without QB_Y: int32 accumulators (advanced by 16 bytes per group of rows) */
     QB_WORDS
 };
 
 /* For each of ctl[QB_NQ] groups of two row pairs (4 rows; words at w, 4 per
  * column group): S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb
- * (2 words per group), then the rows' accumulators
- *   a0 = acc[0] + T0 + corr, a1 = acc[1] + (S0 - T0) >> 8,
- *   a2 = acc[2] + T1 + corr, a3 = acc[3] + (S1 - T1) >> 8,
- * either stored back to acc[0..3] (ctl[QB_Y] == 0) or, from acc[] = the bias,
- * requantized (sd_fp_mbqm_right, zero point folded into k, SSAT #8: no
- * fused activation) to 4 bytes at ctl[QB_Y]. Then acc advances by 16 bytes
- * (requantizing: by ctl[QB_ASTEP] bytes), w by ctl[QB_WSKIP] more bytes.
- * AAPCS: r0 = acc, r1 = w, r2 = xb, r3 = ctl. In the loop: r4-r7 S0 T0 S1 T1,
+ * (2 words per group), starting from the int16 bias b0..b3 at r0 (two words:
+ * b0 | b1 << 16, b2 | b3 << 16) as T0 = b0, S0 = b0 + 256 b1 (so S0 - T0 =
+ * 256 (b1 + sum x w'), exact: |b1 + sum x w'| < 2^23), likewise T1, S1. The
+ * rows' accumulators are
+ *   a0 = T0 + corr, a1 = (S0 - T0) >> 8, a2 = T1 + corr, a3 = (S1 - T1) >> 8.
+ * Requantizing (ctl[QB_Y] != 0), from 2 a (exact: |a| < 2^23; corr is given
+ * doubled), per row with SMMLAR (the rounding high multiply):
+ *   y = SMMLAR(2a, m, hz) = hz + srdhm(a, m)       (srdhm(a, m) = floor((2a m + 2^31) / 2^32))
+ *   out = SSAT8((y - [a < 0]) >> e)                (= rdbpot(srdhm(a, m), e) + zero point:
+ *                                                   [srdhm < 0] may be read as [a < 0] for m >= 2^30)
+ * 4 bytes to ctl[QB_Y]; the bias advances by ctl[QB_ASTEP] bytes. Otherwise
+ * (r0 then points at 4 zero int16) the accumulators are added to the int32
+ * acc[0..3] at ctl[QB_ACC], which advances by 16 bytes, and w skips
+ * ctl[QB_WSKIP] more bytes.
+ * AAPCS: r0 = bias, r1 = w, r2 = xb, r3 = ctl. In the loop: r4-r7 S0 T0 S1 T1,
  * r8-r11 the words A0 B0 A1 B1, r12 / lr the inputs (x[4g], x[4g+2]) /
  * (x[4g+1], x[4g+3]). */
 #define SD_FC_ASM_ARG __attribute__((unused))
 /* naked: the body is the whole function; noipa: GCC keeps the AAPCS call (no clone, no inlining) */
-__attribute__((naked, noipa)) static void quad_block(const int32_t *acc SD_FC_ASM_ARG,
+__attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_ASM_ARG,
                                                      const uint32_t *w SD_FC_ASM_ARG,
                                                      const uint32_t *xb SD_FC_ASM_ARG,
                                                      uint32_t *ctl SD_FC_ASM_ARG)
@@ -300,12 +333,15 @@ __attribute__((naked, noipa)) static void quad_block(const int32_t *acc SD_FC_AS
     __asm__ volatile(
         "    push    {r4-r11, lr}\n"
         "    push    {r2, r3}\n" /* [sp]: xb, ctl */
-        "5:  ldrd    r2, r3, [sp]\n"
+        "5:  ldrd    r8, r10, [r0]\n" /* b0 | b1 << 16, b2 | b3 << 16 */
+        "    ldrd    r2, r3, [sp]\n"
         "    ldr     r3, [r3]\n" /* ng */
-        "    movs    r4, #0\n"
-        "    movs    r5, #0\n"
-        "    movs    r6, #0\n"
-        "    movs    r7, #0\n"
+        "    sxth    r5, r8\n"
+        "    asr     r4, r8, #16\n"
+        "    add     r4, r5, r4, lsl #8\n"
+        "    sxth    r7, r10\n"
+        "    asr     r6, r10, #16\n"
+        "    add     r6, r7, r6, lsl #8\n"
 #define SD_FC_GROUP                                                                                      \
         "    ldrd    r12, lr, [r2], #8\n"                                                                \
         "    ldmia   r1!, {r8-r11}\n"                                                                    \
@@ -333,37 +369,44 @@ __attribute__((naked, noipa)) static void quad_block(const int32_t *acc SD_FC_AS
         "    bne     3b\n"
         "4:  ldr     lr, [sp, #4]\n" /* ctl */
         "    ldr     r3, [lr, #8]\n" /* corr */
-        "    ldm     r0, {r8-r11}\n"
-        "    add     r8, r8, r5\n"
-        "    add     r8, r8, r3\n"
-        "    sub     r4, r4, r5\n"
-        "    add     r9, r9, r4, asr #8\n"
-        "    add     r10, r10, r7\n"
-        "    add     r10, r10, r3\n"
-        "    sub     r6, r6, r7\n"
-        "    add     r11, r11, r6, asr #8\n"
-        "    ldr     r3, [lr, #12]\n" /* wskip */
-        "    add     r1, r1, r3\n"
         "    ldr     r2, [lr, #16]\n" /* y */
         "    cmp     r2, #0\n"
         "    beq     6f\n"
+        "    add     r8, r3, r5, lsl #1\n" /* 2 a0 */
+        "    sub     r4, r4, r5\n"
+        "    asr     r9, r4, #7\n" /* 2 a1 */
+        "    add     r10, r3, r7, lsl #1\n" /* 2 a2 */
+        "    sub     r6, r6, r7\n"
+        "    asr     r11, r6, #7\n" /* 2 a3 */
         "    add     r12, lr, #20\n"
-        "    ldm     r12, {r3-r6}\n" /* m, klo, khi, e1 */
+        "    ldm     r12, {r3-r5}\n" /* m, hz, e */
 #define SD_FC_RQ(a)                                                                                      \
-        "    and     lr, " a ", #0x80000000\n"                                                           \
-        "    subs    r7, r4, lr\n"                                                                       \
-        "    sbc     r12, r5, #0\n"                                                                      \
-        "    smlal   r7, r12, " a ", r3\n"                                                               \
-        "    asr     r12, r12, r6\n"                                                                     \
+        "    smmlar  r12, " a ", r3, r4\n"                                                               \
+        "    add     r12, r12, " a ", asr #31\n"                                                         \
+        "    asr     r12, r12, r5\n"                                                                     \
         "    ssat    r12, #8, r12\n"                                                                     \
         "    strb    r12, [r2], #1\n"
         SD_FC_RQ("r8") SD_FC_RQ("r9") SD_FC_RQ("r10") SD_FC_RQ("r11")
-        "    ldr     lr, [sp, #4]\n"
         "    str     r2, [lr, #16]\n"
-        "    ldr     r3, [lr, #36]\n" /* astep */
+        "    ldr     r3, [lr, #32]\n" /* astep */
         "    add     r0, r0, r3\n"
         "    b       7f\n"
-        "6:  stmia   r0!, {r8-r11}\n"
+        "6:  add     r8, r5, r3\n" /* a0 */
+        "    sub     r4, r4, r5\n"
+        "    asr     r9, r4, #8\n" /* a1 */
+        "    add     r10, r7, r3\n" /* a2 */
+        "    sub     r6, r6, r7\n"
+        "    asr     r11, r6, #8\n" /* a3 */
+        "    ldr     r2, [lr, #36]\n" /* acc */
+        "    ldm     r2, {r4-r7}\n"
+        "    add     r8, r8, r4\n"
+        "    add     r9, r9, r5\n"
+        "    add     r10, r10, r6\n"
+        "    add     r11, r11, r7\n"
+        "    stmia   r2!, {r8-r11}\n"
+        "    str     r2, [lr, #36]\n"
+        "    ldr     r3, [lr, #12]\n" /* wskip */
+        "    add     r1, r1, r3\n"
         "7:  ldr     r3, [lr, #4]\n" /* nq */
         "    subs    r3, r3, #1\n"
         "    str     r3, [lr, #4]\n"
@@ -400,11 +443,11 @@ SD_INLINE void pair_add(int32_t *a, const int32_t *st, uint32_t corr)
     a[1] = (int32_t)((uint32_t)a[1] + (uint32_t)((int32_t)((uint32_t)st[0] - (uint32_t)st[1]) >> 8));
 }
 
-static const int32_t s_zero4[4] = {0, 0, 0, 0}; /* the bias when there is none */
+/* The int16 bias when there is none (also read, and not advanced, in accumulate mode). */
+static const int16_t s_zero16[4] __attribute__((aligned(8))) = {0, 0, 0, 0};
 
-sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
-                                      const int8_t *input, const uint32_t *weights,
-                                      const int32_t *bias, int8_t *output)
+static sd_status_t fc_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims, const int8_t *input,
+                          const uint32_t *weights, const fc_bias_t *bias, int8_t *output)
 {
     fc_out_t q;
     if (!fc_setup(params, dims, input, weights, output, &q)) {
@@ -417,18 +460,20 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
     const int32_t quads = out_depth / 4; /* groups of two row pairs with all 4 rows real */
     const int32_t one_chunk = depth <= SD_FC_XCOLS;
     /* The common case in one pass of quad_block per input row, requantized
-     * there (rows 0 .. 4 quads - 1; the rest, at most 3 rows, below): one column chunk, per tensor, one rounding, no fused
-     * activation, the zero point folded into k without overflow (e <= 23). */
+     * there (rows 0 .. 4 quads - 1; the rest, at most 3 rows, below): one
+     * column chunk, an int16 bias or none (so |accumulator| < 2^23), per
+     * tensor, no fused activation, a normalized multiplier, 1 <= e <= 23 (the
+     * zero point folded into hz without overflow). An int32 bias takes the
+     * general path (accumulators on the stack, requantize() in C). */
     const int32_t e = -q.shift[0];
-    const int fast = one_chunk && quads > 0 && !q.per_channel && q.lo == -128 && q.hi == 127 &&
-                     sd_fp_mbqm_right_ok(q.mult[0], q.shift[0]) && e <= 23;
+    const int fast = one_chunk && quads > 0 && bias->b32 == 0 && ((uintptr_t)bias->b16 & 3u) == 0 &&
+                     !q.per_channel && q.lo == -128 &&
+                     q.hi == 127 && sd_fp_mbqm_right_ok(q.mult[0], q.shift[0]) && e <= 23;
     uint32_t ctl[QB_WORDS];
     if (fast) {
-        const int64_t k = sd_fp_mbqm_right_k(e);
         ctl[QB_M] = (uint32_t)q.mult[0];
-        ctl[QB_KLO] = (uint32_t)k;
-        ctl[QB_KHI] = (uint32_t)(k >> 32) + ((uint32_t)q.zp << (e - 1));
-        ctl[QB_E1] = (uint32_t)(e - 1);
+        ctl[QB_HZ] = (1u << (e - 1)) + ((uint32_t)q.zp << e);
+        ctl[QB_E] = (uint32_t)e;
     }
     uint32_t xb[SD_FC_XCOLS / 2];
     for (int32_t b = 0; b < dims->batches; ++b) {
@@ -442,11 +487,11 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
         if (fast) {
             ctl[QB_NG] = (uint32_t)groups;
             ctl[QB_NQ] = (uint32_t)quads;
-            ctl[QB_CORR] = corr;
+            ctl[QB_CORR] = corr << 1;
             ctl[QB_WSKIP] = 0;
             ctl[QB_Y] = (uint32_t)(uintptr_t)y;
-            ctl[QB_ASTEP] = bias != 0 ? 16u : 0u;
-            quad_block(bias != 0 ? bias : s_zero4, weights, xb, ctl);
+            ctl[QB_ASTEP] = bias->b16 != 0 ? 8u : 0u;
+            quad_block(bias->b16 != 0 ? bias->b16 : s_zero16, weights, xb, ctl);
         }
         /* rows in blocks of SD_FC_BLOCK (in the fast case only the last 0-3 rows are left) */
         for (int32_t p0 = fast ? 2 * quads : 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
@@ -456,10 +501,8 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
             const int32_t nq = (p1 - p0) / 2; /* groups of two pairs; p0 is even */
             const uint32_t *w = weights + p0 * groups * 2;
             /* accumulators start from the bias (a missing odd last row from 0) */
-            if (bias != 0) {
-                memcpy(acc, bias + o0, (size_t)n * sizeof(int32_t));
-            } else {
-                memset(acc, 0, (size_t)n * sizeof(int32_t));
+            for (int32_t k = 0; k < n; ++k) {
+                acc[k] = bias_at(bias, o0 + k);
             }
             if (n & 1) {
                 acc[n] = 0;
@@ -476,7 +519,8 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
                     ctl[QB_CORR] = corr;
                     ctl[QB_WSKIP] = (uint32_t)(16 * (groups - ng));
                     ctl[QB_Y] = 0;
-                    quad_block(acc, w + c0, xb, ctl);
+                    ctl[QB_ACC] = (uint32_t)(uintptr_t)acc;
+                    quad_block(s_zero16, w + c0, xb, ctl);
                 }
                 if (2 * nq < p1 - p0) { /* the odd last pair */
                     int32_t st[2];
@@ -490,6 +534,22 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
     return SD_STATUS_OK;
 }
 
+sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                      const int8_t *input, const uint32_t *weights,
+                                      const int32_t *bias, int8_t *output)
+{
+    const fc_bias_t b = {bias, 0};
+    return fc_dsp(params, dims, input, weights, &b, output);
+}
+
+sd_status_t sd_fully_connected_s8_b16_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                          const int8_t *input, const uint32_t *weights,
+                                          const int16_t *bias, int8_t *output)
+{
+    const fc_bias_t b = {0, bias};
+    return fc_dsp(params, dims, input, weights, &b, output);
+}
+
 #endif /* SD_FC_HAVE_DSP */
 
 sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
@@ -500,5 +560,16 @@ sd_status_t sd_fully_connected_s8(const sd_fc_params_t *params, const sd_fc_dims
     return sd_fully_connected_s8_dsp(params, dims, input, weights, bias, output);
 #else
     return sd_fully_connected_s8_c(params, dims, input, weights, bias, output);
+#endif
+}
+
+sd_status_t sd_fully_connected_s8_b16(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                      const int8_t *input, const uint32_t *weights,
+                                      const int16_t *bias, int8_t *output)
+{
+#if SD_FC_HAVE_DSP
+    return sd_fully_connected_s8_b16_dsp(params, dims, input, weights, bias, output);
+#else
+    return sd_fully_connected_s8_b16_c(params, dims, input, weights, bias, output);
 #endif
 }

@@ -14,7 +14,10 @@
  * valid packing: any int8 weight, -128 included), all-extreme weights and
  * inputs, bias NULL / random / INT32 extremes, per-tensor and per-channel
  * multipliers over the whole range (shift -31..30, multiplier 0 and 2^30..2^31-1),
- * output offsets -128..127, random activation clamps. Prints each mismatch
+ * output offsets -128..127, random activation clamps. Every case also runs
+ * the int16-bias functions (sd_fully_connected_s8_b16_c / _dsp) with the bias
+ * truncated to int16 (INT16 extremes included; aligned, or 2-byte aligned
+ * for the general path) against the reference on the widened values. Prints each mismatch
  * (at most 20) and `PASS: <cases> cases, <outputs> outputs, dsp <0|1>`;
  * the exit status is the number of failing cases (capped at 99).
  */
@@ -55,6 +58,8 @@ static int32_t rnd_range(int32_t lo, int32_t hi) /* inclusive */
 static uint32_t s_w[MAX_WORDS];
 static int8_t s_x[MAX_B * MAX_D];
 static int32_t s_bias[MAX_O];
+static int32_t s_bias_w[MAX_O];                               /* s_bias16 widened */
+static int16_t s_bias16[MAX_O + 2] __attribute__((aligned(8))); /* [1 ..] for a misaligned bias */
 static int32_t s_mult[MAX_O];
 static int8_t s_shift[MAX_O];
 static int8_t s_y_c[MAX_B * MAX_O + 4];
@@ -229,7 +234,39 @@ int main(void)
             ++bad;
         }
 #endif
-        outputs += ny;
+        /* the int16-bias functions on the bias truncated to int16 */
+        const int misalign = (rnd() % 4u) == 0;
+        int16_t *const b16 = s_bias16 + (misalign ? 1 : 0);
+        const uint32_t b16style = rnd() % 4u;
+        for (int32_t o = 0; o < dm.output_depth; ++o) {
+            b16[o] = b16style == 0 ? (int16_t)((o & 1) ? INT16_MAX : INT16_MIN) : (int16_t)s_bias[o];
+            s_bias_w[o] = b16[o];
+        }
+        const int16_t *const bias16 = bstyle == 3 ? 0 : b16;
+        reference(&p, &dm, s_x, s_w, bias16 != 0 ? s_bias_w : 0, s_y_ref);
+        memset(s_y_c, 0x55, sizeof s_y_c);
+        if (sd_fully_connected_s8_b16_c(&p, &dm, s_x, s_w, bias16, s_y_c) != SD_STATUS_OK) {
+            printf("case %d: plain C path (int16 bias) returned an error\n", kase);
+            ++bad;
+        }
+        bad += compare("c int16 bias vs reference", kase, s_y_c, s_y_ref, ny, &dm);
+        if (s_y_c[ny] != 0x55) {
+            printf("case %d: plain C path (int16 bias) wrote past the output\n", kase);
+            ++bad;
+        }
+#if HAVE_DSP
+        memset(s_y_dsp, 0x55, sizeof s_y_dsp);
+        if (sd_fully_connected_s8_b16_dsp(&p, &dm, s_x, s_w, bias16, s_y_dsp) != SD_STATUS_OK) {
+            printf("case %d: DSP path (int16 bias) returned an error\n", kase);
+            ++bad;
+        }
+        bad += compare("dsp int16 bias vs c", kase, s_y_dsp, s_y_c, ny, &dm);
+        if (s_y_dsp[ny] != 0x55) {
+            printf("case %d: DSP path (int16 bias) wrote past the output\n", kase);
+            ++bad;
+        }
+#endif
+        outputs += 2 * ny;
         failed += bad != 0;
     }
     /* the dispatcher is the DSP path on DSP cores */

@@ -74,10 +74,12 @@ int main(void)
     uint64_t t4 = sd_port_cost_now();
     printf("frontend clip %lu frame %lu rfft %lu logf80 %lu\n", (unsigned long)(t1 - t0),
            (unsigned long)(t2 - t1), (unsigned long)(t3 - t2), (unsigned long)(t4 - t3));
-    /* one FULLY_CONNECTED of the recurrent shape (128 x 128), per tensor */
+    /* one FULLY_CONNECTED of the recurrent shape (128 x 128), per tensor,
+     * int16 bias (as the generated model's); then the same with an int32 bias */
     {
         static uint32_t w[128 * 64];
         static int32_t bias[128];
+        static int16_t bias16[128] __attribute__((aligned(8)));
         static int8_t x[128];
         static int8_t y[128];
         for (int i = 0; i < 128 * 64; ++i) {
@@ -86,7 +88,8 @@ int main(void)
         }
         for (int i = 0; i < 128; ++i) {
             x[i] = (int8_t)i;
-            bias[i] = i * 1000;
+            bias[i] = i * 200;
+            bias16[i] = (int16_t)(i * 200);
         }
         const int32_t mult = 1500000000;
         const int8_t shift = -9;
@@ -101,9 +104,12 @@ int main(void)
         d.accum_depth = 128;
         d.output_depth = 128;
         uint64_t f0 = sd_port_cost_now();
-        (void)sd_fully_connected_s8(&p, &d, x, w, bias, y);
+        (void)sd_fully_connected_s8_b16(&p, &d, x, w, bias16, y);
         uint64_t f1 = sd_port_cost_now();
+        (void)sd_fully_connected_s8(&p, &d, x, w, bias, y);
+        uint64_t f2 = sd_port_cost_now();
         printf("fc 128x128 %lu (%lu per 16 MACs)\n", (unsigned long)(f1 - f0), (unsigned long)((f1 - f0) / 1024u));
+        printf("fc 128x128 int32 bias %lu\n", (unsigned long)(f2 - f1));
     }
     return 0;
 }
