@@ -49,8 +49,9 @@ struct sd_frontend {
     int have_best;
     int best_in_ring;
     /* Streaming mode only (sd_stream_begin): the utterance detector of
-     * train/stream.py. The window above is then the open utterance's. */
-    int streaming;
+     * train/stream.py, run for each frame instead of the clip window rule
+     * (NULL in clip mode). The window above is then the open utterance's. */
+    void (*on_frame)(struct sd_frontend *fe, uint64_t energy);
     int active;             /* an utterance is open */
     int closing;            /* it has ended and waits for its first candidate window */
     int32_t floor;          /* noise floor, sixteenths of a level unit */
@@ -61,6 +62,13 @@ struct sd_frontend {
     sd_stream_sink_t sink;
     void *sink_ctx;
 };
+
+/* The ring's window (the last SD_N_FRAMES frames, oldest first) as the int8
+ * model input (sd_frontend.c). */
+void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst);
+/* Streaming mode: the detector's step for the frame just added to the ring
+ * (sd_stream.c). */
+void sd_stream_frame(sd_frontend_t *fe, uint64_t energy);
 
 /* Log-mel of one frame (for tests): the float values before quantization. */
 void sd_frontend_logmel_frame(sd_frontend_t *fe, const int16_t *frame, float *logmel);

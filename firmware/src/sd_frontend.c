@@ -35,7 +35,6 @@
 #include <string.h>
 
 #include "sd_model_graph.h" /* generated: sd_model_arena, SD_MODEL_ARENA_BYTES */
-#include "sd_stream_config.h" /* generated: the streaming detector's constants */
 
 #define SD_HALF SD_HOP_LENGTH /* = SD_N_FFT / 2 (sd_frontend_impl.h checks) */
 
@@ -64,7 +63,7 @@ void sd_frontend_begin(sd_frontend_t *fe)
     fe->best_energy = 0u;
     fe->have_best = 0;
     fe->best_in_ring = 0;
-    fe->streaming = 0;
+    fe->on_frame = NULL;
     fe->active = 0;
     fe->closing = 0;
     fe->floor = 0;
@@ -196,7 +195,7 @@ static int16_t sd_fine_feature(float logmel, uint32_t band)
  * M = the band's sum over the window (SD_CLIP_NORM_BAND_MEAN) or 0, rdiv
  * rounding half away from zero (train.features.quantize_logmel). Every value
  * fits int32: |N * w - M| <= 2 * 16 * 32768. */
-static void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
+void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
 {
     const int32_t den = (int32_t)SD_N_FRAMES << SD_FINE_BITS;
     const uint32_t oldest = fe->n_frames % SD_N_FRAMES;
@@ -215,119 +214,6 @@ static void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
             q = q < -128 ? -128 : (q > 127 ? 127 : q);
             dst[f * SD_N_MELS + m] = (int8_t)q;
         }
-    }
-}
-
-/* ---------------------------------------------------------------- streaming
- * The detector of train/stream.py, step for step (its docstring numbers the
- * steps). All of it is integer arithmetic on the exact frame energies. */
-
-int32_t sd_stream_level(uint64_t energy)
-{
-    if (energy <= 1u) {
-        return 0;
-    }
-    const int32_t b = 63 - __builtin_clzll(energy);
-    const uint64_t top = (b >= SD_STREAM_LEVEL_FRAC_BITS) ? (energy >> (b - SD_STREAM_LEVEL_FRAC_BITS))
-                                                          : (energy << (SD_STREAM_LEVEL_FRAC_BITS - b));
-    return (b << SD_STREAM_LEVEL_FRAC_BITS) + (int32_t)top - (1 << SD_STREAM_LEVEL_FRAC_BITS);
-}
-
-/* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate when it
- * starts no earlier than SD_STREAM_WINDOW_PRE frames before the first loud one. */
-static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
-{
-    if (k + 1u < SD_N_FRAMES) {
-        return;
-    }
-    const uint32_t start = k + 1u - SD_N_FRAMES;
-    if ((uint64_t)start + SD_STREAM_WINDOW_PRE >= fe->utt_first &&
-        (!fe->have_best || fe->ring_sum > fe->best_energy)) { /* strict: the earliest wins a tie */
-        fe->best_energy = fe->ring_sum;
-        fe->have_best = 1;
-        fe->best_in_ring = 1;
-        fe->best_end = k;
-    }
-}
-
-static void sd_stream_idle(sd_frontend_t *fe)
-{
-    fe->active = 0;
-    fe->closing = 0;
-    fe->have_best = 0;
-    fe->best_in_ring = 0;
-    fe->quiet = 0u;
-}
-
-/* Step 6: hand the utterance and its window to the sink, then go idle. */
-static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
-{
-    if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
-        sd_ring_finish(fe, &fe->best[0][0]);
-    }
-    sd_utterance_t u;
-    u.first_frame = fe->utt_first;
-    u.last_frame = fe->utt_last;
-    u.decided_frame = k;
-    u.window_start = fe->best_end + 1u - SD_N_FRAMES;
-    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
-    u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_HOP_LENGTH - 1u;
-    sd_stream_idle(fe);
-    if (fe->sink != NULL) {
-        fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
-    }
-}
-
-/* Steps 1-5 for frame k = n_frames - 1 (already in the ring). */
-static void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
-{
-    const uint32_t k = fe->n_frames - 1u;
-    const int32_t lv = sd_stream_level(energy);
-    const int32_t target = lv * 16;
-    if (k == 0u) {
-        fe->floor = target;
-    }
-    if (!fe->active) {
-        if (k + 1u >= SD_N_FRAMES && lv >= (fe->floor >> 4) + SD_STREAM_START_DELTA && lv >= SD_STREAM_MIN_LEVEL) {
-            fe->active = 1;
-            fe->closing = 0;
-            fe->utt_first = k;
-            fe->utt_last = k;
-            fe->quiet = 0u;
-            sd_stream_consider(fe, k);
-            return;
-        }
-        if (target < fe->floor) {
-            fe->floor -= (fe->floor - target) >> SD_STREAM_FALL_SHIFT;
-        } else {
-            fe->floor += (target - fe->floor) >> SD_STREAM_RISE_SHIFT;
-        }
-        return;
-    }
-    if (!fe->closing) {
-        if (lv >= (fe->floor >> 4) + SD_STREAM_STOP_DELTA) {
-            fe->utt_last = k;
-            fe->quiet = 0u;
-        } else {
-            fe->quiet++;
-        }
-        if (fe->quiet > SD_STREAM_HANGOVER) {
-            if (fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES) { /* a click: drop it, listen again */
-                sd_stream_idle(fe);
-                return;
-            }
-            fe->closing = 1;
-        } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
-            fe->utt_last = k;
-            fe->closing = 1;
-        }
-    }
-    if (target > fe->floor) {
-        fe->floor += (target - fe->floor) >> SD_STREAM_ACTIVE_RISE_SHIFT;
-    }
-    sd_stream_consider(fe, k);
-    if (fe->closing && fe->have_best) {
-        sd_stream_decide(fe, k);
     }
 }
 
@@ -355,8 +241,8 @@ static void sd_frontend_frame(sd_frontend_t *fe)
     fe->ring_sum += energy;
     fe->ring_energy[slot] = energy;
     fe->n_frames++;
-    if (fe->streaming) {
-        sd_stream_frame(fe, energy);
+    if (fe->on_frame != NULL) { /* streaming mode: the detector (sd_stream.c) instead of the clip rule */
+        fe->on_frame(fe, energy);
         return;
     }
     if (fe->n_frames < SD_N_FRAMES) {
@@ -418,25 +304,4 @@ uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features)
         memcpy(features, fe->best, sizeof fe->best);
     }
     return fe->n_samples;
-}
-
-void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
-{
-    sd_frontend_begin(fe);
-    fe->streaming = 1;
-    fe->sink = sink;
-    fe->sink_ctx = ctx;
-}
-
-/* Step 7: no padding; an open utterance with a candidate window and at
- * least SD_STREAM_MIN_FRAMES frames is decided at the last frame. */
-void sd_stream_end(sd_frontend_t *fe)
-{
-    if (fe->streaming && fe->active && fe->have_best) {
-        if (fe->utt_last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES) {
-            sd_stream_decide(fe, fe->n_frames - 1u);
-        } else {
-            sd_stream_idle(fe);
-        }
-    }
 }

@@ -1,0 +1,145 @@
+/*
+ * sd_stream.c - the streaming mode's utterance detector, the C twin of
+ * train/stream.py (read that docstring first: the steps below carry its
+ * numbers). It runs once per frame on what sd_frontend.c already holds (the
+ * frame's exact energy, the ring of the last SD_N_FRAMES fine frames and
+ * their summed energy, the saved window) and adds no buffer. All of it is
+ * integer arithmetic; it costs a few dozen instructions per frame, so it is
+ * built for size (firmware/Makefile's COLD_SRCS). sd_frontend.c reaches it
+ * only through the hook sd_stream_begin() sets, so a firmware that never
+ * streams does not link it (mps2-an386's flash budget has no room to spare).
+ */
+#include <stddef.h>
+
+#include "sd_frontend_impl.h"
+#include "sd_stream_config.h" /* generated: the detector's constants */
+
+int32_t sd_stream_level(uint64_t energy)
+{
+    if (energy <= 1u) {
+        return 0;
+    }
+    const int32_t b = 63 - __builtin_clzll(energy);
+    const uint64_t top = (b >= SD_STREAM_LEVEL_FRAC_BITS) ? (energy >> (b - SD_STREAM_LEVEL_FRAC_BITS))
+                                                          : (energy << (SD_STREAM_LEVEL_FRAC_BITS - b));
+    return (b << SD_STREAM_LEVEL_FRAC_BITS) + (int32_t)top - (1 << SD_STREAM_LEVEL_FRAC_BITS);
+}
+
+/* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate when it
+ * starts no earlier than SD_STREAM_WINDOW_PRE frames before the first loud one. */
+static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
+{
+    if (k + 1u < SD_N_FRAMES) {
+        return;
+    }
+    const uint32_t start = k + 1u - SD_N_FRAMES;
+    if ((uint64_t)start + SD_STREAM_WINDOW_PRE >= fe->utt_first &&
+        (!fe->have_best || fe->ring_sum > fe->best_energy)) { /* strict: the earliest wins a tie */
+        fe->best_energy = fe->ring_sum;
+        fe->have_best = 1;
+        fe->best_in_ring = 1;
+        fe->best_end = k;
+    }
+}
+
+static void sd_stream_idle(sd_frontend_t *fe)
+{
+    fe->active = 0;
+    fe->closing = 0;
+    fe->have_best = 0;
+    fe->best_in_ring = 0;
+    fe->quiet = 0u;
+}
+
+/* Step 6: hand the utterance and its window to the sink, then go idle. */
+static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
+{
+    if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
+        sd_ring_finish(fe, &fe->best[0][0]);
+    }
+    sd_utterance_t u;
+    u.first_frame = fe->utt_first;
+    u.last_frame = fe->utt_last;
+    u.decided_frame = k;
+    u.window_start = fe->best_end + 1u - SD_N_FRAMES;
+    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
+    u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_HOP_LENGTH - 1u;
+    sd_stream_idle(fe);
+    if (fe->sink != NULL) {
+        fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
+    }
+}
+
+/* Steps 1-5 for frame k = n_frames - 1 (already in the ring). */
+void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
+{
+    const uint32_t k = fe->n_frames - 1u;
+    const int32_t lv = sd_stream_level(energy);
+    const int32_t target = lv * 16;
+    if (k == 0u) {
+        fe->floor = target;
+    }
+    if (!fe->active) {
+        if (k + 1u >= SD_N_FRAMES && lv >= (fe->floor >> 4) + SD_STREAM_START_DELTA && lv >= SD_STREAM_MIN_LEVEL) {
+            fe->active = 1;
+            fe->closing = 0;
+            fe->utt_first = k;
+            fe->utt_last = k;
+            fe->quiet = 0u;
+            sd_stream_consider(fe, k);
+            return;
+        }
+        if (target < fe->floor) {
+            fe->floor -= (fe->floor - target) >> SD_STREAM_FALL_SHIFT;
+        } else {
+            fe->floor += (target - fe->floor) >> SD_STREAM_RISE_SHIFT;
+        }
+        return;
+    }
+    if (!fe->closing) {
+        if (lv >= (fe->floor >> 4) + SD_STREAM_STOP_DELTA) {
+            fe->utt_last = k;
+            fe->quiet = 0u;
+        } else {
+            fe->quiet++;
+        }
+        if (fe->quiet > SD_STREAM_HANGOVER) {
+            if (fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES) { /* a click: drop it, listen again */
+                sd_stream_idle(fe);
+                return;
+            }
+            fe->closing = 1;
+        } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
+            fe->utt_last = k;
+            fe->closing = 1;
+        }
+    }
+    if (target > fe->floor) {
+        fe->floor += (target - fe->floor) >> SD_STREAM_ACTIVE_RISE_SHIFT;
+    }
+    sd_stream_consider(fe, k);
+    if (fe->closing && fe->have_best) {
+        sd_stream_decide(fe, k);
+    }
+}
+
+void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
+{
+    sd_frontend_begin(fe);
+    fe->on_frame = sd_stream_frame;
+    fe->sink = sink;
+    fe->sink_ctx = ctx;
+}
+
+/* Step 7: no padding; an open utterance with a candidate window and at
+ * least SD_STREAM_MIN_FRAMES frames is decided at the last frame. */
+void sd_stream_end(sd_frontend_t *fe)
+{
+    if (fe->on_frame == sd_stream_frame && fe->active && fe->have_best) {
+        if (fe->utt_last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES) {
+            sd_stream_decide(fe, fe->n_frames - 1u);
+        } else {
+            sd_stream_idle(fe);
+        }
+    }
+}
