@@ -119,6 +119,10 @@ class Device:
         # session's); pass ``seq=old.seq`` when reopening mid-run, so no seq is reused while a
         # late response to the old session may still arrive.
         self.seq = int.from_bytes(os.urandom(2), "little") if seq is None else seq & 0xFFFF
+        #: The device's receive window (STATS ``rx_window``, docs/protocol.md "Flow control"): the
+        #: most bytes a request may put on the wire, delimiters included, before the host waits
+        #: for its response. 0 = no limit. Set by :meth:`negotiate`.
+        self.rx_window = 0
         #: Frames ignored so far (damaged, not a response, stale seq), resends and timed-out waits.
         self.stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
 
@@ -168,6 +172,10 @@ class Device:
         # 0x00 frame 0x00 0x00: with one delimiter lost on the line the other still ends the
         # frame, so the device answers now instead of when the next request comes.
         wire = p.encode_frame(p.Frame(msg_type, seq, payload), leading_delimiter=True) + b"\x00"
+        if self.rx_window and len(wire) > self.rx_window:
+            # More than the device's receive ring holds: it could drop the tail while it is busy.
+            raise p.FrameTooLarge(f"request of {len(wire)} bytes on the wire > the device's receive window "
+                                  f"of {self.rx_window} bytes")
         # Nothing received before this request can answer it.
         self._io("flush input", self._ser.reset_input_buffer)
         self._decoder = p.FrameDecoder()
@@ -278,6 +286,21 @@ class Device:
         """Protocol and firmware versions, board, hashes, sizes, cost unit."""
         return p.parse_info(self.request(p.MsgType.INFO))
 
+    def device_stats(self) -> p.Stats:
+        """The device's receive counters: bytes, bytes its port dropped, frames by outcome."""
+        return p.parse_stats(self.request(p.MsgType.STATS))
+
+    def negotiate(self) -> p.Stats:
+        """Ask STATS and adopt the device's receive window (flow control); returns the counters."""
+        stats = self.device_stats()
+        self.rx_window = stats.rx_window
+        return stats
+
+    @property
+    def max_chunk_samples(self) -> int:
+        """Largest AUDIO chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one)."""
+        return p.audio_samples_for_window(self.rx_window)
+
     def reset(self) -> None:
         """Drop any open clip on the device."""
         self.request(p.MsgType.RESET)
@@ -308,7 +331,8 @@ class Device:
             clip_id: 0..2**32-1, names the clip in every AUDIO/CLASSIFY message.
             samples: np.ndarray[int16, shape=(n,)], n >= 0, at the device's sample rate.
             want_features: also return the device's int8 input tensor.
-            chunk_samples: samples per AUDIO message, 1..512.
+            chunk_samples: samples per AUDIO message, 1..512; lowered to what the device's
+                receive window holds (:attr:`max_chunk_samples`).
             timeout: for the CLASSIFY response (front end end + model); default self.timeout.
         """
         x = np.asarray(samples)
@@ -317,6 +341,7 @@ class Device:
         if not 1 <= chunk_samples <= p.MAX_AUDIO_SAMPLES:
             raise ValueError(f"chunk_samples must be in 1..{p.MAX_AUDIO_SAMPLES}, got {chunk_samples}")
         clip_id &= 0xFFFFFFFF
+        chunk_samples = min(chunk_samples, self.max_chunk_samples)
         self.send_audio(clip_id, 0, x[:chunk_samples], begin=True)
         for offset in range(chunk_samples, len(x), chunk_samples):
             self.send_audio(clip_id, offset, x[offset : offset + chunk_samples], begin=False)

@@ -21,7 +21,7 @@ model-only (INFER)
     equal ``Reference.infer`` of the same tensor, element for element.
 
 Before the first clip, INFO must report the reference model's SHA-256,
-protocol version 1 and (except in model-only mode) the front-end config's
+protocol version 2 and (except in model-only mode) the front-end config's
 SHA-256 and sample rate; otherwise the run is refused, showing both sides.
 
 Every clip ends up in the report, as a result or an error row: a WAV that
@@ -337,6 +337,14 @@ class ParityRun:
         self.feature_diffs = R.FeatureDiffs((reference.cfg.n_frames, reference.cfg.n_mels))
         self.recoveries = 0
         self.device_stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
+        # The device's own receive counters (STATS): the baseline of the open session and the
+        # totals of closed ones; what the board lost on the way in shows here.
+        self.link_start: p.Stats | None = None
+        self.link_totals: dict[str, int] = {}
+        self.link_window: int | None = None
+        self.link_high_water = 0
+        self.link_sessions = 0
+        self.link_incomplete: list[str] = []
         self.clip_attempts = getattr(args, "clip_attempts", DEFAULT_CLIP_ATTEMPTS)
         self.fault_link: Any = None  # host.faultlink.FaultLink when --faults is given
         self.interrupted = False
@@ -441,13 +449,71 @@ class ParityRun:
         except LINK_ERRORS as exc:
             raise UsageError(f"{self.args.port}: the port failed while asking INFO: {exc}") from exc
         self._check_info(self.info)
-        self.chunk_max = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2))
+        self._link_begin(self.dev)
+        self.chunk_max = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2,
+                                    self.dev.max_chunk_samples))
         if getattr(self.args, "chunk_samples", None):
             self.chunk_max = min(self.chunk_max, self.args.chunk_samples)
         self.chunk = self.chunk_max
 
+    # -- the device's receive counters (STATS) -------------------------------------------
+    def _link_begin(self, dev: Device) -> None:
+        """Adopt the device's receive window and take the counters' baseline for this session."""
+        try:
+            stats = dev.negotiate()
+        except (p.ProtocolError, *LINK_ERRORS) as exc:
+            if self.link_window is not None:
+                dev.rx_window = self.link_window  # the same board: keep to its window
+            self.link_start = None
+            self.link_incomplete.append(f"STATS at the start of a session failed: {exc}")
+            return
+        self.link_window = stats.rx_window
+        self.link_start = stats
+        self.link_sessions += 1
+
+    def _link_end(self) -> None:
+        """Add what the device counted since the session's baseline (before its port closes)."""
+        if self.dev is None or self.link_start is None:
+            return
+        start, self.link_start = self.link_start, None
+        if self.aborted or (self.emulator is not None and not self.emulator.alive()):
+            self.link_incomplete.append("the run ended without the device: no final STATS")
+            return
+        try:
+            # Bounded: a device that went silent must not hold up the report.
+            end = p.parse_stats(self.dev.request(p.MsgType.STATS, timeout=min(self.timeout, 2.0)))
+        except (p.ProtocolError, *LINK_ERRORS) as exc:
+            self.link_incomplete.append(f"STATS at the end of a session failed: {exc}")
+            return
+        fields = ("rx_bytes", "rx_dropped", "frames_ok", "bad_crc", "bad_frame", "too_large")
+        if end.rx_bytes < start.rx_bytes or end.frames_ok < start.frames_ok:
+            # The board restarted during the session (counters start at 0 again): count from 0.
+            self.link_incomplete.append("the board restarted during a session: counts before its restart are lost")
+            start = p.Stats(0, 0, 0, 0, 0, 0, start.rx_window, 0)
+        for f in fields:
+            self.link_totals[f] = self.link_totals.get(f, 0) + (getattr(end, f) - getattr(start, f)) % 2**32
+        self.link_high_water = max(self.link_high_water, end.rx_high_water)
+
+    def link_report(self) -> dict[str, Any] | None:
+        """The ``"link"`` section: the device's receive counters over the run."""
+        if self.link_window is None:
+            return None
+        t = self.link_totals
+        return {
+            "rx_window": self.link_window,
+            "rx_high_water": self.link_high_water,
+            "rx_bytes": t.get("rx_bytes"),
+            "rx_dropped": t.get("rx_dropped"),
+            "frames_ok": t.get("frames_ok"),
+            "frames_bad": {"bad_crc": t.get("bad_crc"), "bad_frame": t.get("bad_frame"), "too_large": t.get("too_large")},
+            "sessions": self.link_sessions,
+            "complete": not self.link_incomplete,
+            "notes": self.link_incomplete,
+        }
+
     def close(self) -> None:
         if self.dev is not None:
+            self._link_end()
             self._collect_stats()
             try:
                 self.dev.close()
@@ -522,6 +588,9 @@ class ParityRun:
 
     def _reopen(self) -> None:
         assert self.dev is not None and self.info is not None
+        if self.link_start is not None:
+            self.link_incomplete.append("the port was reopened: counts of the session before it are lost")
+        self.link_start = None
         self._collect_stats()
         seq = self.dev.seq  # continue the seq: a late answer to the old port must not match a new request
         try:
@@ -555,6 +624,7 @@ class ParityRun:
             raise DeviceLost(f"after reconnecting, {self.args.port} reports model {info.model_sha256}, "
                              f"not {self.info.model_sha256}")
         self.dev = dev
+        self._link_begin(dev)
         self.say(f"reconnected to {self.args.port}")
 
     def _collect_stats(self) -> None:
@@ -801,6 +871,7 @@ class ParityRun:
             "device_seconds": self.t_device,
             "seconds_per_clip": self.t_device / checked if checked and self.t_device else None,
             "device_stats": {**self.device_stats, "recoveries": self.recoveries},
+            "link": self.link_report(),
             "recovery": {"retries": self.args.retries, "clip_attempts": self.clip_attempts,
                          "clips_retried": sum(1 for r in rows if r.get("attempts", 0) > 1 or r.get("resent")),
                          "clips_restarted": sum(1 for r in rows if r.get("attempts", 0) > 1)},
@@ -1015,7 +1086,7 @@ def _write_outputs(report: dict[str, Any], args: argparse.Namespace) -> None:
 SUMMARY_KEYS = (
     "parity", "exit_status", "port", "mode", "clips", "checked", "errors", "top1_agreement",
     "output_exact_fraction", "feature_identical_fraction", "feature_max_lsb", "device_accuracy",
-    "reference_accuracy", "wall_seconds", "interrupted", "aborted", "failures", "recovery",
+    "reference_accuracy", "wall_seconds", "interrupted", "aborted", "failures", "recovery", "link",
 )
 
 

@@ -15,7 +15,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER_SIZE = 6
 CRC_SIZE = 4
 MAX_PAYLOAD = 1400
@@ -37,6 +37,7 @@ _CLASSIFY_REQ = struct.Struct("<IBB")
 _CLASSIFY_RSP = struct.Struct("<IBBIQQQ10s")  # 44 bytes, then 1280 features if flagged
 _INFER_RSP = struct.Struct("<BBQQQ10s")  # 36 bytes
 _INFO_RSP = struct.Struct("<BBHHHHI32s32s")  # 78 bytes, then 3 length-prefixed strings
+_STATS_RSP = struct.Struct("<IIIIIIHH")  # 28 bytes
 
 
 class MsgType(enum.IntEnum):
@@ -45,6 +46,7 @@ class MsgType(enum.IntEnum):
     PING = 0x01
     INFO = 0x02
     RESET = 0x03
+    STATS = 0x04
     AUDIO = 0x10
     CLASSIFY = 0x11
     INFER = 0x12
@@ -286,6 +288,35 @@ class Info:
 
 
 @dataclass(frozen=True)
+class Stats:
+    """STATS response: the device's receive counters since it started (they wrap at 2**32).
+
+    Attributes:
+        rx_bytes: bytes the decoder received, up to this request's delimiter.
+        rx_dropped: received bytes the board's port lost before the decoder saw them
+            (receive buffer full, UART overrun, framing or noise error).
+        frames_ok: frames that passed the checks, this request included.
+        bad_crc, bad_frame, too_large: damaged frames, by kind.
+        rx_window: the most bytes the host may send before it waits for the response (the
+            size of the board's interrupt-fed receive ring); 0 = no limit.
+        rx_high_water: most bytes ever waiting in the port's receive buffer.
+    """
+
+    rx_bytes: int
+    rx_dropped: int
+    frames_ok: int
+    bad_crc: int
+    bad_frame: int
+    too_large: int
+    rx_window: int
+    rx_high_water: int
+
+    @property
+    def frames_bad(self) -> int:
+        return self.bad_crc + self.bad_frame + self.too_large
+
+
+@dataclass(frozen=True)
 class AudioAck:
     """AUDIO response: the clip id and the samples received so far."""
 
@@ -315,6 +346,28 @@ class Result:
     cost: dict[str, int]
     clip_id: int | None = None
     replayed: bool = False
+
+
+def wire_size(payload_len: int) -> int:
+    """Bytes a request with ``payload_len`` payload bytes can take on the wire as the host sends it
+    (leading 0x00, COBS at its worst, delimiter, spare 0x00)."""
+    n = HEADER_SIZE + payload_len + CRC_SIZE
+    return 1 + n + 1 + n // 254 + 1 + 1
+
+
+#: The fixed part of an AUDIO request payload (clip, offset, flags, reserved, n).
+AUDIO_REQ_FIXED = 12
+
+
+def audio_samples_for_window(window: int) -> int:
+    """Largest AUDIO chunk (samples) whose request fits a receive window of ``window`` bytes
+    (0 = no limit: MAX_AUDIO_SAMPLES). 0 when not even an empty chunk fits."""
+    if window <= 0:
+        return MAX_AUDIO_SAMPLES
+    n = MAX_AUDIO_SAMPLES
+    while n > 0 and wire_size(AUDIO_REQ_FIXED + 2 * n) > window:
+        n -= 1
+    return n
 
 
 def build_audio(clip_id: int, offset: int, samples: bytes, *, begin: bool) -> bytes:
@@ -368,6 +421,12 @@ def parse_info(payload: bytes) -> Info:
     if pos != len(payload):
         raise ProtocolError(f"INFO payload has {len(payload) - pos} extra bytes")
     return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), *strings)
+
+
+def parse_stats(payload: bytes) -> Stats:
+    """STATS response payload -> Stats."""
+    _expect_len(payload, _STATS_RSP.size, "STATS response")
+    return Stats(*_STATS_RSP.unpack(payload))
 
 
 def parse_audio_ack(payload: bytes) -> AudioAck:

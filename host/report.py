@@ -343,6 +343,28 @@ def format_summary(report: dict[str, Any]) -> str:
                 f"received {w['received_per_clip']:,.0f} B (payload {w['payload_received_per_clip']:,.0f}); "
                 f"framing overhead {_num(w.get('overhead'), '{:.1%}')}"
             )
+    link = report.get("link")
+    if link:
+        bad = link.get("frames_bad") or {}
+        window = f"window {link['rx_window']:,} B" if link.get("rx_window") else "no window (flow-controlled)"
+
+        def n(v: Any) -> str:
+            return "?" if v is None else f"{v:,}"
+
+        lines.append(
+            f"  link, device side: received {n(link.get('rx_bytes'))} B, dropped {n(link.get('rx_dropped'))} B "
+            f"({window}, peak {n(link.get('rx_high_water'))} B waiting); damaged requests: "
+            f"crc {n(bad.get('bad_crc'))}, frame {n(bad.get('bad_frame'))}, too large {n(bad.get('too_large'))}"
+            + ("" if link.get("complete") else " (partial: " + "; ".join(link.get("notes") or []) + ")")
+        )
+    ds = report.get("device_stats") or {}
+    rec = report.get("recovery") or {}
+    if ds:
+        lines.append(
+            f"  link, host side: requests resent {ds.get('resent', 0):,}, damaged responses {ds.get('damaged', 0):,}, "
+            f"timeouts {ds.get('timeouts', 0):,}; clips retried {rec.get('clips_retried', 0)}, "
+            f"restarted {rec.get('clips_restarted', 0)}"
+        )
     lines.append("")
     if report.get("interrupted"):
         lines.append("INTERRUPTED: partial report")

@@ -35,7 +35,7 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}
 CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
-WORKED_FRAME = bytes.fromhex("06 01 01 01 02 03 01 02 11 05 0c f3 1e c2 00")
+WORKED_FRAME = bytes.fromhex("06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00")
 
 
 # ---- Python codec ---------------------------------------------------------------
@@ -84,12 +84,63 @@ def test_worked_example() -> None:
 
 def test_docs_examples_match_the_code() -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    assert "on wire    06 01 01 01 02 03 | 01 | 02 11 | 05 0c f3 1e c2 | 00" in doc
-    assert WORKED_FRAME.hex(" ") == "06 01 01 01 02 03 01 02 11 05 0c f3 1e c2 00"
+    assert "on wire    06 02 01 01 02 03 | 01 | 02 11 | 05 c9 cf 93 fb | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00"
     info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
     assert f"on wire    {info.hex(' ')}" in doc
     err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
     assert f"frame      {err[:6].hex(' ')} | {err[6:-4].hex(' ')} | {err[-4:].hex(' ')}" in doc
+
+
+def _c_constants() -> dict[str, int]:
+    """#defines and enum members of firmware/include/sd_protocol.h that are plain integers."""
+    import re
+
+    text = (FW / "include" / "sd_protocol.h").read_text()
+    out = {m[1]: int(m[2], 0) for m in re.finditer(r"#define (SD_\w+) (0x[0-9A-Fa-f]+|\d+)u?\b", text)}
+    out.update({m[1]: int(m[2], 0) for m in re.finditer(r"^\s+(SD_\w+) = (0x[0-9A-Fa-f]+|\d+),", text, re.M)})
+    return out
+
+
+def test_constants_agree_with_the_c_header() -> None:
+    """host/protocol.py mirrors sd_protocol.h: every shared number is the same on both sides."""
+    c = _c_constants()
+    pairs = {
+        "SD_PROTO_VERSION": p.PROTOCOL_VERSION, "SD_PROTO_HEADER_SIZE": p.HEADER_SIZE,
+        "SD_PROTO_CRC_SIZE": p.CRC_SIZE, "SD_PROTO_MAX_PAYLOAD": p.MAX_PAYLOAD,
+        "SD_PROTO_MAX_SAMPLES": p.MAX_AUDIO_SAMPLES, "SD_PROTO_INPUT_SIZE": p.INPUT_SIZE,
+        "SD_PROTO_OUTPUT_SIZE": p.OUTPUT_SIZE, "SD_MSG_RESPONSE": p.RESPONSE_BIT,
+        "SD_AUDIO_BEGIN": p.AUDIO_BEGIN, "SD_CLASSIFY_WANT_FEATURES": p.CLASSIFY_WANT_FEATURES,
+        "SD_RESULT_FEATURES": p.RESULT_FEATURES, "SD_RESULT_REPLAYED": p.RESULT_REPLAYED,
+        "SD_AUDIO_REQ_FIXED": p.AUDIO_REQ_FIXED, "SD_STATS_RSP_SIZE": p._STATS_RSP.size,
+        "SD_INFO_RSP_FIXED": p._INFO_RSP.size, "SD_CLASSIFY_RSP_FIXED": p._CLASSIFY_RSP.size,
+        "SD_INFER_RSP_SIZE": p._INFER_RSP.size, "SD_AUDIO_RSP_SIZE": p._AUDIO_RSP.size,
+    }
+    pairs.update({f"SD_MSG_{t.name}": int(t) for t in p.MsgType})
+    pairs.update({f"SD_ERR_{e.name}": int(e) for e in p.ErrorCode})
+    for name, value in pairs.items():
+        assert c.get(name) == value, f"{name}: C {c.get(name)}, Python {value}"
+    c_msgs = {k for k in c if k.startswith("SD_MSG_") and k != "SD_MSG_RESPONSE"}
+    assert c_msgs == {f"SD_MSG_{t.name}" for t in p.MsgType}
+    assert {k for k in c if k.startswith("SD_ERR_") and k != "SD_ERR_NONE"} == {f"SD_ERR_{e.name}" for e in p.ErrorCode}
+
+
+def test_receive_window_sizes() -> None:
+    """wire_size bounds what the host writes; audio_samples_for_window fits the largest chunk."""
+    rng = random.Random(5)
+    for n in [0, 1, 243, 244, 245, 497, 498, 1036, 1400]:
+        for fill in (b"\x00", b"\x01", None):
+            payload = bytes(rng.randrange(256) for _ in range(n)) if fill is None else fill * n
+            wire = p.encode_frame(p.Frame(p.MsgType.PING, 0x0101, payload), leading_delimiter=True) + b"\x00"
+            assert len(wire) <= p.wire_size(n)
+    assert p.wire_size(p.MAX_PAYLOAD) == 1419
+    assert p.audio_samples_for_window(0) == p.MAX_AUDIO_SAMPLES
+    assert p.audio_samples_for_window(2048) == p.MAX_AUDIO_SAMPLES
+    for w in (26, 27, 64, 256, 1053, 1054):
+        k = p.audio_samples_for_window(w)
+        assert p.wire_size(12 + 2 * k) <= w and (k == 512 or p.wire_size(12 + 2 * (k + 1)) > w)
+    assert p.audio_samples_for_window(256) == 115 and p.audio_samples_for_window(1054) == 512 and p.audio_samples_for_window(1053) == 511
+    assert p.audio_samples_for_window(25) == 0
 
 
 def test_decode_frame_errors() -> None:
@@ -278,6 +329,38 @@ def test_device_info_ping(dev: Device) -> None:
     assert dev.ping() == b""
     blob = bytes(range(256)) * 5 + bytes(120)
     assert dev.ping(blob[: p.MAX_PAYLOAD]) == blob[: p.MAX_PAYLOAD]
+
+
+def test_device_stats_and_receive_window(dev: Device) -> None:
+    """STATS: the engine's counters and the stub port's numbers (dropped 3, window 64, high water
+    17); negotiate() adopts the window: AUDIO chunks shrink to fit it, a bigger request is refused."""
+    s0 = dev.device_stats()
+    assert (s0.rx_dropped, s0.rx_window, s0.rx_high_water) == (3, 64, 17)
+    assert s0.rx_bytes > 0 and s0.frames_ok >= 1
+    dev.ping(b"abc")
+    s1 = dev.negotiate()
+    # PING with a 3-byte payload: 1 + 14 + 1 + 1 + 1 wire bytes (seq 2 bytes never 0 here or the
+    # COBS length is the same), and STATS: 1 + 11 + 1 + 1.
+    assert s1.frames_ok == s0.frames_ok + 2
+    assert s1.rx_bytes - s0.rx_bytes == len(p.encode_frame(p.Frame(1, dev.seq - 1, b"abc"), leading_delimiter=True)) + 1 \
+        + len(p.encode_frame(p.Frame(p.MsgType.STATS, dev.seq), leading_delimiter=True)) + 1
+    assert s1.frames_bad == s0.frames_bad
+    assert dev.rx_window == 64 and dev.max_chunk_samples == p.audio_samples_for_window(64) == 19
+    x = np.random.default_rng(3).integers(-32768, 32768, size=200, dtype=np.int16)
+    sent: list[int] = []
+    write = dev._ser.write
+    dev._ser.write = lambda data: sent.append(len(data)) or write(data)  # type: ignore[method-assign]
+    try:
+        r = dev.classify_clip(77, x, want_features=True)
+    finally:
+        dev._ser.write = write  # type: ignore[method-assign]
+    np.testing.assert_array_equal(r.features, stub_features(x))
+    assert max(sent) <= 64 and len(sent) == 11 + 1  # ceil(200 / 19) AUDIO + CLASSIFY
+    with pytest.raises(p.FrameTooLarge, match="receive window"):
+        dev.ping(bytes(60))
+    with pytest.raises(p.FrameTooLarge):
+        dev.infer(np.zeros(p.INPUT_SIZE, np.int8))
+    dev.ping(bytes(40))  # 40 + 10 + 5 = 55 bytes: fits
 
 
 @pytest.mark.parametrize("n", [0, 1, 512, 513, 4000])

@@ -22,6 +22,22 @@ void sd_port_init(void);
  * into `buf` and returns how many (0 when nothing is pending). */
 size_t sd_port_read(uint8_t *buf, size_t max);
 
+/* What the receive path lost and how full it got, for the STATS message
+ * (docs/protocol.md). Counters start at 0 in sd_port_init and wrap. */
+typedef struct {
+    uint32_t dropped;    /* received bytes lost before sd_port_read saw them:
+                          * receive buffer full, UART overrun, framing or
+                          * noise error (0 where the port cannot lose bytes) */
+    uint16_t window;     /* receive window: the most bytes the host may send
+                          * before it waits for the response, whatever the
+                          * core is doing meanwhile (the interrupt-fed ring's
+                          * size); 0 = no limit (the link is flow controlled,
+                          * or a polled UART that QEMU back-pressures) */
+    uint16_t high_water; /* most bytes ever waiting in the port's buffer */
+} sd_port_rx_stats_t;
+
+void sd_port_rx_stats(sd_port_rx_stats_t *out);
+
 /* Blocking write of all `len` bytes. */
 void sd_port_write(const uint8_t *buf, size_t len);
 

@@ -30,10 +30,10 @@ extern "C" {
 
 /* ---- versions ------------------------------------------------------------ */
 
-#define SD_PROTO_VERSION 1u         /* header byte 0 of every frame */
+#define SD_PROTO_VERSION 2u         /* header byte 0 of every frame */
 #define SD_FIRMWARE_VERSION "0.1.0" /* reported by INFO */
 
-/* ---- sizes (fixed by protocol version 1) --------------------------------- */
+/* ---- sizes (fixed by protocol version 2) --------------------------------- */
 
 #define SD_PROTO_HEADER_SIZE 6u    /* version u8, type u8, seq u16, length u16 */
 #define SD_PROTO_CRC_SIZE 4u       /* CRC-32 of header + payload, little-endian */
@@ -53,6 +53,7 @@ typedef enum {
     SD_MSG_PING = 0x01,     /* echo the payload */
     SD_MSG_INFO = 0x02,     /* versions, hashes, sizes */
     SD_MSG_RESET = 0x03,    /* drop the open clip and the replay cache */
+    SD_MSG_STATS = 0x04,    /* receive-path counters: bytes, drops, frames */
     SD_MSG_AUDIO = 0x10,    /* one chunk of a clip's int16 samples */
     SD_MSG_CLASSIFY = 0x11, /* end the clip: front end + model */
     SD_MSG_INFER = 0x12,    /* model only, on a host-given input tensor */
@@ -91,6 +92,8 @@ typedef enum {
 #define SD_CLASSIFY_RSP_FIXED 44u  /* clip u32, label u8, flags u8, n u32, 3 x u64, out[10] */
 #define SD_INFER_RSP_SIZE 36u      /* label u8, flags u8, 3 x u64, out[10] */
 #define SD_INFO_RSP_FIXED 78u      /* then 3 strings, each u8 length + bytes */
+#define SD_STATS_RSP_SIZE 28u      /* rx u32, dropped u32, ok u32, crc u32, frame u32,
+                                    * too large u32, rx window u16, high water u16 */
 
 /* ---- CRC-32 (IEEE 802.3, reflected 0xEDB88320, init/xorout 0xFFFFFFFF) ---- */
 
@@ -172,9 +175,13 @@ typedef struct {
     uint8_t replay_valid;
     uint16_t replay_seq;
     uint8_t replay[SD_CLASSIFY_RSP_FIXED]; /* the last CLASSIFY response, fixed part */
-    /* counters for debugging, wrap around */
-    uint32_t frames_ok;
-    uint32_t frames_bad;
+    /* receive counters since sd_proto_init, wrap around (STATS) */
+    uint32_t rx_bytes;          /* bytes fed to the decoder */
+    uint32_t frames_ok;         /* frames that passed the checks */
+    uint32_t frames_bad;        /* damaged frames, all kinds (sum of the three below) */
+    uint32_t frames_bad_crc;    /* ... BAD_CRC */
+    uint32_t frames_bad_frame;  /* ... BAD_FRAME */
+    uint32_t frames_too_large;  /* ... TOO_LARGE */
     /* The one buffer: decoded request in, response out. The frame starts 2
      * bytes into a 4-aligned store so that its payload (frame + 6), hence the
      * INFER input and the CLASSIFY input tensor (payload + 44) handed to

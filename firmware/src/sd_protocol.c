@@ -15,7 +15,7 @@
 #include "sd_model.h"           /* includes generated sd_model_graph.h */
 #include "sd_port.h"
 
-/* Protocol version 1 fixes the tensor sizes; the generated model must agree. */
+/* The protocol version fixes the tensor sizes; the generated model must agree. */
 typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
 typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_PROTO_OUTPUT_SIZE) ? 1 : -1];
 /* The largest responses fit the one buffer. */
@@ -168,6 +168,25 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
     n += sd_put_string(&out[n], sd_port_board_name());
     n += sd_put_string(&out[n], sd_port_cost_unit());
     return sd_reply_ok(SD_MSG_INFO, n);
+}
+
+static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
+{
+    if (len != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "STATS takes no payload");
+    }
+    sd_port_rx_stats_t rx = {0u, 0u, 0u};
+    sd_port_rx_stats(&rx);
+    uint8_t *out = SD_PAYLOAD(p);
+    sd_wr32(&out[0], p->rx_bytes);
+    sd_wr32(&out[4], rx.dropped);
+    sd_wr32(&out[8], p->frames_ok);
+    sd_wr32(&out[12], p->frames_bad_crc);
+    sd_wr32(&out[16], p->frames_bad_frame);
+    sd_wr32(&out[20], p->frames_too_large);
+    sd_wr16(&out[24], rx.window);
+    sd_wr16(&out[26], rx.high_water);
+    return sd_reply_ok(SD_MSG_STATS, SD_STATS_RSP_SIZE);
 }
 
 static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
@@ -355,14 +374,18 @@ void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
     p->frontend_cost = 0;
     p->replay_valid = 0;
     p->replay_seq = 0;
+    p->rx_bytes = 0;
     p->frames_ok = 0;
     p->frames_bad = 0;
+    p->frames_bad_crc = 0;
+    p->frames_bad_frame = 0;
+    p->frames_too_large = 0;
 }
 
 static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
 {
     if (f->version != SD_PROTO_VERSION) {
-        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 1 expected");
+        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 2 expected");
     }
     const size_t len = f->payload_len;
     switch (f->type) {
@@ -372,6 +395,8 @@ static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
         return sd_on_info(p, len);
     case SD_MSG_RESET:
         return sd_on_reset(p, len);
+    case SD_MSG_STATS:
+        return sd_on_stats(p, len);
     case SD_MSG_AUDIO:
         return sd_on_audio(p, len);
     case SD_MSG_CLASSIFY:
@@ -388,6 +413,13 @@ size_t sd_proto_handle(sd_proto_t *p, const sd_frame_t *f)
     sd_reply_t r;
     if (f->error != SD_ERR_NONE) {
         p->frames_bad++;
+        if (f->error == SD_ERR_BAD_CRC) {
+            p->frames_bad_crc++;
+        } else if (f->error == SD_ERR_TOO_LARGE) {
+            p->frames_too_large++;
+        } else {
+            p->frames_bad_frame++;
+        }
         /* Answer a damaged frame only when it looks like one of ours (at least
          * a header, our version byte), so line noise draws no replies. Its
          * seq is unverified: the host ignores a reply that matches nothing. */
@@ -409,6 +441,7 @@ void sd_proto_feed(sd_proto_t *p, const uint8_t *data, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         sd_frame_t f;
+        p->rx_bytes++;
         if (sd_frame_feed(&p->dec, data[i], &f) != SD_FRAME_NONE) {
             const size_t n = sd_proto_handle(p, &f);
             if (n > 0u) {

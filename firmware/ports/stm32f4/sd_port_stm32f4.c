@@ -9,8 +9,10 @@
  * Clock:  the reset default, HSI 16 MHz, no PLL; APB1 = APB2 = 16 MHz, flash
  *         at 0 wait states with prefetch and caches on.
  * Serial: USARTx 8N1 at SD_BAUD (default 115200). Reception is interrupt
- *         driven into a ring buffer (the USART holds one byte; the core may
- *         be computing for longer than one byte time). Transmission polls.
+ *         driven into a ring buffer that holds a whole request (the USART
+ *         holds one byte; the core may be busy for longer than one byte
+ *         time). Lost bytes (ring full, overrun, framing or noise error) are
+ *         counted and reported by STATS. Transmission polls.
  * Cost:   DWT CYCCNT in core cycles on silicon. QEMU does not model the DWT
  *         (CYCCNT stays 0): there SysTick is used, on QEMU's 168 MHz
  *         netduinoplus2 clock, and converted to instructions assuming
@@ -25,13 +27,19 @@
 #ifndef SD_BAUD
 #define SD_BAUD 115200u
 #endif
-/* Receive ring (power of two). The protocol is request/response: the host
- * sends the next frame only after the answer to the last one, so bytes
- * arrive only while the main loop is polling and decoding, never while a
- * clip is computed. 256 bytes absorb the decoder's gaps with a wide margin
- * and keep data + bss + stack under the 16 KB budget (BENCHMARKS.md). */
+/* Receive ring (power of two), filled by the RXNE interrupt. It must hold a
+ * whole request as it arrives on the wire (a 1410-byte frame is at most
+ * 1416 COBS bytes, plus the host's leading and two trailing delimiters:
+ * 1419), because nothing guarantees that the main loop drains it while the
+ * request arrives. Measured under QEMU netduinoplus2: with a 256-byte ring,
+ * up to 231 bytes of one AUDIO request waited in it on a lightly loaded
+ * machine, and on a busy one the ring overflowed (STATS rx_dropped > 0, the
+ * request answered BAD_CRC / BAD_FRAME). The size is reported by STATS as
+ * the receive window: the host never sends more than that before it waits
+ * for the response (docs/protocol.md, "Flow control"), so a build with a
+ * smaller ring stays correct, with smaller AUDIO chunks. */
 #ifndef SD_RX_RING_SIZE
-#define SD_RX_RING_SIZE 256u
+#define SD_RX_RING_SIZE 2048u
 #endif
 #if (SD_RX_RING_SIZE & (SD_RX_RING_SIZE - 1u)) != 0
 #error "SD_RX_RING_SIZE must be a power of two"
@@ -82,6 +90,8 @@
 #define USART_CR1 CM_REG(USART_BASE + 0x0Cu)
 #define USART_CR2 CM_REG(USART_BASE + 0x10u)
 #define USART_CR3 CM_REG(USART_BASE + 0x14u)
+#define USART_SR_FE (1u << 1)
+#define USART_SR_NF (1u << 2)
 #define USART_SR_ORE (1u << 3)
 #define USART_SR_RXNE (1u << 5)
 #define USART_SR_TXE (1u << 7)
@@ -97,7 +107,8 @@
 static volatile uint8_t s_rx[SD_RX_RING_SIZE];
 static volatile uint32_t s_rx_head; /* next write (ISR) */
 static volatile uint32_t s_rx_tail; /* next read (main) */
-static volatile uint32_t s_rx_dropped; /* bytes lost: ring full or ORE */
+static volatile uint32_t s_rx_dropped; /* bytes lost: ring full, ORE, FE or NF */
+static volatile uint32_t s_rx_high; /* most bytes ever waiting in the ring */
 static int s_cost_is_cycles;
 
 void stm32f4_usart_irq(void);
@@ -109,12 +120,19 @@ void stm32f4_usart_irq(void)
         uint8_t byte = (uint8_t)USART_DR; /* SR then DR read clears ORE */
         uint32_t head = s_rx_head;
 
-        if (sr & USART_SR_ORE) {
+        const uint32_t used = head - s_rx_tail;
+
+        /* ORE: at least one byte was lost before this one; FE / NF: this
+         * byte is damaged (it is kept: the frame's CRC rejects it). */
+        if (sr & (USART_SR_ORE | USART_SR_FE | USART_SR_NF)) {
             s_rx_dropped = s_rx_dropped + 1u;
         }
-        if (head - s_rx_tail < SD_RX_RING_SIZE) {
+        if (used < SD_RX_RING_SIZE) {
             s_rx[head & (SD_RX_RING_SIZE - 1u)] = byte;
             s_rx_head = head + 1u;
+            if (used + 1u > s_rx_high) {
+                s_rx_high = used + 1u;
+            }
         } else {
             s_rx_dropped = s_rx_dropped + 1u;
         }
@@ -184,6 +202,13 @@ size_t sd_port_read(uint8_t *buf, size_t max)
     }
     s_rx_tail = tail + (uint32_t)n;
     return n;
+}
+
+void sd_port_rx_stats(sd_port_rx_stats_t *out)
+{
+    out->dropped = s_rx_dropped;
+    out->window = (uint16_t)SD_RX_RING_SIZE;
+    out->high_water = (uint16_t)s_rx_high;
 }
 
 void sd_port_write(const uint8_t *buf, size_t len)

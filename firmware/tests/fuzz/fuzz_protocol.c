@@ -27,10 +27,11 @@
  *   - each response is 0x00 + the canonical COBS encoding of a frame + 0x00,
  *     at most SD_PROTO_MAX_FRAME decoded bytes, accepted by the firmware's
  *     own decoder (SD_FRAME_OK) and by the harness's decoder, CRC valid;
- *   - version 1, the request's seq, type = request | 0x80 or ERROR with the
+ *   - version SD_PROTO_VERSION, the request's seq, type = request | 0x80 or ERROR with the
  *     request's type byte and the error code the spec predicts;
  *   - payload sizes and contents per message: PING echoes, INFO fields and
- *     hashes, AUDIO acks (clip id, samples received), CLASSIFY / INFER
+ *     hashes, STATS counters (bytes up to its delimiter, frames by outcome,
+ *     counted by the harness from the stream; the port's drops and window), AUDIO acks (clip id, samples received), CLASSIFY / INFER
  *     (label = first argmax of the scores, flags, sample count, replayed
  *     answers identical to the cached one), ERROR text printable, <= 64 B.
  * A failed check prints what differs and aborts, so libFuzzer records the
@@ -59,6 +60,7 @@ int sd_app_main(void); /* src/sd_app.c's main(), renamed with -Dmain=sd_app_main
 #define FUZZ_COST_UNIT "ticks"
 #define FUZZ_ENC_CAP (1u << 20) /* encoded bytes kept per frame (inputs are smaller) */
 #define FUZZ_OUT_CAP (64u * 1024u)
+#define FUZZ_RX_BUFFER 16u /* the receive window and high water the harness's port reports */
 
 /* ---- failure reporting ------------------------------------------------------ */
 
@@ -204,6 +206,12 @@ typedef struct {
     int replay_valid;
     uint16_t replay_seq;
     uint8_t replay[SD_CLASSIFY_RSP_FIXED];
+    /* the device's receive counters (STATS), as the spec defines them */
+    uint32_t stat_rx;        /* stream bytes up to and including the current delimiter */
+    uint32_t stat_ok;        /* frames that passed the checks */
+    uint32_t stat_crc;       /* damaged: BAD_CRC */
+    uint32_t stat_frame;     /* damaged: BAD_FRAME */
+    uint32_t stat_too_large; /* damaged: TOO_LARGE */
 } harness_t;
 
 static harness_t g;
@@ -329,6 +337,11 @@ static expect_t predict(size_t n)
     case SD_MSG_PING:
         return e;
     case SD_MSG_INFO:
+        if (len != 0u) {
+            FAIL_WITH(SD_ERR_BAD_LENGTH);
+        }
+        return e;
+    case SD_MSG_STATS:
         if (len != 0u) {
             FAIL_WITH(SD_ERR_BAD_LENGTH);
         }
@@ -509,6 +522,17 @@ static void check_response(const expect_t *e, size_t req_n)
     case SD_MSG_RESET:
         FUZZ_CHECK(plen == 0u, "RESET response of %zu bytes", plen);
         break;
+    case SD_MSG_STATS:
+        FUZZ_CHECK(plen == SD_STATS_RSP_SIZE, "STATS response of %zu bytes", plen);
+        FUZZ_CHECK(rd32(&pl[0]) == g.stat_rx, "STATS bytes received %u, expected %u", rd32(&pl[0]), g.stat_rx);
+        FUZZ_CHECK(rd32(&pl[4]) == 0u, "STATS dropped %u: the harness drops nothing", rd32(&pl[4]));
+        FUZZ_CHECK(rd32(&pl[8]) == g.stat_ok, "STATS frames ok %u, expected %u", rd32(&pl[8]), g.stat_ok);
+        FUZZ_CHECK(rd32(&pl[12]) == g.stat_crc && rd32(&pl[16]) == g.stat_frame && rd32(&pl[20]) == g.stat_too_large,
+                   "STATS damaged crc/frame/too large %u/%u/%u, expected %u/%u/%u", rd32(&pl[12]), rd32(&pl[16]),
+                   rd32(&pl[20]), g.stat_crc, g.stat_frame, g.stat_too_large);
+        FUZZ_CHECK(rd16(&pl[24]) == FUZZ_RX_BUFFER && rd16(&pl[26]) == FUZZ_RX_BUFFER,
+                   "STATS window %u / high water %u, the port says %u", rd16(&pl[24]), rd16(&pl[26]), FUZZ_RX_BUFFER);
+        break;
     case SD_MSG_AUDIO:
         FUZZ_CHECK(plen == SD_AUDIO_RSP_SIZE, "AUDIO response of %zu bytes", plen);
         FUZZ_CHECK(rd32(&pl[0]) == g.clip_id && rd32(&pl[4]) == g.received,
@@ -549,6 +573,15 @@ static void frame_ended(void)
     } else if (rd16(&g_req[4]) != n - 10u) {
         damage = SD_ERR_BAD_FRAME;
     }
+    if (damage == SD_ERR_TOO_LARGE) {
+        g.stat_too_large++;
+    } else if (damage == SD_ERR_BAD_CRC) {
+        g.stat_crc++;
+    } else if (damage == SD_ERR_BAD_FRAME) {
+        g.stat_frame++;
+    } else {
+        g.stat_ok++;
+    }
     if (damage != SD_ERR_NONE) {
         if (n < SD_PROTO_HEADER_SIZE || g_req[0] != SD_PROTO_VERSION) {
             return; /* line noise: no answer (checked: nothing extra on the wire) */
@@ -579,6 +612,7 @@ static void check_chunk(void)
             continue;
         }
         if (g.enc_len > 0u) {
+            g.stat_rx = (uint32_t)(g.chunk_start + i + 1u);
             frame_ended();
             g.enc_len = 0;
         }
@@ -625,6 +659,14 @@ size_t sd_port_read(uint8_t *buf, size_t max)
     g.chunk_len = n;
     g.pos += n;
     return n;
+}
+
+/* The harness loses nothing; fixed numbers the oracle checks. */
+void sd_port_rx_stats(sd_port_rx_stats_t *out)
+{
+    out->dropped = 0u;
+    out->window = (uint16_t)FUZZ_RX_BUFFER;
+    out->high_water = (uint16_t)FUZZ_RX_BUFFER;
 }
 
 void sd_port_write(const uint8_t *buf, size_t len)
@@ -726,7 +768,7 @@ static void fix_frame(uint8_t *f, size_t n)
  * and offsets come from the stream's AUDIO frames half of the time. */
 static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint)
 {
-    static const uint8_t types[] = {SD_MSG_PING, SD_MSG_INFO, SD_MSG_RESET, SD_MSG_AUDIO,
+    static const uint8_t types[] = {SD_MSG_PING, SD_MSG_INFO, SD_MSG_RESET, SD_MSG_STATS, SD_MSG_AUDIO,
                                     SD_MSG_AUDIO, SD_MSG_AUDIO, SD_MSG_CLASSIFY, SD_MSG_CLASSIFY,
                                     SD_MSG_INFER};
     uint8_t *pl = &f[SD_PROTO_HEADER_SIZE];

@@ -63,6 +63,9 @@ def seeds() -> dict[str, bytes]:
     s["ping_max"] = frame(T.PING, 0xFFFF, bytes(rng.randrange(256) for _ in range(p.MAX_PAYLOAD)))
     s["info"] = frame(T.INFO, 2)
     s["reset"] = frame(T.RESET, 3)
+    s["stats"] = frame(T.STATS, 4)
+    s["stats_after_damage"] = (frame(T.PING, 5, b"abc")[:-3] + b"\x00" + frame(T.STATS, 6)
+                               + frame(T.STATS, 7, b"z"))
     s["info_ping_reset"] = frame(T.INFO, 10) + frame(T.PING, 11, b"abc") + frame(T.RESET, 12)
     # clips: short ones (the front end pads to 4000 samples) and a whole 0.5 s one
     s["clip_short"] = clip_session(5, tone(300, 440, 8000), 100, 20, want_features=False)
@@ -100,7 +103,7 @@ def seeds() -> dict[str, bytes]:
                           + frame(T.INFO, 98, b"x") + frame(T.RESET, 99, b"y")
                           + frame(T.INFER, 100, bytes(10))
                           + frame(0x42, 101) + frame(0x81, 102)
-                          + frame(T.PING, 103, b"v2", version=2))
+                          + frame(T.PING, 103, b"v3", version=p.PROTOCOL_VERSION + 1))
     # INFER: zeros, extremes, noise
     s["infer_zero"] = frame(T.INFER, 110, bytes(p.INPUT_SIZE))
     s["infer_extremes"] = frame(T.INFER, 111, bytes([0x80, 0x7F] * (p.INPUT_SIZE // 2)))

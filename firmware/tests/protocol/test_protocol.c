@@ -123,8 +123,8 @@ static void test_crc(void)
 /* The worked example of docs/protocol.md: PING, seq 0x0201, payload 00 11 00. */
 static void test_worked_example(void)
 {
-    static const uint8_t expected[] = {0x06, 0x01, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
-                                       0x11, 0x05, 0x0c, 0xf3, 0x1e, 0xc2, 0x00};
+    static const uint8_t expected[] = {0x06, 0x02, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
+                                       0x11, 0x05, 0xc9, 0xcf, 0x93, 0xfb, 0x00};
     sink_t s;
     memset(&s, 0, sizeof s);
     const uint8_t payload[] = {0x00, 0x11, 0x00};
@@ -460,6 +460,24 @@ static void test_ping_info_reset(void)
 
     f = transact(SD_MSG_INFO, 4, pl, 1);
     check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_INFO);
+
+    /* STATS: the engine's counters and the stub port's (dropped 3, window 64,
+     * high water 17). Every byte fed so far, this request's included. */
+    const uint32_t ok_before = g_proto.frames_ok;
+    f = transact(SD_MSG_STATS, 40, pl, 0);
+    CHECK_EQ(f.type, SD_MSG_STATS | SD_MSG_RESPONSE);
+    CHECK_EQ(f.payload_len, SD_STATS_RSP_SIZE);
+    CHECK_EQ(rd32(&g_rsp[0]), g_proto.rx_bytes);
+    CHECK(g_proto.rx_bytes > 1400u);
+    CHECK_EQ(rd32(&g_rsp[4]), 3u);
+    CHECK_EQ(rd32(&g_rsp[8]), ok_before + 1u);
+    CHECK_EQ(rd32(&g_rsp[12]), g_proto.frames_bad_crc);
+    CHECK_EQ(rd32(&g_rsp[16]), g_proto.frames_bad_frame);
+    CHECK_EQ(rd32(&g_rsp[20]), g_proto.frames_too_large);
+    CHECK_EQ(rd16(&g_rsp[24]), 64u);
+    CHECK_EQ(rd16(&g_rsp[26]), 17u);
+    f = transact(SD_MSG_STATS, 41, pl, 1);
+    check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_STATS);
     f = transact(SD_MSG_RESET, 5, pl, 0);
     CHECK_EQ(f.type, SD_MSG_RESET | SD_MSG_RESPONSE);
     CHECK_EQ(f.payload_len, 0);
@@ -629,7 +647,7 @@ static void test_errors(void)
     check_error(f, SD_ERR_UNKNOWN_TYPE, SD_MSG_PING | SD_MSG_RESPONSE);
     uint8_t frame[32];
     size_t n = sd_frame_finish(frame, SD_MSG_PING, 602, 0);
-    frame[0] = 2;
+    frame[0] = SD_PROTO_VERSION + 1u;
     wr32(&frame[n - 4], sd_crc32_update(0, frame, n - 4));
     sink_t s;
     memset(&s, 0, sizeof s);
@@ -648,7 +666,7 @@ static void test_errors(void)
     check_error(f, SD_ERR_BAD_CRC, SD_MSG_INFO);
 
     /* Line noise (no header or not our version): no reply at all. */
-    const uint8_t noise[] = {0x03, 0x77, 0x88, 0x00, 0x09, 0x02, 0x01, 0x01, 0x01, 0x01, 0x01,
+    const uint8_t noise[] = {0x03, 0x77, 0x88, 0x00, 0x09, 0x05, 0x01, 0x01, 0x01, 0x01, 0x01,
                              0x01, 0x01, 0x01, 0x00, 0x00};
     CHECK_EQ(transact_raw(noise, sizeof noise, NULL), 0);
 
@@ -670,6 +688,8 @@ static void test_errors(void)
     CHECK_EQ(transact_raw(s.data, s.len, &f), 2);
     CHECK_EQ(f.seq, 607);
     CHECK(g_proto.frames_bad >= 3u);
+    CHECK_EQ(g_proto.frames_bad, g_proto.frames_bad_crc + g_proto.frames_bad_frame + g_proto.frames_too_large);
+    CHECK(g_proto.frames_bad_crc >= 1u && g_proto.frames_too_large >= 1u);
 }
 
 int main(void)
