@@ -8,12 +8,14 @@
 #                                                clang 14: make fuzz, make SAN=1)
 #   llvm                                        (llvm-symbolizer, llvm-cov: fuzzer
 #                                                reports, make fuzz-cov)
+#   flite                                       (synthetic voices for train --synth
+#                                                and its tests; ~15 MB)
 # About 1 GB installed. Runs apt-get through sudo when not root.
 # Flashing a real board additionally needs openocd or stlink-tools.
 set -eu
 
 missing=""
-for tool in arm-none-eabi-gcc qemu-system-arm clang cppcheck llvm-symbolizer llvm-cov llvm-profdata; do
+for tool in arm-none-eabi-gcc qemu-system-arm clang cppcheck llvm-symbolizer llvm-cov llvm-profdata flite; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
 done
 # libFuzzer comes with libclang-rt-<clang major>-dev; clang prints the bare
@@ -29,7 +31,7 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1 &&
 fi
 
 if [ -z "$missing" ]; then
-    echo "firmware dependencies present: arm-none-eabi-gcc qemu-system-arm clang cppcheck libfuzzer llvm"
+    echo "firmware dependencies present: arm-none-eabi-gcc qemu-system-arm clang cppcheck libfuzzer llvm flite"
     exit 0
 fi
 echo "missing:$missing" >&2
@@ -40,7 +42,7 @@ elif command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
 else
     echo "not root and no sudo: as root run" >&2
-    echo "  apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm libclang-rt-14-dev" >&2
+    echo "  apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite libclang-rt-14-dev" >&2
     exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -50,7 +52,7 @@ fi
 
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm
+    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite
 # libFuzzer for the installed clang: libclang-rt-<major>-dev (Debian 12: clang 14).
 CLANG_MAJOR=$(clang -dumpversion | cut -d. -f1)
 if [ "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" = "libclang_rt.fuzzer-x86_64.a" ]; then
