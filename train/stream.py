@@ -320,8 +320,7 @@ def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel
     a, b = max(lo, 0), min(hi, len(x))
     if b > a:
         seg[a - lo : b - lo] = x[a:b]
-    # seg holds frames k0 .. k1-1 centred at half + j*hop: librosa's centred STFT of seg[half:-half]...
-    # computed directly as the front end does, frame by frame.
+    # seg[j * hop : j * hop + n_fft] is frame k0 + j: an uncentred STFT of seg gives exactly those frames
     import librosa
 
     y = seg.astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -329,9 +328,7 @@ def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel
     power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
     basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
     mel = basis @ power
-    out = np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
-    assert out.shape[0] == k1 - k0, (out.shape, k0, k1)
-    return out
+    return np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
 
 
 def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
