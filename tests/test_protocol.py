@@ -35,7 +35,7 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}
 CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
-WORKED_FRAME = bytes.fromhex("06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00")
+WORKED_FRAME = bytes.fromhex("06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00")
 
 
 # ---- Python codec ---------------------------------------------------------------
@@ -84,8 +84,8 @@ def test_worked_example() -> None:
 
 def test_docs_examples_match_the_code() -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    assert "on wire    06 02 01 01 02 03 | 01 | 02 11 | 05 c9 cf 93 fb | 00" in doc
-    assert WORKED_FRAME.hex(" ") == "06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00"
+    assert "on wire    06 03 01 01 02 03 | 01 | 02 11 | 05 8a db e8 ec | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00"
     info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
     assert f"on wire    {info.hex(' ')}" in doc
     err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
@@ -115,6 +115,10 @@ def test_constants_agree_with_the_c_header() -> None:
         "SD_AUDIO_REQ_FIXED": p.AUDIO_REQ_FIXED, "SD_STATS_RSP_SIZE": p._STATS_RSP.size,
         "SD_INFO_RSP_FIXED": p._INFO_RSP.size, "SD_CLASSIFY_RSP_FIXED": p._CLASSIFY_RSP.size,
         "SD_INFER_RSP_SIZE": p._INFER_RSP.size, "SD_AUDIO_RSP_SIZE": p._AUDIO_RSP.size,
+        "SD_STREAM_BEGIN": p.STREAM_BEGIN, "SD_STREAM_END": p.STREAM_END, "SD_STREAM_ENDED": p.STREAM_ENDED,
+        "SD_STREAM_REPLAYED": p.STREAM_REPLAYED, "SD_STREAM_REJECTED": p.STREAM_REJECTED,
+        "SD_STREAM_QUEUE": p.STREAM_QUEUE, "SD_STREAM_REQ_FIXED": p._STREAM_REQ.size,
+        "SD_STREAM_RSP_FIXED": p._STREAM_RSP.size, "SD_STREAM_EVENT_SIZE": p._STREAM_EVENT.size,
     }
     pairs.update({f"SD_MSG_{t.name}": int(t) for t in p.MsgType})
     pairs.update({f"SD_ERR_{e.name}": int(e) for e in p.ErrorCode})
