@@ -21,7 +21,7 @@ model-only (INFER)
     equal ``Reference.infer`` of the same tensor, element for element.
 
 Before the first clip, INFO must report the reference model's SHA-256,
-protocol version 2 and (except in model-only mode) the front-end config's
+protocol version 3 and (except in model-only mode) the front-end config's
 SHA-256 and sample rate; otherwise the run is refused, showing both sides.
 
 Every clip ends up in the report, as a result or an error row: a WAV that

@@ -199,7 +199,10 @@ static int run_stream(void)
     int events = 0;
     uint16_t seq = 100;
     for (uint32_t off = 0; off < total; off += SD_PROTO_MAX_SAMPLES) {
-        const uint32_t n = (total - off < SD_PROTO_MAX_SAMPLES) ? total - off : SD_PROTO_MAX_SAMPLES;
+        uint32_t n = total - off;
+        if (n > SD_PROTO_MAX_SAMPLES) {
+            n = SD_PROTO_MAX_SAMPLES;
+        }
         memset(pl, 0, SD_STREAM_REQ_FIXED);
         put_u32(pl, 9u);
         put_u32(pl + 4, off);
