@@ -301,6 +301,30 @@ class Device:
         """Largest AUDIO chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one)."""
         return p.audio_samples_for_window(self.rx_window)
 
+    @property
+    def max_stream_samples(self) -> int:
+        """Largest STREAM chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one)."""
+        return p.stream_samples_for_window(self.rx_window)
+
+    def send_stream(self, stream_id: int, offset: int, chunk: np.ndarray, *, begin: bool = False,
+                    end: bool = False, timeout: float | None = None) -> p.StreamAck:
+        """Send one STREAM chunk (<= 512 int16 samples, starting at stream sample ``offset``);
+        returns its acknowledgement, with the events the device decided while taking it.
+
+        A resend (same seq, after a lost answer) is recognized by the device from the offset and
+        answered with the same events, so none is counted twice or lost.
+        """
+        data = np.ascontiguousarray(chunk, dtype="<i2").tobytes()
+        payload = p.build_stream(stream_id, offset, data, begin=begin, end=end)
+        ack = p.parse_stream_ack(self.request(p.MsgType.STREAM, payload, timeout=timeout))
+        want = offset + len(data) // 2
+        if ack.stream_id != stream_id or ack.received != want or (end and not ack.ended):
+            raise p.ProtocolError(
+                f"STREAM ack stream {ack.stream_id} received {ack.received} ended {ack.ended}, expected stream "
+                f"{stream_id} received {want}" + (" ended" if end else "")
+            )
+        return ack
+
     def reset(self) -> None:
         """Drop any open clip on the device."""
         self.request(p.MsgType.RESET)

@@ -21,7 +21,7 @@ model-only (INFER)
     equal ``Reference.infer`` of the same tensor, element for element.
 
 Before the first clip, INFO must report the reference model's SHA-256,
-protocol version 2 and (except in model-only mode) the front-end config's
+protocol version 3 and (except in model-only mode) the front-end config's
 SHA-256 and sample rate; otherwise the run is refused, showing both sides.
 
 Every clip ends up in the report, as a result or an error row: a WAV that
@@ -60,31 +60,44 @@ import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import serial
 
 from host import protocol as p
 from host import report as R
-from host.device import Device, DeviceResult, LinkError
+from host.device import DeviceResult
+from host.session import (  # noqa: F401  (re-exported: tests and tools use host.parity's names)
+    DEFAULT_CLIP_ATTEMPTS,
+    DEFAULT_MODEL_DIR,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    EMULATOR_PREFIX,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    LINK_ERRORS,
+    QEMU_TIMEOUT,
+    REOPEN_SECONDS,
+    RESTART_ERRORS,
+    ClipFailed,
+    DeviceLost,
+    DeviceSession,
+    MeteredDevice,
+    UsageError,
+    WireMeter,
+    check_writable,
+    emulator_board,
+    load_reference,
+    open_link,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+_check_writable = check_writable
 
 MODES = ("end-to-end", "model-only", "both")
 SPLITS = ("test", "train", "all")
-EMULATOR_PREFIX = "emulator"
-DEFAULT_MODEL_DIR = "models/released"
-DEFAULT_TIMEOUT = 5.0
-#: Default response timeout on QEMU boards (slower than hardware or the posix build).
-QEMU_TIMEOUT = 20.0
-#: Seconds to wait for a vanished port (a board resetting, USB re-enumerating) to come back.
-REOPEN_SECONDS = 5.0
 #: AUDIO chunk size bounds (samples) when the host adapts it to the line: it halves the chunk when
 #: chunks needed more than CHUNK_SHRINK_RESENDS resends per request over a clip, and doubles it
 #: (up to the device's maximum) below CHUNK_GROW_RESENDS.
@@ -94,111 +107,7 @@ CHUNK_GROW_RESENDS = 0.1
 #: Clips in a row whose exchange timed out (after resends and restarts, with no damaged frame
 #: seen: a silent device, not a noisy line) before the run is abandoned.
 CONSECUTIVE_TIMEOUT_LIMIT = 3
-DEFAULT_RETRIES = 2
-DEFAULT_CLIP_ATTEMPTS = 3
-#: INFO requests (each with --retries resends) after reopening the port before the device counts as lost.
-REOPEN_INFO_ROUNDS = 3
 REPORT_SCHEMA = 1
-
-#: Device errors after which a clip is worth restarting: its request was damaged,
-#: or the device lost the clip's state (docs/protocol.md, "host action").
-RESTART_ERRORS = frozenset(
-    {p.ErrorCode.BAD_CRC, p.ErrorCode.BAD_FRAME, p.ErrorCode.NO_CLIP, p.ErrorCode.CLIP_MISMATCH, p.ErrorCode.SEQUENCE}
-)
-
-T = TypeVar("T")
-
-try:  # pyserial's posix backend lets termios.error (not an OSError) out of tcflush on a dead pty
-    import termios
-
-    LINK_ERRORS: tuple[type[BaseException], ...] = (LinkError, serial.SerialException, OSError, termios.error)
-except ImportError:  # Windows
-    LINK_ERRORS = (LinkError, serial.SerialException, OSError)
-
-
-class UsageError(Exception):
-    """Bad arguments, missing files, a port that cannot be used, a refused device: exit 2."""
-
-
-class DeviceLost(Exception):
-    """The device vanished or stopped answering mid-run."""
-
-
-class ClipFailed(Exception):
-    """One exchange failed for good; ``cause`` is the last error, ``attempts`` how often it was tried."""
-
-    def __init__(self, cause: BaseException, attempts: int) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.attempts = attempts
-
-
-# ---- counting bytes on the wire -----------------------------------------------
-
-
-@dataclass
-class WireMeter:
-    """Bytes through the port (``sent``/``received``: everything on the wire,
-    COBS, delimiters, headers, CRCs and resends included) and message payload
-    bytes of completed requests (``payload_sent``/``payload_received``)."""
-
-    sent: int = 0
-    received: int = 0
-    payload_sent: int = 0
-    payload_received: int = 0
-    audio_requests: int = 0  # AUDIO requests made (completed or not) and their resends: the
-    audio_resent: int = 0  # host's measure of how well chunks of the current size get through
-
-    def snapshot(self) -> WireMeter:
-        return dataclasses.replace(self)
-
-    def since(self, before: WireMeter) -> dict[str, int]:
-        return {k: getattr(self, k) - getattr(before, k) for k in ("sent", "received", "payload_sent", "payload_received")}
-
-
-class _CountingPort:
-    """Wraps a pyserial object; counts the bytes of write() and read(), delegates the rest."""
-
-    def __init__(self, ser: Any, meter: WireMeter) -> None:
-        object.__setattr__(self, "_ser", ser)
-        object.__setattr__(self, "_meter", meter)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ser, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._ser, name, value)
-
-    def write(self, data: bytes) -> int | None:
-        self._meter.sent += len(data)
-        return self._ser.write(data)
-
-    def read(self, size: int = 1) -> bytes:
-        data = self._ser.read(size)
-        self._meter.received += len(data)
-        return data
-
-
-class MeteredDevice(Device):
-    """A :class:`Device` that counts wire and payload bytes into ``meter``."""
-
-    def __init__(self, url: str, *, meter: WireMeter, **kw: Any) -> None:
-        super().__init__(url, **kw)
-        self.meter = meter
-        self._ser = _CountingPort(self._ser, meter)
-
-    def request(self, msg_type: int, payload: bytes = b"", *, timeout: float | None = None) -> bytes:
-        resent = self.stats["resent"]
-        try:
-            response = super().request(msg_type, payload, timeout=timeout)
-        finally:
-            if msg_type == p.MsgType.AUDIO:
-                self.meter.audio_requests += 1
-                self.meter.audio_resent += self.stats["resent"] - resent
-        self.meter.payload_sent += len(payload)
-        self.meter.payload_received += len(response)
-        return response
-
 
 # ---- inputs --------------------------------------------------------------------
 
@@ -246,62 +155,6 @@ def select_files(data_dir: Path, split: str, limit: int | None) -> list[Path]:
     return keep
 
 
-def load_reference(model_dir: str) -> Any:
-    """Reference.from_dir, with usage errors that say what to do."""
-    from convert.reference import Reference
-
-    path = Path(model_dir)
-    if not path.is_dir() and not path.is_absolute() and (ROOT / path).is_dir():
-        path = ROOT / path
-    if not path.is_dir():
-        raise UsageError(f"--model {model_dir}: no such directory")
-    if not (path / "frontend.json").is_file():
-        raise UsageError(f"{path}: no frontend.json; pass --model with a released model directory")
-    try:
-        return Reference.from_dir(path)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from exc
-    except ValueError as exc:
-        raise UsageError(f"{path}: {exc}") from exc
-
-
-# ---- ports ------------------------------------------------------------------------
-
-
-def emulator_board(port: str) -> str | None:
-    """"emulator" -> "posix", "emulator:<board>" -> board, anything else -> None."""
-    if port == EMULATOR_PREFIX:
-        return "posix"
-    if port.startswith(EMULATOR_PREFIX + ":"):
-        from host.emulator import BOARDS
-
-        board = port.split(":", 1)[1]
-        if board not in BOARDS:
-            raise UsageError(f"--port {port}: unknown emulated board {board!r}; use one of "
-                             + ", ".join(f"emulator:{b}" for b in BOARDS))
-        return board
-    return None
-
-
-def _port_hint(port: str, exc: BaseException) -> str:
-    text = str(exc)
-    low = text.lower()
-    if "no such file" in low or "could not open port" in low and "errno 2" in low:
-        fix = ("check the cable and the name (ls /dev/ttyACM* /dev/ttyUSB*); "
-               "without a board use --port emulator or --port emulator:mps2-an386")
-    elif "permission denied" in low:
-        fix = "add yourself to the dialout group (sudo usermod -aG dialout $USER, then log in again)"
-    elif "busy" in low or "lock" in low:
-        fix = "another program holds it (screen, minicom, a second host.parity): close that program"
-    elif "connection refused" in low or "socket" in low:
-        fix = "is the server at that address running?"
-    elif "invalid url" in low or "protocol" in low and "not known" in low:
-        fix = "use a device path, a pty path, socket://host:port, loop:// or emulator[:board]"
-    else:
-        fix = "check the port name and that nothing else uses it"
-    return f"cannot open port {port}: {text}; {fix}"
-
-
 # ---- the run ---------------------------------------------------------------------
 
 
@@ -313,42 +166,22 @@ class Thresholds:
     min_feature_identical: float = 0.999
 
 
-class ParityRun:
-    """State of one run: reference, device, clips and counters.
+class ParityRun(DeviceSession):
+    """State of one run: the device session (host/session.py), clips and counters.
 
     ``say`` prints one message line on stderr (through tqdm when a bar is shown).
     """
 
+    front_end_hint = " (run --mode model-only to check the model alone)"
+
     def __init__(self, args: argparse.Namespace, reference: Any, say: Callable[[str], None]) -> None:
-        self.args = args
-        self.ref = reference
-        self.say = say
+        super().__init__(args, reference, say)
         self.modes = {"end-to-end", "model-only"} if args.mode == "both" else {args.mode}
+        self.needs_front_end = "end-to-end" in self.modes
         self.thresholds = Thresholds(args.min_top1_agreement, args.min_exact, args.max_feature_lsb, args.min_feature_identical)
-        self.meter = WireMeter()
-        self.url: str | None = None
-        self.emulator: Any = None
-        self.dev: MeteredDevice | None = None
-        self.info: p.Info | None = None
-        self.checks: dict[str, Any] = {}
-        self.timeout = args.timeout
-        self.chunk = self.chunk_max = p.MAX_AUDIO_SAMPLES
         self.clips: list[Clip] = []
         self.feature_diffs = R.FeatureDiffs((reference.cfg.n_frames, reference.cfg.n_mels))
-        self.recoveries = 0
-        self.device_stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
-        # The device's own receive counters (STATS): the baseline of the open session and the
-        # totals of closed ones; what the board lost on the way in shows here.
-        self.link_start: p.Stats | None = None
-        self.link_totals: dict[str, int] = {}
-        self.link_window: int | None = None
-        self.link_high_water = 0
-        self.link_sessions = 0
-        self.link_incomplete: list[str] = []
-        self.clip_attempts = getattr(args, "clip_attempts", DEFAULT_CLIP_ATTEMPTS)
-        self.fault_link: Any = None  # host.faultlink.FaultLink when --faults is given
         self.interrupted = False
-        self.aborted: str | None = None
         self.data_notes: list[str] = []
         self.t_start = time.monotonic()
         self.t_reference = 0.0
@@ -411,256 +244,6 @@ class ParityRun:
             self.say(f"{clip.path.name}: {stage} error: {exc}")
             if self.args.verbose and "traceback" in err:
                 self.say(err["traceback"].rstrip())
-
-    # -- connection ----------------------------------------------------------------
-    def _open(self, seq: int | None = None) -> MeteredDevice:
-        assert self.url is not None
-        return MeteredDevice(self.url, meter=self.meter, baudrate=self.args.baud, timeout=self.timeout,
-                             retries=self.args.retries, seq=seq)
-
-    def connect(self, url: str, emulator: Any = None) -> None:
-        """Open the port, ask INFO, check it against the reference (UsageError if refused)."""
-        self.url, self.emulator = url, emulator
-        try:
-            self.dev = self._open()
-        except (*LINK_ERRORS, ValueError) as exc:
-            raise UsageError(_port_hint(self.args.port, exc)) from exc
-        if emulator is not None:
-            emulator.resume()
-        try:
-            self._handshake()
-        except BaseException:
-            self.close()
-            raise
-
-    def _handshake(self) -> None:
-        assert self.dev is not None
-        try:
-            self.info = self.dev.info()
-        except p.Timeout as exc:
-            raise UsageError(
-                f"no answer from {self.args.port} to INFO within {self.timeout:g} s "
-                f"({self.args.retries + 1} attempt(s)): is the firmware flashed and running, is this the "
-                f"board's port, is another program (screen, minicom) using it? Raise --timeout for a slow link."
-            ) from exc
-        except p.ProtocolError as exc:
-            raise UsageError(f"{self.args.port} answered INFO with {exc}: not this project's firmware, "
-                             f"or a different protocol version") from exc
-        except LINK_ERRORS as exc:
-            raise UsageError(f"{self.args.port}: the port failed while asking INFO: {exc}") from exc
-        self._check_info(self.info)
-        self._link_begin(self.dev)
-        self.chunk_max = max(1, min(self.info.max_audio_samples, p.MAX_AUDIO_SAMPLES, (self.info.max_payload - 12) // 2,
-                                    self.dev.max_chunk_samples))
-        if getattr(self.args, "chunk_samples", None):
-            self.chunk_max = min(self.chunk_max, self.args.chunk_samples)
-        self.chunk = self.chunk_max
-
-    # -- the device's receive counters (STATS) -------------------------------------------
-    def _link_begin(self, dev: Device) -> None:
-        """Adopt the device's receive window and take the counters' baseline for this session."""
-        try:
-            stats = dev.negotiate()
-        except (p.ProtocolError, *LINK_ERRORS) as exc:
-            if self.link_window is not None:
-                dev.rx_window = self.link_window  # the same board: keep to its window
-            self.link_start = None
-            self.link_incomplete.append(f"STATS at the start of a session failed: {exc}")
-            return
-        self.link_window = stats.rx_window
-        self.link_start = stats
-        self.link_sessions += 1
-
-    def _link_end(self) -> None:
-        """Add what the device counted since the session's baseline (before its port closes)."""
-        if self.dev is None or self.link_start is None:
-            return
-        start, self.link_start = self.link_start, None
-        if self.aborted or (self.emulator is not None and not self.emulator.alive()):
-            self.link_incomplete.append("the run ended without the device: no final STATS")
-            return
-        try:
-            # Bounded: a device that went silent must not hold up the report.
-            end = p.parse_stats(self.dev.request(p.MsgType.STATS, timeout=min(self.timeout, 2.0)))
-        except (p.ProtocolError, *LINK_ERRORS) as exc:
-            self.link_incomplete.append(f"STATS at the end of a session failed: {exc}")
-            return
-        fields = ("rx_bytes", "rx_dropped", "frames_ok", "bad_crc", "bad_frame", "too_large")
-        if end.rx_bytes < start.rx_bytes or end.frames_ok < start.frames_ok:
-            # The board restarted during the session (counters start at 0 again): count from 0.
-            self.link_incomplete.append("the board restarted during a session: counts before its restart are lost")
-            start = p.Stats(0, 0, 0, 0, 0, 0, start.rx_window, 0)
-        for f in fields:
-            self.link_totals[f] = self.link_totals.get(f, 0) + (getattr(end, f) - getattr(start, f)) % 2**32
-        self.link_high_water = max(self.link_high_water, end.rx_high_water)
-
-    def link_report(self) -> dict[str, Any] | None:
-        """The ``"link"`` section: the device's receive counters over the run."""
-        if self.link_window is None:
-            return None
-        t = self.link_totals
-        return {
-            "rx_window": self.link_window,
-            "rx_high_water": self.link_high_water,
-            "rx_bytes": t.get("rx_bytes"),
-            "rx_dropped": t.get("rx_dropped"),
-            "frames_ok": t.get("frames_ok"),
-            "frames_bad": {"bad_crc": t.get("bad_crc"), "bad_frame": t.get("bad_frame"), "too_large": t.get("too_large")},
-            "sessions": self.link_sessions,
-            "complete": not self.link_incomplete,
-            "notes": self.link_incomplete,
-        }
-
-    def close(self) -> None:
-        if self.dev is not None:
-            self._link_end()
-            self._collect_stats()
-            try:
-                self.dev.close()
-            except LINK_ERRORS:
-                pass
-            self.dev = None
-
-    def _check_info(self, info: p.Info) -> None:
-        ref, cfg = self.ref, self.ref.cfg
-        model_ok = info.model_sha256 == ref.sha256
-        fe_ok = info.frontend_sha256 == cfg.sha256()
-        self.checks = {
-            "model_sha256": {"device": info.model_sha256, "reference": ref.sha256, "match": model_ok},
-            "frontend_sha256": {"device": info.frontend_sha256, "reference": cfg.sha256(), "match": fe_ok},
-            "protocol_version": {"device": info.protocol_version, "reference": p.PROTOCOL_VERSION,
-                                 "match": info.protocol_version == p.PROTOCOL_VERSION},
-            "sample_rate": {"device": info.sample_rate, "reference": cfg.sr, "match": info.sample_rate == cfg.sr},
-            "tensor_sizes": {"device": [info.input_size, info.output_size],
-                             "reference": [int(np.prod(ref.input_shape)), p.OUTPUT_SIZE],
-                             "match": (info.input_size, info.output_size) == (int(np.prod(ref.input_shape)), p.OUTPUT_SIZE)},
-        }
-        problems = []
-        if not self.checks["protocol_version"]["match"]:
-            problems.append(f"the device speaks protocol version {info.protocol_version}, this host {p.PROTOCOL_VERSION}")
-        if not model_ok:
-            why = " (all zeros: the firmware was built without a generated model)" if not info.model_sha256.strip("0") else ""
-            problems.append(
-                f"model SHA-256 differs:\n    device    {info.model_sha256}{why}\n    reference {ref.sha256}"
-                f" ({self.args.model})\n  flash firmware built from this model (python -m convert.quantize, then "
-                f"make -C firmware BOARD=...), or pass --model with the model the device runs"
-            )
-        if not self.checks["tensor_sizes"]["match"]:
-            problems.append(f"tensor sizes differ: device in/out {info.input_size}/{info.output_size}, "
-                            f"reference {self.checks['tensor_sizes']['reference']}")
-        front_end = "end-to-end" in self.modes
-        for name, what in (("frontend_sha256", "front-end config SHA-256"), ("sample_rate", "sample rate")):
-            c = self.checks[name]
-            if c["match"]:
-                continue
-            msg = f"{what} differs: device {c['device']}, reference {c['reference']}"
-            if front_end:
-                problems.append(msg + " (run --mode model-only to check the model alone)")
-            else:
-                self.say(f"warning: {msg}; model-only mode does not use the front end")
-        if problems:
-            raise UsageError("refusing to run: " + "\n".join(problems))
-
-    def _recover(self, link_lost: bool) -> None:
-        """After a failed exchange: RESET if the device still answers, else reopen the port.
-
-        A RESET that fails with damaged frames or an ERROR shows a device behind a noisy line, not a
-        lost one: the clip's next attempt starts with AUDIO BEGIN, which drops whatever the device
-        held, so nothing more is needed. Only silence or a failing port leads to a reopen. Raises
-        DeviceLost when the device cannot be reached any more.
-        """
-        self.recoveries += 1
-        if self.emulator is not None and not self.emulator.alive():
-            tail = "\n".join(self.emulator.log().splitlines()[-10:])
-            raise DeviceLost(f"the emulated {self.emulator.board} board exited" + (f":\n{tail}" if tail else ""))
-        assert self.dev is not None
-        if not link_lost:
-            try:
-                self.dev.reset()  # with the usual resends: on a noisy line one RESET may be damaged
-                return
-            except p.Timeout:
-                pass  # silence: reopen
-            except p.ProtocolError:
-                return  # it answered, damaged: it is there
-            except LINK_ERRORS:
-                pass
-        self._reopen()
-
-    def _reopen(self) -> None:
-        assert self.dev is not None and self.info is not None
-        if self.link_start is not None:
-            self.link_incomplete.append("the port was reopened: counts of the session before it are lost")
-        self.link_start = None
-        self._collect_stats()
-        seq = self.dev.seq  # continue the seq: a late answer to the old port must not match a new request
-        try:
-            self.dev.close()
-        except LINK_ERRORS:
-            pass
-        deadline = time.monotonic() + max(self.timeout, REOPEN_SECONDS)
-        while True:
-            try:
-                dev = self._open(seq)
-                break
-            except (*LINK_ERRORS, ValueError) as exc:
-                if time.monotonic() > deadline:
-                    raise DeviceLost(f"{self.args.port} vanished and did not come back ({exc})") from exc
-                time.sleep(0.2)
-        info = None
-        for _ in range(REOPEN_INFO_ROUNDS):  # a noisy line may damage INFO (110 bytes) a few times
-            try:
-                info = dev.info()
-                break
-            except p.Timeout as exc:  # silence
-                dev.close()
-                raise DeviceLost(f"{self.args.port} does not answer any more ({exc})") from exc
-            except (p.ProtocolError, *LINK_ERRORS) as exc:
-                last: BaseException = exc
-        if info is None:
-            dev.close()
-            raise DeviceLost(f"{self.args.port} does not answer INFO intelligibly any more ({last})")
-        if info.model_sha256 != self.info.model_sha256:
-            dev.close()
-            raise DeviceLost(f"after reconnecting, {self.args.port} reports model {info.model_sha256}, "
-                             f"not {self.info.model_sha256}")
-        self.dev = dev
-        self._link_begin(dev)
-        self.say(f"reconnected to {self.args.port}")
-
-    def _collect_stats(self) -> None:
-        if self.dev is not None:
-            for k in self.device_stats:
-                self.device_stats[k] += self.dev.stats.get(k, 0)
-            self.dev.stats = {k: 0 for k in self.dev.stats}
-
-    def _attempt(self, fn: Callable[[], T]) -> tuple[T, int]:
-        """Run one exchange; on failure recover (RESET or reopen) and restart it from the
-        beginning, at most ``clip_attempts`` times in all.
-
-        Returns (result, attempts). Raises ClipFailed when it fails for good,
-        DeviceLost when the device cannot be reached any more.
-        """
-        attempt = 1
-        while True:
-            try:
-                return fn(), attempt
-            except p.DeviceError as exc:
-                if exc.code not in RESTART_ERRORS or attempt >= self.clip_attempts:
-                    raise ClipFailed(exc, attempt) from exc
-                self._recover(link_lost=False)
-            except p.ProtocolError as exc:  # Timeout, CrcError, a replayed CLASSIFY without features, ...
-                if attempt >= self.clip_attempts:
-                    self._recover(link_lost=False)  # leave the device clean for the next clip
-                    raise ClipFailed(exc, attempt) from exc
-                self._recover(link_lost=False)
-            except LINK_ERRORS as exc:  # the port itself failed
-                self._recover(link_lost=True)  # DeviceLost if it is gone for good
-                if attempt >= self.clip_attempts:
-                    raise ClipFailed(exc, attempt) from exc
-            attempt += 1
-
-    def _stat_total(self, key: str) -> int:
-        return self.device_stats[key] + (self.dev.stats.get(key, 0) if self.dev is not None else 0)
 
     # -- streaming -----------------------------------------------------------------------
     def stream(self, progress: bool) -> None:
@@ -1036,22 +619,6 @@ def _say(msg: str) -> None:
     tqdm.write(msg, file=sys.stderr)
 
 
-def _check_writable(opt: str, value: str | None) -> None:
-    """Refuse an output path that cannot be written before the run, not after it."""
-    if not value:
-        return
-    path = Path(value)
-    try:
-        if path.is_dir():
-            raise OSError(f"{path} is a directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".tmp"), "w"):
-            pass
-        path.with_name(path.name + ".tmp").unlink()
-    except OSError as exc:
-        raise UsageError(f"{opt} {value}: cannot write there ({exc}); pass a writable file path") from exc
-
-
 def _write_junit(report: dict[str, Any] | None, args: argparse.Namespace, error: str | None = None) -> None:
     if not getattr(args, "junit", None):
         return
@@ -1135,35 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = ParityRun(args, reference, _say)
         run.add_files(files)
         with ExitStack() as stack:
-            emu = None
-            if args.faults is not None:
-                from host.emulator import EmulatorError
-                from host.faultlink import FaultLink, FaultSpec, FaultSpecError
-
-                try:
-                    spec = FaultSpec.parse(args.faults)
-                    link = FaultLink(spec, url=None if board else args.port, board=board,
-                                     expected_clips=len(run.clips), baudrate=args.baud, say=_say)
-                except FaultSpecError as exc:
-                    raise UsageError(f"--faults {args.faults}: {exc}") from exc
-                _say(f"starting the fault-injecting link to {args.port} ...")
-                try:
-                    emu = stack.enter_context(link)
-                except (EmulatorError, *LINK_ERRORS, ValueError) as exc:
-                    raise UsageError(f"--port {args.port}: {exc}") from exc
-                run.fault_link = link
-                url = link.host_port
-            elif board is not None:
-                from host.emulator import EmulatorError, start_emulator
-
-                _say(f"building and starting the emulated {board} board ...")
-                try:
-                    emu = stack.enter_context(start_emulator(board, build=True))
-                except EmulatorError as exc:
-                    raise UsageError(f"--port {args.port}: {exc}") from exc
-                url = emu.port
-            else:
-                url = args.port
+            url, emu, run.fault_link = open_link(stack, args, board, _say, expected_clips=len(run.clips))
             stack.callback(run.close)
             run.connect(url, emu)
             assert run.info is not None

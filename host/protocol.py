@@ -15,7 +15,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 HEADER_SIZE = 6
 CRC_SIZE = 4
 MAX_PAYLOAD = 1400
@@ -29,6 +29,17 @@ AUDIO_BEGIN = 0x01
 CLASSIFY_WANT_FEATURES = 0x01
 RESULT_FEATURES = 0x01
 RESULT_REPLAYED = 0x02
+STREAM_BEGIN = 0x01
+STREAM_END = 0x02
+STREAM_ENDED = 0x01
+STREAM_REPLAYED = 0x02
+#: STREAM event digit meaning "rejected": the top-1 output did not lead the runner-up by the margin.
+STREAM_REJECTED = 0xFF
+#: Events one STREAM acknowledgement can carry (the device's queue, SD_STREAM_QUEUE).
+STREAM_QUEUE = 2
+STREAM_REQ_FIXED = 16
+STREAM_RSP_FIXED = 46
+STREAM_EVENT_SIZE = 27
 
 _HEADER = struct.Struct("<BBHH")
 _AUDIO_REQ = struct.Struct("<IIBBH")
@@ -38,6 +49,9 @@ _CLASSIFY_RSP = struct.Struct("<IBBIQQQ10s")  # 44 bytes, then 1280 features if 
 _INFER_RSP = struct.Struct("<BBQQQ10s")  # 36 bytes
 _INFO_RSP = struct.Struct("<BBHHHHI32s32s")  # 78 bytes, then 3 length-prefixed strings
 _STATS_RSP = struct.Struct("<IIIIIIHH")  # 28 bytes
+_STREAM_REQ = struct.Struct("<IQBBH")  # 16 bytes, then n int16 samples
+_STREAM_RSP = struct.Struct("<IQIBBHHQQQ")  # 46 bytes, then count events
+_STREAM_EVENT = struct.Struct("<BQQ10s")  # 27 bytes
 
 
 class MsgType(enum.IntEnum):
@@ -50,6 +64,7 @@ class MsgType(enum.IntEnum):
     AUDIO = 0x10
     CLASSIFY = 0x11
     INFER = 0x12
+    STREAM = 0x13
     ERROR = 0xFF
 
 
@@ -348,6 +363,49 @@ class Result:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class StreamEvent:
+    """One utterance the device decided in a stream.
+
+    Attributes:
+        digit: 0..9, or None when rejected (STREAM_REJECTED on the wire).
+        start, end: the utterance's first and last sample, counted from the stream's first.
+        output: OUTPUT_SIZE signed int8 scores of the model on its window.
+    """
+
+    digit: int | None
+    start: int
+    end: int
+    output: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StreamAck:
+    """STREAM response.
+
+    Attributes:
+        stream_id: the stream.
+        received: samples of the stream the device has taken so far.
+        events_total: utterances decided since the stream began (those lost included).
+        ended: the stream has ended (an END chunk was applied).
+        replayed: this chunk was the last one again: nothing pushed, the same answer.
+        events: the events decided while this chunk was applied (at most STREAM_QUEUE).
+        frames: front-end frames this chunk completed.
+        lost: events since the stream began that the device could not report (0 unless broken).
+        cost: {"frontend", "lstm", "head"} spent on this chunk, in the device's cost unit.
+    """
+
+    stream_id: int
+    received: int
+    events_total: int
+    ended: bool
+    replayed: bool
+    events: tuple[StreamEvent, ...]
+    frames: int
+    lost: int
+    cost: dict[str, int]
+
+
 def wire_size(payload_len: int) -> int:
     """Bytes a request with ``payload_len`` payload bytes can take on the wire as the host sends it
     (leading 0x00, COBS at its worst, delimiter, spare 0x00)."""
@@ -376,6 +434,43 @@ def build_audio(clip_id: int, offset: int, samples: bytes, *, begin: bool) -> by
     if rest or n > MAX_AUDIO_SAMPLES:
         raise FrameTooLarge(f"AUDIO chunk of {len(samples)} bytes (even, <= {2 * MAX_AUDIO_SAMPLES})")
     return _AUDIO_REQ.pack(clip_id, offset, AUDIO_BEGIN if begin else 0, 0, n) + samples
+
+
+def stream_samples_for_window(window: int) -> int:
+    """Largest STREAM chunk (samples) whose request fits a receive window of ``window`` bytes
+    (0 = no limit: MAX_AUDIO_SAMPLES). 0 when not even an empty chunk fits."""
+    n = MAX_AUDIO_SAMPLES
+    while window > 0 and n > 0 and wire_size(STREAM_REQ_FIXED + 2 * n) > window:
+        n -= 1
+    return n
+
+
+def build_stream(stream_id: int, offset: int, samples: bytes, *, begin: bool = False, end: bool = False) -> bytes:
+    """STREAM payload. ``samples``: int16 little-endian, at most MAX_AUDIO_SAMPLES; ``offset``: the
+    stream index of the chunk's first sample (u64)."""
+    n, rest = divmod(len(samples), 2)
+    if rest or n > MAX_AUDIO_SAMPLES:
+        raise FrameTooLarge(f"STREAM chunk of {len(samples)} bytes (even, <= {2 * MAX_AUDIO_SAMPLES})")
+    flags = (STREAM_BEGIN if begin else 0) | (STREAM_END if end else 0)
+    return _STREAM_REQ.pack(stream_id, offset, flags, 0, n) + samples
+
+
+def parse_stream_ack(payload: bytes) -> StreamAck:
+    """STREAM response payload -> StreamAck."""
+    if len(payload) < _STREAM_RSP.size:
+        raise ProtocolError(f"STREAM response of {len(payload)} bytes")
+    sid, received, total, flags, count, frames, lost, fe, lstm, head = _STREAM_RSP.unpack_from(payload)
+    _expect_len(payload, _STREAM_RSP.size + count * _STREAM_EVENT.size, "STREAM response")
+    if count > STREAM_QUEUE:
+        raise ProtocolError(f"STREAM response with {count} events (the queue holds {STREAM_QUEUE})")
+    events = []
+    for i in range(count):
+        digit, start, end, out = _STREAM_EVENT.unpack_from(payload, _STREAM_RSP.size + i * _STREAM_EVENT.size)
+        if digit != STREAM_REJECTED and digit >= OUTPUT_SIZE:
+            raise ProtocolError(f"STREAM event digit {digit}")
+        events.append(StreamEvent(None if digit == STREAM_REJECTED else digit, start, end, _signed(out)))
+    return StreamAck(sid, received, total, bool(flags & STREAM_ENDED), bool(flags & STREAM_REPLAYED), tuple(events),
+                     frames, lost, {"frontend": fe, "lstm": lstm, "head": head})
 
 
 def build_classify(clip_id: int, *, want_features: bool) -> bytes:

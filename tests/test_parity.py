@@ -96,7 +96,7 @@ Fault = Callable[[int, np.ndarray], np.ndarray]
 
 
 class FakeDevice:
-    """Speaks protocol version 2 over TCP, computing with ``ref``.
+    """Speaks the current protocol version over TCP, computing with ``ref``.
 
     Args:
         model_sha / frontend_sha: what INFO reports (default: the reference's).

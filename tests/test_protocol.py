@@ -15,6 +15,8 @@ import random
 import shutil
 import socket
 import subprocess
+import dataclasses
+import struct
 import threading
 import time
 import tty
@@ -35,7 +37,7 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}
 CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
-WORKED_FRAME = bytes.fromhex("06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00")
+WORKED_FRAME = bytes.fromhex("06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00")
 
 
 # ---- Python codec ---------------------------------------------------------------
@@ -84,8 +86,8 @@ def test_worked_example() -> None:
 
 def test_docs_examples_match_the_code() -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    assert "on wire    06 02 01 01 02 03 | 01 | 02 11 | 05 c9 cf 93 fb | 00" in doc
-    assert WORKED_FRAME.hex(" ") == "06 02 01 01 02 03 01 02 11 05 c9 cf 93 fb 00"
+    assert "on wire    06 03 01 01 02 03 | 01 | 02 11 | 05 8a db e8 ec | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00"
     info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
     assert f"on wire    {info.hex(' ')}" in doc
     err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
@@ -115,6 +117,10 @@ def test_constants_agree_with_the_c_header() -> None:
         "SD_AUDIO_REQ_FIXED": p.AUDIO_REQ_FIXED, "SD_STATS_RSP_SIZE": p._STATS_RSP.size,
         "SD_INFO_RSP_FIXED": p._INFO_RSP.size, "SD_CLASSIFY_RSP_FIXED": p._CLASSIFY_RSP.size,
         "SD_INFER_RSP_SIZE": p._INFER_RSP.size, "SD_AUDIO_RSP_SIZE": p._AUDIO_RSP.size,
+        "SD_STREAM_BEGIN": p.STREAM_BEGIN, "SD_STREAM_END": p.STREAM_END, "SD_STREAM_ENDED": p.STREAM_ENDED,
+        "SD_STREAM_REPLAYED": p.STREAM_REPLAYED, "SD_STREAM_REJECTED": p.STREAM_REJECTED,
+        "SD_STREAM_QUEUE": p.STREAM_QUEUE, "SD_STREAM_REQ_FIXED": p._STREAM_REQ.size,
+        "SD_STREAM_RSP_FIXED": p._STREAM_RSP.size, "SD_STREAM_EVENT_SIZE": p._STREAM_EVENT.size,
     }
     pairs.update({f"SD_MSG_{t.name}": int(t) for t in p.MsgType})
     pairs.update({f"SD_ERR_{e.name}": int(e) for e in p.ErrorCode})
@@ -552,3 +558,135 @@ def test_dead_pty_raises_link_error() -> None:
         dev.ping(b"anyone?")
     assert time.monotonic() - t0 < 2.0
     dev.close()  # closing a dead port does not raise
+
+
+# ---- STREAM (protocol version 3): messages, and the C engine with the stub front end ----------
+
+STUB_EVENT_EVERY = 4096  # firmware/tests/protocol/stub_frontend.c
+
+
+def _stub_digit(out: np.ndarray) -> int | None:
+    """The device's rejection rule: the first argmax, unless it leads the runner-up by less than 64."""
+    o = out.astype(np.int64)
+    top = int(np.argmax(o))
+    return None if o[top] - np.delete(o, top).max() < 64 else top
+
+
+def stub_stream_events(x: np.ndarray) -> list[tuple[int | None, int, int, tuple[int, ...], int]]:
+    """stub_frontend.c's streaming mode with stub_model.c: (digit, start, end, outputs, cost.lstm) per event."""
+    acc, events = 0, []
+
+    def decide(first: int, last: int) -> None:
+        feats = np.array([((acc >> (i % 24)) + i) & 0xFF for i in range(p.INPUT_SIZE)], np.uint8).view(np.int8)
+        out, lstm = stub_model(feats)
+        events.append((_stub_digit(out), first, last, tuple(int(v) for v in out), lstm))
+
+    for i, s in enumerate(x.astype(np.uint16).tolist()):
+        acc = (acc * 31 + s) & 0xFFFFFFFF
+        if (i + 1) % STUB_EVENT_EVERY == 0:
+            decide(i + 1 - 3072, i + 1 - 1025)
+    if len(x) % STUB_EVENT_EVERY >= 1024:
+        decide(len(x) - len(x) % STUB_EVENT_EVERY, len(x) - 1)
+    return events
+
+
+def test_stream_messages_encode_decode() -> None:
+    req = p.build_stream(7, 2**40 + 3, np.arange(3, dtype="<i2").tobytes(), begin=False, end=True)
+    assert req == struct.pack("<IQBBH", 7, 2**40 + 3, p.STREAM_END, 0, 3) + b"\x00\x00\x01\x00\x02\x00"
+    assert p.build_stream(1, 0, b"", begin=True)[12] == p.STREAM_BEGIN
+    with pytest.raises(p.FrameTooLarge):
+        p.build_stream(1, 0, bytes(1025))
+    with pytest.raises(p.FrameTooLarge):
+        p.build_stream(1, 0, b"\x00")
+    ev = struct.pack("<BQQ10s", 4, 2**33, 2**33 + 99, bytes([0x80, 0x7F] + [0] * 8))
+    rej = struct.pack("<BQQ10s", p.STREAM_REJECTED, 5, 6, bytes(10))
+    payload = struct.pack("<IQIBBHHQQQ", 7, 2**40, 12, p.STREAM_ENDED, 2, 2, 0, 11, 22, 33) + ev + rej
+    ack = p.parse_stream_ack(payload)
+    assert (ack.stream_id, ack.received, ack.events_total, ack.ended, ack.replayed) == (7, 2**40, 12, True, False)
+    assert (ack.frames, ack.lost, ack.cost) == (2, 0, {"frontend": 11, "lstm": 22, "head": 33})
+    assert ack.events == (p.StreamEvent(4, 2**33, 2**33 + 99, (-128, 127) + (0,) * 8),
+                          p.StreamEvent(None, 5, 6, (0,) * 10))
+    with pytest.raises(p.ProtocolError):
+        p.parse_stream_ack(payload[:-1])  # an event cut short
+    with pytest.raises(p.ProtocolError):  # more events than the queue holds
+        p.parse_stream_ack(payload[:17] + b"\x03" + payload[18:] + rej)
+    with pytest.raises(p.ProtocolError):
+        p.parse_stream_ack(payload[:46] + b"\x0a" + payload[47:])  # digit 10
+    assert p.stream_samples_for_window(0) == p.MAX_AUDIO_SAMPLES
+    assert p.wire_size(16 + 2 * p.stream_samples_for_window(64)) <= 64 < p.wire_size(
+        16 + 2 * (p.stream_samples_for_window(64) + 1))
+
+
+def _stream(dev: Device, sid: int, x: np.ndarray, chunk: int) -> list:
+    acks = []
+    for off in range(0, max(len(x), 1), chunk):
+        acks.append(dev.send_stream(sid, off, x[off : off + chunk], begin=off == 0, end=off + chunk >= len(x)))
+    return acks
+
+
+@pytest.mark.parametrize("n,chunk", [(0, 512), (1000, 512), (10000, 512), (13000, 333)])
+def test_device_stream_events(dev: Device, n: int, chunk: int) -> None:
+    """Every event the stub decides comes back once, in the ack of the chunk that completed it,
+    with the model's outputs, the rejection rule, frames and the model's cost of that chunk."""
+    x = np.random.default_rng(n).integers(-32768, 32768, size=n, dtype=np.int16)
+    acks = _stream(dev, 40 + n, x, chunk)
+    want = stub_stream_events(x)
+    got = [(e.digit, e.start, e.end, e.output) for a in acks for e in a.events]
+    assert got == [w[:4] for w in want]
+    assert acks[-1].ended and acks[-1].events_total == len(want) and not any(a.lost or a.replayed for a in acks)
+    assert sum(a.frames for a in acks) == n // 256
+    assert all(a.cost["lstm"] == sum(w[4] for w in want if any(w[1] == e.start for e in a.events)) for a in acks)
+    assert all(a.cost["head"] == 7 * len(a.events) for a in acks)
+
+
+def test_device_stream_resent_chunk_is_not_applied_twice(dev: Device) -> None:
+    """A chunk sent again (its ack lost) is recognized by its offset: the same ack, events included,
+    flagged REPLAYED, and nothing pushed twice (the events after it are still the stub's)."""
+    x = np.random.default_rng(5).integers(-32768, 32768, size=9300, dtype=np.int16)
+    want = stub_stream_events(x)
+    got = []
+    for off in range(0, len(x), 512):
+        part = np.ascontiguousarray(x[off : off + 512], "<i2").tobytes()
+        payload = p.build_stream(9, off, part, begin=off == 0, end=off + 512 >= len(x))
+        first = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload))
+        again = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload))
+        if off == 0:  # a resent BEGIN restarts the stream: the same state, not a replay
+            assert not again.replayed and again == first
+        else:
+            assert again.replayed and not first.replayed
+            assert dataclasses.replace(again, replayed=False) == first
+        got += [(e.digit, e.start, e.end, e.output) for e in first.events]
+    assert got == [w[:4] for w in want] and len(want) == 3  # 4096, 8192, and the END flush from 8192
+
+
+def test_device_stream_end_flush_and_errors(dev: Device) -> None:
+    x = np.random.default_rng(6).integers(-32768, 32768, size=5200, dtype=np.int16)
+    acks = _stream(dev, 3, x[:5000], 512)  # 904 samples after 4096: too short, nothing at the end
+    assert [len(a.events) for a in acks][-3:] == [1, 0, 0] and acks[-1].ended
+    for off in range(0, 4608, 512):
+        dev.send_stream(4, off, x[off : off + 512], begin=off == 0)
+    last = dev.send_stream(4, 4608, x[4608:4700])
+    assert not last.ended and not last.events
+    end = dev.send_stream(4, 4700, x[4700:5200], end=True)  # 1104 samples after 4096: flushed by END
+    assert end.ended and [(e.start, e.end) for e in end.events] == [(4096, 5199)]
+    assert [(e.digit, e.start, e.end, e.output) for e in end.events] == [w[:4] for w in stub_stream_events(x)][1:]
+    again = dev.send_stream(4, 4700, x[4700:5200], end=True)  # its ack lost: replayed, no new event
+    assert again.replayed and again.events == end.events and again.events_total == 2
+    for payload, code in ((p.build_stream(4, 5200, x[:10].tobytes()), p.ErrorCode.SEQUENCE),  # after END
+                          (p.build_stream(5, 5200, b"", end=True), p.ErrorCode.CLIP_MISMATCH),
+                          (p.build_stream(4, 7, b"", begin=True), p.ErrorCode.BAD_ARGUMENT),
+                          (struct.pack("<IQBBH", 4, 0, 4, 0, 0), p.ErrorCode.BAD_ARGUMENT),
+                          (struct.pack("<IQBBH", 4, 0, 0, 0, 2), p.ErrorCode.BAD_LENGTH),
+                          (b"\x01", p.ErrorCode.BAD_LENGTH),
+                          (struct.pack("<IQBBH", 4, 0, 1, 0, 513) + bytes(1026), p.ErrorCode.TOO_LARGE)):
+        with pytest.raises(p.DeviceError) as e:
+            dev.request(p.MsgType.STREAM, payload)
+        assert e.value.code == code, payload[:16]
+    dev.send_stream(6, 0, x[:100], begin=True)
+    dev.classify_clip(1, x[:100])  # AUDIO BEGIN ends the stream
+    for setup in (lambda: None, dev.reset):
+        dev.send_stream(6, 0, x[:100], begin=True)
+        setup() if setup is dev.reset else dev.send_audio(2, 0, x[:10], begin=True)
+        with pytest.raises(p.DeviceError) as e:
+            dev.send_stream(6, 100, x[100:200])
+        assert e.value.code == p.ErrorCode.NO_CLIP

@@ -30,10 +30,10 @@ extern "C" {
 
 /* ---- versions ------------------------------------------------------------ */
 
-#define SD_PROTO_VERSION 2u         /* header byte 0 of every frame */
+#define SD_PROTO_VERSION 3u         /* header byte 0 of every frame */
 #define SD_FIRMWARE_VERSION "0.1.0" /* reported by INFO */
 
-/* ---- sizes (fixed by protocol version 2) --------------------------------- */
+/* ---- sizes (fixed by protocol version 3) --------------------------------- */
 
 #define SD_PROTO_HEADER_SIZE 6u    /* version u8, type u8, seq u16, length u16 */
 #define SD_PROTO_CRC_SIZE 4u       /* CRC-32 of header + payload, little-endian */
@@ -57,6 +57,7 @@ typedef enum {
     SD_MSG_AUDIO = 0x10,    /* one chunk of a clip's int16 samples */
     SD_MSG_CLASSIFY = 0x11, /* end the clip: front end + model */
     SD_MSG_INFER = 0x12,    /* model only, on a host-given input tensor */
+    SD_MSG_STREAM = 0x13,   /* one chunk of an unbroken stream; the ack carries its events */
     SD_MSG_ERROR = 0xFF,    /* response only: code + text */
 } sd_msg_type_t;
 
@@ -83,6 +84,11 @@ typedef enum {
 #define SD_CLASSIFY_WANT_FEATURES 0x01u /* CLASSIFY request: append the input tensor */
 #define SD_RESULT_FEATURES 0x01u       /* CLASSIFY response: input tensor appended */
 #define SD_RESULT_REPLAYED 0x02u       /* CLASSIFY response: answered from the replay cache */
+#define SD_STREAM_BEGIN 0x01u          /* STREAM request: this chunk starts a new stream */
+#define SD_STREAM_END 0x02u            /* STREAM request: after its samples, the stream ends */
+#define SD_STREAM_ENDED 0x01u          /* STREAM response: the stream has ended */
+#define SD_STREAM_REPLAYED 0x02u       /* STREAM response: the last chunk again, nothing pushed */
+#define SD_STREAM_REJECTED 0xFFu       /* STREAM event digit: no digit (margin below the rule) */
 
 /* ---- payload layouts (byte offsets; all integers little-endian) ---------- */
 
@@ -92,6 +98,11 @@ typedef enum {
 #define SD_CLASSIFY_RSP_FIXED 44u  /* clip u32, label u8, flags u8, n u32, 3 x u64, out[10] */
 #define SD_INFER_RSP_SIZE 36u      /* label u8, flags u8, 3 x u64, out[10] */
 #define SD_INFO_RSP_FIXED 78u      /* then 3 strings, each u8 length + bytes */
+#define SD_STREAM_REQ_FIXED 16u    /* stream u32, offset u64, flags u8, 0 u8, n u16 */
+#define SD_STREAM_RSP_FIXED 46u    /* stream u32, received u64, events u32, flags u8, count u8,
+                                    * frames u16, lost u16, 3 x u64 cost; then the events */
+#define SD_STREAM_EVENT_SIZE 27u   /* digit u8, first sample u64, last sample u64, out[10] */
+#define SD_STREAM_QUEUE 2u         /* events one STREAM ack can carry (decided in its chunk) */
 #define SD_STATS_RSP_SIZE 28u      /* rx u32, dropped u32, ok u32, crc u32, frame u32,
                                     * too large u32, rx window u16, high water u16 */
 
@@ -175,6 +186,20 @@ typedef struct {
     uint8_t replay_valid;
     uint16_t replay_seq;
     uint8_t replay[SD_CLASSIFY_RSP_FIXED]; /* the last CLASSIFY response, fixed part */
+    /* open stream (STREAM): the events decided in the last chunk applied wait
+     * in ev[] until the next new chunk, so a resent chunk is answered with them again */
+    uint8_t stream_state;       /* 0 none, 1 open, 2 ended */
+    uint8_t ev_count;           /* events in ev[] */
+    uint8_t ev_pending;         /* the sink filled ev[ev_count]'s samples; its model has not run yet */
+    uint8_t last_flags;         /* flags of the last chunk applied */
+    uint16_t last_n;            /* samples of the last chunk applied */
+    uint16_t lost;              /* events the queue could not take (or whose model failed), saturating */
+    uint32_t stream_id;
+    uint32_t events;            /* events decided since BEGIN */
+    uint64_t stream_received;   /* samples pushed since BEGIN */
+    uint64_t chunk_cost[3];     /* front end, lstm, head spent on the last chunk applied */
+    const int8_t *ev_window;    /* the pending event's model window (the front end's) */
+    uint8_t ev[SD_STREAM_QUEUE][SD_STREAM_EVENT_SIZE];
     /* receive counters since sd_proto_init, wrap around (STATS) */
     uint32_t rx_bytes;          /* bytes fed to the decoder */
     uint32_t frames_ok;         /* frames that passed the checks */

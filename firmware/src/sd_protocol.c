@@ -14,6 +14,7 @@
 #include "sd_frontend_config.h" /* generated: SD_FRONTEND_CONFIG_SHA256, SD_SAMPLE_RATE */
 #include "sd_model.h"           /* includes generated sd_model_graph.h */
 #include "sd_port.h"
+#include "sd_stream_config.h"   /* generated: SD_STREAM_REJECT_MARGIN */
 
 /* The protocol version fixes the tensor sizes; the generated model must agree. */
 typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
@@ -21,6 +22,16 @@ typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_PROTO_OUTPUT_SIZE)
 /* The largest responses fit the one buffer. */
 typedef char sd_check_classify_fits[
     (SD_CLASSIFY_RSP_FIXED + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
+typedef char sd_check_stream_fits[
+    (SD_STREAM_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD &&
+     SD_STREAM_RSP_FIXED + SD_STREAM_QUEUE * SD_STREAM_EVENT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
+/* A chunk of SD_PROTO_MAX_SAMPLES completes at most 2 frames and two decisions
+ * are at least SD_N_FRAMES - SD_STREAM_WINDOW_PRE frames apart (the next
+ * utterance's first candidate window starts after the last decision), so one
+ * chunk decides at most one utterance, plus one at the end of the stream:
+ * the queue of SD_STREAM_QUEUE events never overflows (lost stays 0). */
+typedef char sd_check_stream_queue[
+    (SD_STREAM_QUEUE >= 2u && SD_PROTO_MAX_SAMPLES / SD_HOP_LENGTH + 1u < SD_N_FRAMES - SD_STREAM_WINDOW_PRE) ? 1 : -1];
 typedef char sd_check_audio_fits[
     (SD_AUDIO_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
 
@@ -151,7 +162,7 @@ static sd_reply_t sd_on_ping(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "INFO takes no payload");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "wrong payload length for the type");
     }
     uint8_t *out = SD_PAYLOAD(p);
     out[0] = (uint8_t)SD_PROTO_VERSION;
@@ -173,7 +184,7 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "STATS takes no payload");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "wrong payload length for the type");
     }
     sd_port_rx_stats_t rx = {0u, 0u, 0u};
     sd_port_rx_stats(&rx);
@@ -192,18 +203,68 @@ static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "RESET takes no payload");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "wrong payload length for the type");
     }
     p->clip_open = 0;
     p->clip_received = 0;
     p->frontend_cost = 0;
     p->replay_valid = 0;
+    p->stream_state = 0;
     return sd_reply_ok(SD_MSG_RESET, 0u);
 }
 
+/* Streaming mode (STREAM): each decided utterance's samples go into the next
+ * queue slot from inside sd_frontend_push; its model runs once the push has
+ * returned (sd_stream_classify), at the handler's stack depth, on the window
+ * the front end keeps (it stays put until the next decision, frames later). */
+static void sd_stream_sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
+{
+    sd_proto_t *p = (sd_proto_t *)ctx;
+    p->events++;
+    if (p->ev_count >= SD_STREAM_QUEUE || p->ev_pending) { /* cannot happen (sd_check_stream_queue) */
+        p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
+        return;
+    }
+    uint8_t *ev = p->ev[p->ev_count];
+    sd_wr64(&ev[1], u->start_sample);
+    sd_wr64(&ev[9], u->end_sample);
+    p->ev_window = window;
+    p->ev_pending = 1;
+}
+
+/* Runs the model on a pending event's window and completes its queue slot:
+ * digit (first argmax, or SD_STREAM_REJECTED when it leads the runner-up by
+ * less than SD_STREAM_REJECT_MARGIN), outputs; adds the model's cost. */
+static void sd_stream_classify(sd_proto_t *p)
+{
+    if (!p->ev_pending) {
+        return;
+    }
+    p->ev_pending = 0;
+    uint8_t *ev = p->ev[p->ev_count];
+    int8_t *scores = (int8_t *)&ev[17];
+    sd_model_cost_t cost = {0u, 0u};
+    if (sd_model_invoke(p->ev_window, scores, &cost) != SD_MODEL_OK) {
+        p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
+        return;
+    }
+    p->chunk_cost[1] += cost.lstm;
+    p->chunk_cost[2] += cost.head;
+    const uint8_t top = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
+    int32_t runner = -1000;
+    for (size_t i = 0; i < SD_PROTO_OUTPUT_SIZE; i++) {
+        if (i != top && scores[i] > runner) {
+            runner = scores[i];
+        }
+    }
+    ev[0] = ((int32_t)scores[top] - runner < SD_STREAM_REJECT_MARGIN) ? (uint8_t)SD_STREAM_REJECTED : top;
+    p->ev_count++;
+}
+
 /* Pushes n samples (little-endian int16 at src) to the front end, in blocks,
- * and adds the cost spent inside sd_frontend_push to p->frontend_cost. */
-static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n)
+ * and adds the cost spent inside sd_frontend_push to *cost. A block completes
+ * at most one frame, so at most one event is pending after it. */
+static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, uint64_t *cost)
 {
     sd_frontend_t *fe = sd_frontend_instance();
     int16_t block[SD_PUSH_BLOCK];
@@ -218,31 +279,46 @@ static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n)
         }
         const uint64_t t0 = sd_port_cost_now();
         sd_frontend_push(fe, block, k);
-        p->frontend_cost += sd_port_cost_now() - t0;
+        *cost += sd_port_cost_now() - t0;
+        sd_stream_classify(p);
         done += k;
     }
+}
+
+/* The checks AUDIO and STREAM share: a fixed part of `fixed` bytes that ends
+ * with flags u8 (only the `allowed` bits), reserved u8 (0) and n u16 (at most
+ * SD_PROTO_MAX_SAMPLES), then n samples. Returns SD_ERR_NONE or the error,
+ * its text through *why. */
+static uint8_t sd_check_chunk(const uint8_t *in, size_t len, size_t fixed, uint8_t allowed, const char **why)
+{
+    *why = "wrong payload length for the type";
+    if (len < fixed) {
+        return SD_ERR_BAD_LENGTH;
+    }
+    const uint32_t n = sd_rd16(&in[fixed - 2u]);
+    if ((in[fixed - 4u] & (uint8_t)~allowed) != 0u || in[fixed - 3u] != 0u) {
+        *why = "unknown flag or reserved byte set";
+        return SD_ERR_BAD_ARGUMENT;
+    }
+    if (n > SD_PROTO_MAX_SAMPLES) {
+        *why = "more than 512 samples in a chunk";
+        return SD_ERR_TOO_LARGE;
+    }
+    return (len != fixed + 2u * n) ? (uint8_t)SD_ERR_BAD_LENGTH : (uint8_t)SD_ERR_NONE;
 }
 
 static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
-    if (len < SD_AUDIO_REQ_FIXED) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_AUDIO, "AUDIO shorter than 12 bytes");
+    const char *why;
+    const uint8_t err = sd_check_chunk(in, len, SD_AUDIO_REQ_FIXED, SD_AUDIO_BEGIN, &why);
+    if (err != SD_ERR_NONE) {
+        return sd_reply_error(p, err, SD_MSG_AUDIO, why);
     }
     const uint32_t clip = sd_rd32(&in[0]);
     const uint32_t offset = sd_rd32(&in[4]);
     const uint8_t flags = in[8];
-    const uint8_t reserved = in[9];
     const uint32_t n = sd_rd16(&in[10]);
-    if ((flags & (uint8_t)~SD_AUDIO_BEGIN) != 0u || reserved != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "unknown flag or reserved byte set");
-    }
-    if (n > SD_PROTO_MAX_SAMPLES) {
-        return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "more than 512 samples in a chunk");
-    }
-    if (len != SD_AUDIO_REQ_FIXED + 2u * n) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_AUDIO, "length != 12 + 2 * sample count");
-    }
     if ((flags & SD_AUDIO_BEGIN) != 0u) {
         if (offset != 0u) {
             return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "BEGIN chunk with offset != 0");
@@ -255,6 +331,7 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
         p->clip_received = 0;
         p->frontend_cost = 0;
         p->replay_valid = 0;
+        p->stream_state = 0;
     } else if (!p->clip_open) {
         return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_AUDIO, "no open clip: first chunk needs BEGIN");
     } else if (clip != p->clip_id) {
@@ -264,7 +341,7 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
         if (n > 0xFFFFFFFFu - p->clip_received) {
             return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip longer than 2^32-1 samples");
         }
-        sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n);
+        sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n, &p->frontend_cost);
         p->clip_received += n;
     } else if (!(n > 0u && offset < p->clip_received && p->clip_received - offset == n)) {
         /* Neither the next chunk nor the last chunk resent. */
@@ -275,6 +352,80 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
     sd_wr32(&out[0], p->clip_id);
     sd_wr32(&out[4], p->clip_received);
     return sd_reply_ok(SD_MSG_AUDIO, SD_AUDIO_RSP_SIZE);
+}
+
+/* STREAM: one chunk of an unbroken stream (docs/protocol.md). A chunk is
+ * known by its offset: the last one again is answered from the kept state
+ * (its events stay queued until the next new chunk), nothing pushed twice. */
+static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
+{
+    const uint8_t *in = SD_PAYLOAD(p);
+    const char *why;
+    const uint8_t err = sd_check_chunk(in, len, SD_STREAM_REQ_FIXED, SD_STREAM_BEGIN | SD_STREAM_END, &why);
+    if (err != SD_ERR_NONE) {
+        return sd_reply_error(p, err, SD_MSG_STREAM, why);
+    }
+    const uint32_t id = sd_rd32(&in[0]);
+    const uint64_t offset = (uint64_t)sd_rd32(&in[4]) | ((uint64_t)sd_rd32(&in[8]) << 32);
+    const uint8_t flags = in[12];
+    const uint32_t n = sd_rd16(&in[14]);
+    sd_frontend_t *fe = sd_frontend_instance();
+    if ((flags & SD_STREAM_BEGIN) != 0u) {
+        if (offset != 0u) {
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_STREAM, "BEGIN chunk with offset != 0");
+        }
+        /* (Re)start: a resent first chunk restarts the stream, same state. */
+        sd_stream_begin(fe, sd_stream_sink, p);
+        p->clip_open = 0;
+        p->replay_valid = 0;
+        p->stream_state = 1;
+        p->stream_id = id;
+        p->stream_received = 0;
+        p->events = 0;
+        p->lost = 0;
+        p->ev_pending = 0;
+    } else if (p->stream_state == 0u) {
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_STREAM, "no open clip: first chunk needs BEGIN");
+    } else if (id != p->stream_id) {
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_STREAM, "clip id differs from the open clip");
+    }
+    uint8_t rflags = 0u;
+    if ((flags & SD_STREAM_BEGIN) == 0u && n == p->last_n && offset <= p->stream_received &&
+        p->stream_received - offset == n && ((flags ^ p->last_flags) & SD_STREAM_END) == 0u) {
+        rflags = SD_STREAM_REPLAYED; /* the last chunk again (its ack was lost) */
+    } else if (offset == p->stream_received && p->stream_state == 1u) {
+        p->ev_count = 0; /* the previous chunk's ack carried them */
+        p->chunk_cost[0] = 0u;
+        p->chunk_cost[1] = 0u;
+        p->chunk_cost[2] = 0u;
+        sd_push_samples(p, &in[SD_STREAM_REQ_FIXED], n, &p->chunk_cost[0]);
+        p->stream_received += n;
+        p->last_n = (uint16_t)n;
+        p->last_flags = flags;
+        if ((flags & SD_STREAM_END) != 0u) {
+            const uint64_t t0 = sd_port_cost_now();
+            sd_stream_end(fe);
+            p->chunk_cost[0] += sd_port_cost_now() - t0;
+            sd_stream_classify(p);
+            p->stream_state = 2;
+        }
+    } else {
+        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_STREAM, "offset != samples received");
+    }
+    uint8_t *out = SD_PAYLOAD(p);
+    const uint64_t got = p->stream_received;
+    sd_wr32(&out[0], p->stream_id);
+    sd_wr64(&out[4], got);
+    sd_wr32(&out[12], p->events);
+    out[16] = (uint8_t)(rflags | (p->stream_state == 2u ? SD_STREAM_ENDED : 0u));
+    out[17] = p->ev_count;
+    sd_wr16(&out[18], (uint32_t)(got / SD_HOP_LENGTH - (got - p->last_n) / SD_HOP_LENGTH));
+    sd_wr16(&out[20], p->lost);
+    for (size_t i = 0; i < 3u; i++) {
+        sd_wr64(&out[22u + 8u * i], p->chunk_cost[i]);
+    }
+    sd_copy(&out[SD_STREAM_RSP_FIXED], &p->ev[0][0], (size_t)p->ev_count * SD_STREAM_EVENT_SIZE);
+    return sd_reply_ok(SD_MSG_STREAM, SD_STREAM_RSP_FIXED + (size_t)p->ev_count * SD_STREAM_EVENT_SIZE);
 }
 
 /* Writes the part shared by the CLASSIFY and INFER results (34 bytes at out):
@@ -294,7 +445,7 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
     if (len != SD_CLASSIFY_REQ_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "CLASSIFY payload is 6 bytes");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "wrong payload length for the type");
     }
     const uint32_t clip = sd_rd32(&in[0]);
     const uint8_t flags = in[4];
@@ -345,7 +496,7 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
 static sd_reply_t sd_on_infer(sd_proto_t *p, size_t len)
 {
     if (len != SD_PROTO_INPUT_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "INFER payload is the 1280-byte input");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "wrong payload length for the type");
     }
     int8_t scores[SD_PROTO_OUTPUT_SIZE];
     sd_model_cost_t cost = {0u, 0u};
@@ -374,6 +525,11 @@ void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
     p->frontend_cost = 0;
     p->replay_valid = 0;
     p->replay_seq = 0;
+    p->stream_state = 0;
+    p->ev_count = 0;
+    p->ev_pending = 0;
+    p->last_n = 0;
+    p->last_flags = 0;
     p->rx_bytes = 0;
     p->frames_ok = 0;
     p->frames_bad = 0;
@@ -385,7 +541,7 @@ void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
 static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
 {
     if (f->version != SD_PROTO_VERSION) {
-        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 2 expected");
+        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 3 expected");
     }
     const size_t len = f->payload_len;
     switch (f->type) {
@@ -403,6 +559,8 @@ static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
         return sd_on_classify(p, f->seq, len);
     case SD_MSG_INFER:
         return sd_on_infer(p, len);
+    case SD_MSG_STREAM:
+        return sd_on_stream(p, len);
     default:
         return sd_reply_error(p, SD_ERR_UNKNOWN_TYPE, f->type, "unknown request type");
     }

@@ -38,7 +38,7 @@ FUZZ_COV := -fsanitize=fuzzer-no-link
 
 # real: the device's front end and model; stubs: tests/protocol's stand-ins.
 FUZZ_CORE := src/sd_frame.c src/sd_protocol.c src/sd_app.c
-FUZZ_REAL_SRCS := $(FUZZ_CORE) src/sd_frontend.c src/sd_model.c \
+FUZZ_REAL_SRCS := $(FUZZ_CORE) src/sd_frontend.c src/sd_stream.c src/sd_model.c \
                   $(wildcard src/kernels/*.c generated/*.c) $(CMSIS_SRCS)
 FUZZ_STUB_SRCS := $(FUZZ_CORE) tests/protocol/stub_frontend.c tests/protocol/stub_model.c
 FUZZ_REAL_INCS := -Iinclude -Isrc -Igenerated -Iports/cmsis_shim -I$(CMSIS_DIR)/Include \

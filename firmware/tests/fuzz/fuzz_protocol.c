@@ -206,6 +206,16 @@ typedef struct {
     int replay_valid;
     uint16_t replay_seq;
     uint8_t replay[SD_CLASSIFY_RSP_FIXED];
+    /* the open stream (STREAM): 0 none, 1 open, 2 ended */
+    int s_state;
+    uint32_t s_id;
+    uint64_t s_received;
+    uint32_t s_last_n;
+    uint8_t s_last_flags;
+    uint32_t s_events; /* events decided since BEGIN, as the acks reported them */
+    uint32_t s_lost;
+    size_t s_ack_len; /* the last new chunk's ack, for a replayed one */
+    uint8_t s_ack[SD_STREAM_RSP_FIXED + SD_STREAM_QUEUE * SD_STREAM_EVENT_SIZE];
     /* the device's receive counters (STATS), as the spec defines them */
     uint32_t stat_rx;        /* stream bytes up to and including the current delimiter */
     uint32_t stat_ok;        /* frames that passed the checks */
@@ -228,6 +238,8 @@ typedef struct {
     uint8_t error;   /* expected error code (when type is ERROR) */
     uint8_t req_type;
     uint16_t seq;
+    int stream_replay; /* STREAM: the last chunk again */
+    int stream_begin;  /* STREAM: a BEGIN chunk */
 } expect_t;
 
 /* ---- response parsing --------------------------------------------------------- */
@@ -324,6 +336,8 @@ static expect_t predict(size_t n)
     e.seq = rd16(&g_req[2]);
     e.type = (uint8_t)(g_req[1] | SD_MSG_RESPONSE);
     e.error = SD_ERR_NONE;
+    e.stream_replay = 0;
+    e.stream_begin = 0;
 #define FAIL_WITH(code)                                                         \
     do {                                                                        \
         e.type = SD_MSG_ERROR;                                                  \
@@ -352,7 +366,57 @@ static expect_t predict(size_t n)
         }
         g.clip_open = 0;
         g.replay_valid = 0;
+        g.s_state = 0;
         return e;
+    case SD_MSG_STREAM: {
+        if (len < SD_STREAM_REQ_FIXED) {
+            FAIL_WITH(SD_ERR_BAD_LENGTH);
+        }
+        const uint32_t id = rd32(&pl[0]);
+        const uint64_t offset = rd64(&pl[4]);
+        const uint8_t flags = pl[12];
+        const uint32_t count = rd16(&pl[14]);
+        if ((flags & ~3u) != 0u || pl[13] != 0u) {
+            FAIL_WITH(SD_ERR_BAD_ARGUMENT);
+        }
+        if (count > SD_PROTO_MAX_SAMPLES) {
+            FAIL_WITH(SD_ERR_TOO_LARGE);
+        }
+        if (len != SD_STREAM_REQ_FIXED + 2u * count) {
+            FAIL_WITH(SD_ERR_BAD_LENGTH);
+        }
+        if (flags & 1u) {
+            if (offset != 0u) {
+                FAIL_WITH(SD_ERR_BAD_ARGUMENT);
+            }
+            g.s_state = 1;
+            g.s_id = id;
+            g.s_received = 0;
+            g.s_events = 0;
+            g.s_lost = 0;
+            g.clip_open = 0;
+            g.replay_valid = 0;
+            e.stream_begin = 1;
+        } else if (g.s_state == 0) {
+            FAIL_WITH(SD_ERR_NO_CLIP);
+        } else if (id != g.s_id) {
+            FAIL_WITH(SD_ERR_CLIP_MISMATCH);
+        }
+        if (!(flags & 1u) && count == g.s_last_n && offset <= g.s_received && g.s_received - offset == count &&
+            ((flags ^ g.s_last_flags) & 2u) == 0u) {
+            e.stream_replay = 1;
+        } else if (offset == g.s_received && g.s_state == 1) {
+            g.s_received += count;
+            g.s_last_n = count;
+            g.s_last_flags = flags;
+            if (flags & 2u) {
+                g.s_state = 2;
+            }
+        } else {
+            FAIL_WITH(SD_ERR_SEQUENCE);
+        }
+        return e;
+    }
     case SD_MSG_AUDIO: {
         if (len < 12u) {
             FAIL_WITH(SD_ERR_BAD_LENGTH);
@@ -377,6 +441,7 @@ static expect_t predict(size_t n)
             g.clip_id = clip;
             g.received = 0;
             g.replay_valid = 0;
+            g.s_state = 0;
         } else if (!g.clip_open) {
             FAIL_WITH(SD_ERR_NO_CLIP);
         } else if (clip != g.clip_id) {
@@ -476,6 +541,54 @@ static void check_classify(const expect_t *e, const uint8_t *pl, size_t plen)
     g.replay_valid = 1;
 }
 
+/* A STREAM ack: ids and counts as predicted, events well formed (digit = the
+ * first argmax when it leads the runner-up by SD_STREAM_REJECT_MARGIN, else
+ * rejected; first <= last sample < samples received), events counted without
+ * a gap, none lost with the real components; a replay repeats the last ack. */
+static void check_stream(const expect_t *e, const uint8_t *pl, size_t plen)
+{
+    FUZZ_CHECK(plen >= SD_STREAM_RSP_FIXED, "STREAM response of %zu bytes", plen);
+    const uint32_t count = pl[17];
+    FUZZ_CHECK(count <= SD_STREAM_QUEUE && plen == SD_STREAM_RSP_FIXED + count * SD_STREAM_EVENT_SIZE,
+               "STREAM response of %zu bytes with %u events", plen, count);
+    FUZZ_CHECK(rd32(&pl[0]) == g.s_id && rd64(&pl[4]) == g.s_received, "STREAM ack (stream %u, received %llu), "
+               "expected (%u, %llu)", rd32(&pl[0]), (unsigned long long)rd64(&pl[4]), g.s_id,
+               (unsigned long long)g.s_received);
+    const uint8_t want_flags = (uint8_t)((e->stream_replay ? SD_STREAM_REPLAYED : 0u) | (g.s_state == 2 ? SD_STREAM_ENDED : 0u));
+    FUZZ_CHECK(pl[16] == want_flags, "STREAM flags 0x%02x, expected 0x%02x", pl[16], want_flags);
+    const uint64_t frames = g.s_received / 256u - (g.s_received - g.s_last_n) / 256u;
+    FUZZ_CHECK(rd16(&pl[18]) == frames, "STREAM frames %u, expected %llu", rd16(&pl[18]), (unsigned long long)frames);
+    if (e->stream_replay) {
+        FUZZ_CHECK(plen == g.s_ack_len && memcmp(pl, g.s_ack, 16) == 0 &&
+                   memcmp(&pl[17], &g.s_ack[17], plen - 17u) == 0, "replayed STREAM ack differs from the first");
+        return;
+    }
+    const uint32_t lost = rd16(&pl[20]);
+    FUZZ_CHECK(FUZZ_STUBS || lost == 0u, "STREAM lost %u events", lost);
+    FUZZ_CHECK(lost >= g.s_lost, "STREAM lost count went down");
+    FUZZ_CHECK(rd32(&pl[12]) == g.s_events + count + (lost - g.s_lost), "STREAM events %u, expected %u + %u + %u",
+               rd32(&pl[12]), g.s_events, count, lost - g.s_lost);
+    g.s_events = rd32(&pl[12]);
+    g.s_lost = lost;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *ev = &pl[SD_STREAM_RSP_FIXED + i * SD_STREAM_EVENT_SIZE];
+        const uint8_t *out = &ev[17];
+        const uint8_t top = first_argmax(out);
+        int runner = -1000;
+        for (uint32_t k = 0; k < SD_PROTO_OUTPUT_SIZE; k++) {
+            if (k != top && (int8_t)out[k] > runner) {
+                runner = (int8_t)out[k];
+            }
+        }
+        const uint8_t want = ((int8_t)out[top] - runner < 64) ? SD_STREAM_REJECTED : top;
+        FUZZ_CHECK(ev[0] == want, "STREAM event digit %u, expected %u", ev[0], want);
+        FUZZ_CHECK(rd64(&ev[1]) <= rd64(&ev[9]) && rd64(&ev[9]) < g.s_received, "STREAM event samples %llu..%llu",
+                   (unsigned long long)rd64(&ev[1]), (unsigned long long)rd64(&ev[9]));
+    }
+    memcpy(g.s_ack, pl, plen);
+    g.s_ack_len = plen;
+}
+
 /* Checks the device's response to one frame against the expectation. */
 static void check_response(const expect_t *e, size_t req_n)
 {
@@ -541,6 +654,9 @@ static void check_response(const expect_t *e, size_t req_n)
         break;
     case SD_MSG_CLASSIFY:
         check_classify(e, pl, plen);
+        break;
+    case SD_MSG_STREAM:
+        check_stream(e, pl, plen);
         break;
     case SD_MSG_INFER:
         FUZZ_CHECK(plen == SD_INFER_RSP_SIZE, "INFER response of %zu bytes", plen);
@@ -770,7 +886,7 @@ static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint
 {
     static const uint8_t types[] = {SD_MSG_PING, SD_MSG_INFO, SD_MSG_RESET, SD_MSG_STATS, SD_MSG_AUDIO,
                                     SD_MSG_AUDIO, SD_MSG_AUDIO, SD_MSG_CLASSIFY, SD_MSG_CLASSIFY,
-                                    SD_MSG_INFER};
+                                    SD_MSG_INFER, SD_MSG_STREAM, SD_MSG_STREAM, SD_MSG_STREAM};
     uint8_t *pl = &f[SD_PROTO_HEADER_SIZE];
     size_t len = 0;
     f[0] = SD_PROTO_VERSION;
@@ -799,6 +915,23 @@ static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint
             wr16(&pl[12u + 2u * i], (uint16_t)s);
         }
         len = 12u + 2u * count;
+        break;
+    }
+    case SD_MSG_STREAM: {
+        const uint32_t count = mut_rand(2u) ? 512u : mut_rand(SD_PROTO_MAX_SAMPLES + 1u);
+        const int begin = mut_rand(4u) == 0u;
+        wr32(&pl[0], mut_rand(2u) ? clip_hint : mut_rand(4u));
+        const uint64_t off = begin ? 0u : (mut_rand(4u) ? offset_hint : mut_rand(0xFFFFFFFFu));
+        wr32(&pl[4], (uint32_t)off);
+        wr32(&pl[8], 0u);
+        pl[12] = (uint8_t)((begin ? SD_STREAM_BEGIN : 0u) | (mut_rand(8u) == 0u ? SD_STREAM_END : 0u));
+        pl[13] = 0u;
+        wr16(&pl[14], count);
+        const int16_t amp = (int16_t)(mut_rand(3u) == 0u ? 0 : 1000 + mut_rand(20000u));
+        for (uint32_t i = 0; i < count; i++) {
+            wr16(&pl[16u + 2u * i], (uint16_t)(int16_t)(((i / 9u) & 1u) ? amp : -amp));
+        }
+        len = 16u + 2u * count;
         break;
     }
     case SD_MSG_CLASSIFY:
@@ -866,6 +999,10 @@ static size_t mutate_structured(uint8_t *data, size_t size, size_t max_size)
         if (!tr && n >= 22u && g_mut_frame[1] == SD_MSG_AUDIO && mut_rand(2u)) {
             clip_hint = rd32(&g_mut_frame[6]);
             offset_hint = rd32(&g_mut_frame[10]) + rd16(&g_mut_frame[16]);
+        }
+        if (!tr && n >= 26u && g_mut_frame[1] == SD_MSG_STREAM && mut_rand(2u)) {
+            clip_hint = rd32(&g_mut_frame[6]);
+            offset_hint = rd32(&g_mut_frame[10]) + rd16(&g_mut_frame[20]);
         }
     }
     const uint32_t op = mut_rand(100u);

@@ -104,6 +104,35 @@ def seeds() -> dict[str, bytes]:
                           + frame(T.INFER, 100, bytes(10))
                           + frame(0x42, 101) + frame(0x81, 102)
                           + frame(T.PING, 103, b"v3", version=p.PROTOCOL_VERSION + 1))
+    # streams: silence, then a tone burst the detector takes for an utterance, END; resent chunks
+    # (BEGIN, middle, END), errors; under the 16 KB input limit
+    quiet = b"".join(struct.pack("<h", rng.randrange(-20, 21)) for _ in range(4096))
+    audio = quiet + tone(1536, 500, 12000) + quiet[:1024]
+    st = b""
+    seq = 130
+    for off in range(0, len(audio) // 2, 512):
+        part = audio[2 * off : 2 * off + 1024]
+        last = off + 512 >= len(audio) // 2
+        st += frame(T.STREAM, seq, p.build_stream(21, off, part, begin=off == 0, end=last))
+        if off in (0, 4096) or last:
+            st += frame(T.STREAM, seq, p.build_stream(21, off, part, begin=off == 0, end=last))  # resent
+        seq += 1
+    s["stream_burst"] = st
+    c2 = tone(64, 700, 3000)
+    s["stream_errors"] = (frame(T.STREAM, 160, p.build_stream(22, 0, c2))                       # NO_CLIP
+                          + frame(T.STREAM, 161, p.build_stream(22, 5, c2, begin=True))         # BAD_ARGUMENT
+                          + frame(T.STREAM, 162, p.build_stream(22, 0, c2, begin=True))
+                          + frame(T.STREAM, 163, p.build_stream(23, 64, c2))                    # CLIP_MISMATCH
+                          + frame(T.STREAM, 164, p.build_stream(22, 99, c2))                    # SEQUENCE
+                          + frame(T.STREAM, 165, p.build_stream(22, 64, c2))
+                          + frame(T.STREAM, 166, p.build_stream(22, 128, b"", end=True))
+                          + frame(T.STREAM, 167, p.build_stream(22, 128, b"", end=True))        # replayed
+                          + frame(T.STREAM, 168, p.build_stream(22, 128, c2))                   # SEQUENCE: ended
+                          + frame(T.STREAM, 169, struct.pack("<IQBBH", 22, 0, 4, 0, 0))         # BAD_ARGUMENT
+                          + frame(T.STREAM, 170, struct.pack("<IQBBH", 22, 0, 1, 0, 513) + bytes(1026))
+                          + frame(T.STREAM, 171, b"\x01\x02")
+                          + frame(T.AUDIO, 172, p.build_audio(24, 0, c2, begin=True))
+                          + frame(T.STREAM, 173, p.build_stream(22, 192, c2)))                  # NO_CLIP
     # INFER: zeros, extremes, noise
     s["infer_zero"] = frame(T.INFER, 110, bytes(p.INPUT_SIZE))
     s["infer_extremes"] = frame(T.INFER, 111, bytes([0x80, 0x7F] * (p.INPUT_SIZE // 2)))

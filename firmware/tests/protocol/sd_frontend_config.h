@@ -6,6 +6,8 @@
 #define SD_FRONTEND_CONFIG_H
 
 #define SD_SAMPLE_RATE 8000
+#define SD_HOP_LENGTH 256u
+#define SD_N_FRAMES 16u
 #define SD_FRONTEND_CONFIG_SHA256 "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5"
 
 #endif /* SD_FRONTEND_CONFIG_H */

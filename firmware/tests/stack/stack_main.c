@@ -182,6 +182,55 @@ static int run_protocol(void)
     return type == (SD_MSG_CLASSIFY | SD_MSG_RESPONSE) ? label : -1;
 }
 
+/* The streaming path: 4096 quiet samples (the detector's warm-up), the clip,
+ * 2048 quiet samples, as STREAM chunks, the last with END. Returns the number
+ * of events the acknowledgements carried (the model runs for each). */
+static int run_stream(void)
+{
+    static int16_t s_stream[4096u + SD_CLIP_SAMPLES + 2048u];
+    const uint32_t total = (uint32_t)(sizeof s_stream / sizeof s_stream[0]);
+    uint32_t lcg = 777u;
+    for (uint32_t i = 0; i < total; ++i) {
+        lcg = lcg * 1664525u + 1013904223u;
+        s_stream[i] = (int16_t)((int32_t)(lcg >> 26) - 32);
+    }
+    memcpy(&s_stream[4096], s_clip, sizeof s_clip);
+    uint8_t *pl = s_frame + SD_PROTO_HEADER_SIZE;
+    int events = 0;
+    uint16_t seq = 100;
+    for (uint32_t off = 0; off < total; off += SD_PROTO_MAX_SAMPLES) {
+        uint32_t n = total - off;
+        if (n > SD_PROTO_MAX_SAMPLES) {
+            n = SD_PROTO_MAX_SAMPLES;
+        }
+        memset(pl, 0, SD_STREAM_REQ_FIXED);
+        put_u32(pl, 9u);
+        put_u32(pl + 4, off);
+        pl[12] = (uint8_t)((off == 0 ? SD_STREAM_BEGIN : 0u) | (off + n >= total ? SD_STREAM_END : 0u));
+        pl[14] = (uint8_t)n;
+        pl[15] = (uint8_t)(n >> 8);
+        for (uint32_t i = 0; i < n; ++i) {
+            const uint16_t v = (uint16_t)s_stream[off + i];
+            pl[SD_STREAM_REQ_FIXED + 2 * i] = (uint8_t)v;
+            pl[SD_STREAM_REQ_FIXED + 2 * i + 1] = (uint8_t)(v >> 8);
+        }
+        send(SD_MSG_STREAM, seq++, SD_STREAM_REQ_FIXED + 2 * n);
+        static uint8_t buf[SD_PROTO_MAX_FRAME];
+        sd_frame_decoder_t d;
+        sd_frame_t f;
+        sd_frame_decoder_init(&d, buf, sizeof buf);
+        for (size_t i = 0; i < s_rsp_len; ++i) {
+            if (sd_frame_feed(&d, s_rsp[i], &f) == SD_FRAME_OK) {
+                if (f.type != (SD_MSG_STREAM | SD_MSG_RESPONSE)) {
+                    return -1;
+                }
+                events += buf[SD_PROTO_HEADER_SIZE + 17];
+            }
+        }
+    }
+    return events;
+}
+
 int main(void)
 {
     static int8_t features[SD_MODEL_INPUT_SIZE];
@@ -204,6 +253,8 @@ int main(void)
     uint32_t *after_direct = high_water();
 
     const int proto_label = run_protocol();
+    uint32_t *after_clip = high_water();
+    const int stream_events = run_stream();
     uint32_t *low = high_water();
 
     const unsigned long total = (unsigned long)((uintptr_t)_estack - (uintptr_t)low);
@@ -212,10 +263,16 @@ int main(void)
            (unsigned long)((uintptr_t)_estack - (uintptr_t)s_low));
     printf("data+bss bytes %lu (this test image)\n",
            (unsigned long)((uintptr_t)_ebss - (uintptr_t)_sdata));
+    printf("stream path: %d event(s), stack bytes %lu up to the clip protocol path\n", stream_events,
+           (unsigned long)((uintptr_t)_estack - (uintptr_t)after_clip));
     printf("label direct %d protocol %d\n", direct_label, proto_label);
     if (low <= s_low) {
         printf("FAIL: the stack reached the bottom of the painted window\n");
         return 2;
+    }
+    if (stream_events < 1) {
+        printf("FAIL: the stream path reported no event\n");
+        return 1;
     }
     if (!direct_ok || proto_label != direct_label) {
         printf("FAIL: protocol and library paths disagree\n");
