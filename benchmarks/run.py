@@ -365,9 +365,13 @@ def bench_load(data_args: list[str], boards=("netduinoplus2", "mps2-an386"), bus
             report = SCRATCH / f"load-{b}.json"
             cmd = [PY, "-m", "host.parity", "--port", f"emulator:{b}", *data_args, "--split", "test", "--mode", "end-to-end",
                    "--report", str(report), "--no-progress"]
+            if report.exists():
+                report.unlink()
             r = sh(cmd, check=False, timeout=7200)
             if not report.exists():
-                rows.append(f"| {b} | FAILED (exit {r.returncode}) | | | | | |")
+                why = " ".join((r.stderr or "").strip().splitlines()[-2:])[:300].replace("|", "/")
+                res[b] = {"exit": r.returncode, "stderr_tail": why}
+                rows.append(f"| {b} | FAILED (exit {r.returncode}: {why}) | | | | | | | |")
                 continue
             rep = json.loads(report.read_text())
             link = rep.get("link") or {}
@@ -378,7 +382,7 @@ def bench_load(data_args: list[str], boards=("netduinoplus2", "mps2-an386"), bus
             bad = link.get("frames_bad") or {}
             rows.append(f"| {b} | {rep.get('clips')} | {rep.get('errors')} | {rec.get('clips_retried')} | {stats.get('resent')} | "
                         f"{link.get('rx_dropped')} | {sum(v or 0 for v in bad.values())} | {link.get('rx_high_water')} of "
-                        f"{link.get('rx_window')} | {r.returncode} |")
+                        f"{link.get('rx_window') or 'no limit (the UART holds bytes back)'} | {r.returncode} |")
     finally:
         for sp in spinners:
             sp.kill()
