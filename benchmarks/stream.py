@@ -10,7 +10,10 @@ detections per hour on noise-only audio (no digits; levels 30-3000 LSB RMS,
 a 6 dB step halfway). The same streams run through the device's C code
 (sd_frontend.c's streaming mode + the generated model, posix build of
 firmware/tests/stream/stream_main.c), and its events are compared with the
-reference's, stream by stream.
+reference's, stream by stream; then the same streams go through the serial
+protocol to an emulated board (``python -m host.listen --check``), and the
+board's events are compared too. Cost per second of audio per stage comes
+from firmware/tests/stream/stream_cost.c on the emulated M4.
 
 Run alone: ``python -m benchmarks.stream --data-dir ../shared/data/fsdd``;
 ``python -m benchmarks.run --only stream`` writes benchmarks/results/stream.{md,json}.
@@ -72,6 +75,31 @@ def stream_cost(board: str) -> dict | None:
             "model_per_event": model / max(ev, 1), "frames_per_second": 8000 / 256}
 
 
+def board_parity(board: str, streams: list[np.ndarray], workdir: Path) -> dict:
+    """host.listen --check on an emulated board for each stream: are its events the reference's, exactly?"""
+    from scipy.io import wavfile
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = {"streams": 0, "identical": 0, "failed": [], "events": 0}
+    for i, x in enumerate(streams):
+        wav, rep = workdir / f"stream-{i}.wav", workdir / f"stream-{i}.json"
+        wavfile.write(wav, 8000, np.asarray(x, np.int16))
+        if rep.exists():
+            rep.unlink()
+        r = subprocess.run([sys.executable, "-m", "host.listen", "--port", f"emulator:{board}", "--wav", str(wav),
+                            "--check", "--report", str(rep), "--no-progress"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=3600)
+        out["streams"] += 1
+        if rep.exists():
+            d = json.loads(rep.read_text())
+            out["events"] += len(d.get("events") or [])
+            if d.get("identical") and r.returncode == 0:
+                out["identical"] += 1
+                continue
+        out["failed"].append({"stream": i, "exit": r.returncode, "stderr_tail": (r.stderr or "").strip()[-300:]})
+    return out
+
+
 def _digit(outputs, scfg) -> int | None:
     from train.stream import decide_event
 
@@ -79,7 +107,8 @@ def _digit(outputs, scfg) -> int | None:
 
 
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
-                 noise_seconds: float = NOISE_SECONDS, seed: int = 2026) -> tuple[str, dict]:
+                 noise_seconds: float = NOISE_SECONDS, seed: int = 2026,
+                 boards: tuple[str, ...] = ("mps2-an386",)) -> tuple[str, dict]:
     from convert.reference import Reference
     from train import data as D
     from train import stream as S
@@ -106,6 +135,10 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                               "outputs": d["outputs"]}, sort_keys=True) for d in dv]
                  for r, dv in zip(ref_events, dev_events)]
     costs = {b: stream_cost(b) for b in ("mps2-an386", "netduinoplus2")}
+    # through the serial protocol (STREAM messages) on the emulated boards: every digit stream, and the first
+    # minute of each noise-only one
+    on_boards = {b: board_parity(b, [st.samples for *_, st in streams] + [st.samples[: 60 * G.SR] for *_, st in noise],
+                                 ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
     rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -148,7 +181,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "event_parity": {"streams": len(identical), "identical": int(sum(identical)),
                             "events_reference": int(sum(len(r) for r in ref_events)),
                             "events_device": int(sum(len(d) for d in dev_events))},
-           "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs}
+           "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs, "board_parity": on_boards}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
           f"released int8 model in TFLite Micro; stream config sha256 `{scfg.sha256()[:12]}`, defaults of "
@@ -171,8 +204,13 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            f"Event parity, the device's C code (posix build of the streaming mode + generated model) against the "
            f"reference: **{sum(identical)} / {len(identical)} streams with identical event lists** "
            f"({res['event_parity']['events_device']} device events, {res['event_parity']['events_reference']} "
-           "reference events: digit, first and last sample, int8 outputs). The same check through the serial "
-           "protocol on the emulated boards needs the protocol's streaming mode (issue 12, not built yet)."]
+           "reference events: digit, first and last sample, int8 outputs)."]
+    for b, bp in on_boards.items():
+        md += ["", f"Through the serial protocol on emulated {b} (`python -m host.listen --port emulator:{b} --wav FILE "
+                   f"--check --report FILE`, STREAM messages, protocol version 3): **{bp['identical']} / {bp['streams']} "
+                   f"streams with events identical to the reference** ({bp['events']} events; the digit streams and the "
+                   "first minute of each noise-only stream)."
+               + (f" Failed: {json.dumps(bp['failed'])[:600]}" if bp["failed"] else "")]
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
            "test`: a 10 s stream with five 0.4 s tone bursts, `-icount shift=0`, instructions):", "",
            "| board | front end + detector per second of audio | model per utterance | one digit per second, total |",
@@ -199,7 +237,9 @@ def main(argv=None) -> int:
     print(md)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
-    return 0 if res["event_parity"]["identical"] == res["event_parity"]["streams"] else 1
+    ok = res["event_parity"]["identical"] == res["event_parity"]["streams"] and all(
+        bp["identical"] == bp["streams"] for bp in res["board_parity"].values())
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
