@@ -365,6 +365,9 @@ class _Node:
     writes: list       # activation tensor ids written
     stage: int = 0
     deferred: list = field(default_factory=list)  # callbacks needing arena offsets
+    # FULLY_CONNECTED: nodes with the same key (activation input, dims; an int16
+    # bias or none) may run in one sd_fully_connected_s8_b16_shared call
+    share_key: tuple | None = None
 
 
 def _load(tflite_bytes: bytes):
@@ -628,9 +631,11 @@ class _Lowering:
             mult_c, shift_c = mults[0], shifts[0]
         param = self._index(self.fc_params, f"{{ {mult_c}, {batches}, {mat}, {bias_i}, {shift_c}, "
                                               f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)}, {int(bias16)} }}")
-        fields = f"{self.ref(x)}, {self.ref(y)}, {param}"
+        fields = f"{self.ref(x)}, {self.ref(y)}, {param}"  # + ", shared" at emission
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth
+        if not tx.is_const and (bias16 or bias_name == "0"):
+            node.share_key = (x, batches, depth, out_depth)
         return node
 
     def _bcast(self, idx, op, a, b, y):
@@ -915,6 +920,34 @@ class _Lowering:
 # ---------------------------------------------------------------------------
 
 
+FC_SHARED_MAX = 4  # SD_FC_SHARED_MAX in firmware/include/sd_kernels.h
+
+
+def _share_fc_inputs(nodes: list, limit: int = FC_SHARED_MAX) -> list:
+    """The op table's entries, in order: a list of nodes each. A
+    FULLY_CONNECTED node takes along up to limit - 1 later FULLY_CONNECTED
+    nodes with its share_key (the same activation input, the same dims, an
+    int16 bias or none: an LSTM step's gate FCs on x_t, or on h_{t-1}); they
+    are hoisted to its place and run in one sd_fully_connected_s8_b16_shared
+    call. Hoisting is legal: such a node reads nothing but that input (already
+    there) and constants, and its output is written by it alone (one producer
+    per tensor) and read only after it. Every other node is an entry alone."""
+    entries, taken = [], set()
+    for k, n in enumerate(nodes):
+        if k in taken:
+            continue
+        entry = [n]
+        if n.share_key is not None:
+            for j in range(k + 1, len(nodes)):
+                if len(entry) >= limit:
+                    break
+                if j not in taken and nodes[j].share_key == n.share_key:
+                    entry.append(nodes[j])
+                    taken.add(j)
+        entries.append(entry)
+    return entries
+
+
 def _plan_arena(sizes: dict, first: dict, last: dict, alignment: int = ARENA_ALIGNMENT):
     """Greedy placement (largest first, ties by tensor id): each tensor goes to
     the lowest aligned offset that does not collide with an already placed
@@ -951,7 +984,8 @@ def _version(pkg: str) -> str:
 
 
 def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
-                     activation_luts: bool = True, fc_bias16: bool = True) -> dict:
+                     activation_luts: bool = True, fc_bias16: bool = True,
+                     fc_share: int = FC_SHARED_MAX) -> dict:
     """Compile a full-integer int8 .tflite into firmware/generated C sources.
 
     Parameters
@@ -973,12 +1007,19 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
         True (default): a FULLY_CONNECTED effective bias whose values all fit
         int16 is stored as int16 (half the flash; sd_fully_connected_s8_b16,
         same outputs); the others stay int32. False: every bias int32.
+    fc_share : int
+        At most this many FULLY_CONNECTED ops on the same input (same dims,
+        int16 bias or none) run as one op table entry, in one
+        sd_fully_connected_s8_b16_shared call (default 4, the gates of an LSTM
+        step; 1 = every op alone). Later ones are moved up to the first one
+        (a pure data-flow reordering: the same outputs).
 
     Returns
     -------
     dict with keys ``ops_by_type`` (tflite op name -> count), ``num_ops``,
     ``const_bytes`` (bytes of const arrays emitted), ``arena_bytes``,
-    ``macs`` (FULLY_CONNECTED multiply-accumulates), ``sha256``,
+    ``macs`` (FULLY_CONNECTED multiply-accumulates), ``op_entries`` (op table
+    entries: ops, less the shared FULLY_CONNECTED ops after the first of each call), ``sha256``,
     ``input_shape``, ``output_shape``, ``files``.
 
     Raises
@@ -1005,36 +1046,42 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     em = _Emitter()
     low = _Lowering(tensors, ops, em, activation_luts, fc_bias16)
     nodes = [low.lower(i, name, ins, outs, opts) for (i, name, ins, outs, opts) in ops]
+    # op table entries (shared FULLY_CONNECTED calls), and the nodes in that order
+    entries = _share_fc_inputs(nodes, min(FC_SHARED_MAX, max(1, int(fc_share))))
+    order = [n for e in entries for n in e]
 
     # Stages: everything up to the last LOGISTIC/TANH/MUL is the recurrent cell.
-    cell_idx = [k for k, n in enumerate(nodes) if n.op in _CELL_OPS]
+    cell_idx = [k for k, n in enumerate(order) if n.op in _CELL_OPS]
     last_cell = cell_idx[-1] if cell_idx else -1
-    for k, n in enumerate(nodes):
+    for k, n in enumerate(order):
         n.stage = 0 if k <= last_cell else 1
 
-    # Liveness of activation tensors, in op positions; graph input lives from
-    # -1 (copied in before op 0), graph output until len(nodes).
+    # Liveness of activation tensors, in entry positions (the nodes of a shared
+    # call at one: their outputs never overlap the input or each other); graph
+    # input lives from -1 (copied in before entry 0), graph output until len(entries).
     first: dict = {}
     last: dict = {}
     act_ids = set()
-    for k, n in enumerate(nodes):
-        for tid in n.writes:
-            if tensors[tid].is_const:
-                raise CodegenError(f"op {n.index} ({n.op}) writes constant tensor {tid}")
-            first.setdefault(tid, k)
-            last[tid] = max(last.get(tid, k), k)
-            act_ids.add(tid)
-        for tid in n.reads:
-            if tid not in first and tid != in_t.index:
-                raise CodegenError(f"op {n.index} ({n.op}) reads tensor {tid} before it is written")
-            last[tid] = max(last.get(tid, k), k)
-            act_ids.add(tid)
+    for k, e in enumerate(entries):
+        for n in e:
+            for tid in n.reads:
+                if tid not in first and tid != in_t.index:
+                    raise CodegenError(f"op {n.index} ({n.op}) reads tensor {tid} before it is written")
+                last[tid] = max(last.get(tid, k), k)
+                act_ids.add(tid)
+        for n in e:
+            for tid in n.writes:
+                if tensors[tid].is_const:
+                    raise CodegenError(f"op {n.index} ({n.op}) writes constant tensor {tid}")
+                first.setdefault(tid, k)
+                last[tid] = max(last.get(tid, k), k)
+                act_ids.add(tid)
     first[in_t.index] = -1
     last.setdefault(in_t.index, -1)
     act_ids.add(in_t.index)
     if not out_t.is_const:
-        last[out_t.index] = len(nodes)
-        first.setdefault(out_t.index, len(nodes))
+        last[out_t.index] = len(entries)
+        first.setdefault(out_t.index, len(entries))
         act_ids.add(out_t.index)
     sizes = {tid: tensors[tid].size for tid in sorted(act_ids)}
     offsets, arena_bytes = _plan_arena(sizes, first, last)
@@ -1099,6 +1146,9 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     used = {n.c_type for n in nodes}
     for c_type in OP_KINDS:
         h.append(f"#define SD_GRAPH_USES_{c_type[len('SD_OP_'):]} {int(c_type in used)}\n")
+    h.append("/* FULLY_CONNECTED variants the graph uses (src/sd_model.c leaves the others out). */\n")
+    h.append(f"#define SD_GRAPH_USES_FC_PER_CHANNEL {int(bool(low.fc_channels))}\n")
+    h.append(f"#define SD_GRAPH_USES_FC_BIAS32 {int(bool(low.fc_biases))}\n")
     h.append("\n#endif /* SD_MODEL_GRAPH_H */\n")
 
     # ---- source --------------------------------------------------------------
@@ -1140,27 +1190,36 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     # One array per node struct, in op order; the op table holds one byte per
     # op (SD_OP_HEAD + type for the head), the executor counts its way through each array.
     by_struct: dict = {}
-    index_of = []
-    for n in nodes:
-        lst = by_struct.setdefault(n.struct, [])
+    index_of = []  # per entry: the index of its first node in its array
+    for e in entries:
+        lst = by_struct.setdefault(e[0].struct, [])
         index_of.append(len(lst))
-        lst.append(n)
+        for i, n in enumerate(e):
+            n.shared = len(e) - 1 if i == 0 else 0
+            lst.append(n)
     arrays = {}
     for struct, lst in by_struct.items():
         name = "sd_" + struct[3:-2] + "s"  # sd_fc_node_t -> sd_fc_nodes
         arrays[struct] = name
         c.append(f"static const {struct} {name}[{len(lst)}] = {{\n")
         for n in lst:
-            c.append(f"    {{ {resolve(n.fields)} }}, /* op {n.index}: {n.op} */\n")
+            fields = resolve(n.fields)
+            note = ""
+            if struct == "sd_fc_node_t":
+                fields += f", {n.shared}"
+                note = f", with the next {n.shared} (same input)" if n.shared else ""
+            c.append(f"    {{ {fields} }}, /* op {n.index}: {n.op}{note} */\n")
         c.append("};\n\n")
-    c.append(f"static const sd_op_t sd_ops[{max(len(nodes), 1)}] = {{\n")
-    for k, n in enumerate(nodes):
+    c.append(f"static const sd_op_t sd_ops[{max(len(entries), 1)}] = {{\n")
+    for k, e in enumerate(entries):
+        n = e[0]
         head = "SD_OP_HEAD + " if n.stage else ""
-        c.append(f"    {head}{n.c_type}, /* op {n.index}: {n.op}, node {index_of[k]} */\n")
+        ops_of = f"ops {', '.join(str(m.index) for m in e)}" if len(e) > 1 else f"op {n.index}"
+        c.append(f"    {head}{n.c_type}, /* {ops_of}: {n.op}, node {index_of[k]} */\n")
     c.append("};\n\n")
     out_expr = (f"(sd_model_arena + {offsets[out_t.index]})" if not out_t.is_const else low.act(out_t.index))
     members = [
-        ("ops", "sd_ops"), ("num_ops", str(len(nodes))), ("arena", "sd_model_arena"), ("consts", consts),
+        ("ops", "sd_ops"), ("num_ops", str(len(entries))), ("arena", "sd_model_arena"), ("consts", consts),
         ("input", f"(sd_model_arena + {offsets[in_t.index]})"), ("output", out_expr),
         ("input_size", str(in_t.size)), ("output_size", str(out_t.size)),
         ("fc", arrays.get("sd_fc_node_t", "0")), ("fc_params", fc_params), ("fc_matrices", fc_mats),
@@ -1191,6 +1250,7 @@ def generate_model_c(tflite_path, out_dir, *, model_sha256: str | None = None,
     return {
         "ops_by_type": dict(sorted(counts.items())),
         "num_ops": len(nodes),
+        "op_entries": len(entries),
         "const_bytes": em.const_bytes,
         "arena_bytes": arena_bytes,
         "macs": macs,
@@ -1211,11 +1271,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-luts", action="store_true", help="compute LOGISTIC/TANH at run time")
     ap.add_argument("--bias32", action="store_true",
                     help="keep every FULLY_CONNECTED bias int32 (default: int16 where all values fit)")
+    ap.add_argument("--fc-share", type=int, default=FC_SHARED_MAX,
+                    help="FULLY_CONNECTED ops on one input per kernel call (%(default)s; 1: one each)")
     ap.add_argument("--traceback", action="store_true", help="show full tracebacks")
     args = ap.parse_args(argv)
     try:
         facts = generate_model_c(args.model, args.out_dir, model_sha256=args.sha256,
-                                 activation_luts=not args.no_luts, fc_bias16=not args.bias32)
+                                 activation_luts=not args.no_luts, fc_bias16=not args.bias32,
+                                 fc_share=args.fc_share)
     except CodegenError as e:
         if args.traceback:
             raise

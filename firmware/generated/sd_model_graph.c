@@ -16,7 +16,7 @@
 #define SD_GRAPH_ALIGN16
 #endif
 
-/* Activations: 344 tensors share 5328 bytes (liveness-planned). */
+/* Activations: 344 tensors share 5632 bytes (liveness-planned). */
 int8_t sd_model_arena[SD_MODEL_ARENA_BYTES] SD_GRAPH_ALIGN16;
 
 static const uint32_t sd_weights_0[2560] SD_GRAPH_ALIGN16 = {
@@ -4095,704 +4095,612 @@ static const int16_t *const sd_fc_biases16[10] = {
 };
 
 static const sd_copy_node_t sd_copy_nodes[16] = {
-    { 0u, 1664u, 80 }, /* op 0: STRIDED_SLICE */
-    { 80u, 2176u, 80 }, /* op 14: STRIDED_SLICE */
+    { 0u, 1408u, 80 }, /* op 0: STRIDED_SLICE */
+    { 80u, 2048u, 80 }, /* op 14: STRIDED_SLICE */
     { 800u, 2432u, 80 }, /* op 36: STRIDED_SLICE */
     { 880u, 2944u, 80 }, /* op 41: STRIDED_SLICE */
     { 960u, 3456u, 80 }, /* op 46: STRIDED_SLICE */
     { 1040u, 3968u, 80 }, /* op 51: STRIDED_SLICE */
     { 1120u, 4480u, 80 }, /* op 56: STRIDED_SLICE */
     { 1200u, 4992u, 80 }, /* op 61: STRIDED_SLICE */
-    { 160u, 5248u, 80 }, /* op 66: STRIDED_SLICE */
-    { 240u, 5248u, 80 }, /* op 88: STRIDED_SLICE */
-    { 320u, 5248u, 80 }, /* op 110: STRIDED_SLICE */
-    { 400u, 5248u, 80 }, /* op 132: STRIDED_SLICE */
-    { 480u, 5248u, 80 }, /* op 154: STRIDED_SLICE */
-    { 560u, 5248u, 80 }, /* op 176: STRIDED_SLICE */
-    { 640u, 5248u, 80 }, /* op 198: STRIDED_SLICE */
-    { 720u, 1792u, 80 }, /* op 220: STRIDED_SLICE */
+    { 160u, 5120u, 80 }, /* op 66: STRIDED_SLICE */
+    { 240u, 5120u, 80 }, /* op 88: STRIDED_SLICE */
+    { 320u, 5120u, 80 }, /* op 110: STRIDED_SLICE */
+    { 400u, 5120u, 80 }, /* op 132: STRIDED_SLICE */
+    { 480u, 5120u, 80 }, /* op 154: STRIDED_SLICE */
+    { 560u, 5120u, 80 }, /* op 176: STRIDED_SLICE */
+    { 640u, 5120u, 80 }, /* op 198: STRIDED_SLICE */
+    { 720u, 1664u, 80 }, /* op 220: STRIDED_SLICE */
 };
 
 static const sd_fc_node_t sd_fc_nodes[125] = {
-    { 1664u, 1280u, 0 }, /* op 1: FULLY_CONNECTED */
-    { 1664u, 1280u, 1 }, /* op 3: FULLY_CONNECTED */
-    { 1664u, 1536u, 2 }, /* op 7: FULLY_CONNECTED */
-    { 1536u, 1408u, 3 }, /* op 10: FULLY_CONNECTED */
-    { 1536u, 1664u, 4 }, /* op 11: FULLY_CONNECTED */
-    { 1536u, 1792u, 5 }, /* op 12: FULLY_CONNECTED */
-    { 1536u, 1920u, 6 }, /* op 13: FULLY_CONNECTED */
-    { 2176u, 1536u, 0 }, /* op 15: FULLY_CONNECTED */
-    { 2176u, 1536u, 7 }, /* op 18: FULLY_CONNECTED */
-    { 2176u, 1280u, 1 }, /* op 22: FULLY_CONNECTED */
-    { 2176u, 1536u, 2 }, /* op 28: FULLY_CONNECTED */
-    { 1664u, 1408u, 3 }, /* op 32: FULLY_CONNECTED */
-    { 1664u, 1536u, 4 }, /* op 33: FULLY_CONNECTED */
-    { 1664u, 1792u, 5 }, /* op 34: FULLY_CONNECTED */
-    { 1664u, 1920u, 6 }, /* op 35: FULLY_CONNECTED */
-    { 2432u, 1664u, 0 }, /* op 37: FULLY_CONNECTED */
-    { 2432u, 2048u, 7 }, /* op 38: FULLY_CONNECTED */
-    { 2432u, 2176u, 1 }, /* op 39: FULLY_CONNECTED */
-    { 2432u, 2304u, 2 }, /* op 40: FULLY_CONNECTED */
-    { 2944u, 2432u, 0 }, /* op 42: FULLY_CONNECTED */
-    { 2944u, 2560u, 7 }, /* op 43: FULLY_CONNECTED */
-    { 2944u, 2688u, 1 }, /* op 44: FULLY_CONNECTED */
-    { 2944u, 2816u, 2 }, /* op 45: FULLY_CONNECTED */
-    { 3456u, 2944u, 0 }, /* op 47: FULLY_CONNECTED */
-    { 3456u, 3072u, 7 }, /* op 48: FULLY_CONNECTED */
-    { 3456u, 3200u, 1 }, /* op 49: FULLY_CONNECTED */
-    { 3456u, 3328u, 2 }, /* op 50: FULLY_CONNECTED */
-    { 3968u, 3456u, 0 }, /* op 52: FULLY_CONNECTED */
-    { 3968u, 3584u, 7 }, /* op 53: FULLY_CONNECTED */
-    { 3968u, 3712u, 1 }, /* op 54: FULLY_CONNECTED */
-    { 3968u, 3840u, 2 }, /* op 55: FULLY_CONNECTED */
-    { 4480u, 3968u, 0 }, /* op 57: FULLY_CONNECTED */
-    { 4480u, 4096u, 7 }, /* op 58: FULLY_CONNECTED */
-    { 4480u, 4224u, 1 }, /* op 59: FULLY_CONNECTED */
-    { 4480u, 4352u, 2 }, /* op 60: FULLY_CONNECTED */
-    { 4992u, 4480u, 0 }, /* op 62: FULLY_CONNECTED */
-    { 4992u, 4608u, 7 }, /* op 63: FULLY_CONNECTED */
-    { 4992u, 4736u, 1 }, /* op 64: FULLY_CONNECTED */
-    { 4992u, 4864u, 2 }, /* op 65: FULLY_CONNECTED */
-    { 5248u, 4992u, 0 }, /* op 67: FULLY_CONNECTED */
-    { 5248u, 4992u, 7 }, /* op 70: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 74: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 80: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 84: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 85: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 86: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 87: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 89: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 92: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 96: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 102: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 106: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 107: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 108: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 109: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 111: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 114: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 118: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 124: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 128: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 129: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 130: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 131: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 133: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 136: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 140: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 146: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 150: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 151: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 152: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 153: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 155: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 158: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 162: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 168: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 172: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 173: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 174: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 175: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 177: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 180: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 184: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 190: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 194: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 195: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 196: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 197: FULLY_CONNECTED */
-    { 5248u, 1792u, 0 }, /* op 199: FULLY_CONNECTED */
-    { 5248u, 1792u, 7 }, /* op 202: FULLY_CONNECTED */
-    { 5248u, 1280u, 1 }, /* op 206: FULLY_CONNECTED */
-    { 5248u, 1536u, 2 }, /* op 212: FULLY_CONNECTED */
-    { 1792u, 1408u, 3 }, /* op 216: FULLY_CONNECTED */
-    { 1792u, 1536u, 4 }, /* op 217: FULLY_CONNECTED */
-    { 1792u, 1920u, 5 }, /* op 218: FULLY_CONNECTED */
-    { 1792u, 4992u, 6 }, /* op 219: FULLY_CONNECTED */
-    { 1792u, 0u, 0 }, /* op 221: FULLY_CONNECTED */
-    { 1792u, 128u, 7 }, /* op 224: FULLY_CONNECTED */
-    { 1792u, 128u, 1 }, /* op 228: FULLY_CONNECTED */
-    { 1792u, 256u, 2 }, /* op 234: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 238: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 241: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 245: FULLY_CONNECTED */
-    { 384u, 256u, 6 }, /* op 251: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 255: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 258: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 262: FULLY_CONNECTED */
-    { 384u, 256u, 6 }, /* op 268: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 272: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 275: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 279: FULLY_CONNECTED */
-    { 384u, 256u, 6 }, /* op 285: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 289: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 292: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 296: FULLY_CONNECTED */
-    { 384u, 256u, 6 }, /* op 302: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 306: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 309: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 313: FULLY_CONNECTED */
-    { 384u, 256u, 6 }, /* op 319: FULLY_CONNECTED */
-    { 384u, 128u, 3 }, /* op 323: FULLY_CONNECTED */
-    { 384u, 256u, 4 }, /* op 326: FULLY_CONNECTED */
-    { 384u, 0u, 5 }, /* op 330: FULLY_CONNECTED */
-    { 384u, 0u, 6 }, /* op 336: FULLY_CONNECTED */
-    { 256u, 0u, 8 }, /* op 340: FULLY_CONNECTED */
-    { 0u, 112u, 9 }, /* op 341: FULLY_CONNECTED */
+    { 1408u, 1280u, 0, 2 }, /* op 1: FULLY_CONNECTED, with the next 2 (same input) */
+    { 1408u, 1536u, 1, 0 }, /* op 3: FULLY_CONNECTED */
+    { 1408u, 1664u, 2, 0 }, /* op 7: FULLY_CONNECTED */
+    { 1664u, 1280u, 3, 3 }, /* op 10: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1408u, 4, 0 }, /* op 11: FULLY_CONNECTED */
+    { 1664u, 1792u, 5, 0 }, /* op 12: FULLY_CONNECTED */
+    { 1664u, 1920u, 6, 0 }, /* op 13: FULLY_CONNECTED */
+    { 2048u, 1664u, 0, 3 }, /* op 15: FULLY_CONNECTED, with the next 3 (same input) */
+    { 2048u, 2176u, 7, 0 }, /* op 18: FULLY_CONNECTED */
+    { 2048u, 2304u, 1, 0 }, /* op 22: FULLY_CONNECTED */
+    { 2048u, 2432u, 2, 0 }, /* op 28: FULLY_CONNECTED */
+    { 1536u, 1408u, 3, 3 }, /* op 32: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1536u, 1664u, 4, 0 }, /* op 33: FULLY_CONNECTED */
+    { 1536u, 1792u, 5, 0 }, /* op 34: FULLY_CONNECTED */
+    { 1536u, 1920u, 6, 0 }, /* op 35: FULLY_CONNECTED */
+    { 2432u, 1536u, 0, 3 }, /* op 37: FULLY_CONNECTED, with the next 3 (same input) */
+    { 2432u, 2048u, 7, 0 }, /* op 38: FULLY_CONNECTED */
+    { 2432u, 2176u, 1, 0 }, /* op 39: FULLY_CONNECTED */
+    { 2432u, 2304u, 2, 0 }, /* op 40: FULLY_CONNECTED */
+    { 2944u, 2432u, 0, 3 }, /* op 42: FULLY_CONNECTED, with the next 3 (same input) */
+    { 2944u, 2560u, 7, 0 }, /* op 43: FULLY_CONNECTED */
+    { 2944u, 2688u, 1, 0 }, /* op 44: FULLY_CONNECTED */
+    { 2944u, 2816u, 2, 0 }, /* op 45: FULLY_CONNECTED */
+    { 3456u, 2944u, 0, 3 }, /* op 47: FULLY_CONNECTED, with the next 3 (same input) */
+    { 3456u, 3072u, 7, 0 }, /* op 48: FULLY_CONNECTED */
+    { 3456u, 3200u, 1, 0 }, /* op 49: FULLY_CONNECTED */
+    { 3456u, 3328u, 2, 0 }, /* op 50: FULLY_CONNECTED */
+    { 3968u, 3456u, 0, 3 }, /* op 52: FULLY_CONNECTED, with the next 3 (same input) */
+    { 3968u, 3584u, 7, 0 }, /* op 53: FULLY_CONNECTED */
+    { 3968u, 3712u, 1, 0 }, /* op 54: FULLY_CONNECTED */
+    { 3968u, 3840u, 2, 0 }, /* op 55: FULLY_CONNECTED */
+    { 4480u, 3968u, 0, 3 }, /* op 57: FULLY_CONNECTED, with the next 3 (same input) */
+    { 4480u, 4096u, 7, 0 }, /* op 58: FULLY_CONNECTED */
+    { 4480u, 4224u, 1, 0 }, /* op 59: FULLY_CONNECTED */
+    { 4480u, 4352u, 2, 0 }, /* op 60: FULLY_CONNECTED */
+    { 4992u, 4480u, 0, 3 }, /* op 62: FULLY_CONNECTED, with the next 3 (same input) */
+    { 4992u, 4608u, 7, 0 }, /* op 63: FULLY_CONNECTED */
+    { 4992u, 4736u, 1, 0 }, /* op 64: FULLY_CONNECTED */
+    { 4992u, 4864u, 2, 0 }, /* op 65: FULLY_CONNECTED */
+    { 5120u, 4992u, 0, 3 }, /* op 67: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 70: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 74: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 80: FULLY_CONNECTED */
+    { 1664u, 1280u, 3, 3 }, /* op 84: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 85: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 86: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 87: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 89: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 92: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 96: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 102: FULLY_CONNECTED */
+    { 1664u, 1408u, 3, 3 }, /* op 106: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 107: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 108: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 109: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 111: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 114: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 118: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 124: FULLY_CONNECTED */
+    { 1664u, 1280u, 3, 3 }, /* op 128: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 129: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 130: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 131: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 133: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 136: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 140: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 146: FULLY_CONNECTED */
+    { 1664u, 1408u, 3, 3 }, /* op 150: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 151: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 152: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 153: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 155: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 158: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 162: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 168: FULLY_CONNECTED */
+    { 1664u, 1280u, 3, 3 }, /* op 172: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 173: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 174: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 175: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 177: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 180: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 184: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 190: FULLY_CONNECTED */
+    { 1664u, 1408u, 3, 3 }, /* op 194: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 195: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 196: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 197: FULLY_CONNECTED */
+    { 5120u, 1664u, 0, 3 }, /* op 199: FULLY_CONNECTED, with the next 3 (same input) */
+    { 5120u, 5248u, 7, 0 }, /* op 202: FULLY_CONNECTED */
+    { 5120u, 5376u, 1, 0 }, /* op 206: FULLY_CONNECTED */
+    { 5120u, 5504u, 2, 0 }, /* op 212: FULLY_CONNECTED */
+    { 1664u, 1280u, 3, 3 }, /* op 216: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 1792u, 4, 0 }, /* op 217: FULLY_CONNECTED */
+    { 1664u, 1920u, 5, 0 }, /* op 218: FULLY_CONNECTED */
+    { 1664u, 4992u, 6, 0 }, /* op 219: FULLY_CONNECTED */
+    { 1664u, 0u, 0, 3 }, /* op 221: FULLY_CONNECTED, with the next 3 (same input) */
+    { 1664u, 256u, 7, 0 }, /* op 224: FULLY_CONNECTED */
+    { 1664u, 384u, 1, 0 }, /* op 228: FULLY_CONNECTED */
+    { 1664u, 512u, 2, 0 }, /* op 234: FULLY_CONNECTED */
+    { 256u, 128u, 3, 3 }, /* op 238: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 241: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 245: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 251: FULLY_CONNECTED */
+    { 256u, 0u, 3, 3 }, /* op 255: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 258: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 262: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 268: FULLY_CONNECTED */
+    { 256u, 128u, 3, 3 }, /* op 272: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 275: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 279: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 285: FULLY_CONNECTED */
+    { 256u, 0u, 3, 3 }, /* op 289: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 292: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 296: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 302: FULLY_CONNECTED */
+    { 256u, 128u, 3, 3 }, /* op 306: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 309: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 313: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 319: FULLY_CONNECTED */
+    { 256u, 0u, 3, 3 }, /* op 323: FULLY_CONNECTED, with the next 3 (same input) */
+    { 256u, 384u, 4, 0 }, /* op 326: FULLY_CONNECTED */
+    { 256u, 512u, 5, 0 }, /* op 330: FULLY_CONNECTED */
+    { 256u, 640u, 6, 0 }, /* op 336: FULLY_CONNECTED */
+    { 0u, 128u, 8, 0 }, /* op 340: FULLY_CONNECTED */
+    { 128u, 0u, 9, 0 }, /* op 341: FULLY_CONNECTED */
 };
 
 static const sd_lut_node_t sd_lut_nodes[79] = {
     { 1280u, 1408u, 128, 0 }, /* op 2: TANH */
-    { 1280u, 1536u, 128, 1 }, /* op 4: LOGISTIC */
-    { 1280u, 1408u, 128, 2 }, /* op 6: TANH */
-    { 1536u, 1664u, 128, 3 }, /* op 8: LOGISTIC */
-    { 2048u, 1408u, 128, 4 }, /* op 17: TANH */
-    { 2048u, 1536u, 128, 5 }, /* op 20: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 24: LOGISTIC */
+    { 1536u, 1280u, 128, 1 }, /* op 4: LOGISTIC */
+    { 1536u, 1280u, 128, 2 }, /* op 6: TANH */
+    { 1664u, 1408u, 128, 3 }, /* op 8: LOGISTIC */
+    { 2048u, 1280u, 128, 4 }, /* op 17: TANH */
+    { 1664u, 1408u, 128, 5 }, /* op 20: LOGISTIC */
+    { 1408u, 1536u, 128, 6 }, /* op 24: LOGISTIC */
     { 1280u, 1408u, 128, 7 }, /* op 27: TANH */
-    { 1664u, 1536u, 128, 8 }, /* op 30: LOGISTIC */
+    { 1536u, 1664u, 128, 8 }, /* op 30: LOGISTIC */
     { 5120u, 1408u, 128, 4 }, /* op 69: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 72: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 76: LOGISTIC */
-    { 1280u, 1408u, 128, 7 }, /* op 79: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 82: LOGISTIC */
-    { 5120u, 1408u, 128, 4 }, /* op 91: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 94: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 98: LOGISTIC */
+    { 4992u, 1664u, 128, 5 }, /* op 72: LOGISTIC */
+    { 1280u, 1664u, 128, 6 }, /* op 76: LOGISTIC */
+    { 1408u, 1280u, 128, 7 }, /* op 79: TANH */
+    { 1664u, 1792u, 128, 8 }, /* op 82: LOGISTIC */
+    { 5120u, 1280u, 128, 4 }, /* op 91: TANH */
+    { 1664u, 1792u, 128, 5 }, /* op 94: LOGISTIC */
+    { 1408u, 1792u, 128, 6 }, /* op 98: LOGISTIC */
     { 1280u, 1408u, 128, 7 }, /* op 101: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 104: LOGISTIC */
+    { 1664u, 1792u, 128, 8 }, /* op 104: LOGISTIC */
     { 5120u, 1408u, 128, 4 }, /* op 113: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 116: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 120: LOGISTIC */
-    { 1280u, 1408u, 128, 7 }, /* op 123: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 126: LOGISTIC */
-    { 5120u, 1408u, 128, 4 }, /* op 135: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 138: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 142: LOGISTIC */
+    { 1664u, 1792u, 128, 5 }, /* op 116: LOGISTIC */
+    { 1280u, 1792u, 128, 6 }, /* op 120: LOGISTIC */
+    { 1408u, 1280u, 128, 7 }, /* op 123: TANH */
+    { 1664u, 1792u, 128, 8 }, /* op 126: LOGISTIC */
+    { 5120u, 1280u, 128, 4 }, /* op 135: TANH */
+    { 1664u, 1792u, 128, 5 }, /* op 138: LOGISTIC */
+    { 1408u, 1792u, 128, 6 }, /* op 142: LOGISTIC */
     { 1280u, 1408u, 128, 7 }, /* op 145: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 148: LOGISTIC */
+    { 1664u, 1792u, 128, 8 }, /* op 148: LOGISTIC */
     { 5120u, 1408u, 128, 4 }, /* op 157: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 160: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 164: LOGISTIC */
-    { 1280u, 1408u, 128, 7 }, /* op 167: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 170: LOGISTIC */
-    { 5120u, 1408u, 128, 4 }, /* op 179: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 182: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 186: LOGISTIC */
+    { 1664u, 1792u, 128, 5 }, /* op 160: LOGISTIC */
+    { 1280u, 1792u, 128, 6 }, /* op 164: LOGISTIC */
+    { 1408u, 1280u, 128, 7 }, /* op 167: TANH */
+    { 1664u, 1792u, 128, 8 }, /* op 170: LOGISTIC */
+    { 5120u, 1280u, 128, 4 }, /* op 179: TANH */
+    { 1664u, 1792u, 128, 5 }, /* op 182: LOGISTIC */
+    { 1408u, 1792u, 128, 6 }, /* op 186: LOGISTIC */
     { 1280u, 1408u, 128, 7 }, /* op 189: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 192: LOGISTIC */
+    { 1664u, 1792u, 128, 8 }, /* op 192: LOGISTIC */
     { 5120u, 1408u, 128, 4 }, /* op 201: TANH */
-    { 5120u, 1536u, 128, 5 }, /* op 204: LOGISTIC */
-    { 1536u, 1280u, 128, 6 }, /* op 208: LOGISTIC */
-    { 1280u, 1408u, 128, 7 }, /* op 211: TANH */
-    { 1792u, 1536u, 128, 8 }, /* op 214: LOGISTIC */
+    { 1664u, 1792u, 128, 5 }, /* op 204: LOGISTIC */
+    { 1280u, 1792u, 128, 6 }, /* op 208: LOGISTIC */
+    { 1408u, 1280u, 128, 7 }, /* op 211: TANH */
+    { 1664u, 1792u, 128, 8 }, /* op 214: LOGISTIC */
     { 128u, 0u, 128, 4 }, /* op 223: TANH */
-    { 256u, 128u, 128, 5 }, /* op 226: LOGISTIC */
-    { 384u, 128u, 128, 6 }, /* op 230: LOGISTIC */
+    { 128u, 256u, 128, 5 }, /* op 226: LOGISTIC */
+    { 256u, 384u, 128, 6 }, /* op 230: LOGISTIC */
     { 0u, 128u, 128, 7 }, /* op 233: TANH */
-    { 384u, 256u, 128, 8 }, /* op 236: LOGISTIC */
+    { 256u, 384u, 128, 8 }, /* op 236: LOGISTIC */
     { 256u, 128u, 128, 4 }, /* op 240: TANH */
-    { 512u, 256u, 128, 5 }, /* op 243: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 247: LOGISTIC */
-    { 0u, 128u, 128, 7 }, /* op 250: TANH */
-    { 384u, 256u, 128, 8 }, /* op 253: LOGISTIC */
-    { 256u, 128u, 128, 4 }, /* op 257: TANH */
-    { 512u, 256u, 128, 5 }, /* op 260: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 264: LOGISTIC */
+    { 256u, 384u, 128, 5 }, /* op 243: LOGISTIC */
+    { 0u, 384u, 128, 6 }, /* op 247: LOGISTIC */
+    { 128u, 0u, 128, 7 }, /* op 250: TANH */
+    { 256u, 384u, 128, 8 }, /* op 253: LOGISTIC */
+    { 256u, 0u, 128, 4 }, /* op 257: TANH */
+    { 256u, 384u, 128, 5 }, /* op 260: LOGISTIC */
+    { 128u, 384u, 128, 6 }, /* op 264: LOGISTIC */
     { 0u, 128u, 128, 7 }, /* op 267: TANH */
-    { 384u, 256u, 128, 8 }, /* op 270: LOGISTIC */
+    { 256u, 384u, 128, 8 }, /* op 270: LOGISTIC */
     { 256u, 128u, 128, 4 }, /* op 274: TANH */
-    { 512u, 256u, 128, 5 }, /* op 277: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 281: LOGISTIC */
-    { 0u, 128u, 128, 7 }, /* op 284: TANH */
-    { 384u, 256u, 128, 8 }, /* op 287: LOGISTIC */
-    { 256u, 128u, 128, 4 }, /* op 291: TANH */
-    { 512u, 256u, 128, 5 }, /* op 294: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 298: LOGISTIC */
+    { 256u, 384u, 128, 5 }, /* op 277: LOGISTIC */
+    { 0u, 384u, 128, 6 }, /* op 281: LOGISTIC */
+    { 128u, 0u, 128, 7 }, /* op 284: TANH */
+    { 256u, 384u, 128, 8 }, /* op 287: LOGISTIC */
+    { 256u, 0u, 128, 4 }, /* op 291: TANH */
+    { 256u, 384u, 128, 5 }, /* op 294: LOGISTIC */
+    { 128u, 384u, 128, 6 }, /* op 298: LOGISTIC */
     { 0u, 128u, 128, 7 }, /* op 301: TANH */
-    { 384u, 256u, 128, 8 }, /* op 304: LOGISTIC */
+    { 256u, 384u, 128, 8 }, /* op 304: LOGISTIC */
     { 256u, 128u, 128, 4 }, /* op 308: TANH */
-    { 512u, 256u, 128, 5 }, /* op 311: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 315: LOGISTIC */
-    { 0u, 128u, 128, 7 }, /* op 318: TANH */
-    { 384u, 256u, 128, 8 }, /* op 321: LOGISTIC */
-    { 256u, 128u, 128, 4 }, /* op 325: TANH */
-    { 512u, 256u, 128, 5 }, /* op 328: LOGISTIC */
-    { 256u, 0u, 128, 6 }, /* op 332: LOGISTIC */
+    { 256u, 384u, 128, 5 }, /* op 311: LOGISTIC */
+    { 0u, 384u, 128, 6 }, /* op 315: LOGISTIC */
+    { 128u, 0u, 128, 7 }, /* op 318: TANH */
+    { 256u, 384u, 128, 8 }, /* op 321: LOGISTIC */
+    { 256u, 0u, 128, 4 }, /* op 325: TANH */
+    { 256u, 384u, 128, 5 }, /* op 328: LOGISTIC */
+    { 128u, 384u, 128, 6 }, /* op 332: LOGISTIC */
     { 0u, 128u, 128, 7 }, /* op 335: TANH */
-    { 256u, 0u, 128, 8 }, /* op 338: LOGISTIC */
+    { 0u, 256u, 128, 8 }, /* op 338: LOGISTIC */
 };
 
 static const sd_mul_node_t sd_mul_nodes[47] = {
-    { 1536u, 1408u, 1280u, 0 }, /* op 5: MUL */
-    { 1664u, 1408u, 1536u, 1 }, /* op 9: MUL */
-    { 1536u, 1280u, 1664u, 2 }, /* op 21: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 25: MUL */
-    { 1536u, 1408u, 1664u, 1 }, /* op 31: MUL */
-    { 1536u, 1280u, 4992u, 3 }, /* op 73: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 77: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 83: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 95: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 99: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 105: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 117: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 121: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 127: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 139: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 143: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 149: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 161: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 165: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 171: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 183: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 187: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 193: MUL */
-    { 1536u, 1280u, 1792u, 3 }, /* op 205: MUL */
-    { 1280u, 1408u, 1536u, 0 }, /* op 209: MUL */
-    { 1536u, 1408u, 1792u, 1 }, /* op 215: MUL */
-    { 128u, 1280u, 256u, 3 }, /* op 227: MUL */
-    { 128u, 0u, 384u, 0 }, /* op 231: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 237: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 244: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 248: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 254: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 261: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 265: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 271: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 278: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 282: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 288: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 295: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 299: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 305: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 312: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 316: MUL */
-    { 256u, 128u, 384u, 1 }, /* op 322: MUL */
-    { 256u, 0u, 512u, 3 }, /* op 329: MUL */
-    { 0u, 128u, 256u, 0 }, /* op 333: MUL */
-    { 0u, 128u, 256u, 1 }, /* op 339: MUL */
+    { 1280u, 1408u, 1536u, 0 }, /* op 5: MUL */
+    { 1408u, 1280u, 1664u, 1 }, /* op 9: MUL */
+    { 1408u, 1536u, 1664u, 2 }, /* op 21: MUL */
+    { 1536u, 1280u, 1408u, 0 }, /* op 25: MUL */
+    { 1664u, 1408u, 1536u, 1 }, /* op 31: MUL */
+    { 1664u, 1280u, 4992u, 3 }, /* op 73: MUL */
+    { 1664u, 1408u, 1280u, 0 }, /* op 77: MUL */
+    { 1792u, 1280u, 1664u, 1 }, /* op 83: MUL */
+    { 1792u, 1408u, 1664u, 3 }, /* op 95: MUL */
+    { 1792u, 1280u, 1408u, 0 }, /* op 99: MUL */
+    { 1792u, 1408u, 1664u, 1 }, /* op 105: MUL */
+    { 1792u, 1280u, 1664u, 3 }, /* op 117: MUL */
+    { 1792u, 1408u, 1280u, 0 }, /* op 121: MUL */
+    { 1792u, 1280u, 1664u, 1 }, /* op 127: MUL */
+    { 1792u, 1408u, 1664u, 3 }, /* op 139: MUL */
+    { 1792u, 1280u, 1408u, 0 }, /* op 143: MUL */
+    { 1792u, 1408u, 1664u, 1 }, /* op 149: MUL */
+    { 1792u, 1280u, 1664u, 3 }, /* op 161: MUL */
+    { 1792u, 1408u, 1280u, 0 }, /* op 165: MUL */
+    { 1792u, 1280u, 1664u, 1 }, /* op 171: MUL */
+    { 1792u, 1408u, 1664u, 3 }, /* op 183: MUL */
+    { 1792u, 1280u, 1408u, 0 }, /* op 187: MUL */
+    { 1792u, 1408u, 1664u, 1 }, /* op 193: MUL */
+    { 1792u, 1280u, 1664u, 3 }, /* op 205: MUL */
+    { 1792u, 1408u, 1280u, 0 }, /* op 209: MUL */
+    { 1792u, 1280u, 1664u, 1 }, /* op 215: MUL */
+    { 256u, 1408u, 128u, 3 }, /* op 227: MUL */
+    { 384u, 0u, 256u, 0 }, /* op 231: MUL */
+    { 384u, 128u, 256u, 1 }, /* op 237: MUL */
+    { 384u, 0u, 256u, 3 }, /* op 244: MUL */
+    { 384u, 128u, 0u, 0 }, /* op 248: MUL */
+    { 384u, 0u, 256u, 1 }, /* op 254: MUL */
+    { 384u, 128u, 256u, 3 }, /* op 261: MUL */
+    { 384u, 0u, 128u, 0 }, /* op 265: MUL */
+    { 384u, 128u, 256u, 1 }, /* op 271: MUL */
+    { 384u, 0u, 256u, 3 }, /* op 278: MUL */
+    { 384u, 128u, 0u, 0 }, /* op 282: MUL */
+    { 384u, 0u, 256u, 1 }, /* op 288: MUL */
+    { 384u, 128u, 256u, 3 }, /* op 295: MUL */
+    { 384u, 0u, 128u, 0 }, /* op 299: MUL */
+    { 384u, 128u, 256u, 1 }, /* op 305: MUL */
+    { 384u, 0u, 256u, 3 }, /* op 312: MUL */
+    { 384u, 128u, 0u, 0 }, /* op 316: MUL */
+    { 384u, 0u, 256u, 1 }, /* op 322: MUL */
+    { 384u, 128u, 256u, 3 }, /* op 329: MUL */
+    { 384u, 0u, 128u, 0 }, /* op 333: MUL */
+    { 256u, 128u, 0u, 1 }, /* op 339: MUL */
 };
 
 static const sd_add_node_t sd_add_nodes[75] = {
-    { 1536u, 1408u, 2048u, 0 }, /* op 16: ADD */
-    { 1536u, 1664u, 2048u, 1 }, /* op 19: ADD */
-    { 1280u, 1792u, 1536u, 2 }, /* op 23: ADD */
-    { 1664u, 1536u, 1280u, 3 }, /* op 26: ADD */
-    { 1536u, 1920u, 1664u, 4 }, /* op 29: ADD */
+    { 1664u, 1280u, 2048u, 0 }, /* op 16: ADD */
+    { 2176u, 1408u, 1664u, 1 }, /* op 19: ADD */
+    { 2304u, 1792u, 1408u, 2 }, /* op 23: ADD */
+    { 1664u, 1408u, 1280u, 3 }, /* op 26: ADD */
+    { 2432u, 1920u, 1536u, 4 }, /* op 29: ADD */
     { 4992u, 1408u, 5120u, 0 }, /* op 68: ADD */
-    { 4992u, 1536u, 5120u, 1 }, /* op 71: ADD */
-    { 1280u, 1792u, 1536u, 2 }, /* op 75: ADD */
-    { 4992u, 1536u, 1280u, 3 }, /* op 78: ADD */
-    { 1536u, 1920u, 1792u, 4 }, /* op 81: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 90: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 93: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 97: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 100: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 103: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 112: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 115: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 119: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 122: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 125: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 134: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 137: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 141: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 144: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 147: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 156: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 159: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 163: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 166: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 169: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 178: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 181: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 185: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 188: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 191: ADD */
-    { 1792u, 1408u, 5120u, 0 }, /* op 200: ADD */
-    { 1792u, 1536u, 5120u, 1 }, /* op 203: ADD */
-    { 1280u, 1920u, 1536u, 2 }, /* op 207: ADD */
-    { 1792u, 1536u, 1280u, 3 }, /* op 210: ADD */
-    { 1536u, 4992u, 1792u, 4 }, /* op 213: ADD */
-    { 0u, 1408u, 128u, 0 }, /* op 222: ADD */
-    { 128u, 1536u, 256u, 1 }, /* op 225: ADD */
-    { 128u, 1920u, 384u, 2 }, /* op 229: ADD */
-    { 256u, 384u, 0u, 3 }, /* op 232: ADD */
-    { 256u, 4992u, 384u, 4 }, /* op 235: ADD */
-    { 1664u, 128u, 256u, 0 }, /* op 239: ADD */
-    { 2048u, 256u, 512u, 1 }, /* op 242: ADD */
-    { 2176u, 0u, 256u, 2 }, /* op 246: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 249: ADD */
-    { 2304u, 256u, 384u, 4 }, /* op 252: ADD */
-    { 2432u, 128u, 256u, 0 }, /* op 256: ADD */
-    { 2560u, 256u, 512u, 1 }, /* op 259: ADD */
-    { 2688u, 0u, 256u, 2 }, /* op 263: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 266: ADD */
-    { 2816u, 256u, 384u, 4 }, /* op 269: ADD */
+    { 5248u, 1664u, 4992u, 1 }, /* op 71: ADD */
+    { 5376u, 1792u, 1280u, 2 }, /* op 75: ADD */
+    { 4992u, 1280u, 1408u, 3 }, /* op 78: ADD */
+    { 5504u, 1920u, 1664u, 4 }, /* op 81: ADD */
+    { 1664u, 1280u, 5120u, 0 }, /* op 90: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 93: ADD */
+    { 5376u, 1920u, 1408u, 2 }, /* op 97: ADD */
+    { 1664u, 1408u, 1280u, 3 }, /* op 100: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 103: ADD */
+    { 1664u, 1408u, 5120u, 0 }, /* op 112: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 115: ADD */
+    { 5376u, 1920u, 1280u, 2 }, /* op 119: ADD */
+    { 1664u, 1280u, 1408u, 3 }, /* op 122: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 125: ADD */
+    { 1664u, 1280u, 5120u, 0 }, /* op 134: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 137: ADD */
+    { 5376u, 1920u, 1408u, 2 }, /* op 141: ADD */
+    { 1664u, 1408u, 1280u, 3 }, /* op 144: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 147: ADD */
+    { 1664u, 1408u, 5120u, 0 }, /* op 156: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 159: ADD */
+    { 5376u, 1920u, 1280u, 2 }, /* op 163: ADD */
+    { 1664u, 1280u, 1408u, 3 }, /* op 166: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 169: ADD */
+    { 1664u, 1280u, 5120u, 0 }, /* op 178: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 181: ADD */
+    { 5376u, 1920u, 1408u, 2 }, /* op 185: ADD */
+    { 1664u, 1408u, 1280u, 3 }, /* op 188: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 191: ADD */
+    { 1664u, 1408u, 5120u, 0 }, /* op 200: ADD */
+    { 5248u, 1792u, 1664u, 1 }, /* op 203: ADD */
+    { 5376u, 1920u, 1280u, 2 }, /* op 207: ADD */
+    { 1664u, 1280u, 1408u, 3 }, /* op 210: ADD */
+    { 5504u, 4992u, 1664u, 4 }, /* op 213: ADD */
+    { 0u, 1280u, 128u, 0 }, /* op 222: ADD */
+    { 256u, 1792u, 128u, 1 }, /* op 225: ADD */
+    { 384u, 1920u, 256u, 2 }, /* op 229: ADD */
+    { 128u, 256u, 0u, 3 }, /* op 232: ADD */
+    { 512u, 4992u, 256u, 4 }, /* op 235: ADD */
+    { 1536u, 128u, 256u, 0 }, /* op 239: ADD */
+    { 2048u, 384u, 256u, 1 }, /* op 242: ADD */
+    { 2176u, 512u, 0u, 2 }, /* op 246: ADD */
+    { 256u, 0u, 128u, 3 }, /* op 249: ADD */
+    { 2304u, 640u, 256u, 4 }, /* op 252: ADD */
+    { 2432u, 0u, 256u, 0 }, /* op 256: ADD */
+    { 2560u, 384u, 256u, 1 }, /* op 259: ADD */
+    { 2688u, 512u, 128u, 2 }, /* op 263: ADD */
+    { 256u, 128u, 0u, 3 }, /* op 266: ADD */
+    { 2816u, 640u, 256u, 4 }, /* op 269: ADD */
     { 2944u, 128u, 256u, 0 }, /* op 273: ADD */
-    { 3072u, 256u, 512u, 1 }, /* op 276: ADD */
-    { 3200u, 0u, 256u, 2 }, /* op 280: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 283: ADD */
-    { 3328u, 256u, 384u, 4 }, /* op 286: ADD */
-    { 3456u, 128u, 256u, 0 }, /* op 290: ADD */
-    { 3584u, 256u, 512u, 1 }, /* op 293: ADD */
-    { 3712u, 0u, 256u, 2 }, /* op 297: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 300: ADD */
-    { 3840u, 256u, 384u, 4 }, /* op 303: ADD */
+    { 3072u, 384u, 256u, 1 }, /* op 276: ADD */
+    { 3200u, 512u, 0u, 2 }, /* op 280: ADD */
+    { 256u, 0u, 128u, 3 }, /* op 283: ADD */
+    { 3328u, 640u, 256u, 4 }, /* op 286: ADD */
+    { 3456u, 0u, 256u, 0 }, /* op 290: ADD */
+    { 3584u, 384u, 256u, 1 }, /* op 293: ADD */
+    { 3712u, 512u, 128u, 2 }, /* op 297: ADD */
+    { 256u, 128u, 0u, 3 }, /* op 300: ADD */
+    { 3840u, 640u, 256u, 4 }, /* op 303: ADD */
     { 3968u, 128u, 256u, 0 }, /* op 307: ADD */
-    { 4096u, 256u, 512u, 1 }, /* op 310: ADD */
-    { 4224u, 0u, 256u, 2 }, /* op 314: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 317: ADD */
-    { 4352u, 256u, 384u, 4 }, /* op 320: ADD */
-    { 4480u, 128u, 256u, 0 }, /* op 324: ADD */
-    { 4608u, 256u, 512u, 1 }, /* op 327: ADD */
-    { 4736u, 0u, 256u, 2 }, /* op 331: ADD */
-    { 512u, 256u, 0u, 3 }, /* op 334: ADD */
-    { 4864u, 0u, 256u, 4 }, /* op 337: ADD */
+    { 4096u, 384u, 256u, 1 }, /* op 310: ADD */
+    { 4224u, 512u, 0u, 2 }, /* op 314: ADD */
+    { 256u, 0u, 128u, 3 }, /* op 317: ADD */
+    { 4352u, 640u, 256u, 4 }, /* op 320: ADD */
+    { 4480u, 0u, 256u, 0 }, /* op 324: ADD */
+    { 4608u, 384u, 256u, 1 }, /* op 327: ADD */
+    { 4736u, 512u, 128u, 2 }, /* op 331: ADD */
+    { 256u, 128u, 0u, 3 }, /* op 334: ADD */
+    { 4864u, 640u, 0u, 4 }, /* op 337: ADD */
 };
 
 static const sd_softmax_node_t sd_softmax_nodes[1] = {
-    { { 1987165568, 22, -496 }, (sd_model_arena + 112), (sd_model_arena + 0), 1, 10 }, /* op 342: SOFTMAX */
+    { { 1987165568, 22, -496 }, (sd_model_arena + 0), (sd_model_arena + 16), 1, 10 }, /* op 342: SOFTMAX */
 };
 
-static const sd_op_t sd_ops[343] = {
+static const sd_op_t sd_ops[251] = {
     SD_OP_COPY, /* op 0: STRIDED_SLICE, node 0 */
-    SD_OP_FULLY_CONNECTED, /* op 1: FULLY_CONNECTED, node 0 */
+    SD_OP_FULLY_CONNECTED, /* ops 1, 3, 7: FULLY_CONNECTED, node 0 */
     SD_OP_LUT, /* op 2: TANH, node 0 */
-    SD_OP_FULLY_CONNECTED, /* op 3: FULLY_CONNECTED, node 1 */
     SD_OP_LUT, /* op 4: LOGISTIC, node 1 */
     SD_OP_MUL, /* op 5: MUL, node 0 */
     SD_OP_LUT, /* op 6: TANH, node 2 */
-    SD_OP_FULLY_CONNECTED, /* op 7: FULLY_CONNECTED, node 2 */
     SD_OP_LUT, /* op 8: LOGISTIC, node 3 */
     SD_OP_MUL, /* op 9: MUL, node 1 */
-    SD_OP_FULLY_CONNECTED, /* op 10: FULLY_CONNECTED, node 3 */
-    SD_OP_FULLY_CONNECTED, /* op 11: FULLY_CONNECTED, node 4 */
-    SD_OP_FULLY_CONNECTED, /* op 12: FULLY_CONNECTED, node 5 */
-    SD_OP_FULLY_CONNECTED, /* op 13: FULLY_CONNECTED, node 6 */
+    SD_OP_FULLY_CONNECTED, /* ops 10, 11, 12, 13: FULLY_CONNECTED, node 3 */
     SD_OP_COPY, /* op 14: STRIDED_SLICE, node 1 */
-    SD_OP_FULLY_CONNECTED, /* op 15: FULLY_CONNECTED, node 7 */
+    SD_OP_FULLY_CONNECTED, /* ops 15, 18, 22, 28: FULLY_CONNECTED, node 7 */
     SD_OP_ADD, /* op 16: ADD, node 0 */
     SD_OP_LUT, /* op 17: TANH, node 4 */
-    SD_OP_FULLY_CONNECTED, /* op 18: FULLY_CONNECTED, node 8 */
     SD_OP_ADD, /* op 19: ADD, node 1 */
     SD_OP_LUT, /* op 20: LOGISTIC, node 5 */
     SD_OP_MUL, /* op 21: MUL, node 2 */
-    SD_OP_FULLY_CONNECTED, /* op 22: FULLY_CONNECTED, node 9 */
     SD_OP_ADD, /* op 23: ADD, node 2 */
     SD_OP_LUT, /* op 24: LOGISTIC, node 6 */
     SD_OP_MUL, /* op 25: MUL, node 3 */
     SD_OP_ADD, /* op 26: ADD, node 3 */
     SD_OP_LUT, /* op 27: TANH, node 7 */
-    SD_OP_FULLY_CONNECTED, /* op 28: FULLY_CONNECTED, node 10 */
     SD_OP_ADD, /* op 29: ADD, node 4 */
     SD_OP_LUT, /* op 30: LOGISTIC, node 8 */
     SD_OP_MUL, /* op 31: MUL, node 4 */
-    SD_OP_FULLY_CONNECTED, /* op 32: FULLY_CONNECTED, node 11 */
-    SD_OP_FULLY_CONNECTED, /* op 33: FULLY_CONNECTED, node 12 */
-    SD_OP_FULLY_CONNECTED, /* op 34: FULLY_CONNECTED, node 13 */
-    SD_OP_FULLY_CONNECTED, /* op 35: FULLY_CONNECTED, node 14 */
+    SD_OP_FULLY_CONNECTED, /* ops 32, 33, 34, 35: FULLY_CONNECTED, node 11 */
     SD_OP_COPY, /* op 36: STRIDED_SLICE, node 2 */
-    SD_OP_FULLY_CONNECTED, /* op 37: FULLY_CONNECTED, node 15 */
-    SD_OP_FULLY_CONNECTED, /* op 38: FULLY_CONNECTED, node 16 */
-    SD_OP_FULLY_CONNECTED, /* op 39: FULLY_CONNECTED, node 17 */
-    SD_OP_FULLY_CONNECTED, /* op 40: FULLY_CONNECTED, node 18 */
+    SD_OP_FULLY_CONNECTED, /* ops 37, 38, 39, 40: FULLY_CONNECTED, node 15 */
     SD_OP_COPY, /* op 41: STRIDED_SLICE, node 3 */
-    SD_OP_FULLY_CONNECTED, /* op 42: FULLY_CONNECTED, node 19 */
-    SD_OP_FULLY_CONNECTED, /* op 43: FULLY_CONNECTED, node 20 */
-    SD_OP_FULLY_CONNECTED, /* op 44: FULLY_CONNECTED, node 21 */
-    SD_OP_FULLY_CONNECTED, /* op 45: FULLY_CONNECTED, node 22 */
+    SD_OP_FULLY_CONNECTED, /* ops 42, 43, 44, 45: FULLY_CONNECTED, node 19 */
     SD_OP_COPY, /* op 46: STRIDED_SLICE, node 4 */
-    SD_OP_FULLY_CONNECTED, /* op 47: FULLY_CONNECTED, node 23 */
-    SD_OP_FULLY_CONNECTED, /* op 48: FULLY_CONNECTED, node 24 */
-    SD_OP_FULLY_CONNECTED, /* op 49: FULLY_CONNECTED, node 25 */
-    SD_OP_FULLY_CONNECTED, /* op 50: FULLY_CONNECTED, node 26 */
+    SD_OP_FULLY_CONNECTED, /* ops 47, 48, 49, 50: FULLY_CONNECTED, node 23 */
     SD_OP_COPY, /* op 51: STRIDED_SLICE, node 5 */
-    SD_OP_FULLY_CONNECTED, /* op 52: FULLY_CONNECTED, node 27 */
-    SD_OP_FULLY_CONNECTED, /* op 53: FULLY_CONNECTED, node 28 */
-    SD_OP_FULLY_CONNECTED, /* op 54: FULLY_CONNECTED, node 29 */
-    SD_OP_FULLY_CONNECTED, /* op 55: FULLY_CONNECTED, node 30 */
+    SD_OP_FULLY_CONNECTED, /* ops 52, 53, 54, 55: FULLY_CONNECTED, node 27 */
     SD_OP_COPY, /* op 56: STRIDED_SLICE, node 6 */
-    SD_OP_FULLY_CONNECTED, /* op 57: FULLY_CONNECTED, node 31 */
-    SD_OP_FULLY_CONNECTED, /* op 58: FULLY_CONNECTED, node 32 */
-    SD_OP_FULLY_CONNECTED, /* op 59: FULLY_CONNECTED, node 33 */
-    SD_OP_FULLY_CONNECTED, /* op 60: FULLY_CONNECTED, node 34 */
+    SD_OP_FULLY_CONNECTED, /* ops 57, 58, 59, 60: FULLY_CONNECTED, node 31 */
     SD_OP_COPY, /* op 61: STRIDED_SLICE, node 7 */
-    SD_OP_FULLY_CONNECTED, /* op 62: FULLY_CONNECTED, node 35 */
-    SD_OP_FULLY_CONNECTED, /* op 63: FULLY_CONNECTED, node 36 */
-    SD_OP_FULLY_CONNECTED, /* op 64: FULLY_CONNECTED, node 37 */
-    SD_OP_FULLY_CONNECTED, /* op 65: FULLY_CONNECTED, node 38 */
+    SD_OP_FULLY_CONNECTED, /* ops 62, 63, 64, 65: FULLY_CONNECTED, node 35 */
     SD_OP_COPY, /* op 66: STRIDED_SLICE, node 8 */
-    SD_OP_FULLY_CONNECTED, /* op 67: FULLY_CONNECTED, node 39 */
+    SD_OP_FULLY_CONNECTED, /* ops 67, 70, 74, 80: FULLY_CONNECTED, node 39 */
     SD_OP_ADD, /* op 68: ADD, node 5 */
     SD_OP_LUT, /* op 69: TANH, node 9 */
-    SD_OP_FULLY_CONNECTED, /* op 70: FULLY_CONNECTED, node 40 */
     SD_OP_ADD, /* op 71: ADD, node 6 */
     SD_OP_LUT, /* op 72: LOGISTIC, node 10 */
     SD_OP_MUL, /* op 73: MUL, node 5 */
-    SD_OP_FULLY_CONNECTED, /* op 74: FULLY_CONNECTED, node 41 */
     SD_OP_ADD, /* op 75: ADD, node 7 */
     SD_OP_LUT, /* op 76: LOGISTIC, node 11 */
     SD_OP_MUL, /* op 77: MUL, node 6 */
     SD_OP_ADD, /* op 78: ADD, node 8 */
     SD_OP_LUT, /* op 79: TANH, node 12 */
-    SD_OP_FULLY_CONNECTED, /* op 80: FULLY_CONNECTED, node 42 */
     SD_OP_ADD, /* op 81: ADD, node 9 */
     SD_OP_LUT, /* op 82: LOGISTIC, node 13 */
     SD_OP_MUL, /* op 83: MUL, node 7 */
-    SD_OP_FULLY_CONNECTED, /* op 84: FULLY_CONNECTED, node 43 */
-    SD_OP_FULLY_CONNECTED, /* op 85: FULLY_CONNECTED, node 44 */
-    SD_OP_FULLY_CONNECTED, /* op 86: FULLY_CONNECTED, node 45 */
-    SD_OP_FULLY_CONNECTED, /* op 87: FULLY_CONNECTED, node 46 */
+    SD_OP_FULLY_CONNECTED, /* ops 84, 85, 86, 87: FULLY_CONNECTED, node 43 */
     SD_OP_COPY, /* op 88: STRIDED_SLICE, node 9 */
-    SD_OP_FULLY_CONNECTED, /* op 89: FULLY_CONNECTED, node 47 */
+    SD_OP_FULLY_CONNECTED, /* ops 89, 92, 96, 102: FULLY_CONNECTED, node 47 */
     SD_OP_ADD, /* op 90: ADD, node 10 */
     SD_OP_LUT, /* op 91: TANH, node 14 */
-    SD_OP_FULLY_CONNECTED, /* op 92: FULLY_CONNECTED, node 48 */
     SD_OP_ADD, /* op 93: ADD, node 11 */
     SD_OP_LUT, /* op 94: LOGISTIC, node 15 */
     SD_OP_MUL, /* op 95: MUL, node 8 */
-    SD_OP_FULLY_CONNECTED, /* op 96: FULLY_CONNECTED, node 49 */
     SD_OP_ADD, /* op 97: ADD, node 12 */
     SD_OP_LUT, /* op 98: LOGISTIC, node 16 */
     SD_OP_MUL, /* op 99: MUL, node 9 */
     SD_OP_ADD, /* op 100: ADD, node 13 */
     SD_OP_LUT, /* op 101: TANH, node 17 */
-    SD_OP_FULLY_CONNECTED, /* op 102: FULLY_CONNECTED, node 50 */
     SD_OP_ADD, /* op 103: ADD, node 14 */
     SD_OP_LUT, /* op 104: LOGISTIC, node 18 */
     SD_OP_MUL, /* op 105: MUL, node 10 */
-    SD_OP_FULLY_CONNECTED, /* op 106: FULLY_CONNECTED, node 51 */
-    SD_OP_FULLY_CONNECTED, /* op 107: FULLY_CONNECTED, node 52 */
-    SD_OP_FULLY_CONNECTED, /* op 108: FULLY_CONNECTED, node 53 */
-    SD_OP_FULLY_CONNECTED, /* op 109: FULLY_CONNECTED, node 54 */
+    SD_OP_FULLY_CONNECTED, /* ops 106, 107, 108, 109: FULLY_CONNECTED, node 51 */
     SD_OP_COPY, /* op 110: STRIDED_SLICE, node 10 */
-    SD_OP_FULLY_CONNECTED, /* op 111: FULLY_CONNECTED, node 55 */
+    SD_OP_FULLY_CONNECTED, /* ops 111, 114, 118, 124: FULLY_CONNECTED, node 55 */
     SD_OP_ADD, /* op 112: ADD, node 15 */
     SD_OP_LUT, /* op 113: TANH, node 19 */
-    SD_OP_FULLY_CONNECTED, /* op 114: FULLY_CONNECTED, node 56 */
     SD_OP_ADD, /* op 115: ADD, node 16 */
     SD_OP_LUT, /* op 116: LOGISTIC, node 20 */
     SD_OP_MUL, /* op 117: MUL, node 11 */
-    SD_OP_FULLY_CONNECTED, /* op 118: FULLY_CONNECTED, node 57 */
     SD_OP_ADD, /* op 119: ADD, node 17 */
     SD_OP_LUT, /* op 120: LOGISTIC, node 21 */
     SD_OP_MUL, /* op 121: MUL, node 12 */
     SD_OP_ADD, /* op 122: ADD, node 18 */
     SD_OP_LUT, /* op 123: TANH, node 22 */
-    SD_OP_FULLY_CONNECTED, /* op 124: FULLY_CONNECTED, node 58 */
     SD_OP_ADD, /* op 125: ADD, node 19 */
     SD_OP_LUT, /* op 126: LOGISTIC, node 23 */
     SD_OP_MUL, /* op 127: MUL, node 13 */
-    SD_OP_FULLY_CONNECTED, /* op 128: FULLY_CONNECTED, node 59 */
-    SD_OP_FULLY_CONNECTED, /* op 129: FULLY_CONNECTED, node 60 */
-    SD_OP_FULLY_CONNECTED, /* op 130: FULLY_CONNECTED, node 61 */
-    SD_OP_FULLY_CONNECTED, /* op 131: FULLY_CONNECTED, node 62 */
+    SD_OP_FULLY_CONNECTED, /* ops 128, 129, 130, 131: FULLY_CONNECTED, node 59 */
     SD_OP_COPY, /* op 132: STRIDED_SLICE, node 11 */
-    SD_OP_FULLY_CONNECTED, /* op 133: FULLY_CONNECTED, node 63 */
+    SD_OP_FULLY_CONNECTED, /* ops 133, 136, 140, 146: FULLY_CONNECTED, node 63 */
     SD_OP_ADD, /* op 134: ADD, node 20 */
     SD_OP_LUT, /* op 135: TANH, node 24 */
-    SD_OP_FULLY_CONNECTED, /* op 136: FULLY_CONNECTED, node 64 */
     SD_OP_ADD, /* op 137: ADD, node 21 */
     SD_OP_LUT, /* op 138: LOGISTIC, node 25 */
     SD_OP_MUL, /* op 139: MUL, node 14 */
-    SD_OP_FULLY_CONNECTED, /* op 140: FULLY_CONNECTED, node 65 */
     SD_OP_ADD, /* op 141: ADD, node 22 */
     SD_OP_LUT, /* op 142: LOGISTIC, node 26 */
     SD_OP_MUL, /* op 143: MUL, node 15 */
     SD_OP_ADD, /* op 144: ADD, node 23 */
     SD_OP_LUT, /* op 145: TANH, node 27 */
-    SD_OP_FULLY_CONNECTED, /* op 146: FULLY_CONNECTED, node 66 */
     SD_OP_ADD, /* op 147: ADD, node 24 */
     SD_OP_LUT, /* op 148: LOGISTIC, node 28 */
     SD_OP_MUL, /* op 149: MUL, node 16 */
-    SD_OP_FULLY_CONNECTED, /* op 150: FULLY_CONNECTED, node 67 */
-    SD_OP_FULLY_CONNECTED, /* op 151: FULLY_CONNECTED, node 68 */
-    SD_OP_FULLY_CONNECTED, /* op 152: FULLY_CONNECTED, node 69 */
-    SD_OP_FULLY_CONNECTED, /* op 153: FULLY_CONNECTED, node 70 */
+    SD_OP_FULLY_CONNECTED, /* ops 150, 151, 152, 153: FULLY_CONNECTED, node 67 */
     SD_OP_COPY, /* op 154: STRIDED_SLICE, node 12 */
-    SD_OP_FULLY_CONNECTED, /* op 155: FULLY_CONNECTED, node 71 */
+    SD_OP_FULLY_CONNECTED, /* ops 155, 158, 162, 168: FULLY_CONNECTED, node 71 */
     SD_OP_ADD, /* op 156: ADD, node 25 */
     SD_OP_LUT, /* op 157: TANH, node 29 */
-    SD_OP_FULLY_CONNECTED, /* op 158: FULLY_CONNECTED, node 72 */
     SD_OP_ADD, /* op 159: ADD, node 26 */
     SD_OP_LUT, /* op 160: LOGISTIC, node 30 */
     SD_OP_MUL, /* op 161: MUL, node 17 */
-    SD_OP_FULLY_CONNECTED, /* op 162: FULLY_CONNECTED, node 73 */
     SD_OP_ADD, /* op 163: ADD, node 27 */
     SD_OP_LUT, /* op 164: LOGISTIC, node 31 */
     SD_OP_MUL, /* op 165: MUL, node 18 */
     SD_OP_ADD, /* op 166: ADD, node 28 */
     SD_OP_LUT, /* op 167: TANH, node 32 */
-    SD_OP_FULLY_CONNECTED, /* op 168: FULLY_CONNECTED, node 74 */
     SD_OP_ADD, /* op 169: ADD, node 29 */
     SD_OP_LUT, /* op 170: LOGISTIC, node 33 */
     SD_OP_MUL, /* op 171: MUL, node 19 */
-    SD_OP_FULLY_CONNECTED, /* op 172: FULLY_CONNECTED, node 75 */
-    SD_OP_FULLY_CONNECTED, /* op 173: FULLY_CONNECTED, node 76 */
-    SD_OP_FULLY_CONNECTED, /* op 174: FULLY_CONNECTED, node 77 */
-    SD_OP_FULLY_CONNECTED, /* op 175: FULLY_CONNECTED, node 78 */
+    SD_OP_FULLY_CONNECTED, /* ops 172, 173, 174, 175: FULLY_CONNECTED, node 75 */
     SD_OP_COPY, /* op 176: STRIDED_SLICE, node 13 */
-    SD_OP_FULLY_CONNECTED, /* op 177: FULLY_CONNECTED, node 79 */
+    SD_OP_FULLY_CONNECTED, /* ops 177, 180, 184, 190: FULLY_CONNECTED, node 79 */
     SD_OP_ADD, /* op 178: ADD, node 30 */
     SD_OP_LUT, /* op 179: TANH, node 34 */
-    SD_OP_FULLY_CONNECTED, /* op 180: FULLY_CONNECTED, node 80 */
     SD_OP_ADD, /* op 181: ADD, node 31 */
     SD_OP_LUT, /* op 182: LOGISTIC, node 35 */
     SD_OP_MUL, /* op 183: MUL, node 20 */
-    SD_OP_FULLY_CONNECTED, /* op 184: FULLY_CONNECTED, node 81 */
     SD_OP_ADD, /* op 185: ADD, node 32 */
     SD_OP_LUT, /* op 186: LOGISTIC, node 36 */
     SD_OP_MUL, /* op 187: MUL, node 21 */
     SD_OP_ADD, /* op 188: ADD, node 33 */
     SD_OP_LUT, /* op 189: TANH, node 37 */
-    SD_OP_FULLY_CONNECTED, /* op 190: FULLY_CONNECTED, node 82 */
     SD_OP_ADD, /* op 191: ADD, node 34 */
     SD_OP_LUT, /* op 192: LOGISTIC, node 38 */
     SD_OP_MUL, /* op 193: MUL, node 22 */
-    SD_OP_FULLY_CONNECTED, /* op 194: FULLY_CONNECTED, node 83 */
-    SD_OP_FULLY_CONNECTED, /* op 195: FULLY_CONNECTED, node 84 */
-    SD_OP_FULLY_CONNECTED, /* op 196: FULLY_CONNECTED, node 85 */
-    SD_OP_FULLY_CONNECTED, /* op 197: FULLY_CONNECTED, node 86 */
+    SD_OP_FULLY_CONNECTED, /* ops 194, 195, 196, 197: FULLY_CONNECTED, node 83 */
     SD_OP_COPY, /* op 198: STRIDED_SLICE, node 14 */
-    SD_OP_FULLY_CONNECTED, /* op 199: FULLY_CONNECTED, node 87 */
+    SD_OP_FULLY_CONNECTED, /* ops 199, 202, 206, 212: FULLY_CONNECTED, node 87 */
     SD_OP_ADD, /* op 200: ADD, node 35 */
     SD_OP_LUT, /* op 201: TANH, node 39 */
-    SD_OP_FULLY_CONNECTED, /* op 202: FULLY_CONNECTED, node 88 */
     SD_OP_ADD, /* op 203: ADD, node 36 */
     SD_OP_LUT, /* op 204: LOGISTIC, node 40 */
     SD_OP_MUL, /* op 205: MUL, node 23 */
-    SD_OP_FULLY_CONNECTED, /* op 206: FULLY_CONNECTED, node 89 */
     SD_OP_ADD, /* op 207: ADD, node 37 */
     SD_OP_LUT, /* op 208: LOGISTIC, node 41 */
     SD_OP_MUL, /* op 209: MUL, node 24 */
     SD_OP_ADD, /* op 210: ADD, node 38 */
     SD_OP_LUT, /* op 211: TANH, node 42 */
-    SD_OP_FULLY_CONNECTED, /* op 212: FULLY_CONNECTED, node 90 */
     SD_OP_ADD, /* op 213: ADD, node 39 */
     SD_OP_LUT, /* op 214: LOGISTIC, node 43 */
     SD_OP_MUL, /* op 215: MUL, node 25 */
-    SD_OP_FULLY_CONNECTED, /* op 216: FULLY_CONNECTED, node 91 */
-    SD_OP_FULLY_CONNECTED, /* op 217: FULLY_CONNECTED, node 92 */
-    SD_OP_FULLY_CONNECTED, /* op 218: FULLY_CONNECTED, node 93 */
-    SD_OP_FULLY_CONNECTED, /* op 219: FULLY_CONNECTED, node 94 */
+    SD_OP_FULLY_CONNECTED, /* ops 216, 217, 218, 219: FULLY_CONNECTED, node 91 */
     SD_OP_COPY, /* op 220: STRIDED_SLICE, node 15 */
-    SD_OP_FULLY_CONNECTED, /* op 221: FULLY_CONNECTED, node 95 */
+    SD_OP_FULLY_CONNECTED, /* ops 221, 224, 228, 234: FULLY_CONNECTED, node 95 */
     SD_OP_ADD, /* op 222: ADD, node 40 */
     SD_OP_LUT, /* op 223: TANH, node 44 */
-    SD_OP_FULLY_CONNECTED, /* op 224: FULLY_CONNECTED, node 96 */
     SD_OP_ADD, /* op 225: ADD, node 41 */
     SD_OP_LUT, /* op 226: LOGISTIC, node 45 */
     SD_OP_MUL, /* op 227: MUL, node 26 */
-    SD_OP_FULLY_CONNECTED, /* op 228: FULLY_CONNECTED, node 97 */
     SD_OP_ADD, /* op 229: ADD, node 42 */
     SD_OP_LUT, /* op 230: LOGISTIC, node 46 */
     SD_OP_MUL, /* op 231: MUL, node 27 */
     SD_OP_ADD, /* op 232: ADD, node 43 */
     SD_OP_LUT, /* op 233: TANH, node 47 */
-    SD_OP_FULLY_CONNECTED, /* op 234: FULLY_CONNECTED, node 98 */
     SD_OP_ADD, /* op 235: ADD, node 44 */
     SD_OP_LUT, /* op 236: LOGISTIC, node 48 */
     SD_OP_MUL, /* op 237: MUL, node 28 */
-    SD_OP_FULLY_CONNECTED, /* op 238: FULLY_CONNECTED, node 99 */
+    SD_OP_FULLY_CONNECTED, /* ops 238, 241, 245, 251: FULLY_CONNECTED, node 99 */
     SD_OP_ADD, /* op 239: ADD, node 45 */
     SD_OP_LUT, /* op 240: TANH, node 49 */
-    SD_OP_FULLY_CONNECTED, /* op 241: FULLY_CONNECTED, node 100 */
     SD_OP_ADD, /* op 242: ADD, node 46 */
     SD_OP_LUT, /* op 243: LOGISTIC, node 50 */
     SD_OP_MUL, /* op 244: MUL, node 29 */
-    SD_OP_FULLY_CONNECTED, /* op 245: FULLY_CONNECTED, node 101 */
     SD_OP_ADD, /* op 246: ADD, node 47 */
     SD_OP_LUT, /* op 247: LOGISTIC, node 51 */
     SD_OP_MUL, /* op 248: MUL, node 30 */
     SD_OP_ADD, /* op 249: ADD, node 48 */
     SD_OP_LUT, /* op 250: TANH, node 52 */
-    SD_OP_FULLY_CONNECTED, /* op 251: FULLY_CONNECTED, node 102 */
     SD_OP_ADD, /* op 252: ADD, node 49 */
     SD_OP_LUT, /* op 253: LOGISTIC, node 53 */
     SD_OP_MUL, /* op 254: MUL, node 31 */
-    SD_OP_FULLY_CONNECTED, /* op 255: FULLY_CONNECTED, node 103 */
+    SD_OP_FULLY_CONNECTED, /* ops 255, 258, 262, 268: FULLY_CONNECTED, node 103 */
     SD_OP_ADD, /* op 256: ADD, node 50 */
     SD_OP_LUT, /* op 257: TANH, node 54 */
-    SD_OP_FULLY_CONNECTED, /* op 258: FULLY_CONNECTED, node 104 */
     SD_OP_ADD, /* op 259: ADD, node 51 */
     SD_OP_LUT, /* op 260: LOGISTIC, node 55 */
     SD_OP_MUL, /* op 261: MUL, node 32 */
-    SD_OP_FULLY_CONNECTED, /* op 262: FULLY_CONNECTED, node 105 */
     SD_OP_ADD, /* op 263: ADD, node 52 */
     SD_OP_LUT, /* op 264: LOGISTIC, node 56 */
     SD_OP_MUL, /* op 265: MUL, node 33 */
     SD_OP_ADD, /* op 266: ADD, node 53 */
     SD_OP_LUT, /* op 267: TANH, node 57 */
-    SD_OP_FULLY_CONNECTED, /* op 268: FULLY_CONNECTED, node 106 */
     SD_OP_ADD, /* op 269: ADD, node 54 */
     SD_OP_LUT, /* op 270: LOGISTIC, node 58 */
     SD_OP_MUL, /* op 271: MUL, node 34 */
-    SD_OP_FULLY_CONNECTED, /* op 272: FULLY_CONNECTED, node 107 */
+    SD_OP_FULLY_CONNECTED, /* ops 272, 275, 279, 285: FULLY_CONNECTED, node 107 */
     SD_OP_ADD, /* op 273: ADD, node 55 */
     SD_OP_LUT, /* op 274: TANH, node 59 */
-    SD_OP_FULLY_CONNECTED, /* op 275: FULLY_CONNECTED, node 108 */
     SD_OP_ADD, /* op 276: ADD, node 56 */
     SD_OP_LUT, /* op 277: LOGISTIC, node 60 */
     SD_OP_MUL, /* op 278: MUL, node 35 */
-    SD_OP_FULLY_CONNECTED, /* op 279: FULLY_CONNECTED, node 109 */
     SD_OP_ADD, /* op 280: ADD, node 57 */
     SD_OP_LUT, /* op 281: LOGISTIC, node 61 */
     SD_OP_MUL, /* op 282: MUL, node 36 */
     SD_OP_ADD, /* op 283: ADD, node 58 */
     SD_OP_LUT, /* op 284: TANH, node 62 */
-    SD_OP_FULLY_CONNECTED, /* op 285: FULLY_CONNECTED, node 110 */
     SD_OP_ADD, /* op 286: ADD, node 59 */
     SD_OP_LUT, /* op 287: LOGISTIC, node 63 */
     SD_OP_MUL, /* op 288: MUL, node 37 */
-    SD_OP_FULLY_CONNECTED, /* op 289: FULLY_CONNECTED, node 111 */
+    SD_OP_FULLY_CONNECTED, /* ops 289, 292, 296, 302: FULLY_CONNECTED, node 111 */
     SD_OP_ADD, /* op 290: ADD, node 60 */
     SD_OP_LUT, /* op 291: TANH, node 64 */
-    SD_OP_FULLY_CONNECTED, /* op 292: FULLY_CONNECTED, node 112 */
     SD_OP_ADD, /* op 293: ADD, node 61 */
     SD_OP_LUT, /* op 294: LOGISTIC, node 65 */
     SD_OP_MUL, /* op 295: MUL, node 38 */
-    SD_OP_FULLY_CONNECTED, /* op 296: FULLY_CONNECTED, node 113 */
     SD_OP_ADD, /* op 297: ADD, node 62 */
     SD_OP_LUT, /* op 298: LOGISTIC, node 66 */
     SD_OP_MUL, /* op 299: MUL, node 39 */
     SD_OP_ADD, /* op 300: ADD, node 63 */
     SD_OP_LUT, /* op 301: TANH, node 67 */
-    SD_OP_FULLY_CONNECTED, /* op 302: FULLY_CONNECTED, node 114 */
     SD_OP_ADD, /* op 303: ADD, node 64 */
     SD_OP_LUT, /* op 304: LOGISTIC, node 68 */
     SD_OP_MUL, /* op 305: MUL, node 40 */
-    SD_OP_FULLY_CONNECTED, /* op 306: FULLY_CONNECTED, node 115 */
+    SD_OP_FULLY_CONNECTED, /* ops 306, 309, 313, 319: FULLY_CONNECTED, node 115 */
     SD_OP_ADD, /* op 307: ADD, node 65 */
     SD_OP_LUT, /* op 308: TANH, node 69 */
-    SD_OP_FULLY_CONNECTED, /* op 309: FULLY_CONNECTED, node 116 */
     SD_OP_ADD, /* op 310: ADD, node 66 */
     SD_OP_LUT, /* op 311: LOGISTIC, node 70 */
     SD_OP_MUL, /* op 312: MUL, node 41 */
-    SD_OP_FULLY_CONNECTED, /* op 313: FULLY_CONNECTED, node 117 */
     SD_OP_ADD, /* op 314: ADD, node 67 */
     SD_OP_LUT, /* op 315: LOGISTIC, node 71 */
     SD_OP_MUL, /* op 316: MUL, node 42 */
     SD_OP_ADD, /* op 317: ADD, node 68 */
     SD_OP_LUT, /* op 318: TANH, node 72 */
-    SD_OP_FULLY_CONNECTED, /* op 319: FULLY_CONNECTED, node 118 */
     SD_OP_ADD, /* op 320: ADD, node 69 */
     SD_OP_LUT, /* op 321: LOGISTIC, node 73 */
     SD_OP_MUL, /* op 322: MUL, node 43 */
-    SD_OP_FULLY_CONNECTED, /* op 323: FULLY_CONNECTED, node 119 */
+    SD_OP_FULLY_CONNECTED, /* ops 323, 326, 330, 336: FULLY_CONNECTED, node 119 */
     SD_OP_ADD, /* op 324: ADD, node 70 */
     SD_OP_LUT, /* op 325: TANH, node 74 */
-    SD_OP_FULLY_CONNECTED, /* op 326: FULLY_CONNECTED, node 120 */
     SD_OP_ADD, /* op 327: ADD, node 71 */
     SD_OP_LUT, /* op 328: LOGISTIC, node 75 */
     SD_OP_MUL, /* op 329: MUL, node 44 */
-    SD_OP_FULLY_CONNECTED, /* op 330: FULLY_CONNECTED, node 121 */
     SD_OP_ADD, /* op 331: ADD, node 72 */
     SD_OP_LUT, /* op 332: LOGISTIC, node 76 */
     SD_OP_MUL, /* op 333: MUL, node 45 */
     SD_OP_ADD, /* op 334: ADD, node 73 */
     SD_OP_LUT, /* op 335: TANH, node 77 */
-    SD_OP_FULLY_CONNECTED, /* op 336: FULLY_CONNECTED, node 122 */
     SD_OP_ADD, /* op 337: ADD, node 74 */
     SD_OP_LUT, /* op 338: LOGISTIC, node 78 */
     SD_OP_MUL, /* op 339: MUL, node 46 */
@@ -4803,11 +4711,11 @@ static const sd_op_t sd_ops[343] = {
 
 const sd_graph_t sd_model_graph = {
     .ops = sd_ops,
-    .num_ops = 343,
+    .num_ops = 251,
     .arena = sd_model_arena,
     .consts = 0,
     .input = (sd_model_arena + 0),
-    .output = (sd_model_arena + 0),
+    .output = (sd_model_arena + 16),
     .input_size = 1280,
     .output_size = 10,
     .fc = sd_fc_nodes,

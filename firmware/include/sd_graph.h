@@ -84,10 +84,16 @@ typedef struct {
     uint8_t bias16;     /* 1: the bias is int16 (fc_biases16), 0: int32 (fc_biases) */
 } sd_fc_param_t;
 
+/* A FULLY_CONNECTED op, or the first of 1 + shared consecutive nodes (at most
+ * SD_FC_SHARED_MAX) that read the same input, have the same dims and an int16
+ * bias or none: the generator gives them one op table entry, and the executor
+ * runs them in one sd_fully_connected_s8_b16_shared call (the input unpacked
+ * once). The other nodes of the group have shared = 0. */
 typedef struct {
     sd_ref_t input;
     sd_ref_t output;
-    uint8_t param; /* index into fc_params */
+    uint8_t param;  /* index into fc_params */
+    uint8_t shared; /* nodes after this one that run in the same call */
 } sd_fc_node_t;
 
 /* ADD and MUL parameters shared by nodes: the kernel's own struct, passed

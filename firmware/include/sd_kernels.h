@@ -143,6 +143,27 @@ sd_status_t sd_fully_connected_s8_b16(const sd_fc_params_t *params, const sd_fc_
                                       const int8_t *input, const uint32_t *weights,
                                       const int16_t *bias, int8_t *output);
 
+/* n (1 .. SD_FC_SHARED_MAX) FULLY_CONNECTED ops on the same input and the
+ * same dims (the gate ops of an LSTM step that read x_t, or h_{t-1}): op k
+ * has params[k], packed weights[k], int16 effective bias[k] (or NULL) and
+ * writes output[k]. The same outputs as the n calls
+ * sd_fully_connected_s8_b16(&params[k], dims, input, weights[k], bias[k],
+ * output[k]); on DSP cores the input row is sign-extended once for all of
+ * them, and the per-call set-up is paid once. No output may overlap the
+ * input or another output. */
+#define SD_FC_SHARED_MAX 4
+sd_status_t sd_fully_connected_s8_b16_shared_c(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                               const int8_t *input, const uint32_t *const *weights,
+                                               const int16_t *const *bias, int8_t *const *output);
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+sd_status_t sd_fully_connected_s8_b16_shared_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                                 const int8_t *input, const uint32_t *const *weights,
+                                                 const int16_t *const *bias, int8_t *const *output);
+#endif
+sd_status_t sd_fully_connected_s8_b16_shared(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                             const int8_t *input, const uint32_t *const *weights,
+                                             const int16_t *const *bias, int8_t *const *output);
+
 /* ---------------------------------------------------------------------------
  * Elementwise binary ops: ADD, MUL
  * ------------------------------------------------------------------------- */

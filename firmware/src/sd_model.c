@@ -1,7 +1,8 @@
 /*
  * sd_model.c - the executor: walks the generated op table in order (one byte
  * per op; the nodes of each kind are stored in op order, so it counts its way
- * through each node array), calls one kernel per op and measures the cost of the two stages (recurrent cell
+ * through each node array), calls one kernel per op (one per group of
+ * FULLY_CONNECTED ops on a shared input) and measures the cost of the two stages (recurrent cell
  * vs. head) with the port's cost counter. All kernel math lives in
  * src/kernels/; all parameters were computed ahead of time by
  * convert/codegen.py.
@@ -20,6 +21,14 @@
 #error "firmware/generated/ holds FULLY_CONNECTED weights in another layout than the kernels read: regenerate it (python -m convert.codegen MODEL.tflite --out-dir firmware/generated, or python -m convert.quantize)"
 #endif
 
+/* Graphs generated before these existed may use either. */
+#ifndef SD_GRAPH_USES_FC_PER_CHANNEL
+#define SD_GRAPH_USES_FC_PER_CHANNEL 1
+#endif
+#ifndef SD_GRAPH_USES_FC_BIAS32
+#define SD_GRAPH_USES_FC_BIAS32 1
+#endif
+
 static const int8_t *in_buf(const sd_graph_t *g, sd_ref_t r)
 {
     return (r & SD_REF_CONST) ? g->consts[r & ~SD_REF_CONST] : g->arena + r;
@@ -35,35 +44,54 @@ static const sd_broadcast_t *bcast_of(const sd_graph_t *g, uint8_t index)
     return index == SD_INDEX_NONE ? 0 : &g->bcasts[index];
 }
 
-static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
+/* The kernel parameters of FULLY_CONNECTED node n; returns its shared entry. */
+static const sd_fc_param_t *fc_params_of(const sd_graph_t *g, const sd_fc_node_t *n, sd_fc_params_t *p)
 {
     const sd_fc_param_t *q = &g->fc_params[n->param];
-    const sd_fc_matrix_t *m = &g->fc_matrices[q->matrix];
-    const int8_t shift = q->shift;
-    sd_fc_params_t p;
-    p.input_offset = 0; /* folded into the effective bias */
-    p.output_offset = q->output_offset;
-    p.activation_min = q->activation_min;
-    p.activation_max = q->activation_max;
-    p.per_channel = q->per_channel;
-    if (q->per_channel) {
-        p.multiplier = g->fc_channels[q->multiplier].multiplier;
-        p.shift = g->fc_channels[q->multiplier].shift;
+    p->input_offset = 0; /* folded into the effective bias */
+    p->output_offset = q->output_offset;
+    p->activation_min = q->activation_min;
+    p->activation_max = q->activation_max;
+    p->per_channel = SD_GRAPH_USES_FC_PER_CHANNEL && q->per_channel;
+    if (SD_GRAPH_USES_FC_PER_CHANNEL && q->per_channel) {
+        p->multiplier = g->fc_channels[q->multiplier].multiplier;
+        p->shift = g->fc_channels[q->multiplier].shift;
     } else {
-        p.multiplier = &q->multiplier;
-        p.shift = &shift;
+        p->multiplier = &q->multiplier;
+        p->shift = &q->shift;
     }
+    return q;
+}
+
+/* One FULLY_CONNECTED node, or (n->shared != 0) the 1 + n->shared nodes from
+ * n on that read the same input (the generator groups only nodes with the
+ * same dims and an int16 bias or none), in one call. */
+static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
+{
+    sd_fc_params_t p[SD_FC_SHARED_MAX];
+    const uint32_t *w[SD_FC_SHARED_MAX];
+    const int16_t *b[SD_FC_SHARED_MAX];
+    int8_t *y[SD_FC_SHARED_MAX];
+    const unsigned count = 1u + n->shared;
+    if (count > SD_FC_SHARED_MAX) {
+        return SD_STATUS_ERROR_ARGUMENT;
+    }
+    const sd_fc_param_t *q = 0;
+    for (unsigned k = 0; k < count; ++k) {
+        q = fc_params_of(g, &n[k], &p[k]);
+        w[k] = g->fc_matrices[q->matrix].weights;
+        b[k] = q->bias == SD_INDEX_NONE || !q->bias16 ? 0 : g->fc_biases16[q->bias];
+        y[k] = out_buf(g, n[k].output);
+    }
+    const sd_fc_matrix_t *m = &g->fc_matrices[q->matrix];
     sd_fc_dims_t d;
     d.batches = q->batches;
     d.accum_depth = m->accum_depth;
     d.output_depth = m->output_depth;
-    if (q->bias != SD_INDEX_NONE && q->bias16) {
-        return sd_fully_connected_s8_b16(&p, &d, in_buf(g, n->input), m->weights, g->fc_biases16[q->bias],
-                                         out_buf(g, n->output));
+    if (SD_GRAPH_USES_FC_BIAS32 && q->bias != SD_INDEX_NONE && !q->bias16) { /* an int32 bias: never grouped */
+        return sd_fully_connected_s8(&p[0], &d, in_buf(g, n->input), w[0], g->fc_biases[q->bias], y[0]);
     }
-    const int32_t *bias = q->bias == SD_INDEX_NONE ? 0 : g->fc_biases[q->bias];
-    return sd_fully_connected_s8(&p, &d, in_buf(g, n->input), m->weights, bias,
-                                 out_buf(g, n->output));
+    return sd_fully_connected_s8_b16_shared((int32_t)count, p, &d, in_buf(g, n->input), w, b, y);
 }
 
 static sd_status_t run_add(const sd_graph_t *g, const sd_add_node_t *n)
@@ -162,13 +190,15 @@ const char *sd_model_op_name(int kind)
     return kind >= 0 && kind < (int)(sizeof names / sizeof names[0]) ? names[kind] : 0;
 }
 
-static sd_status_t run_op_profiled(const sd_graph_t *g, unsigned type, uint16_t i, sd_model_profile_t *prof)
+/* n: the ops (graph nodes) the entry runs, more than 1 for shared FULLY_CONNECTED */
+static sd_status_t run_op_profiled(const sd_graph_t *g, unsigned type, uint16_t i, unsigned n,
+                                   sd_model_profile_t *prof)
 {
     const uint64_t t0 = sd_port_cost_now();
     const sd_status_t st = run_op(g, type, i);
     const unsigned kind = type < SD_MODEL_PROFILE_KINDS ? type : SD_MODEL_PROFILE_KINDS - 1u;
     prof->cost[kind] += sd_port_cost_now() - t0;
-    prof->count[kind] += 1u;
+    prof->count[kind] += n;
     return st;
 }
 
@@ -197,9 +227,13 @@ sd_model_status_t sd_model_invoke(const int8_t *input, int8_t *output, sd_model_
         /* LOGISTIC and TANH share one node array, so do SPLIT and SPLIT_V */
         const unsigned slot = type == (unsigned)SD_OP_TANH ? (unsigned)SD_OP_LOGISTIC
                               : type == (unsigned)SD_OP_SPLIT_V ? (unsigned)SD_OP_SPLIT : type;
-        const uint16_t k = next[slot]++;
+        const uint16_t k = next[slot];
+        /* a shared FULLY_CONNECTED entry runs 1 + shared nodes */
+        const unsigned n = SD_GRAPH_USES_FULLY_CONNECTED && type == (unsigned)SD_OP_FULLY_CONNECTED
+                               ? 1u + g->fc[k].shared : 1u;
+        next[slot] = (uint16_t)(k + n);
         sd_model_profile_t *const prof = s_profile;
-        if ((prof != 0 ? run_op_profiled(g, type, k, prof) : run_op(g, type, k)) != SD_STATUS_OK) {
+        if ((prof != 0 ? run_op_profiled(g, type, k, n, prof) : run_op(g, type, k)) != SD_STATUS_OK) {
             /* Only reachable with an inconsistent generated graph. */
             return SD_MODEL_ERROR_ARGUMENT;
         }

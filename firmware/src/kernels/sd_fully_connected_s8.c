@@ -36,6 +36,9 @@
  *   8 SMLAD = 14 instructions per 16 multiply-accumulates, 4 column groups
  *   per loop pass.
  *
+ *   sd_fully_connected_s8_b16_shared runs several ops on the same input (an
+ *   LSTM step's gates) with the input row unpacked once for all of them.
+ *
  *   The inner loop is a small naked function in inline assembly, the rest is
  *   C with ACLE intrinsics (<arm_acle.h>: __smlad, __uxtb16, __sxtb16,
  *   __usada8). Why assembly there: GCC 12 splits the four weight loads into
@@ -118,14 +121,8 @@ static SD_NOINLINE void requantize(const fc_out_t *q, const int32_t *acc, int32_
         const int32_t m = q->mult[0];
         const int32_t e = -q->shift[0];
         const int64_t kk = sd_fp_mbqm_right_k(e);
-        if (lo == -128 && hi == 127) {
-            for (int32_t k = 0; k < n; ++k) {
-                y[k] = (int8_t)sd_fp_sat8(sd_fp_mbqm_right(acc[k], m, kk, e) + zp);
-            }
-        } else {
-            for (int32_t k = 0; k < n; ++k) {
-                y[k] = (int8_t)sd_fp_clamp(sd_fp_mbqm_right(acc[k], m, kk, e) + zp, lo, hi);
-            }
+        for (int32_t k = 0; k < n; ++k) {
+            y[k] = (int8_t)sd_fp_clamp(sd_fp_mbqm_right(acc[k], m, kk, e) + zp, lo, hi);
         }
         return;
     }
@@ -247,6 +244,23 @@ sd_status_t sd_fully_connected_s8_b16_c(const sd_fc_params_t *params, const sd_f
     return fc_c(params, dims, input, weights, &b, output);
 }
 
+sd_status_t sd_fully_connected_s8_b16_shared_c(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                               const int8_t *input, const uint32_t *const *weights,
+                                               const int16_t *const *bias, int8_t *const *output)
+{
+    if (n < 1 || n > SD_FC_SHARED_MAX || params == 0 || weights == 0 || bias == 0 || output == 0) {
+        return SD_STATUS_ERROR_ARGUMENT;
+    }
+    for (int32_t k = 0; k < n; ++k) {
+        const fc_bias_t b = {0, bias[k]};
+        const sd_status_t st = fc_c(&params[k], dims, input, weights[k], &b, output[k]);
+        if (st != SD_STATUS_OK) {
+            return st;
+        }
+    }
+    return SD_STATUS_OK;
+}
+
 /* ------------------------------------------------------------- DSP extension */
 #if SD_FC_HAVE_DSP
 
@@ -291,38 +305,41 @@ static uint32_t unpack_x(const int8_t *x, int32_t n, uint32_t *xb)
 
 /* Control block of quad_block (uint32_t words). */
 enum {
-    QB_NG,    /* column groups in xb, >= 1 */
-    QB_NQ,    /* groups of two row pairs, >= 1 (counted down) */
-    QB_CORR,  /* -128 sum x over the columns in xb; requantizing: twice that */
-    QB_WSKIP, /* bytes of weights to skip after each group of rows */
-    QB_Y,     /* 0: add to the int32 accumulators at QB_ACC; else int8 output pointer (advanced) */
-    QB_M,     /* with QB_Y: the multiplier (2^30 <= m < 2^31), */
+    QB_M,     /* requantizing: the multiplier (2^30 <= m < 2^31), */
     QB_HZ,    /* 2^(e - 1) + (output zero point) 2^e, */
     QB_E,     /* the right shift e (1 .. 23), */
-    QB_ASTEP, /* bytes the int16 bias advances per group of rows (8, or 0 for a zero bias) */
-    QB_ACC,   /* without QB_Y: int32 accumulators (advanced by 16 bytes per group of rows) */
+    QB_CORR,  /* -128 sum x over the columns in xb; requantizing: twice that */
+    QB_Y,     /* 0: add to the int32 accumulators at QB_ACC; else int8 output pointer (advanced) */
+    QB_YEND,  /* requantizing: the end of the output (QB_Y + 4 per group of rows) */
+    QB_NG,    /* column groups in xb, >= 1 */
+    QB_NQ,    /* accumulating: groups of two row pairs, >= 1 (counted down) */
+    QB_WSKIP, /* accumulating: bytes of weights to skip after each group of rows */
+    QB_ACC,   /* accumulating: int32 accumulators (advanced by 16 bytes per group of rows) */
     QB_WORDS
 };
 
-/* For each of ctl[QB_NQ] groups of two row pairs (4 rows; words at w, 4 per
- * column group): S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb
- * (2 words per group), starting from the int16 bias b0..b3 at r0 (two words:
- * b0 | b1 << 16, b2 | b3 << 16) as T0 = b0, S0 = b0 + 256 b1 (so S0 - T0 =
- * 256 (b1 + sum x w'), exact: |b1 + sum x w'| < 2^23), likewise T1, S1. The
- * rows' accumulators are
+/* For each group of two row pairs (4 rows; words at w, 4 per column group):
+ * S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb (2 words per
+ * group), starting from the int16 bias b0..b3 at r0 (two words:
+ * b0 | b1 << 16, b2 | b3 << 16; r0 advances by 8 bytes) as T0 = b0,
+ * S0 = b0 + 256 b1 (SMLABT; so S0 - T0 = 256 (b1 + sum x w'), exact:
+ * |b1 + sum x w'| < 2^23), likewise T1, S1. The rows' accumulators are
  *   a0 = T0 + corr, a1 = (S0 - T0) >> 8, a2 = T1 + corr, a3 = (S1 - T1) >> 8.
- * Requantizing (ctl[QB_Y] != 0), from 2 a (exact: |a| < 2^23; corr is given
- * doubled), per row with SMMLAR (the rounding high multiply):
+ * Requantizing (ctl[QB_Y] != 0; until ctl[QB_Y] reaches ctl[QB_YEND]), from
+ * 2 a (exact: |a| < 2^23; corr is given doubled), per row with SMMLAR (the
+ * rounding high multiply):
  *   y = SMMLAR(2a, m, hz) = hz + srdhm(a, m)       (srdhm(a, m) = floor((2a m + 2^31) / 2^32))
  *   out = SSAT8((y - [a < 0]) >> e)                (= rdbpot(srdhm(a, m), e) + zero point:
  *                                                   [srdhm < 0] may be read as [a < 0] for m >= 2^30)
- * 4 bytes to ctl[QB_Y]; the bias advances by ctl[QB_ASTEP] bytes. Otherwise
- * (r0 then points at 4 zero int16) the accumulators are added to the int32
- * acc[0..3] at ctl[QB_ACC], which advances by 16 bytes, and w skips
+ * 4 bytes to ctl[QB_Y]. Otherwise, for ctl[QB_NQ] groups (r0 then points at
+ * 4 zero int16, and is moved back after each), the accumulators are added to
+ * the int32 acc[0..3] at ctl[QB_ACC], which advances by 16 bytes, and w skips
  * ctl[QB_WSKIP] more bytes.
  * AAPCS: r0 = bias, r1 = w, r2 = xb, r3 = ctl. In the loop: r4-r7 S0 T0 S1 T1,
  * r8-r11 the words A0 B0 A1 B1, r12 / lr the inputs (x[4g], x[4g+2]) /
- * (x[4g+1], x[4g+3]). */
+ * (x[4g+1], x[4g+3]). Per group of rows outside the column loop: 7
+ * instructions of set-up, 3 to dispatch, 6 + 1 + 4 x 5 to requantize and 4
+ * to advance (41). */
 #define SD_FC_ASM_ARG __attribute__((unused))
 /* naked: the body is the whole function; noipa: GCC keeps the AAPCS call (no clone, no inlining) */
 __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_ASM_ARG,
@@ -332,16 +349,16 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
 {
     __asm__ volatile(
         "    push    {r4-r11, lr}\n"
-        "    push    {r2, r3}\n" /* [sp]: xb, ctl */
-        "5:  ldrd    r8, r10, [r0]\n" /* b0 | b1 << 16, b2 | b3 << 16 */
-        "    ldrd    r2, r3, [sp]\n"
-        "    ldr     r3, [r3]\n" /* ng */
-        "    sxth    r5, r8\n"
-        "    asr     r4, r8, #16\n"
-        "    add     r4, r5, r4, lsl #8\n"
+        "    mov     r12, r3\n"
+        "    ldr     r3, [r3, #24]\n" /* ng */
+        "    push    {r2, r3, r12}\n" /* [sp]: xb, ng, ctl */
+        "5:  ldrd    r8, r10, [r0], #8\n" /* b0 | b1 << 16, b2 | b3 << 16 */
+        "    ldrd    r2, r3, [sp]\n" /* xb, ng */
+        "    mov     r12, #256\n"
+        "    sxth    r5, r8\n" /* T0 = b0 */
+        "    smlabt  r4, r12, r8, r5\n" /* S0 = b0 + 256 b1 */
         "    sxth    r7, r10\n"
-        "    asr     r6, r10, #16\n"
-        "    add     r6, r7, r6, lsl #8\n"
+        "    smlabt  r6, r12, r10, r7\n"
 #define SD_FC_GROUP                                                                                      \
         "    ldrd    r12, lr, [r2], #8\n"                                                                \
         "    ldmia   r1!, {r8-r11}\n"                                                                    \
@@ -357,41 +374,26 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    smlad   r6, lr, r11, r6\n"                                                                  \
         "    uxtb16  r11, r11\n"                                                                         \
         "    smlad   r7, lr, r11, r7\n"
-        "    subs    r3, r3, #4\n"
+        /* 8 column groups per pass; a remainder of 4 .. 7 enters the pass
+         * at its second half (6:), leaving 0 .. 3 for the single-group loop */
+        "    subs    r3, r3, #8\n"
         "    blt     2f\n"
         "1:\n" SD_FC_GROUP SD_FC_GROUP SD_FC_GROUP SD_FC_GROUP
-        "    subs    r3, r3, #4\n"
+        "6:\n" SD_FC_GROUP SD_FC_GROUP SD_FC_GROUP SD_FC_GROUP
+        "    subs    r3, r3, #8\n"
         "    bge     1b\n"
-        "2:  adds    r3, r3, #4\n"
+        "2:  adds    r3, r3, #8\n" /* 0 .. 7 groups left */
         "    beq     4f\n"
+        "    subs    r3, r3, #4\n"
+        "    bge     6b\n" /* 4 more, then back here with 0 .. 3 */
+        "    adds    r3, r3, #4\n"
         "3:\n" SD_FC_GROUP
         "    subs    r3, r3, #1\n"
         "    bne     3b\n"
-        "4:  ldr     lr, [sp, #4]\n" /* ctl */
-        "    ldr     r3, [lr, #8]\n" /* corr */
-        "    ldr     r2, [lr, #16]\n" /* y */
-        "    cmp     r2, #0\n"
-        "    beq     6f\n"
-        "    add     r8, r3, r5, lsl #1\n" /* 2 a0 */
-        "    sub     r4, r4, r5\n"
-        "    asr     r9, r4, #7\n" /* 2 a1 */
-        "    add     r10, r3, r7, lsl #1\n" /* 2 a2 */
-        "    sub     r6, r6, r7\n"
-        "    asr     r11, r6, #7\n" /* 2 a3 */
-        "    add     r12, lr, #20\n"
-        "    ldm     r12, {r3-r5}\n" /* m, hz, e */
-#define SD_FC_RQ(a)                                                                                      \
-        "    smmlar  r12, " a ", r3, r4\n"                                                               \
-        "    add     r12, r12, " a ", asr #31\n"                                                         \
-        "    asr     r12, r12, r5\n"                                                                     \
-        "    ssat    r12, #8, r12\n"                                                                     \
-        "    strb    r12, [r2], #1\n"
-        SD_FC_RQ("r8") SD_FC_RQ("r9") SD_FC_RQ("r10") SD_FC_RQ("r11")
-        "    str     r2, [lr, #16]\n"
-        "    ldr     r3, [lr, #32]\n" /* astep */
-        "    add     r0, r0, r3\n"
-        "    b       7f\n"
-        "6:  add     r8, r5, r3\n" /* a0 */
+        "4:  ldr     lr, [sp, #8]\n" /* ctl */
+        "    ldrd    r3, r2, [lr, #12]\n" /* corr, y */
+        "    cbnz    r2, 8f\n"
+        "    add     r8, r5, r3\n" /* a0 */
         "    sub     r4, r4, r5\n"
         "    asr     r9, r4, #8\n" /* a1 */
         "    add     r10, r7, r3\n" /* a2 */
@@ -405,13 +407,33 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    add     r11, r11, r7\n"
         "    stmia   r2!, {r8-r11}\n"
         "    str     r2, [lr, #36]\n"
-        "    ldr     r3, [lr, #12]\n" /* wskip */
+        "    ldr     r3, [lr, #32]\n" /* wskip */
         "    add     r1, r1, r3\n"
-        "7:  ldr     r3, [lr, #4]\n" /* nq */
+        "    sub     r0, r0, #8\n" /* the zero bias again */
+        "    ldr     r3, [lr, #28]\n" /* nq */
         "    subs    r3, r3, #1\n"
-        "    str     r3, [lr, #4]\n"
+        "    str     r3, [lr, #28]\n"
         "    bne     5b\n"
-        "    add     sp, sp, #8\n"
+        "    b       9f\n"
+        "8:  add     r8, r3, r5, lsl #1\n" /* 2 a0 */
+        "    sub     r4, r4, r5\n"
+        "    asr     r9, r4, #7\n" /* 2 a1 */
+        "    add     r10, r3, r7, lsl #1\n" /* 2 a2 */
+        "    sub     r6, r6, r7\n"
+        "    asr     r11, r6, #7\n" /* 2 a3 */
+        "    ldm     lr, {r3-r5}\n" /* m, hz, e */
+#define SD_FC_RQ(a)                                                                                      \
+        "    smmlar  r12, " a ", r3, r4\n"                                                               \
+        "    add     r12, r12, " a ", asr #31\n"                                                         \
+        "    asr     r12, r12, r5\n"                                                                     \
+        "    ssat    r12, #8, r12\n"                                                                     \
+        "    strb    r12, [r2], #1\n"
+        SD_FC_RQ("r8") SD_FC_RQ("r9") SD_FC_RQ("r10") SD_FC_RQ("r11")
+        "    str     r2, [lr, #16]\n"
+        "    ldr     r3, [lr, #20]\n" /* y end */
+        "    cmp     r2, r3\n"
+        "    bne     5b\n"
+        "9:  add     sp, sp, #12\n"
         "    pop     {r4-r11, pc}\n");
 #undef SD_FC_GROUP
 #undef SD_FC_RQ
@@ -443,14 +465,38 @@ SD_INLINE void pair_add(int32_t *a, const int32_t *st, uint32_t corr)
     a[1] = (int32_t)((uint32_t)a[1] + (uint32_t)((int32_t)((uint32_t)st[0] - (uint32_t)st[1]) >> 8));
 }
 
-/* The int16 bias when there is none (also read, and not advanced, in accumulate mode). */
+/* The int16 bias of quad_block's accumulate mode (read, and moved back after each group of rows). */
 static const int16_t s_zero16[4] __attribute__((aligned(8))) = {0, 0, 0, 0};
 
-static sd_status_t fc_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims, const int8_t *input,
-                          const uint32_t *weights, const fc_bias_t *bias, int8_t *output)
+/* Whether an op's rows qualify for quad_block's requantization (the fast
+ * case of fc_dsp, apart from its shape conditions): an int16 bias (4-byte
+ * aligned; a missing bias takes the general path), per tensor, no fused activation, a normalized
+ * multiplier, 1 <= e <= 23 (the zero point folded into hz without
+ * overflow). If so, sets ctl[QB_M], ctl[QB_HZ], ctl[QB_E]. */
+static int fc_fast(const fc_out_t *q, const fc_bias_t *bias, uint32_t *ctl)
+{
+    const int32_t e = -q->shift[0];
+    if (bias->b16 == 0 || ((uintptr_t)bias->b16 & 3u) != 0 || q->per_channel || q->lo != -128 || q->hi != 127 ||
+        !sd_fp_mbqm_right_ok(q->mult[0], q->shift[0]) || e > 23) {
+        return 0;
+    }
+    ctl[QB_M] = (uint32_t)q->mult[0];
+    ctl[QB_HZ] = (1u << (e - 1)) + ((uint32_t)q->zp << e);
+    ctl[QB_E] = (uint32_t)e;
+    return 1;
+}
+
+/* n ops (1 .. SD_FC_SHARED_MAX) on the same input and dims: op k has
+ * params[k], weights[k], output[k] and the bias b32 (only with n = 1) or
+ * b16[k] (b16 may be NULL: no bias). Each input row is unpacked once for all
+ * of them (with one column chunk). */
+static sd_status_t fc_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims, const int8_t *input,
+                          const uint32_t *const *weights, const int32_t *b32, const int16_t *const *b16,
+                          int8_t *const *output)
 {
     fc_out_t q;
-    if (!fc_setup(params, dims, input, weights, output, &q)) {
+    if (n < 1 || n > SD_FC_SHARED_MAX || params == 0 || dims == 0 || input == 0 || weights == 0 || output == 0 ||
+        dims->batches < 1 || dims->accum_depth < 1 || dims->output_depth < 1) {
         return SD_STATUS_ERROR_ARGUMENT;
     }
     const int32_t depth = dims->accum_depth;
@@ -459,76 +505,73 @@ static sd_status_t fc_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims
     const int32_t groups = (depth + 3) / 4;
     const int32_t quads = out_depth / 4; /* groups of two row pairs with all 4 rows real */
     const int32_t one_chunk = depth <= SD_FC_XCOLS;
-    /* The common case in one pass of quad_block per input row, requantized
-     * there (rows 0 .. 4 quads - 1; the rest, at most 3 rows, below): one
-     * column chunk, an int16 bias or none (so |accumulator| < 2^23), per
-     * tensor, no fused activation, a normalized multiplier, 1 <= e <= 23 (the
-     * zero point folded into hz without overflow). An int32 bias takes the
-     * general path (accumulators on the stack, requantize() in C). */
-    const int32_t e = -q.shift[0];
-    const int fast = one_chunk && quads > 0 && bias->b32 == 0 && ((uintptr_t)bias->b16 & 3u) == 0 &&
-                     !q.per_channel && q.lo == -128 &&
-                     q.hi == 127 && sd_fp_mbqm_right_ok(q.mult[0], q.shift[0]) && e <= 23;
-    uint32_t ctl[QB_WORDS];
-    if (fast) {
-        ctl[QB_M] = (uint32_t)q.mult[0];
-        ctl[QB_HZ] = (1u << (e - 1)) + ((uint32_t)q.zp << e);
-        ctl[QB_E] = (uint32_t)e;
-    }
     uint32_t xb[SD_FC_XCOLS / 2];
     for (int32_t b = 0; b < dims->batches; ++b) {
         const int8_t *x = input + b * depth;
-        int8_t *y = output + b * out_depth;
-        uint32_t corr = 0; /* -128 sum x over the columns in xb */
+        uint32_t corr1 = 0; /* -128 sum x over the columns in xb (one chunk: for every op) */
         if (one_chunk) {
-            corr = 0u - (unpack_x(x, depth, xb) << 7);
+            corr1 = 0u - (unpack_x(x, depth, xb) << 7);
         }
-        int32_t acc[SD_FC_BLOCK];
-        if (fast) {
-            ctl[QB_NG] = (uint32_t)groups;
-            ctl[QB_NQ] = (uint32_t)quads;
-            ctl[QB_CORR] = corr << 1;
-            ctl[QB_WSKIP] = 0;
-            ctl[QB_Y] = (uint32_t)(uintptr_t)y;
-            ctl[QB_ASTEP] = bias->b16 != 0 ? 8u : 0u;
-            quad_block(bias->b16 != 0 ? bias->b16 : s_zero16, weights, xb, ctl);
-        }
-        /* rows in blocks of SD_FC_BLOCK (in the fast case only the last 0-3 rows are left) */
-        for (int32_t p0 = fast ? 2 * quads : 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
-            const int32_t p1 = (pairs - p0 < SD_FC_BLOCK / 2) ? pairs : p0 + SD_FC_BLOCK / 2;
-            const int32_t o0 = 2 * p0;
-            const int32_t n = (out_depth - o0 < SD_FC_BLOCK) ? out_depth - o0 : SD_FC_BLOCK;
-            const int32_t nq = (p1 - p0) / 2; /* groups of two pairs; p0 is even */
-            const uint32_t *w = weights + p0 * groups * 2;
-            /* accumulators start from the bias (a missing odd last row from 0) */
-            for (int32_t k = 0; k < n; ++k) {
-                acc[k] = bias_at(bias, o0 + k);
+        for (int32_t k = 0; k < n; ++k) {
+            const fc_bias_t bias = {b32, b16 != 0 ? b16[k] : 0};
+            const uint32_t *const weights_k = weights[k];
+            int8_t *y = output[k] + b * out_depth;
+            uint32_t corr = corr1;
+            if (!fc_setup(&params[k], dims, input, weights_k, y, &q)) {
+                return SD_STATUS_ERROR_ARGUMENT; /* (the ops before it are done) */
             }
-            if (n & 1) {
-                acc[n] = 0;
+            /* The common case in one pass of quad_block per input row,
+             * requantized there (rows 0 .. 4 quads - 1; the rest, at most 3
+             * rows, below): one column chunk and fc_fast's conditions (an
+             * int16 bias, so |accumulator| < 2^23, ...). Otherwise the general
+             * path (accumulators on the stack, requantize() in C). */
+            uint32_t ctl[QB_WORDS];
+            const int fast = one_chunk && quads > 0 && fc_fast(&q, &bias, ctl);
+            int32_t acc[SD_FC_BLOCK];
+            if (fast) {
+                ctl[QB_NG] = (uint32_t)groups;
+                ctl[QB_CORR] = corr << 1;
+                ctl[QB_Y] = (uint32_t)(uintptr_t)y;
+                ctl[QB_YEND] = (uint32_t)(uintptr_t)(y + 4 * quads);
+                quad_block(bias.b16, weights_k, xb, ctl);
             }
-            for (int32_t c0 = 0; c0 < depth; c0 += SD_FC_XCOLS) {
-                const int32_t cols = (depth - c0 < SD_FC_XCOLS) ? depth - c0 : SD_FC_XCOLS;
-                const int32_t ng = (cols + 3) / 4;
-                if (!one_chunk) {
-                    corr = 0u - (unpack_x(x + c0, cols, xb) << 7);
+            /* rows in blocks of SD_FC_BLOCK (in the fast case only the last 0-3 rows are left) */
+            for (int32_t p0 = fast ? 2 * quads : 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
+                const int32_t p1 = (pairs - p0 < SD_FC_BLOCK / 2) ? pairs : p0 + SD_FC_BLOCK / 2;
+                const int32_t o0 = 2 * p0;
+                const int32_t nr = (out_depth - o0 < SD_FC_BLOCK) ? out_depth - o0 : SD_FC_BLOCK;
+                const int32_t nq = (p1 - p0) / 2; /* groups of two pairs; p0 is even */
+                const uint32_t *w = weights_k + p0 * groups * 2;
+                /* accumulators start from the bias (a missing odd last row from 0) */
+                for (int32_t r = 0; r < nr; ++r) {
+                    acc[r] = bias_at(&bias, o0 + r);
                 }
-                if (nq > 0) {
-                    ctl[QB_NG] = (uint32_t)ng;
-                    ctl[QB_NQ] = (uint32_t)nq;
-                    ctl[QB_CORR] = corr;
-                    ctl[QB_WSKIP] = (uint32_t)(16 * (groups - ng));
-                    ctl[QB_Y] = 0;
-                    ctl[QB_ACC] = (uint32_t)(uintptr_t)acc;
-                    quad_block(s_zero16, w + c0, xb, ctl);
+                if (nr & 1) {
+                    acc[nr] = 0;
                 }
-                if (2 * nq < p1 - p0) { /* the odd last pair */
-                    int32_t st[2];
-                    pair_dot(w + 4 * nq * groups + c0 / 2, xb, ng, st);
-                    pair_add(acc + 4 * nq, st, corr);
+                for (int32_t c0 = 0; c0 < depth; c0 += SD_FC_XCOLS) {
+                    const int32_t cols = (depth - c0 < SD_FC_XCOLS) ? depth - c0 : SD_FC_XCOLS;
+                    const int32_t ng = (cols + 3) / 4;
+                    if (!one_chunk) {
+                        corr = 0u - (unpack_x(x + c0, cols, xb) << 7);
+                    }
+                    if (nq > 0) {
+                        ctl[QB_NG] = (uint32_t)ng;
+                        ctl[QB_NQ] = (uint32_t)nq;
+                        ctl[QB_CORR] = corr;
+                        ctl[QB_WSKIP] = (uint32_t)(16 * (groups - ng));
+                        ctl[QB_Y] = 0;
+                        ctl[QB_ACC] = (uint32_t)(uintptr_t)acc;
+                        quad_block(s_zero16, w + c0, xb, ctl);
+                    }
+                    if (2 * nq < p1 - p0) { /* the odd last pair */
+                        int32_t st[2];
+                        pair_dot(w + 4 * nq * groups + c0 / 2, xb, ng, st);
+                        pair_add(acc + 4 * nq, st, corr);
+                    }
                 }
+                requantize(&q, acc, o0, nr, y);
             }
-            requantize(&q, acc, o0, n, y);
         }
     }
     return SD_STATUS_OK;
@@ -538,16 +581,21 @@ sd_status_t sd_fully_connected_s8_dsp(const sd_fc_params_t *params, const sd_fc_
                                       const int8_t *input, const uint32_t *weights,
                                       const int32_t *bias, int8_t *output)
 {
-    const fc_bias_t b = {bias, 0};
-    return fc_dsp(params, dims, input, weights, &b, output);
+    return fc_dsp(1, params, dims, input, &weights, bias, 0, &output);
 }
 
 sd_status_t sd_fully_connected_s8_b16_dsp(const sd_fc_params_t *params, const sd_fc_dims_t *dims,
                                           const int8_t *input, const uint32_t *weights,
                                           const int16_t *bias, int8_t *output)
 {
-    const fc_bias_t b = {0, bias};
-    return fc_dsp(params, dims, input, weights, &b, output);
+    return fc_dsp(1, params, dims, input, &weights, 0, &bias, &output);
+}
+
+sd_status_t sd_fully_connected_s8_b16_shared_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                                 const int8_t *input, const uint32_t *const *weights,
+                                                 const int16_t *const *bias, int8_t *const *output)
+{
+    return bias == 0 ? SD_STATUS_ERROR_ARGUMENT : fc_dsp(n, params, dims, input, weights, 0, bias, output);
 }
 
 #endif /* SD_FC_HAVE_DSP */
@@ -571,5 +619,16 @@ sd_status_t sd_fully_connected_s8_b16(const sd_fc_params_t *params, const sd_fc_
     return sd_fully_connected_s8_b16_dsp(params, dims, input, weights, bias, output);
 #else
     return sd_fully_connected_s8_b16_c(params, dims, input, weights, bias, output);
+#endif
+}
+
+sd_status_t sd_fully_connected_s8_b16_shared(int32_t n, const sd_fc_params_t *params, const sd_fc_dims_t *dims,
+                                             const int8_t *input, const uint32_t *const *weights,
+                                             const int16_t *const *bias, int8_t *const *output)
+{
+#if SD_FC_HAVE_DSP
+    return sd_fully_connected_s8_b16_shared_dsp(n, params, dims, input, weights, bias, output);
+#else
+    return sd_fully_connected_s8_b16_shared_c(n, params, dims, input, weights, bias, output);
 #endif
 }

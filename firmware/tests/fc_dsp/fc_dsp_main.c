@@ -65,6 +65,10 @@ static int8_t s_shift[MAX_O];
 static int8_t s_y_c[MAX_B * MAX_O + 4];
 static int8_t s_y_dsp[MAX_B * MAX_O + 4];
 static int8_t s_y_ref[MAX_B * MAX_O + 4];
+static uint32_t s_w2[MAX_WORDS];                               /* a second op's weights (shared input) */
+static int8_t s_y_sh[SD_FC_SHARED_MAX][MAX_B * MAX_O + 4];
+static int32_t s_mult_k[SD_FC_SHARED_MAX];
+static int8_t s_shift_k[SD_FC_SHARED_MAX];
 
 /* weight [o][d] from the packed layout (sd_kernels.h) */
 static int32_t packed_weight(const uint32_t *w, int32_t out_depth, int32_t depth, int32_t o, int32_t d)
@@ -266,6 +270,49 @@ int main(void)
             ++bad;
         }
 #endif
+        /* sd_fully_connected_s8_b16_shared: 1 .. SD_FC_SHARED_MAX ops on this
+         * input (two weight matrices, their own output offsets, multipliers
+         * and biases), each against sd_fully_connected_s8_b16_c alone */
+        {
+            const int32_t n = 1 + (int32_t)(rnd() % SD_FC_SHARED_MAX);
+            sd_fc_params_t ps[SD_FC_SHARED_MAX];
+            const uint32_t *ws[SD_FC_SHARED_MAX];
+            const int16_t *bs[SD_FC_SHARED_MAX];
+            int8_t *ys[SD_FC_SHARED_MAX];
+            for (int32_t i = 0; i < nw; ++i) {
+                s_w2[i] = rnd();
+            }
+            for (int32_t k = 0; k < n; ++k) {
+                ps[k] = p;
+                if (k > 0) {
+                    ps[k].output_offset = rnd_range(-128, 127);
+                    if (!p.per_channel && (rnd() & 1u)) {
+                        s_mult_k[k] = rnd_mult();
+                        s_shift_k[k] = rnd_shift();
+                        ps[k].multiplier = &s_mult_k[k];
+                        ps[k].shift = &s_shift_k[k];
+                    }
+                }
+                ws[k] = (k & 1) ? s_w2 : s_w;
+                bs[k] = k == 0 ? bias16 : ((rnd() % 4u) == 0 ? 0 : b16);
+                ys[k] = s_y_sh[k];
+                memset(s_y_sh[k], 0x55, sizeof s_y_sh[k]);
+            }
+            if (sd_fully_connected_s8_b16_shared(n, ps, &dm, s_x, ws, bs, ys) != SD_STATUS_OK) {
+                printf("case %d: shared-input call returned an error\n", kase);
+                ++bad;
+            }
+            for (int32_t k = 0; k < n; ++k) {
+                memset(s_y_c, 0x55, sizeof s_y_c);
+                (void)sd_fully_connected_s8_b16_c(&ps[k], &dm, s_x, ws[k], bs[k], s_y_c);
+                bad += compare("shared-input vs c", kase, s_y_sh[k], s_y_c, ny, &dm);
+                if (s_y_sh[k][ny] != 0x55) {
+                    printf("case %d: shared-input call wrote past output %ld\n", kase, (long)k);
+                    ++bad;
+                }
+            }
+            outputs += n * ny;
+        }
         outputs += 2 * ny;
         failed += bad != 0;
     }
