@@ -38,6 +38,19 @@
 
 #define SD_HALF SD_HOP_LENGTH /* = SD_N_FFT / 2 (sd_frontend_impl.h checks) */
 
+/* newlib's logf(x) is a wrapper that returns __ieee754_logf(x) unchanged for
+ * every x > 0 and for NaN, and only deals with errno and the SVID error
+ * conventions otherwise. Our argument is a sum of non-negative products plus
+ * SD_LOG_FLOOR > 0, so on newlib (the Cortex-M builds) the core function is
+ * called directly: the same value for every input, 130 bytes less flash and
+ * no wrapper per band. Other C libraries use logf. */
+#if defined(_NEWLIB_VERSION) && !defined(_IEEE_LIBM)
+float __ieee754_logf(float x);
+#define SD_LOGF __ieee754_logf
+#else
+#define SD_LOGF logf
+#endif
+
 #if SD_MODEL_ARENA_BYTES >= 2u * SD_N_FFT * 4u
 #define SD_FFT_IN ((float *)(void *)sd_model_arena)
 #else
@@ -160,7 +173,7 @@ static uint64_t sd_frame_logmel(sd_frontend_t *fe, const int16_t *lo, const int1
         }
         w += len;
 #endif
-        logmel[m] = logf(acc + SD_LOG_FLOOR);
+        logmel[m] = SD_LOGF(acc + SD_LOG_FLOOR);
     }
     return energy;
 }

@@ -321,7 +321,7 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
     const uint32_t n = sd_rd16(&in[10]);
     if ((flags & SD_AUDIO_BEGIN) != 0u) {
         if (offset != 0u) {
-            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "BEGIN chunk with offset != 0");
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "offset != samples received");
         }
         /* (Re)start the clip. A resent first chunk restarts it and pushes the
          * same samples again: same state, so BEGIN is idempotent. */
@@ -333,9 +333,9 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
         p->replay_valid = 0;
         p->stream_state = 0;
     } else if (!p->clip_open) {
-        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_AUDIO, "no open clip: first chunk needs BEGIN");
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_AUDIO, "no open clip");
     } else if (clip != p->clip_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_AUDIO, "clip id differs from the open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_AUDIO, "clip id != open clip");
     }
     if (offset == p->clip_received) {
         if (n > 0xFFFFFFFFu - p->clip_received) {
@@ -372,7 +372,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
     sd_frontend_t *fe = sd_frontend_instance();
     if ((flags & SD_STREAM_BEGIN) != 0u) {
         if (offset != 0u) {
-            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_STREAM, "BEGIN chunk with offset != 0");
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_STREAM, "offset != samples received");
         }
         /* (Re)start: a resent first chunk restarts the stream, same state. */
         sd_stream_begin(fe, sd_stream_sink, p);
@@ -385,9 +385,9 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
         p->lost = 0;
         p->ev_pending = 0;
     } else if (p->stream_state == 0u) {
-        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_STREAM, "no open clip: first chunk needs BEGIN");
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_STREAM, "no open clip");
     } else if (id != p->stream_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_STREAM, "clip id differs from the open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_STREAM, "clip id != open clip");
     }
     uint8_t rflags = 0u;
     if ((flags & SD_STREAM_BEGIN) == 0u && n == p->last_n && offset <= p->stream_received &&
@@ -464,7 +464,7 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
         return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_CLASSIFY, "no open clip");
     }
     if (clip != p->clip_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_CLASSIFY, "clip id differs from the open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_CLASSIFY, "clip id != open clip");
     }
     /* The front end writes the input tensor straight into its place in the
      * response; the model reads it from there. */
