@@ -305,7 +305,10 @@ def test_sigint_through_the_proxy_leaves_a_partial_report_and_no_board(tmp_path,
         deadline = time.monotonic() + 120
         while not _faultlink_children(board) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        time.sleep(4.0)  # the reference's features, then some clips
+        # the reference's features, then some clips: as long as the fault-free run took for that, at least
+        # 4 s (a loaded machine is slower; SIGINT before any clip went through would inject nothing)
+        time.sleep(min(60.0, max(4.0, 1.5 * (baseline.get("reference_seconds") or 0.0)
+                                 + 5 * (baseline.get("seconds_per_clip") or 0.0) + 2.0)))
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
