@@ -6,8 +6,8 @@
  * their summed energy, the saved window) and adds no buffer. All of it is
  * integer arithmetic; it costs a few dozen instructions per frame, so it is
  * built for size (firmware/Makefile's COLD_SRCS). sd_frontend.c reaches it
- * only through the hook sd_stream_begin() sets, so a firmware that never
- * streams does not link it (mps2-an386's flash budget has no room to spare).
+ * only through the hook sd_stream_begin() sets, so a program that never
+ * streams (the clip-only test drivers) does not link it.
  */
 #include <stddef.h>
 
