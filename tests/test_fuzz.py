@@ -43,6 +43,15 @@ def harness() -> dict[str, Path]:
     return {"real": FUZZ / "fuzz_protocol", "stubs": FUZZ / "fuzz_protocol_stubs", "seeds": FUZZ / "seeds"}
 
 
+def test_regressions_speak_the_current_protocol_version():
+    """A version bump must move the hand-written cases along (bump_version.py), or they only test BAD_VERSION."""
+    import sys
+
+    r = subprocess.run([sys.executable, str(FW / "tests" / "fuzz" / "bump_version.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_regressions_replay_clean(harness):
     regs = sorted((FW / "tests" / "fuzz" / "regressions").glob("*.hex"))
     assert regs, "no regression inputs"
