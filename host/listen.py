@@ -58,7 +58,10 @@ from host.session import (
     check_writable,
     emulator_board,
     load_reference,
+    nonneg_int,
     open_link,
+    positive_float,
+    positive_int,
 )
 
 REPORT_SCHEMA = 1
@@ -249,27 +252,6 @@ class ListenRun(DeviceSession):
 # ---- CLI -----------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m host.listen",
@@ -282,17 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", required=True,
                    help="serial port: a device path (/dev/ttyACM0), a pty path, socket://host:port, "
                         "or emulator[:posix|mps2-an386|netduinoplus2] to build, start and stop an emulated board")
-    d.add_argument("--baud", type=_positive_int, default=115200, help="baud rate (default: %(default)s)")
-    d.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    d.add_argument("--baud", type=positive_int, default=115200, help="baud rate (default: %(default)s)")
+    d.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help=f"seconds to wait for each acknowledgement (default: {DEFAULT_TIMEOUT:g}, "
                         f"{QEMU_TIMEOUT:g} on emulated Cortex-M boards)")
-    d.add_argument("--retries", type=_nonneg_int, default=DEFAULT_RETRIES, metavar="N",
+    d.add_argument("--retries", type=nonneg_int, default=DEFAULT_RETRIES, metavar="N",
                    help="resends of a chunk (same seq) after a timeout or a damaged frame; the device "
                         "recognizes a resent chunk by its offset (default: %(default)s)")
-    d.add_argument("--attempts", type=_positive_int, default=DEFAULT_ATTEMPTS, metavar="N",
+    d.add_argument("--attempts", type=positive_int, default=DEFAULT_ATTEMPTS, metavar="N",
                    help="times the stream is tried in all: when a chunk fails for good or the device lost the "
                         "stream, the host sends RESET and streams again from sample 0 (default: %(default)s)")
-    d.add_argument("--chunk-samples", type=_positive_int, default=None, metavar="N",
+    d.add_argument("--chunk-samples", type=positive_int, default=None, metavar="N",
                    help="samples per STREAM message (default: the device's maximum, 512)")
     d.add_argument("--faults", default=None, metavar="SPEC",
                    help="run through the fault-injecting proxy (host/faultlink.py), e.g. 'rate=1e-3,seed=1'; "

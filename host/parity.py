@@ -90,7 +90,10 @@ from host.session import (  # noqa: F401  (re-exported: tests and tools use host
     check_writable,
     emulator_board,
     load_reference,
+    nonneg_int,
     open_link,
+    positive_float,
+    positive_int,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -521,27 +524,6 @@ def _fraction_arg(text: str) -> float:
     return v
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = float(text)
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m host.parity",
@@ -553,17 +535,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", required=True,
                    help="serial port: a device path (/dev/ttyACM0), a pty path, socket://host:port, loop://, "
                         "or emulator[:posix|mps2-an386|netduinoplus2] to build, start and stop an emulated board")
-    d.add_argument("--baud", type=_positive_int, default=115200, help="baud rate (default: %(default)s)")
-    d.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    d.add_argument("--baud", type=positive_int, default=115200, help="baud rate (default: %(default)s)")
+    d.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help=f"seconds to wait for each response (default: {DEFAULT_TIMEOUT:g}, "
                         f"{QEMU_TIMEOUT:g} on emulated Cortex-M boards)")
-    d.add_argument("--retries", type=_nonneg_int, default=DEFAULT_RETRIES, metavar="N",
+    d.add_argument("--retries", type=nonneg_int, default=DEFAULT_RETRIES, metavar="N",
                    help="resends of a request (same seq) after a timeout or a damaged frame (default: %(default)s)")
-    d.add_argument("--clip-attempts", type=_positive_int, default=DEFAULT_CLIP_ATTEMPTS, metavar="N",
+    d.add_argument("--clip-attempts", type=positive_int, default=DEFAULT_CLIP_ATTEMPTS, metavar="N",
                    help="times a clip is tried in all: after a request fails for good, or the device lost the "
                         "clip (it reset), the host sends RESET and starts the clip again from sample 0; after N "
                         "tries the clip is an error row (default: %(default)s)")
-    d.add_argument("--chunk-samples", type=_positive_int, default=None, metavar="N",
+    d.add_argument("--chunk-samples", type=positive_int, default=None, metavar="N",
                    help="samples per AUDIO message (default: the device's maximum, 512, halved down to "
                         f"{MIN_CHUNK_SAMPLES} while the line damages chunks and grown back when it does not)")
     d.add_argument("--faults", default=None, metavar="SPEC",
@@ -581,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", choices=SPLITS, default="test",
                    help="FSDD files to use: test = official indices 0-4 (default: %(default)s); "
                         "files with other names are always used")
-    s.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    s.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="check only N clips, spread evenly over the sorted files (default: all)")
     m = ap.add_argument_group("reference")
     m.add_argument("--model", default=DEFAULT_MODEL_DIR, metavar="DIR",
@@ -594,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="least share of clips whose device top-1 equals the reference's (default: %(default)s)")
     c.add_argument("--min-exact", type=_fraction_arg, default=1.0, metavar="FRACTION",
                    help="least share of model-only clips with an identical int8 output (default: %(default)s)")
-    c.add_argument("--max-feature-lsb", type=_nonneg_int, default=1, metavar="LSB",
+    c.add_argument("--max-feature-lsb", type=nonneg_int, default=1, metavar="LSB",
                    help="largest allowed |device - reference| of an int8 input element (default: %(default)s)")
     c.add_argument("--min-feature-identical", type=_fraction_arg, default=0.999, metavar="FRACTION",
                    help="least share of identical int8 input elements over all clips (default: %(default)s)")

@@ -545,6 +545,30 @@ def open_link(stack: ExitStack, args: argparse.Namespace, board: str | None, say
     return args.port, None, None
 
 
+# ---- argparse types shared by the tools' command lines ----------------------------------
+
+
+def positive_int(text: str) -> int:
+    v = int(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
 def check_writable(opt: str, value: str | None) -> None:
     """Refuse an output path that cannot be written before the run, not after it."""
     if not value:
