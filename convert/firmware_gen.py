@@ -202,6 +202,12 @@ def generate_stream_h(scfg, out_dir: Path) -> Path:
              "#ifndef SD_STREAM_CONFIG_H", "#define SD_STREAM_CONFIG_H", ""]
     for name, (v, doc) in fields.items():
         lines.append(f"#define SD_STREAM_{name} {int(v)}  /* {doc} */")
+    from train import mulaw
+
+    lines += ["", "/* G.711 mu-law samples in STREAM chunks (train/mulaw.py): decoded as "
+              "((((~u & 15) << 3) + BIAS) << ((~u >> 4) & 7)) - BIAS, negated when ~u & 0x80 */",
+              f"#define SD_MULAW_BIAS {int(mulaw.BIAS)}  /* added before encoding, removed after decoding */",
+              ""]
     lines += [f'#define SD_STREAM_CONFIG_SHA256 "{scfg.sha256()}"', "", "#endif /* SD_STREAM_CONFIG_H */", ""]
     path = Path(out_dir) / "sd_stream_config.h"
     path.write_text("\n".join(lines))

@@ -11,8 +11,10 @@ The port is opened only through ``serial.serial_for_url``, so a device path
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -42,6 +44,9 @@ DAMAGE_SETTLE_SECONDS = 0.02
 #: with the timeout because an emulated board on a loaded machine can stall mid-frame: ending
 #: its frame early and resending while it still transmits overruns its receive ring.
 IDLE_FRAME_END_SECONDS = 0.05
+#: FEATURES part size when a replayed CLASSIFY (its answer was lost) must be made good and the
+#: caller named none: 5 frames of 266 bytes instead of one of 1,338.
+DEFAULT_PART_BYTES = 256
 
 
 class LinkError(serial.SerialException):
@@ -307,17 +312,19 @@ class Device:
         return p.stream_samples_for_window(self.rx_window)
 
     def send_stream(self, stream_id: int, offset: int, chunk: np.ndarray, *, begin: bool = False,
-                    end: bool = False, timeout: float | None = None) -> p.StreamAck:
-        """Send one STREAM chunk (<= 512 int16 samples, starting at stream sample ``offset``);
-        returns its acknowledgement, with the events the device decided while taking it.
+                    end: bool = False, mulaw: bool = False, timeout: float | None = None) -> p.StreamAck:
+        """Send one STREAM chunk (<= 512 samples, starting at stream sample ``offset``); returns its
+        acknowledgement, with the events the device decided while taking it.
 
-        A resend (same seq, after a lost answer) is recognized by the device from the offset and
-        answered with the same events, so none is counted twice or lost.
+        ``chunk``: int16 samples, or with ``mulaw`` G.711 mu-law bytes (uint8, train/mulaw.py),
+        one per sample: half the bytes on the wire. A resend (same seq, after a lost answer) is
+        recognized by the device from the offset and answered with the same events, so none is
+        counted twice or lost.
         """
-        data = np.ascontiguousarray(chunk, dtype="<i2").tobytes()
-        payload = p.build_stream(stream_id, offset, data, begin=begin, end=end)
+        data = np.ascontiguousarray(chunk, dtype=np.uint8 if mulaw else "<i2").tobytes()
+        payload = p.build_stream(stream_id, offset, data, begin=begin, end=end, mulaw=mulaw)
         ack = p.parse_stream_ack(self.request(p.MsgType.STREAM, payload, timeout=timeout))
-        want = offset + len(data) // 2
+        want = offset + len(data) // (1 if mulaw else 2)
         if ack.stream_id != stream_id or ack.received != want or (end and not ack.ended):
             raise p.ProtocolError(
                 f"STREAM ack stream {ack.stream_id} received {ack.received} ended {ack.ended}, expected stream "
@@ -347,6 +354,7 @@ class Device:
         want_features: bool = True,
         *,
         chunk_samples: int = p.MAX_AUDIO_SAMPLES,
+        part_bytes: int | None = None,
         timeout: float | None = None,
     ) -> DeviceResult:
         """Stream one clip and classify it on the device.
@@ -357,6 +365,11 @@ class Device:
             want_features: also return the device's int8 input tensor.
             chunk_samples: samples per AUDIO message, 1..512; lowered to what the device's
                 receive window holds (:attr:`max_chunk_samples`).
+            part_bytes: None: the features come inside the CLASSIFY response (one 1,338-byte
+                frame). A number: CLASSIFY answers without them (58 bytes) and they are read
+                in FEATURES parts of that many bytes, each its own small frame, resent alone
+                when damaged: what a noisy line needs. A replayed CLASSIFY (its first answer
+                was lost) is made good the same way, never by streaming the clip again.
             timeout: for the CLASSIFY response (front end end + model); default self.timeout.
         """
         x = np.asarray(samples)
@@ -369,20 +382,54 @@ class Device:
         self.send_audio(clip_id, 0, x[:chunk_samples], begin=True)
         for offset in range(chunk_samples, len(x), chunk_samples):
             self.send_audio(clip_id, offset, x[offset : offset + chunk_samples], begin=False)
+        inline = want_features and part_bytes is None
         payload = self.request(
-            p.MsgType.CLASSIFY, p.build_classify(clip_id, want_features=want_features), timeout=timeout
+            p.MsgType.CLASSIFY, p.build_classify(clip_id, want_features=inline), timeout=timeout
         )
         r = p.parse_classify(payload)
         if r.clip_id != clip_id or r.n_samples != len(x):
             raise p.ProtocolError(f"CLASSIFY: clip {r.clip_id} with {r.n_samples} samples, sent {clip_id} with {len(x)}")
-        if want_features and r.features is None:
-            raise p.ProtocolError("CLASSIFY response lacks the input tensor (replayed); resend the clip")
+        if want_features and r.features is None:  # asked in parts, or the answer was replayed
+            r = dataclasses.replace(r, features=self.read_features(clip_id, r.input_crc, part_bytes or DEFAULT_PART_BYTES))
         return _to_device_result(r)
 
-    def infer(self, features: np.ndarray, *, timeout: float | None = None) -> DeviceResult:
-        """Run the model alone on an int8 input tensor (1280 values, any shape)."""
+    def read_features(self, clip_id: int, crc: int | None, part_bytes: int = 256) -> bytes:
+        """The last classified clip's input tensor, read in FEATURES parts of ``part_bytes`` bytes;
+        checked against ``crc`` (the CLASSIFY response's CRC-32 of it)."""
+        if part_bytes < 1:
+            raise ValueError(f"part_bytes must be >= 1, got {part_bytes}")
+        out = bytearray()
+        for off in range(0, p.INPUT_SIZE, part_bytes):
+            n = min(part_bytes, p.INPUT_SIZE - off)
+            rsp = self.request(p.MsgType.FEATURES, p.build_features(clip_id, off, n))
+            out += p.parse_features(rsp, clip_id, off, n)
+        if crc is not None and zlib.crc32(out) != crc:
+            raise p.ProtocolError(f"features read in parts have CRC-32 {zlib.crc32(out):08x}, "
+                                  f"CLASSIFY said {crc:08x}")
+        return bytes(out)
+
+    def infer(self, features: np.ndarray, *, part_bytes: int | None = None,
+              timeout: float | None = None) -> DeviceResult:
+        """Run the model alone on an int8 input tensor (1280 values, any shape).
+
+        ``part_bytes``: None sends the tensor inside the INFER request (one 1,299-byte frame on
+        the wire); a number writes it first in TENSOR parts of that many bytes (each resent alone
+        when damaged) and sends an empty INFER. Either way the answer carries the CRC-32 of the
+        tensor the model ran on, and it must be this one's.
+        """
         x = np.asarray(features)
         if x.dtype != np.int8 or x.size != p.INPUT_SIZE:
             raise ValueError(f"features must be int8 with {p.INPUT_SIZE} values, got {x.dtype} shape {x.shape}")
-        payload = self.request(p.MsgType.INFER, p.build_infer(x.tobytes()), timeout=timeout)
-        return _to_device_result(p.parse_infer(payload))
+        data = x.tobytes()
+        if part_bytes is not None:
+            if part_bytes < 1:
+                raise ValueError(f"part_bytes must be >= 1, got {part_bytes}")
+            for off in range(0, p.INPUT_SIZE, part_bytes):
+                part = data[off : off + part_bytes]
+                p.parse_tensor_ack(self.request(p.MsgType.TENSOR, p.build_tensor(off, part)), off, len(part))
+        payload = self.request(p.MsgType.INFER, p.build_infer(None if part_bytes is not None else data),
+                               timeout=timeout)
+        r = p.parse_infer(payload)
+        if r.input_crc != zlib.crc32(data):
+            raise p.ProtocolError(f"INFER ran on a tensor with CRC-32 {r.input_crc:08x}, sent {zlib.crc32(data):08x}")
+        return _to_device_result(r)

@@ -104,7 +104,7 @@ SPLITS = ("test", "train", "all")
 #: AUDIO chunk size bounds (samples) when the host adapts it to the line: it halves the chunk when
 #: chunks needed more than CHUNK_SHRINK_RESENDS resends per request over a clip, and doubles it
 #: (up to the device's maximum) below CHUNK_GROW_RESENDS.
-MIN_CHUNK_SAMPLES = 64
+MIN_CHUNK_SAMPLES = 32
 CHUNK_SHRINK_RESENDS = 1.0
 CHUNK_GROW_RESENDS = 0.1
 #: Clips in a row whose exchange timed out (after resends and restarts, with no damaged frame
@@ -311,6 +311,19 @@ class ParityRun(DeviceSession):
         elif ratio < CHUNK_GROW_RESENDS and self.chunk < self.chunk_max:
             self.chunk = min(self.chunk_max, self.chunk * 2)
 
+    def _before_retry(self) -> None:
+        """A clip that failed for good at this chunk size is tried again with half the size: on a
+        line bad enough to defeat every resend of a request, smaller frames are what gets through
+        (the between-clips rule of _adapt_chunk alone would spend all of the clip's tries first)."""
+        if not self.args.chunk_samples and self.chunk > MIN_CHUNK_SAMPLES:
+            self.chunk = max(MIN_CHUNK_SAMPLES, self.chunk // 2)
+
+    def _part_bytes(self) -> int | None:
+        """Features and model inputs whole (None) on a clean line; on one that damages chunks, in
+        FEATURES / TENSOR parts as large as an AUDIO chunk of the current size, so no frame that
+        must arrive intact is longer than the chunks that get through."""
+        return None if self.chunk >= self.chunk_max else 2 * self.chunk
+
     def _run_clip(self, clip: Clip) -> bool:
         """Both modes on one clip; returns True when the device timed out on it."""
         assert self.dev is not None
@@ -321,7 +334,8 @@ class ParityRun(DeviceSession):
             before, t0 = self.meter.snapshot(), time.monotonic()
             try:
                 res, attempts = self._attempt(lambda: self.dev.classify_clip(
-                    clip_id, clip.samples, True, chunk_samples=self.chunk, timeout=self.timeout))
+                    clip_id, clip.samples, True, chunk_samples=self.chunk, part_bytes=self._part_bytes(),
+                    timeout=self.timeout))
             except ClipFailed as exc:
                 timed_out |= isinstance(exc.cause, p.Timeout)
                 self._error(clip, "end-to-end", exc.cause, attempts=exc.attempts)
@@ -332,7 +346,8 @@ class ParityRun(DeviceSession):
         if "model-only" in self.modes:
             before, t0 = self.meter.snapshot(), time.monotonic()
             try:
-                res, attempts = self._attempt(lambda: self.dev.infer(clip.ref_features, timeout=self.timeout))
+                res, attempts = self._attempt(lambda: self.dev.infer(clip.ref_features, part_bytes=self._part_bytes(),
+                                                                     timeout=self.timeout))
             except ClipFailed as exc:
                 timed_out |= isinstance(exc.cause, p.Timeout)
                 self._error(clip, "model-only", exc.cause, attempts=exc.attempts)

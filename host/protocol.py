@@ -15,7 +15,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 HEADER_SIZE = 6
 CRC_SIZE = 4
 MAX_PAYLOAD = 1400
@@ -33,6 +33,8 @@ STREAM_BEGIN = 0x01
 STREAM_END = 0x02
 STREAM_ENDED = 0x01
 STREAM_REPLAYED = 0x02
+#: STREAM request flag: the chunk's samples are G.711 mu-law bytes (train/mulaw.py), one per sample.
+STREAM_MULAW = 0x04
 #: STREAM event digit meaning "rejected": the top-1 output did not lead the runner-up by the margin.
 STREAM_REJECTED = 0xFF
 #: Events one STREAM acknowledgement can carry (the device's queue, SD_STREAM_QUEUE).
@@ -45,9 +47,11 @@ _HEADER = struct.Struct("<BBHH")
 _AUDIO_REQ = struct.Struct("<IIBBH")
 _AUDIO_RSP = struct.Struct("<II")
 _CLASSIFY_REQ = struct.Struct("<IBB")
-_CLASSIFY_RSP = struct.Struct("<IBBIQQQ10s")  # 44 bytes, then 1280 features if flagged
-_INFER_RSP = struct.Struct("<BBQQQ10s")  # 36 bytes
-_INFO_RSP = struct.Struct("<BBHHHHI32s32s")  # 78 bytes, then 3 length-prefixed strings
+_CLASSIFY_RSP = struct.Struct("<IBBIQQQ10sI")  # 48 bytes (input CRC-32 last), then 1280 features if flagged
+_INFER_RSP = struct.Struct("<BBQQQ10sI")  # 40 bytes
+_INFO_RSP = struct.Struct("<BBHHHHI32s32s32s")  # 110 bytes, then 3 length-prefixed strings
+_FEATURES_REQ = struct.Struct("<IHH")  # 8 bytes; the response repeats them, then n bytes
+_TENSOR_REQ = struct.Struct("<HH")  # 4 bytes, then n bytes; the response repeats them
 _STATS_RSP = struct.Struct("<IIIIIIHH")  # 28 bytes
 _STREAM_REQ = struct.Struct("<IQBBH")  # 16 bytes, then n int16 samples
 _STREAM_RSP = struct.Struct("<IQIBBHHQQQ")  # 46 bytes, then count events
@@ -65,6 +69,8 @@ class MsgType(enum.IntEnum):
     CLASSIFY = 0x11
     INFER = 0x12
     STREAM = 0x13
+    FEATURES = 0x14
+    TENSOR = 0x15
     ERROR = 0xFF
 
 
@@ -297,6 +303,7 @@ class Info:
     sample_rate: int
     model_sha256: str
     frontend_sha256: str
+    stream_sha256: str
     firmware_version: str
     board: str
     cost_unit: str
@@ -352,6 +359,9 @@ class Result:
         cost: {"frontend", "lstm", "head"} in the device's cost unit.
         clip_id: the clip (None for INFER).
         replayed: answered from the device's replay cache.
+        input_crc: CRC-32 (zlib.crc32) of the input tensor the model ran on: the device's own
+            features (CLASSIFY) or the tensor it was given (INFER). Features read back in parts
+            (FEATURES) are checked against it.
     """
 
     label: int
@@ -361,6 +371,7 @@ class Result:
     cost: dict[str, int]
     clip_id: int | None = None
     replayed: bool = False
+    input_crc: int | None = None
 
 
 @dataclass(frozen=True)
@@ -436,22 +447,26 @@ def build_audio(clip_id: int, offset: int, samples: bytes, *, begin: bool) -> by
     return _AUDIO_REQ.pack(clip_id, offset, AUDIO_BEGIN if begin else 0, 0, n) + samples
 
 
-def stream_samples_for_window(window: int) -> int:
+def stream_samples_for_window(window: int, *, mulaw: bool = False) -> int:
     """Largest STREAM chunk (samples) whose request fits a receive window of ``window`` bytes
     (0 = no limit: MAX_AUDIO_SAMPLES). 0 when not even an empty chunk fits."""
+    width = 1 if mulaw else 2
     n = MAX_AUDIO_SAMPLES
-    while window > 0 and n > 0 and wire_size(STREAM_REQ_FIXED + 2 * n) > window:
+    while window > 0 and n > 0 and wire_size(STREAM_REQ_FIXED + width * n) > window:
         n -= 1
     return n
 
 
-def build_stream(stream_id: int, offset: int, samples: bytes, *, begin: bool = False, end: bool = False) -> bytes:
-    """STREAM payload. ``samples``: int16 little-endian, at most MAX_AUDIO_SAMPLES; ``offset``: the
-    stream index of the chunk's first sample (u64)."""
-    n, rest = divmod(len(samples), 2)
+def build_stream(stream_id: int, offset: int, samples: bytes, *, begin: bool = False, end: bool = False,
+                 mulaw: bool = False) -> bytes:
+    """STREAM payload. ``samples``: int16 little-endian, or with ``mulaw`` one G.711 mu-law byte per
+    sample; at most MAX_AUDIO_SAMPLES samples. ``offset``: the stream index of the chunk's first
+    sample (u64)."""
+    width = 1 if mulaw else 2
+    n, rest = divmod(len(samples), width)
     if rest or n > MAX_AUDIO_SAMPLES:
-        raise FrameTooLarge(f"STREAM chunk of {len(samples)} bytes (even, <= {2 * MAX_AUDIO_SAMPLES})")
-    flags = (STREAM_BEGIN if begin else 0) | (STREAM_END if end else 0)
+        raise FrameTooLarge(f"STREAM chunk of {len(samples)} bytes ({width} per sample, <= {MAX_AUDIO_SAMPLES} samples)")
+    flags = (STREAM_BEGIN if begin else 0) | (STREAM_END if end else 0) | (STREAM_MULAW if mulaw else 0)
     return _STREAM_REQ.pack(stream_id, offset, flags, 0, n) + samples
 
 
@@ -478,11 +493,43 @@ def build_classify(clip_id: int, *, want_features: bool) -> bytes:
     return _CLASSIFY_REQ.pack(clip_id, CLASSIFY_WANT_FEATURES if want_features else 0, 0)
 
 
-def build_infer(features: bytes) -> bytes:
-    """INFER payload: exactly INPUT_SIZE bytes of int8 input tensor."""
+def build_infer(features: bytes | None) -> bytes:
+    """INFER payload: exactly INPUT_SIZE bytes of int8 input tensor, or None for an empty payload
+    (the model runs on the tensor TENSOR requests wrote)."""
+    if features is None:
+        return b""
     if len(features) != INPUT_SIZE:
         raise ProtocolError(f"INFER input of {len(features)} bytes, expected {INPUT_SIZE}")
     return bytes(features)
+
+
+def build_features(clip_id: int, offset: int, n: int) -> bytes:
+    """FEATURES payload: bytes offset .. offset + n - 1 of the last classified clip's input tensor."""
+    if offset < 0 or n < 0 or offset + n > INPUT_SIZE:
+        raise ProtocolError(f"FEATURES part {offset}+{n} outside the {INPUT_SIZE}-byte input tensor")
+    return _FEATURES_REQ.pack(clip_id, offset, n)
+
+
+def parse_features(payload: bytes, clip_id: int, offset: int, n: int) -> bytes:
+    """FEATURES response payload -> the part's bytes; it must repeat the request's clip, offset, n."""
+    _expect_len(payload, _FEATURES_REQ.size + n, "FEATURES response")
+    if _FEATURES_REQ.unpack_from(payload) != (clip_id, offset, n):
+        raise ProtocolError(f"FEATURES response for {_FEATURES_REQ.unpack_from(payload)}, asked ({clip_id}, {offset}, {n})")
+    return payload[_FEATURES_REQ.size :]
+
+
+def build_tensor(offset: int, part: bytes) -> bytes:
+    """TENSOR payload: ``part`` written at ``offset`` of the device's held input tensor."""
+    if offset < 0 or offset + len(part) > INPUT_SIZE:
+        raise ProtocolError(f"TENSOR part {offset}+{len(part)} outside the {INPUT_SIZE}-byte input tensor")
+    return _TENSOR_REQ.pack(offset, len(part)) + bytes(part)
+
+
+def parse_tensor_ack(payload: bytes, offset: int, n: int) -> None:
+    """TENSOR response payload: must repeat the request's offset and n."""
+    _expect_len(payload, _TENSOR_REQ.size, "TENSOR response")
+    if _TENSOR_REQ.unpack(payload) != (offset, n):
+        raise ProtocolError(f"TENSOR response for {_TENSOR_REQ.unpack(payload)}, sent ({offset}, {n})")
 
 
 def _expect_len(payload: bytes, n: int, what: str) -> None:
@@ -505,7 +552,7 @@ def parse_info(payload: bytes) -> Info:
     """INFO response payload -> Info."""
     if len(payload) < _INFO_RSP.size + 3:
         raise ProtocolError(f"INFO payload of {len(payload)} bytes")
-    version, _, max_payload, max_samples, in_size, out_size, rate, model, fe = _INFO_RSP.unpack_from(payload)
+    version, _, max_payload, max_samples, in_size, out_size, rate, model, fe, st = _INFO_RSP.unpack_from(payload)
     strings: list[str] = []
     pos = _INFO_RSP.size
     for _ in range(3):
@@ -515,7 +562,7 @@ def parse_info(payload: bytes) -> Info:
         pos += 1 + payload[pos]
     if pos != len(payload):
         raise ProtocolError(f"INFO payload has {len(payload) - pos} extra bytes")
-    return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), *strings)
+    return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), st.hex(), *strings)
 
 
 def parse_stats(payload: bytes) -> Stats:
@@ -534,16 +581,18 @@ def parse_classify(payload: bytes) -> Result:
     """CLASSIFY response payload -> Result."""
     if len(payload) < _CLASSIFY_RSP.size:
         raise ProtocolError(f"CLASSIFY response of {len(payload)} bytes")
-    clip, label, flags, n, fe, lstm, head, out = _CLASSIFY_RSP.unpack_from(payload)
+    clip, label, flags, n, fe, lstm, head, out, crc = _CLASSIFY_RSP.unpack_from(payload)
     has_features = bool(flags & RESULT_FEATURES)
     _expect_len(payload, _CLASSIFY_RSP.size + (INPUT_SIZE if has_features else 0), "CLASSIFY response")
     features = payload[_CLASSIFY_RSP.size :] if has_features else None
+    if features is not None and zlib.crc32(features) != crc:
+        raise CrcError("CLASSIFY features do not match their CRC-32")
     cost = {"frontend": fe, "lstm": lstm, "head": head}
-    return Result(label, _signed(out), features, n, cost, clip, bool(flags & RESULT_REPLAYED))
+    return Result(label, _signed(out), features, n, cost, clip, bool(flags & RESULT_REPLAYED), crc)
 
 
 def parse_infer(payload: bytes) -> Result:
     """INFER response payload -> Result."""
     _expect_len(payload, _INFER_RSP.size, "INFER response")
-    label, _, fe, lstm, head, out = _INFER_RSP.unpack(payload)
-    return Result(label, _signed(out), None, 0, {"frontend": fe, "lstm": lstm, "head": head})
+    label, _, fe, lstm, head, out, crc = _INFER_RSP.unpack(payload)
+    return Result(label, _signed(out), None, 0, {"frontend": fe, "lstm": lstm, "head": head}, input_crc=crc)

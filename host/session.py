@@ -222,6 +222,9 @@ class DeviceSession:
     """
 
     needs_front_end = True
+    #: INFO's stream-config hash must match train.stream.DEFAULT_STREAM's (the tool streams);
+    #: otherwise a difference is only a warning.
+    needs_stream = False
     #: Appended to a front-end mismatch that refuses the run (how to run without the front end).
     front_end_hint = ""
     chunk_fixed = p.AUDIO_REQ_FIXED
@@ -282,7 +285,13 @@ class DeviceSession:
     def _handshake(self) -> None:
         assert self.dev is not None
         try:
-            self.info = self.dev.info()
+            for left in range(REOPEN_INFO_ROUNDS - 1, -1, -1):
+                try:
+                    self.info = self.dev.info()  # 140 bytes back: a noisy line may damage every resend
+                    break
+                except p.CrcError:
+                    if not left:
+                        raise
         except p.Timeout as exc:
             raise UsageError(
                 f"no answer from {self.args.port} to INFO within {self.timeout:g} s "
@@ -369,11 +378,16 @@ class DeviceSession:
 
     def _check_info(self, info: p.Info) -> None:
         ref, cfg = self.ref, self.ref.cfg
+        from train.stream import DEFAULT_STREAM
+
         model_ok = info.model_sha256 == ref.sha256
         fe_ok = info.frontend_sha256 == cfg.sha256()
+        stream_sha = DEFAULT_STREAM.sha256()
         self.checks = {
             "model_sha256": {"device": info.model_sha256, "reference": ref.sha256, "match": model_ok},
             "frontend_sha256": {"device": info.frontend_sha256, "reference": cfg.sha256(), "match": fe_ok},
+            "stream_sha256": {"device": info.stream_sha256, "reference": stream_sha,
+                              "match": info.stream_sha256 == stream_sha},
             "protocol_version": {"device": info.protocol_version, "reference": p.PROTOCOL_VERSION,
                                  "match": info.protocol_version == p.PROTOCOL_VERSION},
             "sample_rate": {"device": info.sample_rate, "reference": cfg.sr, "match": info.sample_rate == cfg.sr},
@@ -404,6 +418,14 @@ class DeviceSession:
                 problems.append(msg + self.front_end_hint)
             else:
                 self.say(f"warning: {msg}; model-only mode does not use the front end")
+        c = self.checks["stream_sha256"]
+        if not c["match"]:
+            msg = (f"stream-config SHA-256 differs: device {c['device']}, reference {c['reference']} "
+                   f"(train/stream.py's StreamConfig; regenerate with python -m convert.firmware_gen and rebuild)")
+            if self.needs_stream:
+                problems.append(msg)
+            else:
+                self.say(f"warning: {msg}; clips do not use the streaming detector")
         if problems:
             raise UsageError("refusing to run: " + "\n".join(problems))
 
@@ -488,6 +510,8 @@ class DeviceSession:
         """
         attempt = 1
         while True:
+            if attempt > 1:
+                self._before_retry()
             try:
                 return fn(), attempt
             except p.DeviceError as exc:
@@ -504,6 +528,9 @@ class DeviceSession:
                 if attempt >= self.clip_attempts:
                     raise ClipFailed(exc, attempt) from exc
             attempt += 1
+
+    def _before_retry(self) -> None:
+        """Called before an exchange is tried again (after the recovery); tools adapt here."""
 
     def _stat_total(self, key: str) -> int:
         return self.device_stats[key] + (self.dev.stats.get(key, 0) if self.dev is not None else 0)

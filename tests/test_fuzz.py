@@ -115,6 +115,6 @@ def test_short_fuzz_run(harness, tmp_path):
     covered = set(re.findall(r"COVERED_FUNC: hits: \d+ edges: \d+/\d+ (\w+)", Path(s["log"]).read_text()))
     # (the sd_on_* handlers are inlined into sd_proto_handle at -O2; these are their callees)
     for fn in ("sd_app_main", "sd_frame_feed", "sd_frame_write", "sd_proto_feed", "sd_proto_handle",
-               "sd_reply_error", "sd_put_sha256", "sd_push_samples", "sd_argmax", "sd_put_costs_scores",
-               "sd_frontend_push", "sd_frontend_end", "sd_model_invoke"):
+               "sd_reply_error", "sd_push_samples", "sd_argmax", "sd_put_costs_scores",
+               "sd_frontend_push", "sd_frontend_end", "sd_frontend_tensor", "sd_model_invoke"):
         assert fn in covered, f"{fn} not covered; covered: {sorted(covered)}"

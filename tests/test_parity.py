@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -135,6 +136,8 @@ class FakeDevice:
         self.requests = 0
         self.audio_seen = 0
         self.clip: tuple[int, list[np.ndarray], int] | None = None  # id, chunks, received
+        self.classified: int | None = None  # clip id whose tensor FEATURES may read
+        self.tensor = bytearray(p.INPUT_SIZE)  # the held input tensor (CLASSIFY's, or TENSOR's)
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
         self._stop = False
@@ -197,12 +200,25 @@ class FakeDevice:
             return self._frame(req, req.payload)
         if req.type == p.MsgType.INFO:
             strings = b"".join(bytes([len(s)]) + s for s in (b"0.1.0", b"fake", b"ticks"))
-            payload = struct.pack("<BBHHHHI32s32s", p.PROTOCOL_VERSION, 0, p.MAX_PAYLOAD, p.MAX_AUDIO_SAMPLES, p.INPUT_SIZE,
-                                  p.OUTPUT_SIZE, 8000, bytes.fromhex(self.model_sha), bytes.fromhex(self.frontend_sha))
+            from train.stream import DEFAULT_STREAM
+
+            payload = struct.pack("<BBHHHHI32s32s32s", p.PROTOCOL_VERSION, 0, p.MAX_PAYLOAD, p.MAX_AUDIO_SAMPLES,
+                                  p.INPUT_SIZE, p.OUTPUT_SIZE, 8000, bytes.fromhex(self.model_sha),
+                                  bytes.fromhex(self.frontend_sha), bytes.fromhex(DEFAULT_STREAM.sha256()))
             return self._frame(req, payload + strings)
         if req.type == p.MsgType.RESET:
-            self.clip = None
+            self.clip = self.classified = None
             return self._frame(req, b"")
+        if req.type == p.MsgType.FEATURES:  # a part of the last classified clip's tensor
+            clip_id, off, n = struct.unpack("<IHH", req.payload)
+            if self.classified != clip_id:
+                return self._error(req, p.ErrorCode.NO_CLIP, "not the classified clip")
+            return self._frame(req, req.payload + self.tensor[off : off + n])
+        if req.type == p.MsgType.TENSOR:
+            off, n = struct.unpack_from("<HH", req.payload)
+            self.tensor[off : off + n] = req.payload[4:]
+            self.clip = self.classified = None
+            return self._frame(req, req.payload[:4])
         if req.type == p.MsgType.STATS:
             return self._frame(req, struct.pack("<IIIIIIHH", self.rx_bytes, self.rx_dropped, self.frames_ok,
                                                 0, 0, 0, self.rx_window, min(self.rx_window, 0xFFFF)))
@@ -211,12 +227,12 @@ class FakeDevice:
         if req.type == p.MsgType.CLASSIFY:
             return self._classify(req)
         if req.type == p.MsgType.INFER:
-            x = np.frombuffer(req.payload, np.int8).reshape(16, 80)
+            x = np.frombuffer(req.payload or bytes(self.tensor), np.int8).reshape(16, 80)
             with self.lock:
                 out = np.asarray(self.ref.infer(x), np.int8)
             if self.output_fault:
                 out = self.output_fault(self.counts["INFER"], out.copy())
-            payload = struct.pack("<BBQQQ10s", int(np.argmax(out)), 0, 0, 5000, 50, out.tobytes())
+            payload = struct.pack("<BBQQQ10sI", int(np.argmax(out)), 0, 0, 5000, 50, out.tobytes(), zlib.crc32(x.tobytes()))
             return self._frame(req, payload)
         return self._error(req, p.ErrorCode.UNKNOWN_TYPE, "unknown")
 
@@ -230,7 +246,7 @@ class FakeDevice:
             self.sequence_error_once = False
             return self._error(req, p.ErrorCode.SEQUENCE, "out of order")
         if flags & p.AUDIO_BEGIN:
-            self.clip = (clip_id, [samples], n)
+            self.clip, self.classified = (clip_id, [samples], n), None
         elif self.clip is None:
             return self._error(req, p.ErrorCode.NO_CLIP, "no open clip")
         elif self.clip[0] != clip_id:
@@ -257,8 +273,9 @@ class FakeDevice:
         if self.classify_delay:
             time.sleep(self.classify_delay)
         want = flags & p.CLASSIFY_WANT_FEATURES
-        payload = struct.pack("<IBBIQQQ10s", clip_id, int(np.argmax(out)), p.RESULT_FEATURES if want else 0,
-                              len(x), 3 * len(x), 5000, 50, out.tobytes())
+        self.tensor, self.classified = bytearray(feats.tobytes()), clip_id
+        payload = struct.pack("<IBBIQQQ10sI", clip_id, int(np.argmax(out)), p.RESULT_FEATURES if want else 0,
+                              len(x), 3 * len(x), 5000, 50, out.tobytes(), zlib.crc32(feats.tobytes()))
         answer = self._frame(req, payload + (feats.tobytes() if want else b""))
         if self.vanish_after_classify is not None and self.counts["CLASSIFY"] >= self.vanish_after_classify:
             self._stop = True

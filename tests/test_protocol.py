@@ -37,7 +37,7 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}
 CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
-WORKED_FRAME = bytes.fromhex("06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00")
+WORKED_FRAME = bytes.fromhex("06 04 01 01 02 03 01 02 11 05 43 b6 89 88 00")
 
 
 # ---- Python codec ---------------------------------------------------------------
@@ -86,8 +86,8 @@ def test_worked_example() -> None:
 
 def test_docs_examples_match_the_code() -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    assert "on wire    06 03 01 01 02 03 | 01 | 02 11 | 05 8a db e8 ec | 00" in doc
-    assert WORKED_FRAME.hex(" ") == "06 03 01 01 02 03 01 02 11 05 8a db e8 ec 00"
+    assert "on wire    06 04 01 01 02 03 | 01 | 02 11 | 05 43 b6 89 88 | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 04 01 01 02 03 01 02 11 05 43 b6 89 88 00"
     info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
     assert f"on wire    {info.hex(' ')}" in doc
     err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
@@ -331,6 +331,7 @@ def test_device_info_ping(dev: Device) -> None:
     assert (info.input_size, info.output_size, info.sample_rate) == (1280, 10, 8000)
     assert info.model_sha256 == "00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210"
     assert info.frontend_sha256 == "a5" * 32
+    assert info.stream_sha256 == "5a" * 32
     assert (info.firmware_version, info.board, info.cost_unit) == ("0.1.0", "stub", "ticks")
     assert dev.ping() == b""
     blob = bytes(range(256)) * 5 + bytes(120)
@@ -560,7 +561,7 @@ def test_dead_pty_raises_link_error() -> None:
     dev.close()  # closing a dead port does not raise
 
 
-# ---- STREAM (protocol version 3): messages, and the C engine with the stub front end ----------
+# ---- STREAM (protocol version 3, unchanged in 4): messages, and the C engine with the stub front end ----------
 
 STUB_EVENT_EVERY = 4096  # firmware/tests/protocol/stub_frontend.c
 
@@ -675,7 +676,7 @@ def test_device_stream_end_flush_and_errors(dev: Device) -> None:
     for payload, code in ((p.build_stream(4, 5200, x[:10].tobytes()), p.ErrorCode.SEQUENCE),  # after END
                           (p.build_stream(5, 5200, b"", end=True), p.ErrorCode.CLIP_MISMATCH),
                           (p.build_stream(4, 7, b"", begin=True), p.ErrorCode.BAD_ARGUMENT),
-                          (struct.pack("<IQBBH", 4, 0, 4, 0, 0), p.ErrorCode.BAD_ARGUMENT),
+                          (struct.pack("<IQBBH", 4, 0, 8, 0, 0), p.ErrorCode.BAD_ARGUMENT),
                           (struct.pack("<IQBBH", 4, 0, 0, 0, 2), p.ErrorCode.BAD_LENGTH),
                           (b"\x01", p.ErrorCode.BAD_LENGTH),
                           (struct.pack("<IQBBH", 4, 0, 1, 0, 513) + bytes(1026), p.ErrorCode.TOO_LARGE)):
@@ -690,3 +691,101 @@ def test_device_stream_end_flush_and_errors(dev: Device) -> None:
         with pytest.raises(p.DeviceError) as e:
             dev.send_stream(6, 100, x[100:200])
         assert e.value.code == p.ErrorCode.NO_CLIP
+
+
+# ---- protocol version 4: mu-law STREAM chunks, FEATURES and TENSOR parts ------------------------
+
+
+def test_mulaw_stream_is_the_decoded_stream(dev: Device) -> None:
+    """A stream sent as mu-law bytes is, to the device, the stream of their decoded samples
+    (train/mulaw.py's decode, the device's sd_mulaw_decode): the same events as that int16 stream,
+    with half the bytes per chunk; a resent mu-law chunk is replayed like any other."""
+    from train import mulaw
+
+    x = np.random.default_rng(11).integers(-32768, 32768, size=9000, dtype=np.int16)
+    u = mulaw.encode(x)
+    want = stub_stream_events(mulaw.decode(u))
+    got = []
+    for off in range(0, len(u), 512):
+        ack = dev.send_stream(70, off, u[off : off + 512], begin=off == 0, end=off + 512 >= len(u), mulaw=True)
+        got += [(e.digit, e.start, e.end, e.output) for e in ack.events]
+    assert got == [w[:4] for w in want] and len(want) == 2  # at 4096 and 8192
+    again = dev.send_stream(70, 8704, u[8704:], end=True, mulaw=True)
+    assert again.replayed and again.ended
+    # The length rule follows the flag: n bytes with MULAW, 2n without.
+    with pytest.raises(p.DeviceError) as e:
+        dev.request(p.MsgType.STREAM, struct.pack("<IQBBH", 71, 0, p.STREAM_BEGIN | p.STREAM_MULAW, 0, 4) + bytes(8))
+    assert e.value.code == p.ErrorCode.BAD_LENGTH
+    # AUDIO knows no MULAW flag.
+    with pytest.raises(p.DeviceError) as e:
+        dev.request(p.MsgType.AUDIO, struct.pack("<IIBBH", 1, 0, p.AUDIO_BEGIN | p.STREAM_MULAW, 0, 2) + bytes(2))
+    assert e.value.code == p.ErrorCode.BAD_ARGUMENT
+
+
+def test_mulaw_matches_g711_and_round_trips() -> None:
+    """Decoding is G.711's table (checked against the standard library's audioop where it still
+    exists); every code but 0x7F (negative zero) survives decode -> encode; encode is monotonic."""
+    from train import mulaw
+
+    codes = np.arange(256, dtype=np.uint8)
+    dec = mulaw.decode(codes)
+    assert dec.dtype == np.int16 and dec.max() == 32124 and dec.min() == -32124
+    assert (mulaw.encode(dec) == np.where(codes == 0x7F, 0xFF, codes)).all()
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    y = mulaw.roundtrip(x).astype(np.int64)
+    assert (np.diff(y) >= 0).all()  # monotonic
+    big = np.abs(x.astype(np.int64)) > 256
+    assert (np.abs(y - x)[big] <= np.abs(x.astype(np.int64))[big] / 16).all()  # within half a step: 4 bits kept
+    with pytest.raises(ValueError):
+        mulaw.encode(np.zeros(3, np.float32))
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioop
+    except ImportError:
+        return
+    assert np.frombuffer(audioop.ulaw2lin(codes.tobytes(), 2), np.int16).tolist() == dec.tolist()
+
+
+def test_device_features_in_parts_and_replayed_classify(dev: Device) -> None:
+    """CLASSIFY without features, then FEATURES parts of any size, give the tensor the device's
+    front end computed, matching the CRC-32 in the CLASSIFY answer; a replayed CLASSIFY (first
+    answer lost) is made good from the same held tensor, not by streaming the clip again."""
+    x = np.random.default_rng(12).integers(-32768, 32768, size=3000, dtype=np.int16)
+    want = stub_features(x)
+    for part in (None, 1280, 256, 100, 7):
+        r = dev.classify_clip(80, x, chunk_samples=400, part_bytes=part)
+        assert r.features is not None and r.features.tolist() == want.tolist(), part
+    # The same CLASSIFY again (same seq, as after a lost answer): REPLAYED, no features inline.
+    dev.classify_clip(81, x, want_features=False)
+    seq = dev.seq
+    dev.seq = seq - 1
+    payload = dev.request(p.MsgType.CLASSIFY, p.build_classify(81, want_features=True))
+    r = p.parse_classify(payload)
+    assert r.replayed and r.features is None and r.input_crc == zlib.crc32(want.tobytes())
+    assert dev.read_features(81, r.input_crc, 300) == want.tobytes()
+    with pytest.raises(p.DeviceError) as e:
+        dev.read_features(82, None, 300)
+    assert e.value.code == p.ErrorCode.NO_CLIP
+    with pytest.raises(p.ProtocolError, match="CRC-32"):
+        dev.read_features(81, r.input_crc ^ 1, 300)
+
+
+def test_device_infer_in_tensor_parts(dev: Device) -> None:
+    """TENSOR parts + an empty INFER give the same answer as INFER with the tensor inline, and
+    the answer names the CRC-32 of the tensor the model ran on."""
+    t = np.random.default_rng(13).integers(-128, 128, size=p.INPUT_SIZE, dtype=np.int8)
+    whole = dev.infer(t)
+    for part in (1280, 64, 333):
+        r = dev.infer(t, part_bytes=part)
+        assert r.label == whole.label and r.output.tolist() == whole.output.tolist()
+    out, _ = stub_model(t)
+    assert whole.output.tolist() == out.tolist()
+    # TENSOR ends an open clip (the tensor lives where the front end keeps its own).
+    dev.send_audio(90, 0, np.zeros(10, np.int16), begin=True)
+    dev.request(p.MsgType.TENSOR, p.build_tensor(0, b"\x01"))
+    with pytest.raises(p.DeviceError) as e:
+        dev.send_audio(90, 10, np.zeros(10, np.int16), begin=False)
+    assert e.value.code == p.ErrorCode.NO_CLIP

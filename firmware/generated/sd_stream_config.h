@@ -17,6 +17,10 @@
 #define SD_STREAM_WINDOW_PRE 1  /* the window starts at most this many frames before the first loud one */
 #define SD_STREAM_REJECT_MARGIN 64  /* top-1 minus runner-up below this: rejected */
 #define SD_STREAM_LEVEL_FRAC_BITS 4  /* bits below the leading one in a level */
+
+/* G.711 mu-law samples in STREAM chunks (train/mulaw.py): decoded as ((((~u & 15) << 3) + BIAS) << ((~u >> 4) & 7)) - BIAS, negated when ~u & 0x80 */
+#define SD_MULAW_BIAS 132  /* added before encoding, removed after decoding */
+
 #define SD_STREAM_CONFIG_SHA256 "8ca52bcddd170f6c7cbb7dc04a3c967e3ed5ed64309d86aea27788982910dcfd"
 
 #endif /* SD_STREAM_CONFIG_H */

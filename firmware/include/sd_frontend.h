@@ -24,8 +24,16 @@ sd_frontend_t *sd_frontend_instance(void);
 
 void sd_frontend_begin(sd_frontend_t *fe);
 void sd_frontend_push(sd_frontend_t *fe, const int16_t *samples, size_t n);
-/* Writes the int8 input tensor; returns the number of samples the clip had. */
+/* Writes the int8 input tensor; returns the number of samples the clip had.
+ * The tensor also stays in sd_frontend_tensor(fe) until the next begin (pass
+ * that as `features` to have it in one place only). */
 uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features);
+
+/* The input tensor the front end holds (SD_MODEL_INPUT_SIZE bytes, row = time
+ * step, 4-byte aligned): the last clip's after sd_frontend_end; the protocol
+ * also writes a host's tensor there for INFER (TENSOR). Streaming and the
+ * next clip overwrite it. */
+int8_t *sd_frontend_tensor(sd_frontend_t *fe);
 
 /*
  * Streaming mode (train/stream.py, the reference: read its docstring first).

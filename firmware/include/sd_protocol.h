@@ -30,10 +30,10 @@ extern "C" {
 
 /* ---- versions ------------------------------------------------------------ */
 
-#define SD_PROTO_VERSION 3u         /* header byte 0 of every frame */
+#define SD_PROTO_VERSION 4u         /* header byte 0 of every frame */
 #define SD_FIRMWARE_VERSION "0.1.0" /* reported by INFO */
 
-/* ---- sizes (fixed by protocol version 3) --------------------------------- */
+/* ---- sizes (fixed by protocol version 4) --------------------------------- */
 
 #define SD_PROTO_HEADER_SIZE 6u    /* version u8, type u8, seq u16, length u16 */
 #define SD_PROTO_CRC_SIZE 4u       /* CRC-32 of header + payload, little-endian */
@@ -58,6 +58,8 @@ typedef enum {
     SD_MSG_CLASSIFY = 0x11, /* end the clip: front end + model */
     SD_MSG_INFER = 0x12,    /* model only, on a host-given input tensor */
     SD_MSG_STREAM = 0x13,   /* one chunk of an unbroken stream; the ack carries its events */
+    SD_MSG_FEATURES = 0x14, /* a part of the last CLASSIFY's input tensor, read again */
+    SD_MSG_TENSOR = 0x15,   /* a part of the held input tensor, written (for INFER) */
     SD_MSG_ERROR = 0xFF,    /* response only: code + text */
 } sd_msg_type_t;
 
@@ -88,6 +90,7 @@ typedef enum {
 #define SD_STREAM_END 0x02u            /* STREAM request: after its samples, the stream ends */
 #define SD_STREAM_ENDED 0x01u          /* STREAM response: the stream has ended */
 #define SD_STREAM_REPLAYED 0x02u       /* STREAM response: the last chunk again, nothing pushed */
+#define SD_STREAM_MULAW 0x04u          /* STREAM request: samples are G.711 mu-law bytes */
 #define SD_STREAM_REJECTED 0xFFu       /* STREAM event digit: no digit (margin below the rule) */
 
 /* ---- payload layouts (byte offsets; all integers little-endian) ---------- */
@@ -95,9 +98,13 @@ typedef enum {
 #define SD_AUDIO_REQ_FIXED 12u     /* clip u32, offset u32, flags u8, 0 u8, n u16 */
 #define SD_AUDIO_RSP_SIZE 8u       /* clip u32, received u32 */
 #define SD_CLASSIFY_REQ_SIZE 6u    /* clip u32, flags u8, 0 u8 */
-#define SD_CLASSIFY_RSP_FIXED 44u  /* clip u32, label u8, flags u8, n u32, 3 x u64, out[10] */
-#define SD_INFER_RSP_SIZE 36u      /* label u8, flags u8, 3 x u64, out[10] */
-#define SD_INFO_RSP_FIXED 78u      /* then 3 strings, each u8 length + bytes */
+#define SD_CLASSIFY_RSP_FIXED 48u  /* clip u32, label u8, flags u8, n u32, 3 x u64, out[10],
+                                    * CRC-32 of the input tensor u32 */
+#define SD_INFER_RSP_SIZE 40u      /* label u8, flags u8, 3 x u64, out[10], input CRC-32 u32 */
+#define SD_FEATURES_REQ_SIZE 8u    /* clip u32, offset u16, n u16; the response repeats them,
+                                    * then n bytes of the input tensor */
+#define SD_TENSOR_REQ_FIXED 4u     /* offset u16, n u16, then n bytes; the response: offset, n */
+#define SD_INFO_RSP_FIXED 110u     /* then 3 strings, each u8 length + bytes */
 #define SD_STREAM_REQ_FIXED 16u    /* stream u32, offset u64, flags u8, 0 u8, n u16 */
 #define SD_STREAM_RSP_FIXED 46u    /* stream u32, received u64, events u32, flags u8, count u8,
                                     * frames u16, lost u16, 3 x u64 cost; then the events */
@@ -185,7 +192,9 @@ typedef struct {
     /* replay cache for a repeated CLASSIFY (same seq and clip id) */
     uint8_t replay_valid;
     uint16_t replay_seq;
-    uint8_t replay[SD_CLASSIFY_RSP_FIXED]; /* the last CLASSIFY response, fixed part */
+    uint8_t replay[SD_CLASSIFY_RSP_FIXED]; /* the last CLASSIFY response, fixed part; while
+                                            * valid, the front end still holds its input tensor
+                                            * (sd_frontend_tensor), which FEATURES reads */
     /* open stream (STREAM): the events decided in the last chunk applied wait
      * in ev[] until the next new chunk, so a resent chunk is answered with them again */
     uint8_t stream_state;       /* 0 none, 1 open, 2 ended */
@@ -209,8 +218,8 @@ typedef struct {
     uint32_t frames_too_large;  /* ... TOO_LARGE */
     /* The one buffer: decoded request in, response out. The frame starts 2
      * bytes into a 4-aligned store so that its payload (frame + 6), hence the
-     * INFER input and the CLASSIFY input tensor (payload + 44) handed to
-     * sd_model_invoke, are 4-byte aligned. buf points at the frame. */
+     * INFER input handed to sd_model_invoke, is 4-byte aligned. buf points
+     * at the frame. */
     uint8_t *buf;
     union {
         uint32_t align;

@@ -311,10 +311,18 @@ uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features)
         sd_frontend_feed(fe, NULL, SD_CLIP_SAMPLES - fe->n_samples); /* pad short clips */
     }
     sd_frontend_feed(fe, NULL, SD_N_FFT / 2u); /* the right centring pad */
+    int8_t *held = &fe->best[0][0];
     if (fe->best_in_ring) {
-        sd_ring_finish(fe, features);
-    } else {
-        memcpy(features, fe->best, sizeof fe->best);
+        sd_ring_finish(fe, held);
+        fe->best_in_ring = 0;
+    }
+    if (features != held) {
+        memcpy(features, held, sizeof fe->best);
     }
     return fe->n_samples;
+}
+
+int8_t *sd_frontend_tensor(sd_frontend_t *fe)
+{
+    return &fe->best[0][0];
 }

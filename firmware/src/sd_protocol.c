@@ -14,14 +14,15 @@
 #include "sd_frontend_config.h" /* generated: SD_FRONTEND_CONFIG_SHA256, SD_SAMPLE_RATE */
 #include "sd_model.h"           /* includes generated sd_model_graph.h */
 #include "sd_port.h"
-#include "sd_stream_config.h"   /* generated: SD_STREAM_REJECT_MARGIN */
+#include "sd_stream_config.h"   /* generated: SD_STREAM_REJECT_MARGIN, SD_MULAW_BIAS, SD_STREAM_CONFIG_SHA256 */
 
 /* The protocol version fixes the tensor sizes; the generated model must agree. */
 typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
 typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_PROTO_OUTPUT_SIZE) ? 1 : -1];
 /* The largest responses fit the one buffer. */
 typedef char sd_check_classify_fits[
-    (SD_CLASSIFY_RSP_FIXED + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
+    (SD_CLASSIFY_RSP_FIXED + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD &&
+     SD_FEATURES_REQ_SIZE + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
 typedef char sd_check_stream_fits[
     (SD_STREAM_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD &&
      SD_STREAM_RSP_FIXED + SD_STREAM_QUEUE * SD_STREAM_EVENT_SIZE <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
@@ -69,40 +70,22 @@ static size_t sd_put_string(uint8_t *dst, const char *s)
     return 1u + n;
 }
 
-static int sd_hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Writes the 32 bytes a 64-digit hex string stands for; zeros where the
- * string is short or not hex. */
-static void sd_put_sha256(uint8_t *dst, const char *hex)
-{
-    int ended = 0;
-    for (size_t i = 0; i < 32u; i++) {
-        int hi = -1;
-        int lo = -1;
-        if (!ended && hex[2u * i] != '\0') {
-            hi = sd_hex_value(hex[2u * i]);
-            lo = (hex[2u * i + 1u] != '\0') ? sd_hex_value(hex[2u * i + 1u]) : -1;
-        }
-        if (hi < 0 || lo < 0) {
-            ended = 1;
-            dst[i] = 0;
-        } else {
-            dst[i] = (uint8_t)((hi << 4) | lo);
-        }
-    }
-}
+/* The three SHA-256 hashes INFO reports, as bytes: the generated headers
+ * define them as 64-digit hex strings, folded here at compile time (no hex
+ * parser and no strings in flash). convert/ writes them; a header stub with
+ * another length fails to compile (sd_check_hash_lengths). */
+#define SD_HEX(c) ((c) <= '9' ? (c) - '0' : ((c) | 0x20) - 'a' + 10)
+#define SD_HB(s, i) (uint8_t)((SD_HEX((s)[2 * (i)]) << 4) | SD_HEX((s)[2 * (i) + 1]))
+#define SD_HASH_BYTES(s)                                                                              \
+    SD_HB(s, 0), SD_HB(s, 1), SD_HB(s, 2), SD_HB(s, 3), SD_HB(s, 4), SD_HB(s, 5), SD_HB(s, 6),       \
+    SD_HB(s, 7), SD_HB(s, 8), SD_HB(s, 9), SD_HB(s, 10), SD_HB(s, 11), SD_HB(s, 12), SD_HB(s, 13),   \
+    SD_HB(s, 14), SD_HB(s, 15), SD_HB(s, 16), SD_HB(s, 17), SD_HB(s, 18), SD_HB(s, 19),              \
+    SD_HB(s, 20), SD_HB(s, 21), SD_HB(s, 22), SD_HB(s, 23), SD_HB(s, 24), SD_HB(s, 25),              \
+    SD_HB(s, 26), SD_HB(s, 27), SD_HB(s, 28), SD_HB(s, 29), SD_HB(s, 30), SD_HB(s, 31)
+typedef char sd_check_hash_lengths[(sizeof SD_MODEL_SHA256 == 65u && sizeof SD_FRONTEND_CONFIG_SHA256 == 65u &&
+                                    sizeof SD_STREAM_CONFIG_SHA256 == 65u) ? 1 : -1];
+static const uint8_t sd_info_hashes[96] = {SD_HASH_BYTES(SD_MODEL_SHA256), SD_HASH_BYTES(SD_FRONTEND_CONFIG_SHA256),
+                                           SD_HASH_BYTES(SD_STREAM_CONFIG_SHA256)};
 
 /* Index of the first largest score: ties go to the lowest index, as
  * numpy.argmax does on the host. */
@@ -162,7 +145,7 @@ static sd_reply_t sd_on_ping(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "wrong payload length for the type");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "bad payload length");
     }
     uint8_t *out = SD_PAYLOAD(p);
     out[0] = (uint8_t)SD_PROTO_VERSION;
@@ -172,8 +155,7 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
     sd_wr16(&out[6], SD_PROTO_INPUT_SIZE);
     sd_wr16(&out[8], SD_PROTO_OUTPUT_SIZE);
     sd_wr32(&out[10], (uint32_t)SD_SAMPLE_RATE);
-    sd_put_sha256(&out[14], SD_MODEL_SHA256);
-    sd_put_sha256(&out[46], SD_FRONTEND_CONFIG_SHA256);
+    sd_copy(&out[14], sd_info_hashes, sizeof sd_info_hashes); /* model, front end, stream */
     size_t n = SD_INFO_RSP_FIXED;
     n += sd_put_string(&out[n], SD_FIRMWARE_VERSION);
     n += sd_put_string(&out[n], sd_port_board_name());
@@ -184,7 +166,7 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "wrong payload length for the type");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "bad payload length");
     }
     sd_port_rx_stats_t rx = {0u, 0u, 0u};
     sd_port_rx_stats(&rx);
@@ -200,16 +182,22 @@ static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
     return sd_reply_ok(SD_MSG_STATS, SD_STATS_RSP_SIZE);
 }
 
-static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
+/* Drops the open clip or stream and the CLASSIFY result (RESET, TENSOR). */
+static void sd_close_all(sd_proto_t *p)
 {
-    if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "wrong payload length for the type");
-    }
     p->clip_open = 0;
     p->clip_received = 0;
     p->frontend_cost = 0;
     p->replay_valid = 0;
     p->stream_state = 0;
+}
+
+static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
+{
+    if (len != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "bad payload length");
+    }
+    sd_close_all(p);
     return sd_reply_ok(SD_MSG_RESET, 0u);
 }
 
@@ -261,10 +249,19 @@ static void sd_stream_classify(sd_proto_t *p)
     p->ev_count++;
 }
 
-/* Pushes n samples (little-endian int16 at src) to the front end, in blocks,
- * and adds the cost spent inside sd_frontend_push to *cost. A block completes
- * at most one frame, so at most one event is pending after it. */
-static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, uint64_t *cost)
+/* One G.711 mu-law byte as an int16 sample (train/mulaw.py's decode). */
+static int16_t sd_mulaw_decode(uint8_t u)
+{
+    const uint32_t c = (uint8_t)~u;
+    const int32_t mag = (int32_t)((((c & 0x0Fu) << 3) + SD_MULAW_BIAS) << ((c >> 4) & 0x07u)) - SD_MULAW_BIAS;
+    return (int16_t)((c & 0x80u) ? -mag : mag);
+}
+
+/* Pushes n samples (little-endian int16 at src, or mu-law bytes with
+ * `mulaw`) to the front end, in blocks, and adds the cost spent inside
+ * sd_frontend_push to *cost. A block completes at most one frame, so at most
+ * one event is pending after it. */
+static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, int mulaw, uint64_t *cost)
 {
     sd_frontend_t *fe = sd_frontend_instance();
     int16_t block[SD_PUSH_BLOCK];
@@ -275,7 +272,7 @@ static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, uint64_
             k = SD_PUSH_BLOCK;
         }
         for (size_t i = 0; i < k; i++) {
-            block[i] = (int16_t)sd_rd16(&src[2u * (done + i)]);
+            block[i] = mulaw ? sd_mulaw_decode(src[done + i]) : (int16_t)sd_rd16(&src[2u * (done + i)]);
         }
         const uint64_t t0 = sd_port_cost_now();
         sd_frontend_push(fe, block, k);
@@ -287,24 +284,26 @@ static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, uint64_
 
 /* The checks AUDIO and STREAM share: a fixed part of `fixed` bytes that ends
  * with flags u8 (only the `allowed` bits), reserved u8 (0) and n u16 (at most
- * SD_PROTO_MAX_SAMPLES), then n samples. Returns SD_ERR_NONE or the error,
- * its text through *why. */
+ * SD_PROTO_MAX_SAMPLES), then n samples of 2 bytes (1 with SD_STREAM_MULAW,
+ * which only STREAM allows). Returns SD_ERR_NONE or the error, its text
+ * through *why. */
 static uint8_t sd_check_chunk(const uint8_t *in, size_t len, size_t fixed, uint8_t allowed, const char **why)
 {
-    *why = "wrong payload length for the type";
+    *why = "bad payload length";
     if (len < fixed) {
         return SD_ERR_BAD_LENGTH;
     }
     const uint32_t n = sd_rd16(&in[fixed - 2u]);
     if ((in[fixed - 4u] & (uint8_t)~allowed) != 0u || in[fixed - 3u] != 0u) {
-        *why = "unknown flag or reserved byte set";
+        *why = "bad flag or reserved byte";
         return SD_ERR_BAD_ARGUMENT;
     }
     if (n > SD_PROTO_MAX_SAMPLES) {
-        *why = "more than 512 samples in a chunk";
+        *why = "chunk > 512 samples";
         return SD_ERR_TOO_LARGE;
     }
-    return (len != fixed + 2u * n) ? (uint8_t)SD_ERR_BAD_LENGTH : (uint8_t)SD_ERR_NONE;
+    const size_t width = (in[fixed - 4u] & SD_STREAM_MULAW) ? 1u : 2u;
+    return (len != fixed + width * n) ? (uint8_t)SD_ERR_BAD_LENGTH : (uint8_t)SD_ERR_NONE;
 }
 
 static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
@@ -321,7 +320,7 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
     const uint32_t n = sd_rd16(&in[10]);
     if ((flags & SD_AUDIO_BEGIN) != 0u) {
         if (offset != 0u) {
-            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "offset != samples received");
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO, "bad offset");
         }
         /* (Re)start the clip. A resent first chunk restarts it and pushes the
          * same samples again: same state, so BEGIN is idempotent. */
@@ -335,17 +334,17 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
     } else if (!p->clip_open) {
         return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_AUDIO, "no open clip");
     } else if (clip != p->clip_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_AUDIO, "clip id != open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_AUDIO, "wrong clip id");
     }
     if (offset == p->clip_received) {
         if (n > 0xFFFFFFFFu - p->clip_received) {
-            return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip longer than 2^32-1 samples");
+            return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip > 2^32-1 samples");
         }
-        sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n, &p->frontend_cost);
+        sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n, 0, &p->frontend_cost);
         p->clip_received += n;
     } else if (!(n > 0u && offset < p->clip_received && p->clip_received - offset == n)) {
         /* Neither the next chunk nor the last chunk resent. */
-        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_AUDIO, "offset != samples received");
+        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_AUDIO, "bad offset");
     }
     /* else: the last chunk again (its ack was lost): acknowledge, push nothing. */
     uint8_t *out = SD_PAYLOAD(p);
@@ -361,7 +360,8 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
     const char *why;
-    const uint8_t err = sd_check_chunk(in, len, SD_STREAM_REQ_FIXED, SD_STREAM_BEGIN | SD_STREAM_END, &why);
+    const uint8_t err = sd_check_chunk(in, len, SD_STREAM_REQ_FIXED, SD_STREAM_BEGIN | SD_STREAM_END | SD_STREAM_MULAW,
+                                       &why);
     if (err != SD_ERR_NONE) {
         return sd_reply_error(p, err, SD_MSG_STREAM, why);
     }
@@ -372,7 +372,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
     sd_frontend_t *fe = sd_frontend_instance();
     if ((flags & SD_STREAM_BEGIN) != 0u) {
         if (offset != 0u) {
-            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_STREAM, "offset != samples received");
+            return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_STREAM, "bad offset");
         }
         /* (Re)start: a resent first chunk restarts the stream, same state. */
         sd_stream_begin(fe, sd_stream_sink, p);
@@ -387,7 +387,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
     } else if (p->stream_state == 0u) {
         return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_STREAM, "no open clip");
     } else if (id != p->stream_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_STREAM, "clip id != open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_STREAM, "wrong clip id");
     }
     uint8_t rflags = 0u;
     if ((flags & SD_STREAM_BEGIN) == 0u && n == p->last_n && offset <= p->stream_received &&
@@ -398,7 +398,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
         p->chunk_cost[0] = 0u;
         p->chunk_cost[1] = 0u;
         p->chunk_cost[2] = 0u;
-        sd_push_samples(p, &in[SD_STREAM_REQ_FIXED], n, &p->chunk_cost[0]);
+        sd_push_samples(p, &in[SD_STREAM_REQ_FIXED], n, (flags & SD_STREAM_MULAW) != 0u, &p->chunk_cost[0]);
         p->stream_received += n;
         p->last_n = (uint16_t)n;
         p->last_flags = flags;
@@ -410,7 +410,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
             p->stream_state = 2;
         }
     } else {
-        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_STREAM, "offset != samples received");
+        return sd_reply_error(p, SD_ERR_SEQUENCE, SD_MSG_STREAM, "bad offset");
     }
     uint8_t *out = SD_PAYLOAD(p);
     const uint64_t got = p->stream_received;
@@ -445,12 +445,12 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
     if (len != SD_CLASSIFY_REQ_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "wrong payload length for the type");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "bad payload length");
     }
     const uint32_t clip = sd_rd32(&in[0]);
     const uint8_t flags = in[4];
     if ((flags & (uint8_t)~SD_CLASSIFY_WANT_FEATURES) != 0u || in[5] != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_CLASSIFY, "unknown flag or reserved byte set");
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_CLASSIFY, "bad flag or reserved byte");
     }
     uint8_t *out = SD_PAYLOAD(p);
     if (!p->clip_open) {
@@ -464,13 +464,15 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
         return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_CLASSIFY, "no open clip");
     }
     if (clip != p->clip_id) {
-        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_CLASSIFY, "clip id != open clip");
+        return sd_reply_error(p, SD_ERR_CLIP_MISMATCH, SD_MSG_CLASSIFY, "wrong clip id");
     }
-    /* The front end writes the input tensor straight into its place in the
-     * response; the model reads it from there. */
-    int8_t *features = (int8_t *)&out[SD_CLASSIFY_RSP_FIXED];
+    /* The front end leaves the input tensor where it keeps it; the model
+     * reads it from there, and FEATURES can read it again until the next
+     * clip, stream, TENSOR or RESET. */
+    sd_frontend_t *fe = sd_frontend_instance();
+    int8_t *features = sd_frontend_tensor(fe);
     const uint64_t t0 = sd_port_cost_now();
-    const uint32_t n_samples = sd_frontend_end(sd_frontend_instance(), features);
+    const uint32_t n_samples = sd_frontend_end(fe, features);
     p->frontend_cost += sd_port_cost_now() - t0;
     p->clip_open = 0;
     p->replay_valid = 0;
@@ -478,7 +480,7 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
     int8_t scores[SD_PROTO_OUTPUT_SIZE];
     sd_model_cost_t cost = {0u, 0u};
     if (sd_model_invoke(features, scores, &cost) != SD_MODEL_OK) {
-        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_CLASSIFY, "sd_model_invoke failed");
+        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_CLASSIFY, "model failed");
     }
     const uint8_t rflags = ((flags & SD_CLASSIFY_WANT_FEATURES) != 0u) ? SD_RESULT_FEATURES : 0u;
     sd_wr32(&out[0], clip);
@@ -486,6 +488,10 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
     out[5] = rflags;
     sd_wr32(&out[6], n_samples);
     sd_put_costs_scores(&out[10], p->frontend_cost, &cost, scores);
+    sd_wr32(&out[44], sd_crc32_update(0u, (const uint8_t *)features, SD_PROTO_INPUT_SIZE));
+    if (rflags != 0u) {
+        sd_copy(&out[SD_CLASSIFY_RSP_FIXED], (const uint8_t *)features, SD_PROTO_INPUT_SIZE);
+    }
 
     sd_copy(p->replay, out, SD_CLASSIFY_RSP_FIXED);
     p->replay_seq = seq;
@@ -493,21 +499,69 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
     return sd_reply_ok(SD_MSG_CLASSIFY, SD_CLASSIFY_RSP_FIXED + (rflags ? SD_PROTO_INPUT_SIZE : 0u));
 }
 
+/* FEATURES: bytes offset .. offset + n - 1 of the last CLASSIFY's input
+ * tensor, which the front end still holds: a damaged CLASSIFY response is
+ * made good in parts small enough to get through a noisy line, without
+ * streaming the clip again and without a copy of the tensor. The response
+ * starts with the request's 8 bytes, which are already in place. */
+static sd_reply_t sd_on_features(sd_proto_t *p, size_t len)
+{
+    const uint8_t *in = SD_PAYLOAD(p);
+    if (len != SD_FEATURES_REQ_SIZE) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_FEATURES, "bad payload length");
+    }
+    const uint32_t offset = sd_rd16(&in[4]);
+    const uint32_t n = sd_rd16(&in[6]);
+    if (offset + n > SD_PROTO_INPUT_SIZE) {
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_FEATURES, "part past tensor end");
+    }
+    if (!p->replay_valid || sd_rd32(&p->replay[0]) != sd_rd32(&in[0])) {
+        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_FEATURES, "not the classified clip");
+    }
+    const uint8_t *tensor = (const uint8_t *)sd_frontend_tensor(sd_frontend_instance());
+    sd_copy(SD_PAYLOAD(p) + SD_FEATURES_REQ_SIZE, &tensor[offset], n);
+    return sd_reply_ok(SD_MSG_FEATURES, SD_FEATURES_REQ_SIZE + n);
+}
+
+/* TENSOR: writes bytes offset .. offset + n - 1 of the input tensor the
+ * device holds (the front end's, so no RAM is added); INFER with an empty
+ * payload then runs the model on it. Ends any clip or stream. The response
+ * is the request's first 4 bytes, already in place. */
+static sd_reply_t sd_on_tensor(sd_proto_t *p, size_t len)
+{
+    const uint8_t *in = SD_PAYLOAD(p);
+    if (len < SD_TENSOR_REQ_FIXED || len != SD_TENSOR_REQ_FIXED + sd_rd16(&in[2])) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_TENSOR, "bad payload length");
+    }
+    const uint32_t offset = sd_rd16(&in[0]);
+    const uint32_t n = sd_rd16(&in[2]);
+    if (offset + n > SD_PROTO_INPUT_SIZE) {
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_TENSOR, "part past tensor end");
+    }
+    sd_close_all(p);
+    sd_copy((uint8_t *)sd_frontend_tensor(sd_frontend_instance()) + offset, &in[SD_TENSOR_REQ_FIXED], n);
+    return sd_reply_ok(SD_MSG_TENSOR, SD_TENSOR_REQ_FIXED);
+}
+
 static sd_reply_t sd_on_infer(sd_proto_t *p, size_t len)
 {
-    if (len != SD_PROTO_INPUT_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "wrong payload length for the type");
+    if (len != SD_PROTO_INPUT_SIZE && len != 0u) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "bad payload length");
     }
     int8_t scores[SD_PROTO_OUTPUT_SIZE];
     sd_model_cost_t cost = {0u, 0u};
-    /* The input tensor is read in place from the request payload. */
-    if (sd_model_invoke((const int8_t *)SD_PAYLOAD(p), scores, &cost) != SD_MODEL_OK) {
-        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_INFER, "sd_model_invoke failed");
+    /* The input tensor is read in place: from the request payload, or the
+     * one TENSOR wrote when the payload is empty. */
+    const int8_t *x = (len != 0u) ? (const int8_t *)SD_PAYLOAD(p) : sd_frontend_tensor(sd_frontend_instance());
+    const uint32_t crc = sd_crc32_update(0u, (const uint8_t *)x, SD_PROTO_INPUT_SIZE);
+    if (sd_model_invoke(x, scores, &cost) != SD_MODEL_OK) {
+        return sd_reply_error(p, SD_ERR_MODEL, SD_MSG_INFER, "model failed");
     }
     uint8_t *out = SD_PAYLOAD(p); /* the request is consumed: overwrite it */
     out[0] = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
     out[1] = 0u;
     sd_put_costs_scores(&out[2], 0u, &cost, scores);
+    sd_wr32(&out[36], crc);
     return sd_reply_ok(SD_MSG_INFER, SD_INFER_RSP_SIZE);
 }
 
@@ -541,7 +595,7 @@ void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
 static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
 {
     if (f->version != SD_PROTO_VERSION) {
-        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "protocol version 3 expected");
+        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "version 4 expected");
     }
     const size_t len = f->payload_len;
     switch (f->type) {
@@ -561,8 +615,12 @@ static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
         return sd_on_infer(p, len);
     case SD_MSG_STREAM:
         return sd_on_stream(p, len);
+    case SD_MSG_FEATURES:
+        return sd_on_features(p, len);
+    case SD_MSG_TENSOR:
+        return sd_on_tensor(p, len);
     default:
-        return sd_reply_error(p, SD_ERR_UNKNOWN_TYPE, f->type, "unknown request type");
+        return sd_reply_error(p, SD_ERR_UNKNOWN_TYPE, f->type, "unknown type");
     }
 }
 
@@ -585,7 +643,7 @@ size_t sd_proto_handle(sd_proto_t *p, const sd_frame_t *f)
             return 0u;
         }
         const char *text = (f->error == SD_ERR_BAD_CRC)     ? "frame CRC mismatch"
-                           : (f->error == SD_ERR_TOO_LARGE) ? "frame larger than 1410 bytes"
+                           : (f->error == SD_ERR_TOO_LARGE) ? "frame > 1410 bytes"
                                                             : "malformed frame";
         r = sd_reply_error(p, f->error, f->type, text);
     } else {

@@ -48,6 +48,7 @@
 #include "sd_model.h"           /* SD_MODEL_SHA256 (generated sd_model_graph.h) */
 #include "sd_port.h"
 #include "sd_protocol.h"
+#include "sd_stream_config.h" /* SD_STREAM_CONFIG_SHA256 */
 #include "../test_le.h" /* rd16 ... wr32, independent of src/sd_le.h */
 
 int sd_app_main(void); /* src/sd_app.c's main(), renamed with -Dmain=sd_app_main */
@@ -206,6 +207,12 @@ typedef struct {
     int replay_valid;
     uint16_t replay_seq;
     uint8_t replay[SD_CLASSIFY_RSP_FIXED];
+    /* the input tensor the device holds, as far as its answers showed it:
+     * tensor_known[i] says tensor[i] is known (CLASSIFY with features,
+     * FEATURES parts, TENSOR parts); audio pushed to the front end and a
+     * CLASSIFY make it unknown again */
+    uint8_t tensor[SD_PROTO_INPUT_SIZE];
+    uint8_t tensor_known[SD_PROTO_INPUT_SIZE];
     /* the open stream (STREAM): 0 none, 1 open, 2 ended */
     int s_state;
     uint32_t s_id;
@@ -376,13 +383,13 @@ static expect_t predict(size_t n)
         const uint64_t offset = rd64(&pl[4]);
         const uint8_t flags = pl[12];
         const uint32_t count = rd16(&pl[14]);
-        if ((flags & ~3u) != 0u || pl[13] != 0u) {
+        if ((flags & ~7u) != 0u || pl[13] != 0u) {
             FAIL_WITH(SD_ERR_BAD_ARGUMENT);
         }
         if (count > SD_PROTO_MAX_SAMPLES) {
             FAIL_WITH(SD_ERR_TOO_LARGE);
         }
-        if (len != SD_STREAM_REQ_FIXED + 2u * count) {
+        if (len != SD_STREAM_REQ_FIXED + ((flags & 4u) ? 1u : 2u) * count) { /* bit 2: mu-law bytes */
             FAIL_WITH(SD_ERR_BAD_LENGTH);
         }
         if (flags & 1u) {
@@ -406,6 +413,7 @@ static expect_t predict(size_t n)
             ((flags ^ g.s_last_flags) & 2u) == 0u) {
             e.stream_replay = 1;
         } else if (offset == g.s_received && g.s_state == 1) {
+            memset(g.tensor_known, 0, sizeof g.tensor_known); /* the detector's windows go there */
             g.s_received += count;
             g.s_last_n = count;
             g.s_last_flags = flags;
@@ -451,6 +459,7 @@ static expect_t predict(size_t n)
             if ((uint64_t)g.received + count > 0xFFFFFFFFu) {
                 FAIL_WITH(SD_ERR_TOO_LARGE);
             }
+            memset(g.tensor_known, 0, sizeof g.tensor_known); /* the window rule saves windows there */
             g.received += count;
         } else if (!(count > 0u && (uint64_t)offset + count == g.received)) {
             FAIL_WITH(SD_ERR_SEQUENCE);
@@ -477,10 +486,37 @@ static expect_t predict(size_t n)
         return e; /* state changes after the answer is seen (check_classify) */
     }
     case SD_MSG_INFER:
-        if (len != SD_PROTO_INPUT_SIZE) {
+        if (len != SD_PROTO_INPUT_SIZE && len != 0u) {
             FAIL_WITH(SD_ERR_BAD_LENGTH);
         }
         return e;
+    case SD_MSG_FEATURES:
+        if (len != SD_FEATURES_REQ_SIZE) {
+            FAIL_WITH(SD_ERR_BAD_LENGTH);
+        }
+        if ((uint32_t)rd16(&pl[4]) + rd16(&pl[6]) > SD_PROTO_INPUT_SIZE) {
+            FAIL_WITH(SD_ERR_BAD_ARGUMENT);
+        }
+        if (!g.replay_valid || rd32(&g.replay[0]) != rd32(&pl[0])) {
+            FAIL_WITH(SD_ERR_NO_CLIP);
+        }
+        return e;
+    case SD_MSG_TENSOR: {
+        if (len < SD_TENSOR_REQ_FIXED || len != SD_TENSOR_REQ_FIXED + rd16(&pl[2])) {
+            FAIL_WITH(SD_ERR_BAD_LENGTH);
+        }
+        const uint32_t off = rd16(&pl[0]);
+        const uint32_t cnt = rd16(&pl[2]);
+        if (off + cnt > SD_PROTO_INPUT_SIZE) {
+            FAIL_WITH(SD_ERR_BAD_ARGUMENT);
+        }
+        g.clip_open = 0;
+        g.replay_valid = 0;
+        g.s_state = 0;
+        memcpy(&g.tensor[off], &pl[SD_TENSOR_REQ_FIXED], cnt);
+        memset(&g.tensor_known[off], 1, cnt);
+        return e;
+    }
     default:
         FAIL_WITH(SD_ERR_UNKNOWN_TYPE);
     }
@@ -505,6 +541,7 @@ static void check_info(const uint8_t *pl, size_t plen)
     }
     expected_sha(SD_MODEL_SHA256, &want[14]);
     expected_sha(SD_FRONTEND_CONFIG_SHA256, &want[46]);
+    expected_sha(SD_STREAM_CONFIG_SHA256, &want[78]);
     size_t k = SD_INFO_RSP_FIXED;
     k += put_expected_string(&want[k], SD_FIRMWARE_VERSION);
     k += put_expected_string(&want[k], FUZZ_BOARD);
@@ -524,14 +561,22 @@ static void check_classify(const expect_t *e, const uint8_t *pl, size_t plen)
                    "replayed CLASSIFY differs from the first answer");
         return;
     }
-    /* the clip is closed by a CLASSIFY that reaches the front end */
+    /* the clip is closed by a CLASSIFY that reaches the front end, which
+     * computes a new input tensor */
     g.clip_open = 0;
     g.replay_valid = 0;
+    memset(g.tensor_known, 0, sizeof g.tensor_known);
     if (e->type == SD_MSG_ERROR) {
         return;
     }
     FUZZ_CHECK(plen == SD_CLASSIFY_RSP_FIXED + (want_features ? SD_PROTO_INPUT_SIZE : 0u),
                "CLASSIFY response of %zu bytes", plen);
+    if (want_features) {
+        FUZZ_CHECK(ref_crc32(&pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE) == rd32(&pl[44]),
+                   "CLASSIFY input CRC-32 does not match its features");
+        memcpy(g.tensor, &pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE);
+        memset(g.tensor_known, 1, sizeof g.tensor_known);
+    }
     FUZZ_CHECK(rd32(&pl[0]) == clip, "CLASSIFY clip id");
     FUZZ_CHECK(pl[4] == first_argmax(&pl[34]), "CLASSIFY label %u is not the first argmax", pl[4]);
     FUZZ_CHECK(pl[5] == (want_features ? SD_RESULT_FEATURES : 0u), "CLASSIFY flags 0x%02x", pl[5]);
@@ -658,10 +703,42 @@ static void check_response(const expect_t *e, size_t req_n)
     case SD_MSG_STREAM:
         check_stream(e, pl, plen);
         break;
-    case SD_MSG_INFER:
+    case SD_MSG_INFER: {
         FUZZ_CHECK(plen == SD_INFER_RSP_SIZE, "INFER response of %zu bytes", plen);
         FUZZ_CHECK(pl[0] == first_argmax(&pl[26]), "INFER label %u is not the first argmax", pl[0]);
         FUZZ_CHECK(pl[1] == 0u && rd64(&pl[2]) == 0u, "INFER flags / front-end cost not 0");
+        int known = 1;
+        for (size_t i = 0; i < SD_PROTO_INPUT_SIZE; i++) {
+            known &= g.tensor_known[i];
+        }
+        if (req_len != 0u) {
+            FUZZ_CHECK(rd32(&pl[36]) == ref_crc32(req, req_len), "INFER input CRC-32 is not its payload's");
+        } else if (known) {
+            FUZZ_CHECK(rd32(&pl[36]) == ref_crc32(g.tensor, SD_PROTO_INPUT_SIZE),
+                       "INFER on the held tensor: CRC-32 is not the tensor's");
+        }
+        break;
+    }
+    case SD_MSG_FEATURES: {
+        const uint32_t off = rd16(&req[4]);
+        const uint32_t cnt = rd16(&req[6]);
+        FUZZ_CHECK(plen == SD_FEATURES_REQ_SIZE + cnt && memcmp(pl, req, SD_FEATURES_REQ_SIZE) == 0,
+                   "FEATURES response of %zu bytes does not repeat its request", plen);
+        for (uint32_t i = 0; i < cnt; i++) {
+            FUZZ_CHECK(!g.tensor_known[off + i] || g.tensor[off + i] == pl[SD_FEATURES_REQ_SIZE + i],
+                       "FEATURES byte %u differs from what the device showed before", off + i);
+            g.tensor[off + i] = pl[SD_FEATURES_REQ_SIZE + i];
+            g.tensor_known[off + i] = 1u;
+        }
+        if (off == 0u && cnt == SD_PROTO_INPUT_SIZE) {
+            FUZZ_CHECK(ref_crc32(&pl[SD_FEATURES_REQ_SIZE], cnt) == rd32(&g.replay[44]),
+                       "FEATURES tensor does not match the CLASSIFY CRC-32");
+        }
+        break;
+    }
+    case SD_MSG_TENSOR:
+        FUZZ_CHECK(plen == SD_TENSOR_REQ_FIXED && memcmp(pl, req, SD_TENSOR_REQ_FIXED) == 0,
+                   "TENSOR response does not repeat the request's offset and n");
         break;
     default:
         FUZZ_CHECK(0, "response 0x%02x to unknown request type 0x%02x", type, e->req_type);
@@ -886,7 +963,8 @@ static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint
 {
     static const uint8_t types[] = {SD_MSG_PING, SD_MSG_INFO, SD_MSG_RESET, SD_MSG_STATS, SD_MSG_AUDIO,
                                     SD_MSG_AUDIO, SD_MSG_AUDIO, SD_MSG_CLASSIFY, SD_MSG_CLASSIFY,
-                                    SD_MSG_INFER, SD_MSG_STREAM, SD_MSG_STREAM, SD_MSG_STREAM};
+                                    SD_MSG_INFER, SD_MSG_STREAM, SD_MSG_STREAM, SD_MSG_STREAM,
+                                    SD_MSG_FEATURES, SD_MSG_FEATURES, SD_MSG_TENSOR, SD_MSG_TENSOR};
     uint8_t *pl = &f[SD_PROTO_HEADER_SIZE];
     size_t len = 0;
     f[0] = SD_PROTO_VERSION;
@@ -924,14 +1002,39 @@ static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint
         const uint64_t off = begin ? 0u : (mut_rand(4u) ? offset_hint : mut_rand(0xFFFFFFFFu));
         wr32(&pl[4], (uint32_t)off);
         wr32(&pl[8], 0u);
-        pl[12] = (uint8_t)((begin ? SD_STREAM_BEGIN : 0u) | (mut_rand(8u) == 0u ? SD_STREAM_END : 0u));
+        const int mulaw = mut_rand(4u) == 0u;
+        pl[12] = (uint8_t)((begin ? SD_STREAM_BEGIN : 0u) | (mut_rand(8u) == 0u ? SD_STREAM_END : 0u) |
+                           (mulaw ? SD_STREAM_MULAW : 0u));
         pl[13] = 0u;
         wr16(&pl[14], count);
         const int16_t amp = (int16_t)(mut_rand(3u) == 0u ? 0 : 1000 + mut_rand(20000u));
         for (uint32_t i = 0; i < count; i++) {
-            wr16(&pl[16u + 2u * i], (uint16_t)(int16_t)(((i / 9u) & 1u) ? amp : -amp));
+            if (mulaw) {
+                pl[16u + i] = (uint8_t)(((i / 9u) & 1u) ? 0x80u + mut_rand(16u) : mut_rand(16u));
+            } else {
+                wr16(&pl[16u + 2u * i], (uint16_t)(int16_t)(((i / 9u) & 1u) ? amp : -amp));
+            }
         }
-        len = 16u + 2u * count;
+        len = 16u + (mulaw ? 1u : 2u) * count;
+        break;
+    }
+    case SD_MSG_FEATURES: {
+        const uint32_t off = mut_rand(8u) == 0u ? mut_rand(2000u) : mut_rand(SD_PROTO_INPUT_SIZE);
+        wr32(&pl[0], clip_hint);
+        wr16(&pl[4], off);
+        wr16(&pl[6], mut_rand(2u) ? SD_PROTO_INPUT_SIZE - (off % SD_PROTO_INPUT_SIZE) : mut_rand(300u));
+        len = SD_FEATURES_REQ_SIZE;
+        break;
+    }
+    case SD_MSG_TENSOR: {
+        const uint32_t off = mut_rand(2u) ? 0u : mut_rand(SD_PROTO_INPUT_SIZE);
+        const uint32_t cnt = mut_rand(2u) ? SD_PROTO_INPUT_SIZE - off : mut_rand(SD_PROTO_INPUT_SIZE - off + 2u);
+        wr16(&pl[0], off);
+        wr16(&pl[2], cnt);
+        for (uint32_t i = 0; i < cnt; i++) {
+            pl[SD_TENSOR_REQ_FIXED + i] = (uint8_t)mut_rand(256u);
+        }
+        len = SD_TENSOR_REQ_FIXED + cnt;
         break;
     }
     case SD_MSG_CLASSIFY:
@@ -941,6 +1044,9 @@ static size_t synth_request(uint8_t *f, uint32_t clip_hint, uint32_t offset_hint
         len = 6u;
         break;
     case SD_MSG_INFER: {
+        if (mut_rand(3u) == 0u) {
+            break; /* empty: the held tensor */
+        }
         const uint32_t style = mut_rand(4u);
         for (size_t i = 0; i < SD_PROTO_INPUT_SIZE; i++) {
             pl[i] = style == 0u ? (uint8_t)mut_rand(256u)

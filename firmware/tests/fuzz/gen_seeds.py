@@ -15,6 +15,8 @@ import random
 import struct
 import sys
 import zlib
+
+import numpy as np
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -128,7 +130,7 @@ def seeds() -> dict[str, bytes]:
                           + frame(T.STREAM, 166, p.build_stream(22, 128, b"", end=True))
                           + frame(T.STREAM, 167, p.build_stream(22, 128, b"", end=True))        # replayed
                           + frame(T.STREAM, 168, p.build_stream(22, 128, c2))                   # SEQUENCE: ended
-                          + frame(T.STREAM, 169, struct.pack("<IQBBH", 22, 0, 4, 0, 0))         # BAD_ARGUMENT
+                          + frame(T.STREAM, 169, struct.pack("<IQBBH", 22, 0, 8, 0, 0))         # BAD_ARGUMENT
                           + frame(T.STREAM, 170, struct.pack("<IQBBH", 22, 0, 1, 0, 513) + bytes(1026))
                           + frame(T.STREAM, 171, b"\x01\x02")
                           + frame(T.AUDIO, 172, p.build_audio(24, 0, c2, begin=True))
@@ -137,6 +139,28 @@ def seeds() -> dict[str, bytes]:
     s["infer_zero"] = frame(T.INFER, 110, bytes(p.INPUT_SIZE))
     s["infer_extremes"] = frame(T.INFER, 111, bytes([0x80, 0x7F] * (p.INPUT_SIZE // 2)))
     s["infer_noise"] = frame(T.INFER, 112, bytes(rng.randrange(256) for _ in range(p.INPUT_SIZE)))
+    # protocol 4: a mu-law stream, features read in parts after CLASSIFY (and its replay), a tensor
+    # written in parts for an empty INFER, and their error cases
+    from train import mulaw
+
+    u = mulaw.encode(np.frombuffer(tone(3000, 300.0, 9000.0), "<i2")).tobytes()
+    s["stream_mulaw"] = b"".join(frame(T.STREAM, 180 + i, p.build_stream(24, off, u[off : off + 512], begin=off == 0,
+                                                                          end=off + 512 >= len(u), mulaw=True))
+                                 for i, off in enumerate(range(0, len(u), 512)))
+    parts = clip_session(25, tone(2000, 500.0, 8000.0), 512, 190, want_features=False)
+    parts += frame(T.CLASSIFY, 194, p.build_classify(25, want_features=True))                   # replayed
+    parts += b"".join(frame(T.FEATURES, 195 + i, p.build_features(25, off, 320)) for i, off in enumerate(range(0, 1280, 320)))
+    parts += (frame(T.FEATURES, 199, p.build_features(26, 0, 10))                             # NO_CLIP
+              + frame(T.FEATURES, 200, struct.pack("<IHH", 25, 1000, 281))                      # BAD_ARGUMENT
+              + frame(T.FEATURES, 201, b"\x19\x00\x00"))                                        # BAD_LENGTH
+    s["features_in_parts"] = parts
+    t = bytes(rng.randrange(256) for _ in range(p.INPUT_SIZE))
+    s["tensor_then_infer"] = (b"".join(frame(T.TENSOR, 210 + i, p.build_tensor(off, t[off : off + 400]))
+                                       for i, off in enumerate(range(0, 1280, 400)))
+                              + frame(T.INFER, 214) + frame(T.INFER, 215, t)
+                              + frame(T.TENSOR, 216, struct.pack("<HH", 1200, 81) + bytes(81))      # BAD_ARGUMENT
+                              + frame(T.TENSOR, 217, struct.pack("<HH", 0, 5) + bytes(4))           # BAD_LENGTH
+                              + frame(T.INFER, 218, bytes(5)))                                      # BAD_LENGTH
     # damaged frames and resynchronization
     good = frame(T.PING, 120, b"ok")
     body = p.cobs_decode(good[1:-1])

@@ -62,6 +62,14 @@ void sd_frontend_push(sd_frontend_t *fe, const int16_t *samples, size_t n)
     fe->n += (uint32_t)n;
 }
 
+static int8_t s_tensor[SD_MODEL_INPUT_SIZE];
+
+int8_t *sd_frontend_tensor(sd_frontend_t *fe)
+{
+    (void)fe;
+    return s_tensor;
+}
+
 uint32_t sd_frontend_end(sd_frontend_t *fe, int8_t *features)
 {
     for (uint32_t i = 0; i < SD_MODEL_INPUT_SIZE; i++) {

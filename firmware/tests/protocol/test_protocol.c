@@ -123,8 +123,8 @@ static void test_crc(void)
 /* The worked example of docs/protocol.md: PING, seq 0x0201, payload 00 11 00. */
 static void test_worked_example(void)
 {
-    static const uint8_t expected[] = {0x06, 0x03, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
-                                       0x11, 0x05, 0x8a, 0xdb, 0xe8, 0xec, 0x00};
+    static const uint8_t expected[] = {0x06, 0x04, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
+                                       0x11, 0x05, 0x43, 0xb6, 0x89, 0x88, 0x00};
     sink_t s;
     memset(&s, 0, sizeof s);
     const uint8_t payload[] = {0x00, 0x11, 0x00};
@@ -446,6 +446,8 @@ static void test_ping_info_reset(void)
     CHECK_EQ(g_rsp[14 + 24], 0xFE); /* upper-case hex digits parse too */
     CHECK_EQ(g_rsp[46], 0xA5);
     CHECK_EQ(g_rsp[46 + 31], 0xA5);
+    CHECK_EQ(g_rsp[78], 0x5A); /* the stream config's hash */
+    CHECK_EQ(g_rsp[78 + 31], 0x5A);
     size_t pos = SD_INFO_RSP_FIXED;
     CHECK_EQ(g_rsp[pos], strlen(SD_FIRMWARE_VERSION));
     CHECK(memcmp(&g_rsp[pos + 1], SD_FIRMWARE_VERSION, strlen(SD_FIRMWARE_VERSION)) == 0);
@@ -564,9 +566,37 @@ static void test_clip(void)
     CHECK_EQ(rd64(&g_rsp[18]), 1000u + (uint8_t)feat[0]);
     CHECK_EQ(rd64(&g_rsp[26]), 7u);
     CHECK(memcmp(&g_rsp[34], scores, SD_PROTO_OUTPUT_SIZE) == 0);
-    CHECK(memcmp(&g_rsp[44], feat, SD_PROTO_INPUT_SIZE) == 0);
+    const uint32_t feat_crc = sd_crc32_update(0u, (const uint8_t *)feat, SD_PROTO_INPUT_SIZE);
+    CHECK_EQ(rd32(&g_rsp[44]), feat_crc);
+    CHECK(memcmp(&g_rsp[48], feat, SD_PROTO_INPUT_SIZE) == 0);
     static uint8_t first[SD_CLASSIFY_RSP_FIXED];
     memcpy(first, g_rsp, sizeof first);
+
+    /* FEATURES reads the tensor again, in parts; the response repeats the request. */
+    uint8_t fq[SD_FEATURES_REQ_SIZE];
+    wr32(&fq[0], clip);
+    wr16(&fq[4], 0);
+    wr16(&fq[6], SD_PROTO_INPUT_SIZE);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq);
+    CHECK_EQ(f.type, SD_MSG_FEATURES | SD_MSG_RESPONSE);
+    CHECK_EQ(f.payload_len, SD_FEATURES_REQ_SIZE + SD_PROTO_INPUT_SIZE);
+    CHECK(memcmp(g_rsp, fq, sizeof fq) == 0);
+    CHECK(memcmp(&g_rsp[8], feat, SD_PROTO_INPUT_SIZE) == 0);
+    wr16(&fq[4], 1237);
+    wr16(&fq[6], 43);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq);
+    CHECK_EQ(f.payload_len, SD_FEATURES_REQ_SIZE + 43u);
+    CHECK(memcmp(&g_rsp[8], &feat[1237], 43) == 0);
+    wr16(&fq[6], 44); /* one byte past the end */
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq);
+    check_error(f, SD_ERR_BAD_ARGUMENT, SD_MSG_FEATURES);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq - 1u);
+    check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_FEATURES);
+    wr32(&fq[0], clip + 1);
+    wr16(&fq[6], 1);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq);
+    check_error(f, SD_ERR_NO_CLIP, SD_MSG_FEATURES);
+    wr32(&fq[0], clip);
 
     /* The same CLASSIFY again (response lost): replayed, without features. */
     f = transact(SD_MSG_CLASSIFY, classify_seq, req, 6);
@@ -575,6 +605,10 @@ static void test_clip(void)
     CHECK_EQ(g_rsp[5], SD_RESULT_REPLAYED);
     CHECK(memcmp(g_rsp, first, 5) == 0);
     CHECK(memcmp(&g_rsp[6], &first[6], SD_CLASSIFY_RSP_FIXED - 6u) == 0);
+    /* ... and its features can still be read. */
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq);
+    CHECK_EQ(f.type, SD_MSG_FEATURES | SD_MSG_RESPONSE);
+    CHECK_EQ(g_rsp[8], (uint8_t)feat[1237]);
     /* A new CLASSIFY (other seq) finds no open clip. */
     f = transact(SD_MSG_CLASSIFY, seq++, req, 6);
     check_error(f, SD_ERR_NO_CLIP, SD_MSG_CLASSIFY);
@@ -582,11 +616,15 @@ static void test_clip(void)
     check_error(f, SD_ERR_NO_CLIP, SD_MSG_AUDIO);
     f = send_audio(seq++, clip, 5, SD_AUDIO_BEGIN, x, 1);
     check_error(f, SD_ERR_BAD_ARGUMENT, SD_MSG_AUDIO);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq); /* a rejected AUDIO changes nothing */
+    CHECK_EQ(f.type, SD_MSG_FEATURES | SD_MSG_RESPONSE);
 
     /* Empty clip, no features; BEGIN resent twice is still one clip. */
     f = send_audio(seq++, 9, 0, SD_AUDIO_BEGIN, x, 3);
     CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 3);
+    f = transact(SD_MSG_FEATURES, seq++, fq, sizeof fq); /* a new clip: the old tensor is gone */
+    check_error(f, SD_ERR_NO_CLIP, SD_MSG_FEATURES);
     f = send_audio(seq++, 9, 0, SD_AUDIO_BEGIN, x, 0);
     CHECK_EQ(f.type, SD_MSG_AUDIO | SD_MSG_RESPONSE);
     CHECK_EQ(rd32(&g_rsp[4]), 0);
@@ -630,6 +668,50 @@ static void test_infer(void)
     CHECK_EQ(rd64(&g_rsp[10]), 1000u + (uint8_t)in[0]);
     CHECK_EQ(rd64(&g_rsp[18]), 7u);
     CHECK(memcmp(&g_rsp[26], scores, SD_PROTO_OUTPUT_SIZE) == 0);
+    const uint32_t crc = sd_crc32_update(0u, (const uint8_t *)in, sizeof in);
+    CHECK_EQ(rd32(&g_rsp[36]), crc);
+    static uint8_t first[SD_INFER_RSP_SIZE];
+    memcpy(first, g_rsp, sizeof first);
+
+    /* The same tensor written in parts (TENSOR), then INFER with an empty payload. */
+    static uint8_t part[4u + SD_PROTO_INPUT_SIZE];
+    uint16_t seq = 510;
+    for (uint32_t off = 0; off < SD_PROTO_INPUT_SIZE; off += 300u) {
+        const uint32_t n = (SD_PROTO_INPUT_SIZE - off < 300u) ? SD_PROTO_INPUT_SIZE - off : 300u;
+        wr16(&part[0], off);
+        wr16(&part[2], n);
+        memcpy(&part[4], &in[off], n);
+        f = transact(SD_MSG_TENSOR, seq++, part, 4u + n);
+        CHECK_EQ(f.type, SD_MSG_TENSOR | SD_MSG_RESPONSE);
+        CHECK_EQ(f.payload_len, 4u);
+        CHECK(memcmp(g_rsp, part, 4) == 0);
+        if (off == 600u) { /* resent: written again, same result */
+            f = transact(SD_MSG_TENSOR, seq++, part, 4u + n);
+            CHECK_EQ(f.type, SD_MSG_TENSOR | SD_MSG_RESPONSE);
+        }
+    }
+    f = transact(SD_MSG_INFER, seq++, NULL, 0);
+    CHECK_EQ(f.type, SD_MSG_INFER | SD_MSG_RESPONSE);
+    CHECK(memcmp(g_rsp, first, sizeof first) == 0);
+    /* Malformed parts. */
+    wr16(&part[0], 1280);
+    wr16(&part[2], 1);
+    f = transact(SD_MSG_TENSOR, seq++, part, 5);
+    check_error(f, SD_ERR_BAD_ARGUMENT, SD_MSG_TENSOR);
+    wr16(&part[0], 0);
+    wr16(&part[2], 10);
+    f = transact(SD_MSG_TENSOR, seq++, part, 13);
+    check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_TENSOR);
+    f = transact(SD_MSG_TENSOR, seq++, part, 3);
+    check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_TENSOR);
+    /* One changed byte: another CRC in the answer. */
+    wr16(&part[2], 1);
+    part[4] = (uint8_t)(in[0] + 1);
+    f = transact(SD_MSG_TENSOR, seq++, part, 5);
+    CHECK_EQ(f.type, SD_MSG_TENSOR | SD_MSG_RESPONSE);
+    f = transact(SD_MSG_INFER, seq++, NULL, 0);
+    CHECK_EQ(f.type, SD_MSG_INFER | SD_MSG_RESPONSE);
+    CHECK(rd32(&g_rsp[36]) != crc);
 
     f = transact(SD_MSG_INFER, 501, (const uint8_t *)in, sizeof in - 1u);
     check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_INFER);
