@@ -319,10 +319,11 @@ class ParityRun(DeviceSession):
             self.chunk = max(MIN_CHUNK_SAMPLES, self.chunk // 2)
 
     def _part_bytes(self) -> int | None:
-        """Features and model inputs whole (None) on a clean line; on one that damages chunks, in
-        FEATURES / TENSOR parts as large as an AUDIO chunk of the current size, so no frame that
+        """Features and model inputs whole (None) while AUDIO chunks are full size; once they are
+        smaller (a line that damages them, --chunk-samples, or a receive window too small for a
+        1,299-byte INFER), in FEATURES / TENSOR parts as large as a chunk's samples, so no frame that
         must arrive intact is longer than the chunks that get through."""
-        return None if self.chunk >= self.chunk_max else 2 * self.chunk
+        return None if self.chunk >= p.MAX_AUDIO_SAMPLES else 2 * self.chunk
 
     def _run_clip(self, clip: Clip) -> bool:
         """Both modes on one clip; returns True when the device timed out on it."""
