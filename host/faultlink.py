@@ -38,7 +38,8 @@ Fault spec (``--faults`` here and in ``python -m host.parity``): comma-separated
 "In clip K" means as the K-th clip's second request (its second AUDIO chunk,
 or its CLASSIFY for a one-chunk clip) arrives: the board dies holding a
 half-received clip, and that request is lost with it. Clips are counted by the clip ids of AUDIO
-chunks with BEGIN, read from the undamaged host stream.
+chunks with BEGIN, read from the undamaged host stream; a stream (STREAM with BEGIN, host.listen)
+counts as a clip too, and "in stream K" is as its second chunk arrives.
 
 Library use::
 
@@ -410,7 +411,7 @@ class FaultLink:
         self._to_dev = _Queue()
         self._to_host = _Queue()
         self._decoder = p.FrameDecoder()  # the clean host stream, for clip counting and triggers
-        self._clip_ids: dict[int, int] = {}  # clip id -> ordinal (1-based)
+        self._clip_ids: dict[tuple[int, int], int] = {}  # (AUDIO or STREAM, clip/stream id) -> ordinal (1-based)
         self._clip_requests = 0
         self._current_clip = 0
         self._reset_plan: set[int] = set()
@@ -625,13 +626,16 @@ class FaultLink:
             except ValueError:
                 name = f"0x{ev.type:02x}"
             self.requests[name] += 1
-            if ev.type == p.MsgType.AUDIO and len(ev.payload) >= 12 and ev.payload[8] & p.AUDIO_BEGIN:
+            begin = ((ev.type == p.MsgType.AUDIO and len(ev.payload) >= 12 and ev.payload[8] & p.AUDIO_BEGIN)
+                     or (ev.type == p.MsgType.STREAM and len(ev.payload) >= 16 and ev.payload[12] & p.STREAM_BEGIN))
+            if begin:  # a stream counts as a clip, named by its stream id
                 (clip_id,) = struct.unpack_from("<I", ev.payload)
-                if clip_id not in self._clip_ids:
-                    self._clip_ids[clip_id] = len(self._clip_ids) + 1
+                key = (ev.type, clip_id)
+                if key not in self._clip_ids:
+                    self._clip_ids[key] = len(self._clip_ids) + 1
                     self._clip_requests = 0
-                self._current_clip = self._clip_ids[clip_id]
-            if ev.type in (p.MsgType.AUDIO, p.MsgType.CLASSIFY) and self._current_clip:
+                self._current_clip = self._clip_ids[key]
+            if ev.type in (p.MsgType.AUDIO, p.MsgType.CLASSIFY, p.MsgType.STREAM) and self._current_clip:
                 self._clip_requests += 1
                 k = self._current_clip
                 if self._clip_requests == 2 and k not in self._reset_done:

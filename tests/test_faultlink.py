@@ -360,3 +360,51 @@ def test_cli(tmp_path) -> None:
             proc.wait()
     assert proc.returncode == 0
     assert json.loads(out)["requests"] == {"PING": 1} == json.loads(stats.read_text())["requests"]
+
+
+# ---- STREAM (host.listen) through the fault-injecting link ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def listen_wav(tmp_path_factory) -> Path:
+    """A 4-digit stream of FSDD test-split clips at 20 dB SNR (train/streamgen.py)."""
+    from conftest import write_wav
+    from train import data as D
+    from train import streamgen as G
+
+    ds = D.load_dataset(real_fsdd())
+    _, test = D.split_indices(ds, "official")
+    clips = [ds.clips[i] for i in test[::37]]
+    st = G.make_stream(clips, np.random.default_rng(3), n_digits=4, snr_db=20.0)
+    return write_wav(tmp_path_factory.mktemp("listen_faults") / "stream.wav", st.samples)
+
+
+def _listen(capsys, tmp_path: Path, wav: Path, *args: str) -> dict:
+    from host import listen
+
+    report = tmp_path / "listen.json"
+    status = listen.main(["--no-progress", "--port", "emulator:posix", "--model", str(RELEASED), "--wav", str(wav),
+                          "--check", "--report", str(report), *args])
+    out, err = capsys.readouterr()
+    print(err, file=sys.stderr)  # shown on failure
+    rep = json.loads(report.read_text())
+    assert rep["exit_status"] == status
+    return rep
+
+
+@real_firmware
+@pytest.mark.parametrize("spec", ["rate=1e-3,delay=0.01,delay_max=0.05,seed=4", "reset_clips=1/2,seed=1"])
+def test_stream_through_faults_gives_the_reference_events(capsys, tmp_path, listen_wav, spec) -> None:
+    """Byte errors (resent chunks answered from the device's kept state, never applied twice) and board
+    restarts mid-stream (the stream is sent again from sample 0): the events are still exactly the
+    reference's, none lost or doubled."""
+    rep = _listen(capsys, tmp_path, listen_wav, "--faults", spec, "--retries", "8", "--attempts", "5",
+                  "--timeout", "0.5")
+    assert rep["exit_status"] == 0 and rep["identical"] is True, rep["failures"]
+    assert rep["events"] == rep["reference_events"] and len(rep["events"]) >= 3
+    if spec.startswith("rate"):
+        assert rep["faults"]["byte_faults"] > 10 and rep["device_stats"]["resent"] > 0
+    else:
+        # the board restarts in the first stream and in its second attempt: the third gets through
+        assert [r["restarted"] for r in rep["faults"]["restarts"]] == [True, True] and rep["attempts"] == 3
+
