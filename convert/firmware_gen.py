@@ -202,6 +202,8 @@ def generate_stream_h(scfg, out_dir: Path) -> Path:
              "#ifndef SD_STREAM_CONFIG_H", "#define SD_STREAM_CONFIG_H", ""]
     for name, (v, doc) in fields.items():
         lines.append(f"#define SD_STREAM_{name} {int(v)}  /* {doc} */")
+    lines += ["", f"#define SD_STREAM_BAND_ORDER {int(scfg.band_order)}  /* step 1's band filter: (1 - z^-1)(1 + z^-1)^order, "
+              f"taps {' '.join(map(str, scfg.band_taps)) or 'none'}; 0: the frame energy */"]
     from train import mulaw
 
     lines += ["", "/* G.711 mu-law samples in STREAM chunks (train/mulaw.py): decoded as "

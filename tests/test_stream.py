@@ -158,6 +158,39 @@ def reference_run(reference, samples):
     return events, utts, wins
 
 
+def test_band_filter_is_the_cascade_and_ignores_dc():
+    """Step 1's band energy: the convolution with (1 - z^-1)(1 + z^-1)^order equals the device's cascade
+    (difference, then sums of neighbours, state carried from hop to hop); a DC offset has none; a
+    1 kHz tone has more than white noise of the same frame energy (|H|^2 = 80 there, 28 on average)."""
+    c = S.DEFAULT_STREAM
+    assert c.band_taps == (1, 3, 2, -2, -3, -1) and S.StreamConfig(band_order=0).band_taps == ()
+    cfg = F.FrontendConfig()
+    rng = np.random.default_rng(9)
+    x = rng.integers(-32768, 32768, 256 * 7 + 100).astype(np.int16)
+    st, hops = [0] * (c.band_order + 1), []
+    e = 0
+    for i, v in enumerate(x[: 256 * 7].astype(np.int64)):
+        y, st[0] = v - st[0], v
+        for j in range(1, c.band_order + 1):
+            y, st[j] = y + st[j], y
+        e += y * y
+        if i % 256 == 255:
+            hops.append(e)
+            e = 0
+    want = np.array(hops) + np.array([0] + hops[:-1])
+    assert S.band_energies(x, cfg, c.band_taps).tolist() == want.tolist()
+    assert S.band_energies(np.full(2048, 12345, np.int16), cfg, c.band_taps)[2:].tolist() == [0] * 6  # after the onset
+    assert S.band_energies(x, cfg, ()) is None
+    t = np.arange(256 * 8) / 8000
+    tone = np.round(3000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    noise = np.round(rng.standard_normal(len(t)) * 3000 / np.sqrt(2)).astype(np.int16)
+    bt, bn = S.band_energies(tone, cfg, c.band_taps)[3], S.band_energies(noise, cfg, c.band_taps)[3]
+    et, en = S.stream_energies(tone, cfg)[3], S.stream_energies(noise, cfg)[3]
+    assert abs(np.log2(et / en)) < 0.2 and S.level(bt) - S.level(bn) > 16  # gain 80 vs 28: > 3 dB apart
+    with pytest.raises(ValueError, match="band_order"):
+        S.StreamConfig(band_order=8)
+
+
 def test_generated_stream_constants_are_the_reference_config():
     from convert.firmware_gen import generate_stream_h
 
@@ -183,6 +216,11 @@ def _test_streams(fsdd_dir):
     out["clipped_tone_bursts"] = np.where((t % 1.0) > 0.6, np.clip(np.round(60000 * np.sin(2 * np.pi * 440 * t)),
                                                                    -32768, 32767), 0).astype(np.int16)
     out["short"] = np.round(1000 * np.sin(2 * np.pi * 300 * t[:3000])).astype(np.int16)
+    # speech on a DC offset and a near-full-scale square step (the band filter's extremes: a DC
+    # offset gives no band energy; a +-32767 step gives its largest output)
+    dc = G.make_stream(clips, rng, n_digits=3, snr_db=30).samples.astype(np.int32) + 9000
+    out["digits_on_dc"] = np.clip(dc, -32768, 32767).astype(np.int16)
+    out["square_steps"] = np.where((np.arange(8000 * 2) // 300) % 2 == 0, 32767, -32768).astype(np.int16)
     return out
 
 

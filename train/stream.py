@@ -13,9 +13,21 @@ frames. For each frame ``k`` the device already has its exact integer energy
 ``e[k]`` (sum of squared samples under the frame) and its fine int16 log-mel
 values. Then, per frame, in this order:
 
-1. **Level.** ``L[k] = level(e[k])``: ``16 * floor(log2 e)`` plus the four
-   bits below the leading one (0 for ``e <= 1``), a monotone integer
-   approximation of ``16 * log2(e)``: one unit is 3.01 / 16 = 0.19 dB.
+1. **Level.** ``L[k] = level(b[k])``: ``16 * floor(log2 b)`` plus the four
+   bits below the leading one (0 for ``b <= 1``), a monotone integer
+   approximation of ``16 * log2(b)``: one unit is 3.01 / 16 = 0.19 dB.
+   ``b[k]`` is the frame's *band* energy: the exact integer sum of squares
+   of ``y = (1 - z^-1) (1 + z^-1)^band_order x`` over the frame's two hops
+   (samples before the stream are zeros): an integer FIR band-pass with a
+   zero at DC and ``band_order`` zeros at 4 kHz (taps ``band_taps``; for
+   order 4: 1 3 2 -2 -3 -1, most gain between 0.3 and 1.5 kHz), which keeps
+   most of a voice's energy (its fundamental and first formants) and drops
+   most of a broadband noise's, so a quiet digit stands further above a
+   noisy floor and a DC offset or hiss does not look like speech. The device
+   runs it as a cascade (a first difference, then ``band_order`` sums of
+   neighbours) with its state carried from hop to hop: the same integers.
+   With ``band_order = 0`` it is the frame energy ``e[k]`` itself (the
+   detector of protocol version 3).
 2. **Warm-up.** The first ``n_frames - 1`` frames only train the noise
    floor (the first model window is complete at frame ``n_frames - 1``).
    The floor ``F`` is kept in sixteenths of a level unit and starts at
@@ -79,20 +91,24 @@ class StreamConfig:
 
     The defaults were chosen on streams of *training*-split clips only
     (a grid over start_delta, stop_delta, hangover and reject_margin, scored
-    by recall and by false detections on noise-only audio; BENCHMARKS.md's
-    stream section has the figures on test-split streams).
+    by recall and by false detections on noise-only audio; then, for the band
+    filter, a grid over four filters x start_delta x stop_delta x min_frames
+    on 48 training-split streams at 30, 20 and 10 dB and 12 minutes of
+    noise; BENCHMARKS.md's stream section has the figures on test-split
+    streams).
     """
 
-    start_delta: int = 44
-    """Level above the noise floor that starts an utterance (level units: 44 = 8.3 dB)."""
+    start_delta: int = 40
+    """Level above the noise floor that starts an utterance (level units: 40 = 7.5 dB)."""
     stop_delta: int = 16
     """Level above the noise floor that keeps an utterance going (16 = 3.0 dB)."""
     min_level: int = 336
-    """Lowest level that can start an utterance: 336 = level(2**21), RMS 64 of full scale 32768 (-54 dBFS)."""
+    """Lowest level that can start an utterance: 336 = level(2**21), for the band energy (step 1)
+    (the frame energy of RMS 64 of full scale 32768 when band_taps is empty)."""
     hangover: int = 2
     """Quiet frames tolerated inside an utterance before it ends (2 x 32 ms)."""
-    min_frames: int = 4
-    """Shortest utterance that is classified, first to last loud frame (4 frames = 128 ms)."""
+    min_frames: int = 3
+    """Shortest utterance that is classified, first to last loud frame (3 frames = 96 ms)."""
     max_frames: int = 48
     """Longest utterance: it is decided after this many frames (48 = 1.5 s)."""
     fall_shift: int = 2
@@ -106,6 +122,18 @@ class StreamConfig:
     reject_margin: int = 64
     """Minimum top-1 minus runner-up int8 output for a digit; below it the event is rejected (0: never).
     64 is a quarter of the softmax's range (output scale 1/256)."""
+    band_order: int = 4
+    """The band filter of step 1: (1 - z^-1)(1 + z^-1)^band_order; 0 = none (the frame energy)."""
+
+    @property
+    def band_taps(self) -> tuple[int, ...]:
+        """The band filter's integer taps, newest sample first; () when band_order is 0."""
+        if not self.band_order:
+            return ()
+        taps = np.array([1, -1], np.int64)
+        for _ in range(self.band_order):
+            taps = np.convolve(taps, [1, 1])
+        return tuple(int(t) for t in taps)
 
     def __post_init__(self) -> None:
         ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -116,6 +144,8 @@ class StreamConfig:
             raise ValueError(f"stop_delta ({self.stop_delta}) must not exceed start_delta ({self.start_delta})")
         if not 1 <= self.min_frames <= self.max_frames:
             raise ValueError(f"need 1 <= min_frames <= max_frames, got {self.min_frames}, {self.max_frames}")
+        if ints["band_order"] > 7:  # the device's int32 cascade: |y| <= 2^16 * 2^7
+            raise ValueError(f"band_order must be in 0 .. 7, got {ints['band_order']}")
         for name in ("fall_shift", "rise_shift", "active_rise_shift"):
             if not 0 <= ints[name] <= 16:
                 raise ValueError(f"{name} must be in 0 .. 16, got {ints[name]}")
@@ -229,7 +259,8 @@ class Detector:
         self._reset_utterance()
         return u if keep else None
 
-    def push(self, energy: int) -> list[Utterance]:
+    def push(self, energy: int, band: int | None = None) -> list[Utterance]:
+        """Frame k's energy (the window rule's) and band energy (the level's; None: the energy)."""
         c = self.scfg
         e = int(energy)
         self.k += 1
@@ -237,7 +268,7 @@ class Detector:
         self.window_sum += e
         if len(self.recent) > self.n:
             self.window_sum -= self.recent.pop(0)
-        lv = level(e)
+        lv = level(e if band is None else int(band))
         if self.k == 0:
             self.floor = lv << 4
         out: list[Utterance] = []
@@ -286,14 +317,37 @@ class Detector:
         return [u] if u is not None else []
 
 
-def detect(energies: Iterable[int], scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16) -> list[Utterance]:
-    """Every utterance the detector decides in a stream's frame energies, end of stream included."""
+def detect(energies: Iterable[int], scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16,
+           bands: Iterable[int] | None = None) -> list[Utterance]:
+    """Every utterance the detector decides in a stream's frame energies, end of stream included.
+
+    ``bands``: the frames' band energies (`band_energies`) for the level; None uses ``energies``."""
     det = Detector(scfg, n_frames)
     out: list[Utterance] = []
-    for e in energies:
-        out.extend(det.push(int(e)))
+    es = [int(e) for e in energies]
+    bs = [None] * len(es) if bands is None else [int(b) for b in bands]
+    if len(bs) != len(es):
+        raise ValueError(f"{len(bs)} band energies for {len(es)} frames")
+    for e, b in zip(es, bs):
+        out.extend(det.push(e, b))
     out.extend(det.finish())
     return out
+
+
+def band_energies(samples: np.ndarray, cfg: F.FrontendConfig, taps: tuple[int, ...]) -> np.ndarray | None:
+    """Exact int64 band energy (step 1) of each complete frame, or None when ``taps`` is empty.
+
+    Frame k covers hops k - 1 and k (hop -1 is the zeros before the stream), like its energy."""
+    if not taps:
+        return None
+    x = F.as_int16(samples).astype(np.int64)
+    hop = cfg.hop_length
+    n = len(x) // hop
+    if n == 0:
+        return np.zeros(0, np.int64)
+    y = np.convolve(x[: n * hop], np.asarray(taps, np.int64))[: n * hop]  # causal, zeros before the stream
+    per_hop = (y.reshape(n, hop) ** 2).sum(axis=1)
+    return per_hop + np.concatenate([[0], per_hop[:-1]])
 
 
 def stream_energies(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
@@ -348,7 +402,7 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     outputs [shape=(n, classes)] (the TFLite Micro reference);
     ``scale``/``zero_point`` are the model input's quantization.
     """
-    utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames)
+    utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames, band_energies(samples, cfg, scfg.band_taps))
     if not utts:
         return [], []
     n = cfg.n_frames

@@ -58,6 +58,8 @@ struct sd_frontend {
     uint32_t utt_first;     /* first and last loud frames of the open utterance */
     uint32_t utt_last;
     uint32_t quiet;         /* quiet frames since utt_last */
+    uint64_t band_prev;     /* band energy of the previous hop (train.stream.band_energies) */
+    int32_t band_state[8];  /* the band filter's cascade: each stage's last input (SD_STREAM_BAND_ORDER + 1 used) */
     uint32_t best_end;      /* last frame of the chosen window */
     sd_stream_sink_t sink;
     void *sink_ctx;

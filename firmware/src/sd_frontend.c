@@ -32,6 +32,7 @@
 #include "sd_frontend_impl.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "sd_model_graph.h" /* generated: sd_model_arena, SD_MODEL_ARENA_BYTES */
@@ -66,26 +67,12 @@ sd_frontend_t *sd_frontend_instance(void) { return &sd_frontend_state; }
 void sd_frontend_begin(sd_frontend_t *fe)
 {
     (void)arm_rfft_fast_init_512_f32(&fe->fft);
-    memset(fe->audio, 0, sizeof fe->audio); /* the left padding: SD_N_FFT / 2 zeros */
+    /* Everything after the FFT instance starts at zero (the left padding of
+     * SD_N_FFT / 2 zeros, the counters, the ring, the detector; NULL hooks:
+     * all-zero pointers on every target this builds for), except the half
+     * being filled: one memset, 100 bytes of flash less than field by field. */
+    memset(fe->audio, 0, sizeof *fe - offsetof(sd_frontend_t, audio));
     fe->cur = 1u;
-    fe->hop_fill = 0u;
-    fe->hop_energy_prev = 0u;
-    fe->n_samples = 0u;
-    fe->n_frames = 0u;
-    fe->ring_sum = 0u;
-    fe->best_energy = 0u;
-    fe->have_best = 0;
-    fe->best_in_ring = 0;
-    fe->on_frame = NULL;
-    fe->active = 0;
-    fe->closing = 0;
-    fe->floor = 0;
-    fe->utt_first = 0u;
-    fe->utt_last = 0u;
-    fe->quiet = 0u;
-    fe->best_end = 0u;
-    fe->sink = NULL;
-    fe->sink_ctx = NULL;
 }
 
 /* out = (lo ++ hi) * window (the frame's two halves); returns the energy of

@@ -145,7 +145,7 @@ static sd_reply_t sd_on_ping(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "bad payload length");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFO, "bad length");
     }
     uint8_t *out = SD_PAYLOAD(p);
     out[0] = (uint8_t)SD_PROTO_VERSION;
@@ -166,7 +166,7 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
 static sd_reply_t sd_on_stats(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "bad payload length");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_STATS, "bad length");
     }
     sd_port_rx_stats_t rx = {0u, 0u, 0u};
     sd_port_rx_stats(&rx);
@@ -195,7 +195,7 @@ static void sd_close_all(sd_proto_t *p)
 static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
 {
     if (len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "bad payload length");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_RESET, "bad length");
     }
     sd_close_all(p);
     return sd_reply_ok(SD_MSG_RESET, 0u);
@@ -289,17 +289,17 @@ static void sd_push_samples(sd_proto_t *p, const uint8_t *src, size_t n, int mul
  * through *why. */
 static uint8_t sd_check_chunk(const uint8_t *in, size_t len, size_t fixed, uint8_t allowed, const char **why)
 {
-    *why = "bad payload length";
+    *why = "bad length";
     if (len < fixed) {
         return SD_ERR_BAD_LENGTH;
     }
     const uint32_t n = sd_rd16(&in[fixed - 2u]);
     if ((in[fixed - 4u] & (uint8_t)~allowed) != 0u || in[fixed - 3u] != 0u) {
-        *why = "bad flag or reserved byte";
+        *why = "bad flags";
         return SD_ERR_BAD_ARGUMENT;
     }
     if (n > SD_PROTO_MAX_SAMPLES) {
-        *why = "chunk > 512 samples";
+        *why = "chunk too long";
         return SD_ERR_TOO_LARGE;
     }
     const size_t width = (in[fixed - 4u] & SD_STREAM_MULAW) ? 1u : 2u;
@@ -338,7 +338,7 @@ static sd_reply_t sd_on_audio(sd_proto_t *p, size_t len)
     }
     if (offset == p->clip_received) {
         if (n > 0xFFFFFFFFu - p->clip_received) {
-            return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip > 2^32-1 samples");
+            return sd_reply_error(p, SD_ERR_TOO_LARGE, SD_MSG_AUDIO, "clip too long");
         }
         sd_push_samples(p, &in[SD_AUDIO_REQ_FIXED], n, 0, &p->frontend_cost);
         p->clip_received += n;
@@ -445,12 +445,12 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
     if (len != SD_CLASSIFY_REQ_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "bad payload length");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_CLASSIFY, "bad length");
     }
     const uint32_t clip = sd_rd32(&in[0]);
     const uint8_t flags = in[4];
     if ((flags & (uint8_t)~SD_CLASSIFY_WANT_FEATURES) != 0u || in[5] != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_CLASSIFY, "bad flag or reserved byte");
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_CLASSIFY, "bad flags");
     }
     uint8_t *out = SD_PAYLOAD(p);
     if (!p->clip_open) {
@@ -499,54 +499,47 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
     return sd_reply_ok(SD_MSG_CLASSIFY, SD_CLASSIFY_RSP_FIXED + (rflags ? SD_PROTO_INPUT_SIZE : 0u));
 }
 
-/* FEATURES: bytes offset .. offset + n - 1 of the last CLASSIFY's input
- * tensor, which the front end still holds: a damaged CLASSIFY response is
- * made good in parts small enough to get through a noisy line, without
- * streaming the clip again and without a copy of the tensor. The response
- * starts with the request's 8 bytes, which are already in place. */
-static sd_reply_t sd_on_features(sd_proto_t *p, size_t len)
+/* FEATURES and TENSOR: a part of the input tensor the front end holds
+ * (sd_frontend_tensor), so the 1,280-byte tensors cross a noisy line in
+ * pieces small enough to get through, each resent alone, with no RAM added.
+ * FEATURES (clip u32, offset u16, n u16) reads bytes offset .. offset + n - 1
+ * of the last CLASSIFY's tensor, while its replay cache holds that clip: a
+ * damaged CLASSIFY answer is made good without streaming the clip again.
+ * TENSOR (offset u16, n u16, n bytes) writes them, for an INFER with an empty
+ * payload, and ends any clip or stream. Either response starts with the
+ * request's fixed bytes, which are already in place. */
+static sd_reply_t sd_on_part(sd_proto_t *p, uint8_t type, size_t len)
 {
     const uint8_t *in = SD_PAYLOAD(p);
-    if (len != SD_FEATURES_REQ_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_FEATURES, "bad payload length");
+    const int write = type == SD_MSG_TENSOR;
+    const size_t fixed = write ? SD_TENSOR_REQ_FIXED : SD_FEATURES_REQ_SIZE;
+    const uint8_t *on = &in[fixed - 4u]; /* offset u16, n u16 */
+    const uint32_t offset = sd_rd16(&on[0]);
+    const uint32_t n = sd_rd16(&on[2]);
+    if (len < fixed || len != fixed + (write ? n : 0u)) {
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, type, "bad length");
     }
-    const uint32_t offset = sd_rd16(&in[4]);
-    const uint32_t n = sd_rd16(&in[6]);
     if (offset + n > SD_PROTO_INPUT_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_FEATURES, "part past tensor end");
+        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, type, "past tensor end");
+    }
+    uint8_t *tensor = (uint8_t *)sd_frontend_tensor(sd_frontend_instance()) + offset;
+    uint8_t *data = SD_PAYLOAD(p) + fixed;
+    if (write) {
+        sd_close_all(p);
+        sd_copy(tensor, data, n);
+        return sd_reply_ok(type, fixed);
     }
     if (!p->replay_valid || sd_rd32(&p->replay[0]) != sd_rd32(&in[0])) {
-        return sd_reply_error(p, SD_ERR_NO_CLIP, SD_MSG_FEATURES, "not the classified clip");
+        return sd_reply_error(p, SD_ERR_NO_CLIP, type, "not classified");
     }
-    const uint8_t *tensor = (const uint8_t *)sd_frontend_tensor(sd_frontend_instance());
-    sd_copy(SD_PAYLOAD(p) + SD_FEATURES_REQ_SIZE, &tensor[offset], n);
-    return sd_reply_ok(SD_MSG_FEATURES, SD_FEATURES_REQ_SIZE + n);
-}
-
-/* TENSOR: writes bytes offset .. offset + n - 1 of the input tensor the
- * device holds (the front end's, so no RAM is added); INFER with an empty
- * payload then runs the model on it. Ends any clip or stream. The response
- * is the request's first 4 bytes, already in place. */
-static sd_reply_t sd_on_tensor(sd_proto_t *p, size_t len)
-{
-    const uint8_t *in = SD_PAYLOAD(p);
-    if (len < SD_TENSOR_REQ_FIXED || len != SD_TENSOR_REQ_FIXED + sd_rd16(&in[2])) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_TENSOR, "bad payload length");
-    }
-    const uint32_t offset = sd_rd16(&in[0]);
-    const uint32_t n = sd_rd16(&in[2]);
-    if (offset + n > SD_PROTO_INPUT_SIZE) {
-        return sd_reply_error(p, SD_ERR_BAD_ARGUMENT, SD_MSG_TENSOR, "part past tensor end");
-    }
-    sd_close_all(p);
-    sd_copy((uint8_t *)sd_frontend_tensor(sd_frontend_instance()) + offset, &in[SD_TENSOR_REQ_FIXED], n);
-    return sd_reply_ok(SD_MSG_TENSOR, SD_TENSOR_REQ_FIXED);
+    sd_copy(data, tensor, n);
+    return sd_reply_ok(type, fixed + n);
 }
 
 static sd_reply_t sd_on_infer(sd_proto_t *p, size_t len)
 {
     if (len != SD_PROTO_INPUT_SIZE && len != 0u) {
-        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "bad payload length");
+        return sd_reply_error(p, SD_ERR_BAD_LENGTH, SD_MSG_INFER, "bad length");
     }
     int8_t scores[SD_PROTO_OUTPUT_SIZE];
     sd_model_cost_t cost = {0u, 0u};
@@ -595,7 +588,7 @@ void sd_proto_init(sd_proto_t *p, sd_write_fn write, void *write_ctx)
 static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
 {
     if (f->version != SD_PROTO_VERSION) {
-        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "version 4 expected");
+        return sd_reply_error(p, SD_ERR_BAD_VERSION, f->type, "bad version");
     }
     const size_t len = f->payload_len;
     switch (f->type) {
@@ -616,9 +609,8 @@ static sd_reply_t sd_dispatch(sd_proto_t *p, const sd_frame_t *f)
     case SD_MSG_STREAM:
         return sd_on_stream(p, len);
     case SD_MSG_FEATURES:
-        return sd_on_features(p, len);
     case SD_MSG_TENSOR:
-        return sd_on_tensor(p, len);
+        return sd_on_part(p, f->type, len);
     default:
         return sd_reply_error(p, SD_ERR_UNKNOWN_TYPE, f->type, "unknown type");
     }
@@ -642,9 +634,9 @@ size_t sd_proto_handle(sd_proto_t *p, const sd_frame_t *f)
         if (!f->have_header || f->version != SD_PROTO_VERSION) {
             return 0u;
         }
-        const char *text = (f->error == SD_ERR_BAD_CRC)     ? "frame CRC mismatch"
-                           : (f->error == SD_ERR_TOO_LARGE) ? "frame > 1410 bytes"
-                                                            : "malformed frame";
+        const char *text = (f->error == SD_ERR_BAD_CRC)     ? "bad CRC"
+                           : (f->error == SD_ERR_TOO_LARGE) ? "frame too large"
+                                                            : "bad frame";
         r = sd_reply_error(p, f->error, f->type, text);
     } else {
         p->frames_ok++;

@@ -70,11 +70,44 @@ static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
     }
 }
 
+#if SD_STREAM_BAND_ORDER > 0
+/* Step 1's band energy of the hop just completed: the sum of y[n]^2 for
+ * y = (1 - z^-1)(1 + z^-1)^SD_STREAM_BAND_ORDER x, run as a cascade (a first
+ * difference, then sums of neighbours) whose state, each stage's last input,
+ * carries over from hop to hop and starts at zero with the stream (the zeros
+ * before it). The same integers as train.stream.band_energies' convolution;
+ * |y| <= 2^16 * 2^7 fits int32. */
+static uint64_t sd_stream_band_hop(sd_frontend_t *fe)
+{
+    const int16_t *x = &fe->audio[fe->cur * SD_HOP_LENGTH];
+    int32_t *st = fe->band_state;
+    uint64_t e = 0u;
+    for (uint32_t n = 0; n < SD_HOP_LENGTH; n++) {
+        int32_t y = x[n] - st[0];
+        st[0] = x[n];
+        for (uint32_t i = 1; i <= SD_STREAM_BAND_ORDER; i++) {
+            const int32_t t = y + st[i];
+            st[i] = y;
+            y = t;
+        }
+        e += (uint64_t)((int64_t)y * y);
+    }
+    return e;
+}
+#endif
+
 /* Steps 1-5 for frame k = n_frames - 1 (already in the ring). */
 void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
 {
     const uint32_t k = fe->n_frames - 1u;
+#if SD_STREAM_BAND_ORDER > 0
+    (void)energy; /* the window rule's: the ring keeps it */
+    const uint64_t hop = sd_stream_band_hop(fe);
+    const int32_t lv = sd_stream_level(fe->band_prev + hop);
+    fe->band_prev = hop;
+#else
     const int32_t lv = sd_stream_level(energy);
+#endif
     const int32_t target = lv * 16;
     if (k == 0u) {
         fe->floor = target;
