@@ -67,6 +67,12 @@ QEMU_INSTALL_HINT = (
 )
 
 
+#: The board runs in a session of its own, out of the terminal's process group: a Ctrl-C reaches
+#: the host tool only, which stops the board itself (Emulator.stop) after it is done with it
+#: (host.listen still ends the stream on the board after the first Ctrl-C).
+_OWN_SESSION = os.name == "posix"
+
+
 class EmulatorError(RuntimeError):
     """The board could not be started (message says what to do)."""
 
@@ -262,7 +268,8 @@ def _start_posix(emu: Emulator, fw: Path, *, timeout: float, exit_on_eof: bool) 
     cmd = [str(fw)] + (["--exit-on-eof"] if exit_on_eof else [])
     assert emu._log is not None
     with open(emu._log, "wb") as log:
-        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                     start_new_session=_OWN_SESSION)
     assert emu._proc.stdout is not None
     line = _read_line(emu._proc, emu._proc.stdout, timeout)
     if not line.startswith("SERIAL "):
@@ -305,7 +312,8 @@ def _start_qemu(emu: Emulator, fw: Path, *, qemu: str, extra: Sequence[str], tim
         "-S", "-kernel", str(fw), *extra,
     ]
     with open(emu._log, "wb") as log:
-        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=_OWN_SESSION)
     emu._qmp = _Qmp.connect(sock_path, emu._proc, timeout=timeout, log=emu.log)
     chardevs = emu._qmp.command("query-chardev", timeout=timeout)
     for dev in chardevs:
