@@ -3,8 +3,8 @@
 A *source* hands the streaming loop (``host.listen.ListenRun``) mono int16
 samples at the stream's sample rate, in the order they were captured:
 
-- :class:`ArraySource`: a recording already in memory (``--wav``); all of it
-  at the first read.
+- :class:`ArraySource`: a recording already in memory (``--wav``), a block
+  per read.
 - :class:`MicSource`: the computer's input device (``--mic``) through
   PortAudio with the ``sounddevice`` binding. PortAudio calls
   :meth:`MicSource._callback` on its own thread with each captured block; the
@@ -135,25 +135,33 @@ class Resampler:
 
 
 class ArraySource:
-    """A recording in memory (``--wav``): everything at the first read, then the end."""
+    """A recording in memory (``--wav``), handed out ``block`` samples per read, then the end.
+
+    All of it is there from the start; the blocks only keep what the loop has taken close to
+    what it has sent, so that a Ctrl-C ends the stream where it is instead of after the whole file.
+    """
 
     live = False
 
-    def __init__(self, samples: np.ndarray, label: str) -> None:
+    def __init__(self, samples: np.ndarray, label: str, block: int = 4096) -> None:
         self.samples = np.asarray(samples, np.int16)
         self.label = label
+        self.block = block
         self.arrivals: list[tuple[int, float]] = []
+        self._pos = 0
         self._done = False
 
     def start(self) -> None:
         pass
 
     def read(self, timeout: float) -> np.ndarray | None:
-        if self._done:
+        if self._done or self._pos >= len(self.samples):
+            self._done = True
             return None
-        self._done = True
-        self.arrivals = [(len(self.samples), time.monotonic())]
-        return self.samples
+        x = self.samples[self._pos : self._pos + self.block]
+        self._pos += len(x)
+        self.arrivals = [(len(x), time.monotonic())]
+        return x
 
     def stop(self) -> None:
         self._done = True

@@ -173,16 +173,22 @@ class ListenRun(DeviceSession):
             self._source_stopped = True
             self.source.stop()
 
+    def _check_stop(self) -> None:
+        """After the first Ctrl-C: no more capture; what was taken before it is still sent."""
+        if self.stop_requested and not self._source_stopped and not self.input_done:
+            self.stopped_by = "interrupt"
+            unsent = (self.n_taken - self.sent) / self.ref.cfg.sr
+            self.say(f"stopping: ending the stream after {self.n_taken / self.ref.cfg.sr:.2f} s of audio"
+                     + (f" ({unsent:.2f} s of it still to send)" if unsent >= 1 else "")
+                     + " (Ctrl-C again to abort at once)")
+            self._stop_source()
+
     def _take(self, timeout: float) -> None:
         """Keep what the source has captured since the last call (waiting up to ``timeout`` s for it),
         up to ``--duration``; mark the input done when the source has ended or the limit is reached."""
         if self.input_done:
             return
-        if self.stop_requested and not self._source_stopped:
-            self.stopped_by = "interrupt"
-            self.say(f"stopping: ending the stream after {self.n_taken / self.ref.cfg.sr:.2f} s of audio "
-                     f"(Ctrl-C again to abort at once)")
-            self._stop_source()
+        self._check_stop()
         x = self.source.read(timeout)
         for w in self.source.take_warnings():
             self.say(f"warning: {w}")
@@ -275,6 +281,7 @@ class ListenRun(DeviceSession):
         bar.reset(total=self._bar_total())
         off = 0
         while True:
+            self._check_stop()
             while self.n_taken - off < self.chunk and not self.input_done:
                 self._take(POLL_SECONDS)
             k = min(self.chunk, self.n_taken - off)

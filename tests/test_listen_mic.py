@@ -372,3 +372,41 @@ def test_mic_source_full_queue_drops_and_warns() -> None:
     src.stop()
     assert src.read(0.01) is None
     src.close()
+
+
+@real_firmware
+def test_wav_interrupt_ends_stream_where_it_is(capsys, monkeypatch, recording, tmp_path) -> None:
+    """The same loop for --wav: a Ctrl-C during the third chunk ends the stream soon after (not at
+    the end of the file), exit 130, and --check compares the part that was sent."""
+    from tests.conftest import write_wav
+
+    wav = write_wav(tmp_path / "rec.wav", recording)
+    real = listen.ListenRun._send_chunk
+    calls = []
+
+    def wrapped(self, offset, x, *, begin, end):
+        calls.append(offset)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # handled in this (the main) thread: asks to stop
+        return real(self, offset, x, begin=begin, end=end)
+
+    monkeypatch.setattr(listen.ListenRun, "_send_chunk", wrapped)
+    report = tmp_path / "wavint.json"
+    status, out, err = run_listen(capsys, "--port", "emulator:posix", "--wav", str(wav), "--check",
+                                  "--report", str(report))
+    assert status == 130, err
+    rep = json.loads(report.read_text())
+    assert rep["interrupted"] is True and rep["ended"] is True and rep["identical"] is True
+    assert 3 * 512 <= rep["samples"] <= 3 * 512 + 4096 < len(recording)
+    assert rep["events"] == _reference_events(recording[: rep["samples"]])
+    assert out[-1] == f"digits: {rep['digits']}"
+
+
+@real_firmware
+def test_emulated_board_is_out_of_the_terminals_process_group() -> None:
+    """A terminal's Ctrl-C goes to its foreground process group; the emulated board must not get it,
+    so that host.listen can still end the stream on it."""
+    from host.emulator import start_emulator
+
+    with start_emulator("posix", build=True) as emu:
+        assert os.getpgid(emu._proc.pid) != os.getpgrp()
