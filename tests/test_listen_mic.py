@@ -22,7 +22,12 @@ silence after it. The board is the real firmware built for the host
 - no PortAudio library, no sounddevice, no input device, an unknown
   --device: exit 2 with one line naming the fix, before any board starts;
 - the resampler, block by block, equals scipy's resample_poly on the whole
-  recording; a full queue drops blocks and says so.
+  recording; a full queue drops blocks and says so; a device that stops
+  delivering audio ends the input;
+- the same loop with --wav: a Ctrl-C ends the stream where it is (exit
+  130, --check on the part sent), and the emulated board is out of the
+  terminal's process group, so a real Ctrl-C leaves it running until the
+  stream is ended.
 """
 
 from __future__ import annotations
@@ -410,3 +415,19 @@ def test_emulated_board_is_out_of_the_terminals_process_group() -> None:
 
     with start_emulator("posix", build=True) as emu:
         assert os.getpgid(emu._proc.pid) != os.getpgrp()
+
+
+def test_mic_source_device_that_stops_ends_the_input() -> None:
+    """No block for STALL_SECONDS from a stream PortAudio no longer runs (unplugged): the input ends,
+    said once, and the run counts it (host.listen exits 2)."""
+    said: list[str] = []
+    src = audio_in.MicSource(FakeSounddevice(np.zeros(10, np.int16)), None, SR, said.append)
+    src.open()
+    src._started = True
+    src._stream.active = False  # never started: PortAudio reports it inactive
+    src._last_block = time.monotonic() - audio_in.STALL_SECONDS - 1
+    got = src.read(0.01)
+    assert got is not None and len(got) == 0 and src.input_lost
+    assert src.read(0.01) is None
+    assert len(said) == 1 and "stopped delivering audio" in said[0] and "stopped delivering" in src.notes[-1]
+    src.close()
