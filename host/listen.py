@@ -177,10 +177,10 @@ class ListenRun(DeviceSession):
         """After the first Ctrl-C: no more capture; what was taken before it is still sent."""
         if self.stop_requested and not self._source_stopped and not self.input_done:
             self.stopped_by = "interrupt"
-            unsent = (self.n_taken - self.sent) / self.ref.cfg.sr
-            self.say(f"stopping: ending the stream after {self.n_taken / self.ref.cfg.sr:.2f} s of audio"
-                     + (f" ({unsent:.2f} s of it still to send)" if unsent >= 1 else "")
-                     + " (Ctrl-C again to abort at once)")
+            unsent = (self.n_taken - self.sent) / self.ref.cfg.sr + self.source.pending_seconds()
+            self.say("stopping: ending the stream with the audio taken so far"
+                     + (f" ({unsent:.1f} s of it still to send)" if unsent >= 1 else "")
+                     + "; Ctrl-C again to abort at once")
             self._stop_source()
 
     def _take(self, timeout: float) -> None:
