@@ -116,6 +116,7 @@ class Emulator:
         self._qmp: _Qmp | None = None
         self._log: Path | None = None
         self._resumed = False
+        self._exit_on_eof = False
 
     # -- lifecycle ---------------------------------------------------
     def __enter__(self) -> "Emulator":
@@ -162,6 +163,8 @@ class Emulator:
                     self._qmp.command("quit", timeout=timeout)
                 except (EmulatorError, OSError):
                     pass
+            elif getattr(self, "board", None) == "posix" and not self._exit_on_eof and proc.poll() is None:
+                proc.terminate()  # it serves until told to stop: waiting `timeout` for it would only cost time
             _reap(proc, timeout)
         if self._qmp is not None:
             self._qmp.close()
@@ -252,6 +255,7 @@ def start_emulator(
     emu._log = Path(emu._tmp.name) / "log.txt"
     try:
         if board == "posix":
+            emu._exit_on_eof = exit_on_eof
             _start_posix(emu, fw, timeout=timeout, exit_on_eof=exit_on_eof)
         else:
             _start_qemu(emu, fw, qemu=qemu, extra=qemu_args, timeout=timeout)
