@@ -37,8 +37,8 @@ from host.session import UsageError
 
 #: The exact sounddevice release pyproject.toml pins (said in the install hint).
 SOUNDDEVICE_VERSION = "0.5.6"
-PORTAUDIO_FIX = ("install it with `sudo apt-get install libportaudio2` (Debian/Ubuntu; `make setup` does), "
-                 "or `brew install portaudio` (macOS)")
+PORTAUDIO_FIX = ("install it with `sudo apt-get install libportaudio2` (Debian/Ubuntu; `make setup` does it; "
+                 "other Linux: the distribution's portaudio package)")
 #: Seconds of audio the queue between the capture callback and the loop holds before it drops blocks.
 QUEUE_SECONDS = 30.0
 #: Seconds per captured block (PortAudio's blocksize).
