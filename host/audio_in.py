@@ -220,6 +220,7 @@ class MicSource:
         self._warned = (0, 0)
         self._next_warning = 0.0
         self._stall_warned = False
+        self.input_lost = False  # the device stopped delivering audio (unplugged?)
 
     # -- opening ---------------------------------------------------------------------
     def open(self) -> None:
@@ -328,8 +329,6 @@ class MicSource:
         elif not self._stall_warned:
             self._stall_warned = True
             self.say(f"warning: no audio from {self.label} for {quiet:.1f} s")
-
-    input_lost = False
 
     def stop(self) -> None:
         """Stop capturing; later reads return what is still queued, then None."""

@@ -380,7 +380,8 @@ class ListenRun(DeviceSession):
         if identical is False:
             failures.append(self._first_difference())
         if input_lost:
-            failures.append(f"{self.source.label} stopped delivering audio after {self.n_taken / self.ref.cfg.sr:.2f} s")
+            failures.append(f"{self.source.label} stopped delivering audio after "
+                            f"{self.n_taken / self.ref.cfg.sr:.2f} s")
         digits = "".join(str(e["digit"]) for e in self.events if e["digit"] is not None)
         per_second = {s: (self.cost[s] / seconds if seconds else None) for s in STAGES}
         per_second["total"] = sum(self.cost.values()) / seconds if seconds else None
@@ -453,8 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m host.listen",
         description="Stream a recording (any length) or the live microphone to a spoken-digit device as one "
-                    "unbroken stream and print each digit as the board reports it (time in seconds, digit, confidence), then the "
-                    "digit string. Exit status: 0 all good, 1 a check failed, 2 usage/connection error, "
+                    "unbroken stream and print each digit as the board reports it (time in seconds, digit, "
+                    "confidence), then the digit string. Exit status: 0 all good, 1 a check failed, 2 usage/connection error, "
                     "130 interrupted.",
     )
     d = ap.add_argument_group("device")
