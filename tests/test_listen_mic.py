@@ -211,7 +211,7 @@ def test_mic_streams_live_and_matches_reference(capsys, monkeypatch, recording, 
                                   "--report", str(report), "--save-wav", str(saved))
     assert status == 0, err
     rep = json.loads(report.read_text())
-    assert rep["identical"] is True and rep["failures"] == [] and rep["exit_status"] == 0
+    assert rep["identical"] is True and rep["failures"] == [] and rep["exit_status"] == 0, err
     _check_events(rep, out)
     assert len(rep["events"]) >= 2
     # the samples sent are the recording, all of it and nothing more (--duration)
@@ -248,7 +248,7 @@ def test_mic_resampled_and_duration_stops(capsys, monkeypatch, recording, tmp_pa
                                   "--check", "--report", str(report))
     assert status == 0, err
     rep = json.loads(report.read_text())
-    assert rep["identical"] is True and rep["samples"] == 20000 and rep["input"]["stopped_by"] == "duration"
+    assert rep["identical"] is True and rep["samples"] == 20000 and rep["input"]["stopped_by"] == "duration", err
     _check_events(rep, out)
     assert rep["input"]["capture_rate"] == 48000 and rep["input"]["resampled"] is True
     assert "does not take 8000 Hz" in err and "resampling to 8000 Hz" in err
@@ -269,7 +269,7 @@ def test_mic_interrupt_ends_stream(capsys, monkeypatch, recording, tmp_path) -> 
     status, out, err = run_listen(capsys, "--port", "emulator:posix", "--mic", "--check", "--report", str(report))
     assert status == 130, err
     rep = json.loads(report.read_text())
-    assert rep["interrupted"] is True and rep["exit_status"] == 130 and rep["ended"] is True
+    assert rep["interrupted"] is True and rep["exit_status"] == 130 and rep["ended"] is True, err
     assert rep["input"]["stopped_by"] == "interrupt"
     assert rep["samples"] == captured == rep["input"]["samples_taken"]
     _check_events(rep, out)  # --check ran on what was sent
@@ -291,7 +291,7 @@ def test_mic_restart_resends_what_was_captured(capsys, monkeypatch, recording, t
                                   "--check", "--report", str(report))
     assert status == 0, err
     rep = json.loads(report.read_text())
-    assert rep["attempts"] == 2 and rep["identical"] is True and rep["samples"] == len(recording)
+    assert rep["attempts"] == 2 and rep["identical"] is True and rep["samples"] == len(recording), err
     assert "restarting the stream from sample 0 (attempt 2)" in err
     _check_events(rep, out)  # each event printed once
     begins = [i for i, c in enumerate(chunks) if c[2]]
@@ -401,7 +401,7 @@ def test_wav_interrupt_ends_stream_where_it_is(capsys, monkeypatch, recording, t
                                   "--report", str(report))
     assert status == 130, err
     rep = json.loads(report.read_text())
-    assert rep["interrupted"] is True and rep["ended"] is True and rep["identical"] is True
+    assert rep["interrupted"] is True and rep["ended"] is True and rep["identical"] is True, err
     assert 3 * 512 <= rep["samples"] <= 3 * 512 + 4096 < len(recording)
     assert rep["events"] == _reference_events(recording[: rep["samples"]])
     assert out[-1] == f"digits: {rep['digits']}"
