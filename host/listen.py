@@ -263,7 +263,7 @@ class ListenRun(DeviceSession):
         here: encode ``x``, send it, and keep what the device decodes in place of ``x`` in
         ``samples``, so that ``--check`` runs the reference on what the device heard and
         ``--save-wav`` writes it (``x`` is a view into the kept samples: ``x[:] = decoded`` does
-        it; a restart sends the decoded samples again, which encode to the same bytes).
+        it; a restart sends the decoded samples again, and mu-law decodes them to themselves).
         """
         assert self.dev is not None
         return self.dev.send_stream(self.stream_id, offset, x, begin=begin, end=end, timeout=self.timeout)
