@@ -67,6 +67,12 @@ QEMU_INSTALL_HINT = (
 )
 
 
+#: The board runs in a session of its own, out of the terminal's process group: a Ctrl-C reaches
+#: the host tool only, which stops the board itself (Emulator.stop) after it is done with it
+#: (host.listen still ends the stream on the board after the first Ctrl-C).
+_OWN_SESSION = os.name == "posix"
+
+
 class EmulatorError(RuntimeError):
     """The board could not be started (message says what to do)."""
 
@@ -110,6 +116,7 @@ class Emulator:
         self._qmp: _Qmp | None = None
         self._log: Path | None = None
         self._resumed = False
+        self._exit_on_eof = False
 
     # -- lifecycle ---------------------------------------------------
     def __enter__(self) -> "Emulator":
@@ -156,6 +163,8 @@ class Emulator:
                     self._qmp.command("quit", timeout=timeout)
                 except (EmulatorError, OSError):
                     pass
+            elif getattr(self, "board", None) == "posix" and not self._exit_on_eof and proc.poll() is None:
+                proc.terminate()  # it serves until told to stop: waiting `timeout` for it would only cost time
             _reap(proc, timeout)
         if self._qmp is not None:
             self._qmp.close()
@@ -246,6 +255,7 @@ def start_emulator(
     emu._log = Path(emu._tmp.name) / "log.txt"
     try:
         if board == "posix":
+            emu._exit_on_eof = exit_on_eof
             _start_posix(emu, fw, timeout=timeout, exit_on_eof=exit_on_eof)
         else:
             _start_qemu(emu, fw, qemu=qemu, extra=qemu_args, timeout=timeout)
@@ -262,7 +272,8 @@ def _start_posix(emu: Emulator, fw: Path, *, timeout: float, exit_on_eof: bool) 
     cmd = [str(fw)] + (["--exit-on-eof"] if exit_on_eof else [])
     assert emu._log is not None
     with open(emu._log, "wb") as log:
-        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                     start_new_session=_OWN_SESSION)
     assert emu._proc.stdout is not None
     line = _read_line(emu._proc, emu._proc.stdout, timeout)
     if not line.startswith("SERIAL "):
@@ -305,7 +316,8 @@ def _start_qemu(emu: Emulator, fw: Path, *, qemu: str, extra: Sequence[str], tim
         "-S", "-kernel", str(fw), *extra,
     ]
     with open(emu._log, "wb") as log:
-        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        emu._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=_OWN_SESSION)
     emu._qmp = _Qmp.connect(sock_path, emu._proc, timeout=timeout, log=emu.log)
     chardevs = emu._qmp.command("query-chardev", timeout=timeout)
     for dev in chardevs:

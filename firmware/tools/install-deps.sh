@@ -10,6 +10,8 @@
 #                                                reports, make fuzz-cov)
 #   flite                                       (synthetic voices for train --synth
 #                                                and its tests; ~15 MB)
+#   libportaudio2                               (PortAudio, for host.listen --mic;
+#                                                the Python side is sounddevice)
 # About 1 GB installed. Runs apt-get through sudo when not root.
 # Flashing a real board additionally needs openocd or stlink-tools.
 set -eu
@@ -24,6 +26,10 @@ if command -v clang >/dev/null 2>&1 &&
    [ "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" = "libclang_rt.fuzzer-x86_64.a" ]; then
     missing="$missing libfuzzer"
 fi
+# PortAudio is a library, not a command: ask the dynamic linker's cache.
+if ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libportaudio\.so\.2'; then
+    missing="$missing libportaudio2"
+fi
 # newlib-nano comes with libnewlib-arm-none-eabi; check for its spec file.
 if command -v arm-none-eabi-gcc >/dev/null 2>&1 &&
    [ "$(arm-none-eabi-gcc -print-file-name=nano.specs)" = "nano.specs" ]; then
@@ -31,7 +37,7 @@ if command -v arm-none-eabi-gcc >/dev/null 2>&1 &&
 fi
 
 if [ -z "$missing" ]; then
-    echo "firmware dependencies present: arm-none-eabi-gcc qemu-system-arm clang cppcheck libfuzzer llvm flite"
+    echo "firmware dependencies present: arm-none-eabi-gcc qemu-system-arm clang cppcheck libfuzzer llvm flite libportaudio2"
     exit 0
 fi
 echo "missing:$missing" >&2
@@ -42,17 +48,17 @@ elif command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
 else
     echo "not root and no sudo: as root run" >&2
-    echo "  apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite libclang-rt-14-dev" >&2
+    echo "  apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite libportaudio2 libclang-rt-14-dev" >&2
     exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "no apt-get: install an arm-none-eabi GCC with newlib, qemu-system-arm, clang (with its libFuzzer runtime) and cppcheck with your package manager" >&2
+    echo "no apt-get: install an arm-none-eabi GCC with newlib, qemu-system-arm, clang (with its libFuzzer runtime), cppcheck and PortAudio (portaudio) with your package manager" >&2
     exit 1
 fi
 
 $SUDO apt-get update
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends \
-    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite
+    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cppcheck llvm flite libportaudio2
 # libFuzzer for the installed clang: libclang-rt-<major>-dev (Debian 12: clang 14).
 CLANG_MAJOR=$(clang -dumpversion | cut -d. -f1)
 if [ "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" = "libclang_rt.fuzzer-x86_64.a" ]; then
