@@ -113,6 +113,7 @@ class ListenRun(DeviceSession):
     """
 
     chunk_fixed = p.STREAM_REQ_FIXED
+    needs_stream = True  # the device's detector must be the reference's (INFO's stream-config hash)
 
     def __init__(self, args: argparse.Namespace, reference: Any, say: Callable[[str], None],
                  out: Callable[[str], None], source: Any = None) -> None:
@@ -256,16 +257,26 @@ class ListenRun(DeviceSession):
         self.out(f"{ev['start'] / sr:9.2f} s  {what:<9} confidence {self.confidence(ev['outputs']):.2f}"
                  f"  (samples {ev['start']}..{ev['end']})")
 
+    def _chunk_limit(self, dev: Any) -> int:
+        """Largest STREAM chunk that fits the device's receive window (one byte a sample with --mulaw)."""
+        return p.stream_samples_for_window(dev.rx_window, mulaw=bool(getattr(self.args, "mulaw", False)))
+
     def _send_chunk(self, offset: int, x: np.ndarray, *, begin: bool, end: bool) -> p.StreamAck:
         """The one place where samples become a STREAM chunk on the wire.
 
-        A per-chunk encoding of the samples (such as an 8-bit mu-law option of STREAM) belongs
-        here: encode ``x``, send it, and keep what the device decodes in place of ``x`` in
-        ``samples``, so that ``--check`` runs the reference on what the device heard and
-        ``--save-wav`` writes it (``x`` is a view into the kept samples: ``x[:] = decoded`` does
-        it; a restart sends the decoded samples again, and mu-law decodes them to themselves).
+        With ``--mulaw`` the chunk goes as G.711 mu-law bytes (train/mulaw.py), and what the device
+        decodes replaces ``x`` in the kept samples (``x`` is a view into them), so ``--check`` runs the
+        reference on what the device heard and ``--save-wav`` writes it; a restart sends the
+        decoded samples again, and mu-law encodes them to the same bytes.
         """
         assert self.dev is not None
+        if getattr(self.args, "mulaw", False):
+            from train import mulaw
+
+            u = mulaw.encode(np.ascontiguousarray(x, np.int16))
+            x[:] = mulaw.decode(u)
+            return self.dev.send_stream(self.stream_id, offset, u, begin=begin, end=end, mulaw=True,
+                                        timeout=self.timeout)
         return self.dev.send_stream(self.stream_id, offset, x, begin=begin, end=end, timeout=self.timeout)
 
     def _stream_once(self, bar: Any) -> None:
@@ -421,6 +432,7 @@ class ListenRun(DeviceSession):
             "ended": self.ended,
             "frames": self.frames,
             "chunk_samples": self.chunk,
+            "encoding": "mulaw" if getattr(self.args, "mulaw", False) else "pcm16",
             "events": self.events,
             "reference_events": self.reference_events,
             "identical": identical,
@@ -476,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "stream, the host sends RESET and streams again from sample 0 (default: %(default)s)")
     d.add_argument("--chunk-samples", type=positive_int, default=None, metavar="N",
                    help="samples per STREAM message (default: the device's maximum, 512)")
+    d.add_argument("--mulaw", action="store_true",
+                   help="send 8-bit G.711 mu-law samples instead of 16-bit ones: 64 kbit/s of audio, which a "
+                        "115,200-baud UART carries in real time; the device decodes them, and --check runs the "
+                        "reference on the decoded samples (events stay identical)")
     d.add_argument("--faults", default=None, metavar="SPEC",
                    help="run through the fault-injecting proxy (host/faultlink.py), e.g. 'rate=1e-3,seed=1'; "
                         "see python -m host.faultlink --help")

@@ -408,3 +408,13 @@ def test_stream_through_faults_gives_the_reference_events(capsys, tmp_path, list
         # the board restarts in the first stream and in its second attempt: the third gets through
         assert [r["restarted"] for r in rep["faults"]["restarts"]] == [True, True] and rep["attempts"] == 3
 
+
+
+@real_firmware
+def test_stream_mulaw_through_byte_errors(capsys, tmp_path, listen_wav) -> None:
+    """mu-law chunks through a damaged line: the device's events equal the reference's on the
+    decoded samples."""
+    rep = _listen(capsys, tmp_path, listen_wav, "--mulaw", "--faults", "rate=1e-3,seed=6", "--retries", "8",
+                  "--attempts", "5", "--timeout", "0.5")
+    assert rep["exit_status"] == 0 and rep["identical"] is True, rep["failures"]
+    assert rep["encoding"] == "mulaw" and rep["faults"]["byte_faults"] > 5

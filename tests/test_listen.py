@@ -109,7 +109,10 @@ def test_listen_check_posix_stream_and_silence(capsys, stream_wav, tmp_path) -> 
 
 @real_firmware
 @needs_qemu
-def test_listen_check_qemu_mps2(capsys, stream_wav, tmp_path) -> None:
+@pytest.mark.parametrize("encoding", ["pcm16", "mulaw"])
+def test_listen_check_qemu_mps2(capsys, stream_wav, tmp_path, encoding) -> None:
+    """The stream through STREAM messages to emulated mps2-an386; with --mulaw as G.711 bytes, which the
+    Cortex-M decodes, and the reference runs on the decoded samples."""
     from train import streamgen as G
     from tests.conftest import real_fsdd
 
@@ -120,10 +123,11 @@ def test_listen_check_qemu_mps2(capsys, stream_wav, tmp_path) -> None:
     wav = write_wav(tmp_path / "short.wav", st.samples)
     report = tmp_path / "qemu.json"
     status, out, err = run_listen(capsys, "--port", "emulator:mps2-an386", "--wav", str(wav), "--check",
-                                  "--report", str(report))
+                                  "--report", str(report), *(["--mulaw"] if encoding == "mulaw" else []))
     assert status == 0, err
     rep = _check_report(report, out)
     assert rep["device"]["board"] == "mps2-an386" and rep["cost"]["unit"] == "instructions"
+    assert rep["encoding"] == encoding
     assert len(rep["events"]) >= 1
 
 
