@@ -49,6 +49,8 @@ DEFAULT_RETRIES = 2
 DEFAULT_CLIP_ATTEMPTS = 3
 #: INFO requests (each with --retries resends) after reopening the port before the device counts as lost.
 REOPEN_INFO_ROUNDS = 3
+#: Handshakes tried with an emulated board whose pty failed on the first read.
+EMULATOR_HANDSHAKE_TRIES = 3
 
 #: Device errors after which a clip is worth restarting: its request was damaged,
 #: or the device lost the clip's state (docs/protocol.md, "host action").
@@ -277,7 +279,21 @@ class DeviceSession:
         if emulator is not None:
             emulator.resume()
         try:
-            self._handshake()
+            for left in range(EMULATOR_HANDSHAKE_TRIES - 1, -1, -1):
+                try:
+                    self._handshake()
+                    break
+                except UsageError as exc:
+                    # Seen on a loaded machine: the first read of an emulated board's fresh pty fails
+                    # ("readiness to read but returned no data") though the board runs. Reopen and ask again.
+                    if not (left and emulator is not None and emulator.alive()
+                            and isinstance(exc.__cause__, LINK_ERRORS)):
+                        raise
+                    self.say(f"{self.args.port}: {exc}; reopening the port")
+                    assert self.dev is not None
+                    self.dev.close()
+                    time.sleep(0.5)
+                    self.dev = self._open()
         except BaseException:
             self.close()
             raise
