@@ -91,9 +91,8 @@ def bench_fuzz(seconds: int = 600) -> tuple[str, dict]:
         "- Source coverage of the final corpus + seeds (`make -C firmware fuzz-cov FUZZ_CORPUS=out/bench/fuzz-corpus`, "
         "llvm-cov): " + ", ".join(f"`{f}` lines {c['lines_cover']} ({c['lines_missed']} of {c['lines']} missed), "
                                   f"branches {c['branches_cover']}" for f, c in source_cov.items()) + ".",
-        "- By inspection, the sd_protocol.c lines left are unreachable here: the clip-longer-than-2^32-1-samples error, "
-        "MODEL errors (the real model does not fail) and upper-case / malformed SHA-256 digits in the generated "
-        "headers (the stub variant, `fuzz_protocol_stubs`, covers the latter two).",
+        "- Among the sd_protocol.c lines left: the clip-longer-than-2^32-1-samples error (it needs 2^32 samples) and "
+        "MODEL errors (the real model does not fail; the stub variant, `fuzz_protocol_stubs`, covers them).",
         "- Regression inputs (`firmware/tests/fuzz/regressions`): " + ("; ".join(
             ln.split("run_fuzz.py: ", 1)[-1].strip() for ln in reg_lines) or "not run") + ".",
     ]
