@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from host.protocol import PROTOCOL_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 SNRS = (None, 30, 20, 10)
 NOISES = ("white", "pink")
@@ -207,7 +209,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "reference events: digit, first and last sample, int8 outputs)."]
     for b, bp in on_boards.items():
         md += ["", f"Through the serial protocol on emulated {b} (`python -m host.listen --port emulator:{b} --wav FILE "
-                   f"--check --report FILE`, STREAM messages, protocol version 3): **{bp['identical']} / {bp['streams']} "
+                   f"--check --report FILE`, STREAM messages, protocol version {PROTOCOL_VERSION}): "
+                   f"**{bp['identical']} / {bp['streams']} "
                    f"streams with events identical to the reference** ({bp['events']} events; the digit streams and the "
                    "first minute of each noise-only stream)."
                + (f" Failed: {json.dumps(bp['failed'])[:600]}" if bp["failed"] else "")]
