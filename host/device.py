@@ -45,7 +45,7 @@ DAMAGE_SETTLE_SECONDS = 0.02
 #: its frame early and resending while it still transmits overruns its receive ring.
 IDLE_FRAME_END_SECONDS = 0.05
 #: FEATURES part size when a replayed CLASSIFY (its answer was lost) must be made good and the
-#: caller named none: 5 frames of 266 bytes instead of one of 1,338.
+#: caller named none: 5 frames of 274 bytes instead of one of 1,338.
 DEFAULT_PART_BYTES = 256
 
 

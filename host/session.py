@@ -303,7 +303,7 @@ class DeviceSession:
         try:
             for left in range(REOPEN_INFO_ROUNDS - 1, -1, -1):
                 try:
-                    self.info = self.dev.info()  # 140 bytes back: a noisy line may damage every resend
+                    self.info = self.dev.info()  # ~150 bytes back: a noisy line may damage every resend
                     break
                 except p.CrcError:
                     if not left:
