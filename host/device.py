@@ -306,10 +306,10 @@ class Device:
         """Largest AUDIO chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one)."""
         return p.audio_samples_for_window(self.rx_window)
 
-    @property
-    def max_stream_samples(self) -> int:
-        """Largest STREAM chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one)."""
-        return p.stream_samples_for_window(self.rx_window)
+    def max_stream_samples(self, *, mulaw: bool = False) -> int:
+        """Largest STREAM chunk whose request fits the receive window (MAX_AUDIO_SAMPLES without one);
+        ``mulaw``: one byte a sample."""
+        return p.stream_samples_for_window(self.rx_window, mulaw=mulaw)
 
     def send_stream(self, stream_id: int, offset: int, chunk: np.ndarray, *, begin: bool = False,
                     end: bool = False, mulaw: bool = False, timeout: float | None = None) -> p.StreamAck:

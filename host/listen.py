@@ -119,6 +119,7 @@ class ListenRun(DeviceSession):
                  out: Callable[[str], None], source: Any = None) -> None:
         super().__init__(args, reference, say)
         self.clip_attempts = args.attempts
+        self.mulaw = bool(getattr(args, "mulaw", False))  # STREAM chunks as G.711 mu-law bytes
         self.out = out
         self.source = source
         self.limit: int | None = None  # --duration, in samples
@@ -259,7 +260,7 @@ class ListenRun(DeviceSession):
 
     def _chunk_limit(self, dev: Any) -> int:
         """Largest STREAM chunk that fits the device's receive window (one byte a sample with --mulaw)."""
-        return p.stream_samples_for_window(dev.rx_window, mulaw=bool(getattr(self.args, "mulaw", False)))
+        return dev.max_stream_samples(mulaw=self.mulaw)
 
     def _send_chunk(self, offset: int, x: np.ndarray, *, begin: bool, end: bool) -> p.StreamAck:
         """The one place where samples become a STREAM chunk on the wire.
@@ -270,7 +271,7 @@ class ListenRun(DeviceSession):
         decoded samples again, and mu-law encodes them to the same bytes.
         """
         assert self.dev is not None
-        if getattr(self.args, "mulaw", False):
+        if self.mulaw:
             from train import mulaw
 
             u = mulaw.encode(np.ascontiguousarray(x, np.int16))
@@ -432,7 +433,7 @@ class ListenRun(DeviceSession):
             "ended": self.ended,
             "frames": self.frames,
             "chunk_samples": self.chunk,
-            "encoding": "mulaw" if getattr(self.args, "mulaw", False) else "pcm16",
+            "encoding": "mulaw" if self.mulaw else "pcm16",
             "events": self.events,
             "reference_events": self.reference_events,
             "identical": identical,

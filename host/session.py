@@ -258,9 +258,8 @@ class DeviceSession:
         self.aborted: str | None = None
 
     def _chunk_limit(self, dev: Device) -> int:
-        """Largest chunk (samples) of the tool's chunked request that fits the device's receive window."""
-        if self.chunk_fixed == p.STREAM_REQ_FIXED:
-            return dev.max_stream_samples
+        """Largest chunk (samples) of the tool's chunked request that fits the device's receive window:
+        AUDIO's here; a tool that sends another chunked request (host.listen: STREAM) overrides it."""
         return dev.max_chunk_samples
 
     # -- connection ----------------------------------------------------------------
