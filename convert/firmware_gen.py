@@ -1,18 +1,15 @@
 """Generates firmware/generated/: the model graph (convert/codegen.py) and the
 front-end configuration and tables (here), all from the Python side.
 
-C never re-derives a table: the Hann window, the mel filterbank (stored
-sparsely: first bin, length, coefficients per band) and the per-band gain and
-offset that fold normalization and input quantization together are taken
-from train/features.py, the same functions the reference uses.
-
-Two exact transformations keep the tables small and the device fast, both
-checked here at generation time (see `frame_window`): the window is stored
-pre-multiplied by 2**-15 (the int16 -> [-1, 1) scaling; a power of two, so
-``x * (w * 2**-15)`` is bit for bit ``(x * 2**-15) * w``), and only its first
-n_fft/2 + 1 values when the float32 window is exactly symmetric. The mel
-index tables use the narrowest unsigned type that holds them; each band's
-weights follow the previous band's, so no offset table is stored.
+C never re-derives a table: the Q15 window, the FFT's twiddles and digit
+reversal, the integer mel filterbank (stored sparsely: first bin, length,
+weights per band), the log and noise-subtraction tables and the per-band
+integer gain and offset that fold normalization and input quantization
+together all come from train/intfront.py and train/features.py, the
+functions the reference itself uses. The window is stored as its first
+n_fft/2 + 1 values (it is exactly symmetric, checked here); the mel index
+tables use the narrowest unsigned type that holds them; each band's weights
+follow the previous band's, so no offset table is stored.
 """
 
 from __future__ import annotations
@@ -26,59 +23,35 @@ import convert  # noqa: F401
 from train import features as F
 
 
-def c_float(v) -> str:
-    """A C float literal that parses back to exactly this float32."""
-    s = np.format_float_scientific(np.float32(v), unique=True, exp_digits=2)
-    return f"{s}f"
-
-
-def _rows(values, per_line: int, fmt) -> str:
+def _rows(values, per_line: int, fmt=str) -> str:
     vals = [fmt(v) for v in values]
     return ",\n    ".join(", ".join(vals[i : i + per_line]) for i in range(0, len(vals), per_line))
 
 
-def sparse_mel(cfg: F.FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(start bin, length, offset, weights) of each band's non-zero run of the mel filterbank."""
-    basis = F.mel_filterbank(cfg)
-    starts, lens, offs, weights = [], [], [], []
-    for m, row in enumerate(basis):
+def _hex32(v) -> str:
+    return f"0x{int(v) & 0xFFFFFFFF:08X}u"
+
+
+def packed16(pairs: np.ndarray) -> np.ndarray:
+    """(re, im) int16 pairs [shape=(n, 2)] as the device's packed words (re low, im high), uint32."""
+    p = np.asarray(pairs, np.int64)
+    if p.min() < -32768 or p.max() > 32767:
+        raise ValueError("a packed value is outside int16")
+    return (p[:, 0] & 0xFFFF) | ((p[:, 1] & 0xFFFF) << 16)
+
+
+def sparse_mel(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start bin, length, weights) of each band's run from its first to its last non-zero integer weight."""
+    starts, lens, flat = [], [], []
+    for m, row in enumerate(np.asarray(weights)):
         nz = np.flatnonzero(row)
         if len(nz) == 0:
             raise ValueError(f"mel band {m} has no non-zero weight; use fewer bands or a larger n_fft")
         a, b = int(nz[0]), int(nz[-1]) + 1
         starts.append(a)
         lens.append(b - a)
-        offs.append(len(weights))
-        weights.extend(row[a:b].tolist())
-    return np.array(starts), np.array(lens), np.array(offs), np.asarray(weights, np.float32)
-
-
-INT16_SCALE_EXP = -15
-"""Device samples are int16 x; the reference's y = x * 2**-15 (float32) is folded into the window."""
-
-
-def frame_window(window: np.ndarray) -> tuple[np.ndarray, bool]:
-    """(stored window, half) for the device: the float32 window times 2**-15, and only
-    its first n_fft/2 + 1 values (half=True) when it is exactly symmetric.
-
-    For every int16 x, ``(x * 2**-15) * w`` (the reference) and ``x * (w * 2**-15)``
-    (the device) are the same real number rounded once, hence bit-identical, provided
-    ``w * 2**-15`` is exact in float32: checked here, along with no subnormal value
-    (which a flush-to-zero FPU would not keep). The half table needs
-    ``w[n] == w[n_fft - n]`` bit for bit for 0 < n < n_fft/2; otherwise the whole
-    window is stored (SD_WINDOW_HALF 0).
-    """
-    w = np.asarray(window, np.float32)
-    n = len(w)
-    scaled = (w * np.float32(2.0**INT16_SCALE_EXP)).astype(np.float32)
-    exact = np.array_equal(scaled.astype(np.float64) * 2.0**-INT16_SCALE_EXP, w.astype(np.float64))
-    normal = np.all((scaled == 0) | (np.abs(scaled) >= np.finfo(np.float32).tiny))
-    if not (exact and normal):
-        raise ValueError("window * 2**-15 is not exact and normal in float32; "
-                         "the int16 scaling cannot be folded into the window table")
-    bits = scaled.view(np.uint32)
-    half = n % 2 == 0 and np.array_equal(bits[1 : n // 2], bits[n - 1 : n // 2 : -1])
-    return (scaled[: n // 2 + 1] if half else scaled), bool(half)
+        flat.extend(int(v) for v in row[a:b])
+    return np.array(starts), np.array(lens), np.asarray(flat, np.int64)
 
 
 def index_type(*arrays: np.ndarray) -> str:
@@ -90,24 +63,37 @@ def index_type(*arrays: np.ndarray) -> str:
 
 
 def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_point: int, out_dir: Path, *, stamp: str) -> dict:
-    """Writes sd_frontend_config.h and sd_frontend_tables.c; returns facts about them."""
+    """Writes sd_frontend_config.h and sd_frontend_tables.c (front end v2); returns facts about them."""
+    from train import intfront as I
+
+    if not cfg.is_integer:
+        raise ValueError(f"front end {cfg.describe()} is not built by this firmware any more: it computes front end "
+                         "v2 (integer). Retrain the model with the current `python -m train` (v2 is the default).")
     if 2 * cfg.hop_length != cfg.n_fft:  # frame = previous hop + current hop (also an #error in C)
         raise ValueError(f"the firmware front end needs hop_length == n_fft / 2, got {cfg.hop_length} and {cfg.n_fft}")
-    window, window_half = frame_window(F.hann_window(cfg))
-    starts, lens, offs, weights = sparse_mel(cfg)
-    if not np.array_equal(offs, np.concatenate([[0], np.cumsum(lens)[:-1]])) or int(np.sum(lens)) != len(weights):
-        raise AssertionError("mel weights are not stored band after band")  # sd_frontend.c walks them so
+    t = I.tables(cfg)
+    half = cfg.n_fft // 2
+    window = packed16(t.window.reshape(-1, 2))
+    starts, lens, weights = sparse_mel(t.mel_weights)
+    if weights.max() > 0xFFFF:
+        raise AssertionError("mel weight outside uint16")
     mel_type = index_type(starts, lens)
     mel_bytes = 1 if mel_type == "uint8_t" else 2
-    gain, offset = F.quant_gain_offset(cfg, input_scale, input_zero_point)
+    m = cfg.n_fft // 2
+    rev_type = "uint8_t" if m <= 256 else "uint16_t"
+    gain, offset, shift = F.fine_gain_offset(cfg, input_scale)
     rule = {"max-energy": 1, "first": 0}[cfg.window_rule]
     head = f"/* {stamp}\n * front-end config sha256 {cfg.sha256()}\n * Do not edit: regenerate with `python -m convert.quantize`. */\n"
+    log_offset = -42 - t.mel_weight_bits
     h = f"""{head}
 #ifndef SD_FRONTEND_CONFIG_H
 #define SD_FRONTEND_CONFIG_H
 
 #include <stdint.h>
 
+/* Front end v2: integer arithmetic from the int16 samples to the int8 input
+ * (train/intfront.py, train/features.py). INFO reports this version. */
+#define SD_FRONTEND_VERSION 2
 #define SD_SAMPLE_RATE {cfg.sr}u
 #define SD_CLIP_SAMPLES {cfg.clip_samples}u      /* shorter clips are zero-padded to this */
 #define SD_N_FFT {cfg.n_fft}u
@@ -116,66 +102,115 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
 #define SD_N_MELS {cfg.n_mels}u
 #define SD_N_FRAMES {cfg.n_frames}u
 #define SD_WINDOW_MAX_ENERGY {rule}              /* 1: 16 frames with the most energy; 0: the first 16 */
-#define SD_LOG_FLOOR {c_float(cfg.log_floor)}
-#define SD_MEL_WEIGHTS {len(weights)}u
 #define SD_CLIP_NORM_BAND_MEAN {int(cfg.clip_norm == "band-mean")}           /* 1: subtract each band's mean over the window */
 #define SD_FINE_BITS {cfg.fine_bits}u                   /* fine int16 values: 2^SD_FINE_BITS steps per int8 step */
 #define SD_FRONTEND_CONFIG_SHA256 "{cfg.sha256()}"
 
-/* Periodic Hann window times 2^-15 (the int16 -> float scaling, folded exactly:
- * a power of two). 1: exactly symmetric, only w[0 .. SD_N_FFT/2] is stored and
- * w[n] = w[SD_N_FFT - n] beyond; 0: all SD_N_FFT values. */
-#define SD_WINDOW_HALF {int(window_half)}
-#define SD_WINDOW_STORED {len(window)}u
-extern const float sd_window_scaled[SD_WINDOW_STORED];
-/* Sparse mel filterbank: band m weights FFT bins sd_mel_start[m] ..
- * sd_mel_start[m] + sd_mel_length[m] - 1; its sd_mel_length[m] weights follow
- * those of band m - 1 in sd_mel_weights (band 0's start at index 0). */
+/* Step 1: periodic Hann window in Q15 (0 .. 32767) as pairs (w[2i] low,
+ * w[2i+1] high). The windowed frame is shifted to SD_FFT_INPUT_BITS bits
+ * and a sign. */
+#define SD_FFT_INPUT_BITS {I.FFT_INPUT_BITS}u
+extern const uint32_t sd_window_pairs[SD_N_FFT / 2u];
+/* Steps 2-3: the SD_CFFT_N-point complex FFT's twiddles W^m, m < 3 SD_CFFT_N / 4,
+ * the split step's W_N^k, k <= SD_CFFT_N / 2 (Q15, packed: re low, im high),
+ * and where Z[k] stands in the FFT's digit-reversed output. */
+#define SD_CFFT_N {m}u
+extern const uint32_t sd_fft_twiddle[3u * SD_CFFT_N / 4u];
+extern const uint32_t sd_fft_split[SD_CFFT_N / 2u + 1u];
+extern const {rev_type} sd_fft_digit_rev[SD_CFFT_N];
+/* Step 4: sparse mel filterbank, librosa's Slaney filters times 2^{t.mel_weight_bits}
+ * as uint16: band m weights FFT bins sd_mel_start[m] ..
+ * sd_mel_start[m] + sd_mel_length[m] - 1; its weights follow those of
+ * band m - 1 in sd_mel_weights. */
+#define SD_MEL_WEIGHTS {len(weights)}u
 #define SD_MEL_MAX_LENGTH {int(lens.max())}u
 typedef {mel_type} sd_mel_index_t;
 extern const sd_mel_index_t sd_mel_start[SD_N_MELS];   /* first FFT bin of each band */
-extern const sd_mel_index_t sd_mel_length[SD_N_MELS];  /* bins in the band's non-zero run (>= 1) */
-extern const float sd_mel_weights[SD_MEL_WEIGHTS];
-/* Fine int16 value = round(log_mel * gain + offset): the per-band training
- * statistics and the model's input scale ({input_scale!r}) / 2^SD_FINE_BITS
- * folded; the int8 input follows in integers (zero point {input_zero_point}). */
-extern const float sd_band_gain[SD_N_MELS];
-extern const float sd_band_offset[SD_N_MELS];
+extern const sd_mel_index_t sd_mel_length[SD_N_MELS];  /* bins in the band's run (>= 1) */
+extern const uint16_t sd_mel_weights[SD_MEL_WEIGHTS];
+/* Step 5: L = log2(E) + 2 s + SD_LOG_OFFSET in Q SD_LOG_FRAC_BITS, at least SD_LOG_FLOOR_Q
+ * (log2 of {cfg.log_floor!r}); log2(1 + i / 64) in Q16 for the mantissa. */
+#define SD_LOG_FRAC_BITS {cfg.log_frac_bits}
+#define SD_LOG_OFFSET ({log_offset})
+#define SD_LOG_FLOOR_Q ({t.log_floor_q})
+#define SD_LOG_TABLE_BITS {I.LOG_TABLE_BITS}u
+extern const uint32_t sd_log_table[(1u << SD_LOG_TABLE_BITS) + 1u];
+/* Step 6: the noise floor falls by (L - floor) >> SD_NOISE_FALL_SHIFT, rises by
+ * ... >> SD_NOISE_RISE_SHIFT; S = L + sd_noise_gain[clamp((L - floor) >> (F - 5))]
+ * (noise_oversub {cfg.noise_oversub!r}, noise_min_remaining {cfg.noise_min_remaining!r}). */
+#define SD_NOISE_FALL_SHIFT {cfg.noise_fall_shift}
+#define SD_NOISE_RISE_SHIFT {cfg.noise_rise_shift}
+#define SD_NOISE_INDEX_BITS {I.GAIN_INDEX_BITS}
+#define SD_NOISE_TABLE_LEN {I.GAIN_TABLE_LEN}u
+extern const int16_t sd_noise_gain[SD_NOISE_TABLE_LEN];
+/* Step 7: gain control, S - ((SD_AGC_STRENGTH * A) >> 8), A += (S - A) >> SD_AGC_SHIFT (0: off). */
+#define SD_AGC_STRENGTH {cfg.agc_strength}
+#define SD_AGC_SHIFT {cfg.agc_shift}
+/* Fine int16 value = clamp((S * gain + offset + SD_BAND_ROUND) >> SD_BAND_SHIFT):
+ * the per-band training statistics and the model's input scale
+ * ({input_scale!r}) / 2^SD_FINE_BITS folded; the int8 input follows in
+ * integers (zero point {input_zero_point}). */
+#define SD_BAND_SHIFT {shift}
+#define SD_BAND_ROUND {(1 << shift) >> 1}
+extern const int16_t sd_band_gain[SD_N_MELS];
+extern const int32_t sd_band_offset[SD_N_MELS];
 
 #endif /* SD_FRONTEND_CONFIG_H */
 """
     c = f"""{head}
 #include "sd_frontend_config.h"
 
-const float sd_window_scaled[SD_WINDOW_STORED] = {{
-    {_rows(window, 6, c_float)}
+const uint32_t sd_window_pairs[SD_N_FFT / 2u] = {{
+    {_rows(window, 6, _hex32)}
+}};
+
+const uint32_t sd_fft_twiddle[3u * SD_CFFT_N / 4u] = {{
+    {_rows(packed16(t.twiddle), 6, _hex32)}
+}};
+
+const uint32_t sd_fft_split[SD_CFFT_N / 2u + 1u] = {{
+    {_rows(packed16(t.split), 6, _hex32)}
+}};
+
+const {rev_type} sd_fft_digit_rev[SD_CFFT_N] = {{
+    {_rows(t.digit_rev, 16)}
 }};
 
 const sd_mel_index_t sd_mel_start[SD_N_MELS] = {{
-    {_rows(starts, 16, str)}
+    {_rows(starts, 16)}
 }};
 
 const sd_mel_index_t sd_mel_length[SD_N_MELS] = {{
-    {_rows(lens, 16, str)}
+    {_rows(lens, 16)}
 }};
 
-const float sd_mel_weights[SD_MEL_WEIGHTS] = {{
-    {_rows(weights, 6, c_float)}
+const uint16_t sd_mel_weights[SD_MEL_WEIGHTS] = {{
+    {_rows(weights, 12)}
 }};
 
-const float sd_band_gain[SD_N_MELS] = {{
-    {_rows(gain, 6, c_float)}
+const uint32_t sd_log_table[(1u << SD_LOG_TABLE_BITS) + 1u] = {{
+    {_rows(t.log_table, 10)}
 }};
 
-const float sd_band_offset[SD_N_MELS] = {{
-    {_rows(offset, 6, c_float)}
+const int16_t sd_noise_gain[SD_NOISE_TABLE_LEN] = {{
+    {_rows(t.gain_table, 12)}
+}};
+
+const int16_t sd_band_gain[SD_N_MELS] = {{
+    {_rows(gain, 12)}
+}};
+
+const int32_t sd_band_offset[SD_N_MELS] = {{
+    {_rows(offset, 8)}
 }};
 """
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "sd_frontend_config.h").write_text(h)
     (out_dir / "sd_frontend_tables.c").write_text(c)
-    return {"mel_weights": int(len(weights)), "window_half": window_half,
-            "table_bytes": int(4 * (len(window) + len(weights) + 2 * cfg.n_mels) + 2 * mel_bytes * cfg.n_mels)}
+    table_bytes = (4 * len(window) + 4 * len(t.twiddle) + 4 * len(t.split) + (1 if rev_type == "uint8_t" else 2) * m
+                   + 2 * mel_bytes * cfg.n_mels + 2 * len(weights) + 4 * len(t.log_table) + 2 * len(t.gain_table)
+                   + 6 * cfg.n_mels)
+    return {"version": 2, "mel_weights": int(len(weights)), "band_shift": int(shift), "table_bytes": int(table_bytes)}
 
 
 def generate_stream_h(scfg, out_dir: Path) -> Path:

@@ -52,12 +52,19 @@ import numpy as np
 
 WINDOW_RULES = ("max-energy", "first")
 CLIP_NORMS = ("band-mean", "none")
+VERSIONS = (1, 2)
+V2_FIELDS = ("log_frac_bits", "noise_fall_shift", "noise_rise_shift", "noise_oversub", "noise_min_remaining",
+             "agc_strength", "agc_shift")
+"""Fields of front end v2 only: a v1 config is written without them, so its hash is the one v1 firmware reports."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class FrontendConfig:
     """Front-end parameters shared by training, the reference and the device."""
 
+    version: int = 2
+    """2: the integer front end (train/intfront.py), exact on every machine, with noise suppression;
+    1: the float librosa front end of the first releases (the firmware no longer builds it)."""
     sr: int = 8000
     """Sample rate in Hz. Audio at another rate is resampled on load."""
     clip_samples: int = 4000
@@ -82,12 +89,28 @@ class FrontendConfig:
     """Per-clip normalization: 'band-mean' subtracts each band's mean over the clip's window, 'none' does not."""
     fine_bits: int = 6
     """Fractional bits of the int16 frame values below one int8 input step (1 .. 8)."""
+    log_frac_bits: int = 10
+    """v2: fractional bits of the integer log2 mel values (10: steps of 1/1024 octave)."""
+    noise_fall_shift: int = 1
+    """v2: the per-band noise floor falls by (L - floor) >> this when a frame is quieter."""
+    noise_rise_shift: int = 6
+    """v2: ... and rises by (L - floor) >> this when it is louder (6: about 2 s to follow a new noise)."""
+    noise_oversub: float = 1.0
+    """v2: spectral subtraction takes this many times the noise floor away (0: no subtraction)."""
+    noise_min_remaining: float = 0.05
+    """v2: ... but never more than all but this share of a band's energy (-13 dB)."""
+    agc_strength: int = 0
+    """v2: per-band gain control, in 1/256: the output is S - agc_strength * A / 256 (0: off)."""
+    agc_shift: int = 4
+    """v2: the gain control's level A follows S by (S - A) >> this per frame."""
     band_mean: tuple[float, ...] | None = None
     """Per-band mean of the log-mel features over the training split (None before training)."""
     band_std: tuple[float, ...] | None = None
     """Per-band standard deviation of the normalized features' numerator over the training split (None before training)."""
 
     def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise ValueError(f"version must be one of {VERSIONS}, got {self.version!r}")
         if self.sr <= 0:
             raise ValueError(f"sr must be positive, got {self.sr}")
         if self.n_fft <= 0 or self.n_fft & (self.n_fft - 1):
@@ -116,6 +139,29 @@ class FrontendConfig:
                 raise ValueError(f"{name} has {len(v)} values, expected n_mels={self.n_mels}")
         if self.band_std is not None and min(self.band_std) <= 0:
             raise ValueError("band_std must be positive in every band")
+        if not 4 <= self.log_frac_bits <= 12:
+            raise ValueError(f"log_frac_bits must be in 4 .. 12, got {self.log_frac_bits}")
+        for name in ("noise_fall_shift", "noise_rise_shift", "agc_shift"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 0 <= v <= 15:
+                raise ValueError(f"{name} must be an integer in 0 .. 15, got {v!r}")
+        if not 0 <= self.noise_oversub <= 4:
+            raise ValueError(f"noise_oversub must be in 0 .. 4, got {self.noise_oversub}")
+        if not 0 < self.noise_min_remaining <= 1:
+            raise ValueError(f"noise_min_remaining must be in (0, 1], got {self.noise_min_remaining}")
+        if not isinstance(self.agc_strength, int) or not 0 <= self.agc_strength <= 256:
+            raise ValueError(f"agc_strength must be an integer in 0 .. 256, got {self.agc_strength!r}")
+        if self.version == 2 and self.n_fft != 2 * self.hop_length:
+            raise ValueError(f"front end v2 needs hop_length == n_fft / 2, got {self.hop_length} and {self.n_fft}")
+
+    @property
+    def is_integer(self) -> bool:
+        """True for front end v2 (integer, exact); False for v1 (float librosa)."""
+        return self.version == 2
+
+    def describe(self) -> str:
+        """'v2 (integer)' or 'v1 (float)', for messages that compare a device with a model."""
+        return "v2 (integer)" if self.is_integer else "v1 (float)"
 
     # -- normalization -----------------------------------------------------
     @property
@@ -138,6 +184,9 @@ class FrontendConfig:
         for k in ("band_mean", "band_std"):
             if d[k] is not None:
                 d[k] = list(d[k])
+        if self.version == 1:  # written as v1 configs always were: the same JSON, the same hash
+            for k in ("version",) + V2_FIELDS:
+                del d[k]
         return d
 
     @classmethod
@@ -147,8 +196,14 @@ class FrontendConfig:
         if unknown:
             raise ValueError(f"unknown front-end config fields: {unknown}")
         d = dict(d)
-        # Configs written before per-clip normalization existed meant the global one.
+        # Configs written before per-clip normalization existed meant the global one,
+        # and those written before front end v2 existed are v1.
         d.setdefault("clip_norm", "none")
+        d.setdefault("version", 1)
+        if d["version"] == 1:
+            extra = sorted(set(d) & set(V2_FIELDS))
+            if extra:
+                raise ValueError(f"front-end v1 configs have no {extra}")
         for k in ("band_mean", "band_std"):
             if d.get(k) is not None:
                 d[k] = tuple(float(v) for v in d[k])
@@ -210,6 +265,34 @@ def quant_gain_offset(cfg: FrontendConfig, scale: float, zero_point: int) -> tup
     return gain, offset
 
 
+def fine_gain_offset(cfg: FrontendConfig, scale: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """v2: per-band int32 gain and offset and their shift [shape=(n_mels,)] into the fine int16 domain.
+
+    ``w = clamp_int16((S * gain + offset + 2**(shift-1)) >> shift)`` for the
+    integer frame value ``S`` (Q``log_frac_bits``) is ``(S / 2**F - band_mean)
+    / band_std`` in units of ``scale / 2**fine_bits``, the v1 step 4 in
+    integers. ``shift`` is the largest that keeps ``|gain| < 2**14`` and
+    ``|offset| < 2**30``, so with ``|S| < 2**16`` the sum fits int32.
+    """
+    if not cfg.has_normalization:
+        raise ValueError("front-end config has no band_mean/band_std: train a model first")
+    if not scale > 0:
+        raise ValueError(f"input scale must be > 0, got {scale}")
+    mean = np.asarray(cfg.band_mean, np.float64)
+    std = np.asarray(cfg.band_std, np.float64)
+    step = std * scale / 2.0**cfg.fine_bits  # log2 units per fine step
+    g0 = 1.0 / (step * 2.0**cfg.log_frac_bits)
+    o0 = -mean / step
+    shift = 24
+    while shift > 0 and (np.max(np.abs(g0)) * 2.0**shift >= 2**14 - 1 or np.max(np.abs(o0)) * 2.0**shift >= 2**30 - 1):
+        shift -= 1
+    gain = np.round(g0 * 2.0**shift).astype(np.int64)
+    offset = np.round(o0 * 2.0**shift).astype(np.int64)
+    if np.max(np.abs(gain)) >= 2**14 or np.max(np.abs(offset)) >= 2**30:
+        raise ValueError("band statistics out of the integer front end's range (band_std too small?)")
+    return gain, offset, shift
+
+
 # -- per-clip steps ----------------------------------------------------------
 def as_int16(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
@@ -252,7 +335,18 @@ def choose_window(energies: np.ndarray, cfg: FrontendConfig) -> int:
 
 
 def log_mel_frames(padded: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarray | None = None) -> np.ndarray:
-    """Log-mel of every frame of an already padded clip, float32 [shape=(T, n_mels)]."""
+    """Log-mel of every frame of an already padded clip, float32 [shape=(T, n_mels)].
+
+    v1: librosa, natural log. v2: train/intfront.py's integer output (log2,
+    noise suppressed, state from the clip's first frame) divided by
+    ``2**log_frac_bits``, which float32 holds exactly.
+    """
+    if cfg.is_integer:
+        from train import intfront
+
+        n = 1 + len(padded) // cfg.hop_length
+        q = intfront.run_frames(intfront.frames_of(as_int16(padded), cfg.n_fft, cfg.hop_length, n), cfg)
+        return int_to_logmel(q, cfg)
     import librosa
 
     y = as_int16(padded).astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -261,6 +355,21 @@ def log_mel_frames(padded: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarra
     basis = mel_filterbank(cfg) if mel_basis is None else mel_basis
     mel = basis @ power  # (n_mels, T), float32
     return np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
+
+
+def int_to_logmel(q: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """v2: integer Q``log_frac_bits`` frame values as the float32 log-mel view (exact)."""
+    q = np.asarray(q, np.int64)
+    if np.any(np.abs(q) >= 1 << 24):
+        raise OverflowError("integer log-mel value outside float32's exact range")
+    return (q.astype(np.float32) * np.float32(2.0**-cfg.log_frac_bits)).astype(np.float32)
+
+
+def logmel_to_int(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """v2: the integer Q``log_frac_bits`` values behind a float32 log-mel view, int64."""
+    v = np.asarray(logmel, np.float64) * 2.0**cfg.log_frac_bits
+    v = np.where(np.isnan(v), -(2.0**30), v)
+    return np.round(np.clip(v, -(2.0**30), 2.0**30)).astype(np.int64)
 
 
 def clip_logmel(samples: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarray | None = None) -> np.ndarray:
@@ -304,7 +413,17 @@ def rdiv(num: np.ndarray, den: int) -> np.ndarray:
 
 
 def fine_features(logmel: np.ndarray, cfg: FrontendConfig, scale: float) -> np.ndarray:
-    """Fine int16 frame values ``round(v * gain + offset)`` [same shape as logmel]; step 4 of the docstring."""
+    """Fine int16 frame values [same shape as logmel]; step 4 of the docstring.
+
+    v1: ``round(v * gain + offset)`` in float32. v2: `fine_gain_offset` on the
+    integer values behind the view, in integers.
+    """
+    if cfg.is_integer:
+        q = logmel_to_int(logmel, cfg)
+        gain, offset, shift = fine_gain_offset(cfg, scale)
+        q = np.clip(q, -(1 << 16) + 1, (1 << 16) - 1)  # the device's range (train/intfront.py)
+        w = (q * gain + offset + ((1 << shift) >> 1)) >> shift
+        return np.clip(w, -32768, 32767).astype(np.int16)
     gain, offset = quant_gain_offset(cfg, scale, 0)
     v = np.asarray(logmel, np.float32) * gain
     v = (v + offset).astype(np.float32)
@@ -330,15 +449,33 @@ def quantize_logmel(logmel: np.ndarray, cfg: FrontendConfig, scale: float, zero_
 def batch_logmel(clips: Iterable[np.ndarray], cfg: FrontendConfig, *, progress: bool = False, desc: str = "features") -> np.ndarray:
     """clip_logmel over many clips -> float32 [shape=(n, n_frames, n_mels)]."""
     clips = list(clips)
-    basis = mel_filterbank(cfg)
-    it = clips
+    out = np.empty((len(clips), cfg.n_frames, cfg.n_mels), np.float32)
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(clips, desc=desc, unit="clip", leave=False)
-    out = np.empty((len(clips), cfg.n_frames, cfg.n_mels), np.float32)
-    for i, x in enumerate(it):
-        out[i] = clip_logmel(x, cfg, basis)
+        bar = tqdm(total=len(clips), desc=desc, unit="clip", leave=False)
+    if cfg.is_integer:  # many clips at once: the FFT over all their frames, the state per clip
+        from train import intfront
+
+        t = intfront.tables(cfg)
+        step = 512
+        for a in range(0, len(clips), step):
+            padded = [pad_clip(x, cfg) for x in clips[a : a + step]]
+            frames = [intfront.frames_of(p, cfg.n_fft, cfg.hop_length, 1 + len(p) // cfg.hop_length) for p in padded]
+            for i, (p, q) in enumerate(zip(padded, intfront.run_batch(frames, cfg, t))):
+                start = choose_window(frame_energies(p, cfg), cfg)
+                out[a + i] = int_to_logmel(q[start : start + cfg.n_frames], cfg)
+            if bar is not None:
+                bar.update(len(padded))
+    else:
+        basis = mel_filterbank(cfg)
+        for i, x in enumerate(clips):
+            out[i] = clip_logmel(x, cfg, basis)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return out
 
 

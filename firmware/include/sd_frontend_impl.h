@@ -3,16 +3,16 @@
  *
  * All memory is in the instance (no heap). Sizes come from the generated
  * sd_frontend_config.h. RAM: 1 KB of audio, a ring of the last 16 frames'
- * fine int16 values (2,560 bytes), the chosen window as int8 (1,280 bytes)
- * and 16 frame energies. The 4 KB of FFT work space are not here: they are
- * the model's activation arena (sd_frontend.c says why that is safe).
+ * fine int16 values (2,560 bytes), the chosen window as int8 (1,280 bytes),
+ * 16 frame energies and the per-band noise state (160 bytes; 320 with gain
+ * control). The 2 KB of FFT work space are not here: they are the model's
+ * activation arena (sd_frontend.c says why that is safe).
  */
 #ifndef SD_FRONTEND_IMPL_H
 #define SD_FRONTEND_IMPL_H
 
 #include <stdint.h>
 
-#include "arm_math.h"
 #include "sd_frontend.h"
 #include "sd_frontend_config.h"
 
@@ -22,8 +22,11 @@
 #error "sd_frontend.c needs SD_HOP_LENGTH == SD_N_FFT / 2"
 #endif
 
+#if SD_FRONTEND_VERSION != 2
+#error "this firmware computes front end v2 (integer); regenerate firmware/generated/ with python -m convert.quantize"
+#endif
+
 struct sd_frontend {
-    arm_rfft_fast_instance_f32 fft;
     /* The last SD_N_FFT samples of the zero-padded clip as two hops: half
      * `cur` (samples [cur * hop, cur * hop + hop)) fills with the current hop,
      * the other half holds the previous one. The halves swap roles after each
@@ -32,6 +35,7 @@ struct sd_frontend {
     uint32_t cur;             /* 0 or 1: the half being filled */
     uint32_t hop_fill;        /* samples in the current hop, 0..SD_HOP_LENGTH-1 */
     uint64_t hop_energy_prev; /* sum of squares of the previous hop */
+    uint32_t hop_bits_prev;   /* signed width of the previous hop (train/intfront.py step 1's B) */
     uint32_t n_samples;       /* real samples pushed for this clip */
     uint32_t n_frames;        /* frames computed so far */
     /* Ring of the last SD_N_FRAMES frames: fine int16 values
@@ -40,6 +44,14 @@ struct sd_frontend {
     int16_t ring[SD_N_FRAMES][SD_N_MELS];
     uint64_t ring_energy[SD_N_FRAMES];
     uint64_t ring_sum;
+    /* train/intfront.py steps 6-7: each band's noise floor and, with gain
+     * control, its level (Q SD_LOG_FRAC_BITS; both stay within the range of
+     * the log values, |v| < 2^15). They start from the clip's or stream's
+     * first frame (n_frames == 0) and are carried from frame to frame. */
+    int16_t noise_floor[SD_N_MELS];
+#if SD_AGC_STRENGTH
+    int16_t agc_level[SD_N_MELS];
+#endif
     /* The chosen window so far as the int8 model input, in time order, and
      * its summed energy. While best_in_ring is set, the chosen window is the
      * ring's content and is finished into best only before the next frame
@@ -72,7 +84,8 @@ void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst);
  * (sd_stream.c). */
 void sd_stream_frame(sd_frontend_t *fe, uint64_t energy);
 
-/* Log-mel of one frame (for tests): the float values before quantization. */
-void sd_frontend_logmel_frame(sd_frontend_t *fe, const int16_t *frame, float *logmel);
+/* One frame (SD_N_FFT samples) through steps 1-7 and the fine int16
+ * mapping, as the next frame of fe's clip (for tests and profiling). */
+void sd_frontend_frame_values(sd_frontend_t *fe, const int16_t *frame, int16_t *row);
 
 #endif /* SD_FRONTEND_IMPL_H */

@@ -1,64 +1,49 @@
 /*
- * sd_frontend.c - streaming log-mel front end, the C twin of
- * train/features.py (read that docstring first: this file follows it step
- * by step, with every table generated from the Python side).
+ * sd_frontend.c - streaming log-mel front end v2, the C twin of
+ * train/features.py (framing, window rule, normalization, int8) and
+ * train/intfront.py (the integer log-mel with noise suppression): read those
+ * docstrings first. This file follows them step by step with every table
+ * generated from the Python side, and it is integer arithmetic throughout,
+ * so its int8 output equals the reference's on every machine.
  *
  * Samples arrive in any chunk sizes. Every SD_HOP_LENGTH samples a centred
- * frame is complete: its SD_N_FFT samples are windowed (Hann), transformed
- * (CMSIS-DSP arm_rfft_fast_f32), squared to a power spectrum, folded by the
- * sparse mel filterbank, logged with the floor and mapped to fine int16
- * values with the generated per-band gain and offset. Each frame's energy is
- * the exact integer sum of squares of its SD_N_FFT samples. The window rule
- * keeps the SD_N_FRAMES consecutive frames with the largest summed energy
- * (earliest on a tie), evaluated as frames arrive, so the clip itself is
- * never stored. The chosen window becomes the int8 model input in integers
- * only: each band's sum over the window (the per-clip band mean, when
+ * frame is complete: its SD_N_FFT samples are windowed (Q15 Hann) and
+ * block-scaled to 14 bits (intfront step 1), transformed and squared
+ * (sd_rfft_q15.c, steps 2-3), folded by the sparse integer mel filterbank
+ * (step 4), logged (step 5), noise-suppressed and gain-controlled with the
+ * per-band state kept here (steps 6-7), and mapped to fine int16 values with
+ * the generated per-band integer gain and offset (features.py step 4). Each
+ * frame's energy is the exact integer sum of squares of its SD_N_FFT
+ * samples. The window rule keeps the SD_N_FRAMES consecutive frames with the
+ * largest summed energy (earliest on a tie), evaluated as frames arrive, so
+ * the clip itself is never stored. The chosen window becomes the int8 model
+ * input: each band's sum over the window (the per-clip band mean, when
  * SD_CLIP_NORM_BAND_MEAN) and one rounded division per value.
  *
- * The FFT work space (2 x SD_N_FFT floats) is the model's activation arena,
- * sd_model_arena: the front end uses it only inside one frame's computation
- * and the model only inside one sd_model_invoke, nothing in either survives
- * the call, and the firmware is single-threaded, so they never overlap.
- *
- * The float arithmetic is the plain one, operation for operation (the build
- * uses -ffp-contract=off): x / 32768 times the window, the power spectrum,
- * each band's sum in increasing bin order from 0.0f, logf, gain, offset. Two
- * rewrites are exact, so the int8 output is unchanged bit for bit: the window
- * table holds w * 2^-15, and (float)x * (w * 2^-15) == (x * 2^-15) * w (a
- * power of two; convert/firmware_gen.py checks the table is exact), and the
- * rounding to int8 is done in integers instead of roundf (same result for
- * every float).
+ * The FFT work space (SD_CFFT_N packed points and SD_N_BINS powers, 2 KB)
+ * is the model's activation arena, sd_model_arena: the front end uses it
+ * only inside one frame's computation and the model only inside one
+ * sd_model_invoke, nothing in either survives the call, and the firmware is
+ * single-threaded, so they never overlap.
  */
 #include "sd_frontend_impl.h"
 
-#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "sd_model_graph.h" /* generated: sd_model_arena, SD_MODEL_ARENA_BYTES */
+#include "sd_rfft_q15.h"
+#include "sd_simd16.h"
 
 #define SD_HALF SD_HOP_LENGTH /* = SD_N_FFT / 2 (sd_frontend_impl.h checks) */
 
-/* newlib's logf(x) is a wrapper that returns __ieee754_logf(x) unchanged for
- * every x > 0 and for NaN, and only deals with errno and the SVID error
- * conventions otherwise. Our argument is a sum of non-negative products plus
- * SD_LOG_FLOOR > 0, so on newlib (the Cortex-M builds) the core function is
- * called directly: the same value for every input, 130 bytes less flash and
- * no wrapper per band. Other C libraries use logf. */
-#if defined(_NEWLIB_VERSION) && !defined(_IEEE_LIBM)
-float __ieee754_logf(float x);
-#define SD_LOGF __ieee754_logf
+#if SD_MODEL_ARENA_BYTES >= 4u * (SD_CFFT_N + SD_N_BINS)
+#define SD_FFT_Z ((uint32_t *)(void *)sd_model_arena)
 #else
-#define SD_LOGF logf
+static uint32_t sd_fft_work[SD_CFFT_N + SD_N_BINS];
+#define SD_FFT_Z sd_fft_work
 #endif
-
-#if SD_MODEL_ARENA_BYTES >= 2u * SD_N_FFT * 4u
-#define SD_FFT_IN ((float *)(void *)sd_model_arena)
-#else
-static float sd_fft_work[2u * SD_N_FFT];
-#define SD_FFT_IN sd_fft_work
-#endif
-#define SD_FFT_OUT (SD_FFT_IN + SD_N_FFT)
+#define SD_FFT_POWER (SD_FFT_Z + SD_CFFT_N)
 
 static sd_frontend_t sd_frontend_state;
 
@@ -66,128 +51,170 @@ sd_frontend_t *sd_frontend_instance(void) { return &sd_frontend_state; }
 
 void sd_frontend_begin(sd_frontend_t *fe)
 {
-    (void)arm_rfft_fast_init_512_f32(&fe->fft);
-    /* Everything after the FFT instance starts at zero (the left padding of
-     * SD_N_FFT / 2 zeros, the counters, the ring, the detector; NULL hooks:
-     * all-zero pointers on every target this builds for), except the half
-     * being filled: one memset, 100 bytes of flash less than field by field. */
-    memset(fe->audio, 0, sizeof *fe - offsetof(sd_frontend_t, audio));
+    /* Everything starts at zero (the left padding of SD_N_FFT / 2 zeros, the
+     * counters, the ring, the noise state, the detector; NULL hooks: all-zero
+     * pointers on every target this builds for), except the half being
+     * filled: one memset. */
+    memset(fe, 0, sizeof *fe);
     fe->cur = 1u;
 }
 
-/* out = (lo ++ hi) * window (the frame's two halves); returns the energy of
- * hi, the exact sum of its squared samples. */
-static uint64_t sd_window_frame(float *out, const int16_t *lo, const int16_t *hi)
+/* Bits of v (0 for 0). */
+static inline uint32_t sd_bit_length32(uint32_t v) { return v ? 32u - (uint32_t)__builtin_clz(v) : 0u; }
+
+/* One hop's exact energy (the sum of its squared samples) and its signed
+ * width: the bits of the OR of x ^ (x >> 15) over its samples (intfront
+ * step 1's B: every sample is in [-2^B, 2^B)). */
+static uint64_t sd_hop_stats(const int16_t *hop, uint32_t *bits)
 {
-    const float *w = sd_window_scaled;
-    int64_t e = 0;
-#if SD_WINDOW_HALF
-    /* w[n] == w[SD_N_FFT - n]: frame samples n (lo[n]) and SD_N_FFT - n
-     * (hi[SD_HALF - n]) share one table value. */
-    out[0] = (float)lo[0] * w[0];
-    for (uint32_t n = 1; n < SD_HALF; n++) {
-        const int32_t s = hi[SD_HALF - n];
-        out[n] = (float)lo[n] * w[n];
-        out[SD_N_FFT - n] = (float)s * w[n];
-        e += (int64_t)s * s;
+    uint64_t e = 0;
+    uint32_t mag = 0;
+    for (uint32_t n = 0; n < SD_HALF; n += 2u) {
+        uint32_t xs;
+        memcpy(&xs, &hop[n], sizeof xs); /* two samples, first in the low half */
+        e = sd_smlald(xs, xs, e);
+        const int32_t a = sd_lo16(xs);
+        const int32_t b = sd_hi16(xs);
+        mag |= (uint32_t)(a ^ (a >> 15)) | (uint32_t)(b ^ (b >> 15));
     }
-    const int32_t mid = hi[0];
-    out[SD_HALF] = (float)mid * w[SD_HALF];
-    e += (int64_t)mid * mid;
-#else
-    for (uint32_t n = 0; n < SD_HALF; n++) {
-        const int32_t s = hi[n];
-        out[n] = (float)lo[n] * w[n];
-        out[SD_HALF + n] = (float)s * w[SD_HALF + n];
-        e += (int64_t)s * s;
-    }
-#endif
-    return (uint64_t)e;
+    *bits = sd_bit_length32(mag);
+    return e;
 }
 
-/* Log-mel of the frame lo ++ hi (two halves of SD_N_FFT / 2 samples);
- * returns the energy of hi. */
-static uint64_t sd_frame_logmel(sd_frontend_t *fe, const int16_t *lo, const int16_t *hi, float *logmel)
+/* intfront step 1: v = (x * h) >> s for the frame lo ++ hi (two halves of
+ * SD_HALF samples), packed in pairs into z, with s = B + 1 from the frame's
+ * signed width B (the larger of its hops'). */
+static void sd_window_frame(uint32_t *z, const int16_t *lo, const int16_t *hi, uint32_t s)
 {
-    float *fft_in = SD_FFT_IN;
-    const uint64_t energy = sd_window_frame(fft_in, lo, hi);
-    arm_rfft_fast_f32(&fe->fft, fft_in, SD_FFT_OUT, 0);
-    /* Packed output: [0] = DC, [1] = Nyquist (both real), then re/im pairs.
-     * The power spectrum goes into the input (free after the transform). */
-    const float *z = SD_FFT_OUT;
-    float *power = fft_in;
-    power[0] = z[0] * z[0];
-    power[SD_N_BINS - 1u] = z[1] * z[1];
-    for (uint32_t k = 1; k < SD_N_BINS - 1u; k++) {
-        const float re = z[2u * k];
-        const float im = z[2u * k + 1u];
-        power[k] = re * re + im * im;
+    const uint32_t *w = sd_window_pairs;
+    for (uint32_t n = 0; n < SD_HALF; n += 2u) {
+        uint32_t xs;
+        memcpy(&xs, &lo[n], sizeof xs);
+        const uint32_t ws = w[n / 2u];
+        z[n / 2u] = sd_pack16(sd_smulbb(xs, ws) >> s, sd_smultt(xs, ws) >> s);
     }
-    /* Each band sums weight * power over its bins in increasing order; the
-     * bands' weights are stored one after the other. */
-    const float *w = sd_mel_weights;
+    w += SD_HALF / 2u;
+    z += SD_HALF / 2u;
+    for (uint32_t n = 0; n < SD_HALF; n += 2u) {
+        uint32_t xs;
+        memcpy(&xs, &hi[n], sizeof xs);
+        const uint32_t ws = w[n / 2u];
+        z[n / 2u] = sd_pack16(sd_smulbb(xs, ws) >> s, sd_smultt(xs, ws) >> s);
+    }
+}
+
+/* intfront step 5: log2 of e > 0 in Q16, from the leading one and a
+ * 65-entry table with linear interpolation. */
+static int32_t sd_log2_q16(uint64_t e)
+{
+    const uint32_t b = 63u - (uint32_t)__builtin_clzll(e);
+    const uint32_t mant = b >= 16u ? (uint32_t)(e >> (b - 16u)) : (uint32_t)e << (16u - b);
+    const uint32_t f = mant - 65536u;
+    const uint32_t idx = f >> (16u - SD_LOG_TABLE_BITS);
+    const uint32_t r = f & ((1u << (16u - SD_LOG_TABLE_BITS)) - 1u);
+    const int32_t lo = (int32_t)sd_log_table[idx];
+    const int32_t hi = (int32_t)sd_log_table[idx + 1u];
+    const int32_t frac = lo + (((hi - lo) * (int32_t)r + (1 << (15u - SD_LOG_TABLE_BITS))) >> (16u - SD_LOG_TABLE_BITS));
+    return (int32_t)(b << 16) + frac;
+}
+
+/* The fine int16 value of one frame value S (Q SD_LOG_FRAC_BITS):
+ * clamp_int16((S * gain + offset + 2^(shift-1)) >> shift)
+ * (train.features.fine_features). |S| < 2^16, |gain| < 2^14, |offset| < 2^30:
+ * the sum fits int32. */
+static int16_t sd_fine_feature(int32_t v, uint32_t band)
+{
+    int32_t w = (v * (int32_t)sd_band_gain[band] + sd_band_offset[band] + (int32_t)(SD_BAND_ROUND)) >> SD_BAND_SHIFT;
+    w = w < -32768 ? -32768 : (w > 32767 ? 32767 : w);
+    return (int16_t)w;
+}
+
+/* Steps 1-7 for the frame lo ++ hi; fine int16 values into row; returns the
+ * energy of hi. */
+static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const int16_t *hi, int16_t *row)
+{
+    uint32_t *z = SD_FFT_Z;
+    uint32_t *power = SD_FFT_POWER;
+    uint32_t bits_hi;
+    const uint64_t energy = sd_hop_stats(hi, &bits_hi);
+    const uint32_t bits = bits_hi > fe->hop_bits_prev ? bits_hi : fe->hop_bits_prev;
+    fe->hop_bits_prev = bits_hi;
+    const uint32_t s = bits + 1u;
+    sd_window_frame(z, lo, hi, s);
+    sd_rfft_power_q15(z, power);
+    /* The log's offset: 2 s undoes step 1's shift (power), the rest the FFT's
+     * and the weights' scaling. */
+    const int32_t offset = (2 * (int32_t)s + SD_LOG_OFFSET) * (1 << SD_LOG_FRAC_BITS);
+    const int first = fe->n_frames == 0u;
+    const uint16_t *w = sd_mel_weights;
     for (uint32_t m = 0; m < SD_N_MELS; m++) {
         const uint32_t len = sd_mel_length[m];
-        float acc = 0.0f;
+        uint64_t acc = 0;
 #if SD_MEL_MAX_LENGTH <= 16u
-        /* Straight-line code entered at k = len, w[-k] * p[-k] for k = len .. 1
-         * (the same sum in the same order as the loop below, with no loop
-         * overhead: 4 instead of 6 instructions per product on Cortex-M4). */
+        /* Straight-line code entered at k = len: w[-k] * p[-k] for k = len .. 1
+         * (3 instead of 5 instructions per weight on Cortex-M4; integer sums,
+         * so the order does not matter). */
         w += len;
-        const float *p = &power[sd_mel_start[m] + len];
+        const uint32_t *p = &power[sd_mel_start[m] + len];
         switch (len) {
-        case 16: acc += w[-16] * p[-16]; /* fall through */
-        case 15: acc += w[-15] * p[-15]; /* fall through */
-        case 14: acc += w[-14] * p[-14]; /* fall through */
-        case 13: acc += w[-13] * p[-13]; /* fall through */
-        case 12: acc += w[-12] * p[-12]; /* fall through */
-        case 11: acc += w[-11] * p[-11]; /* fall through */
-        case 10: acc += w[-10] * p[-10]; /* fall through */
-        case 9: acc += w[-9] * p[-9]; /* fall through */
-        case 8: acc += w[-8] * p[-8]; /* fall through */
-        case 7: acc += w[-7] * p[-7]; /* fall through */
-        case 6: acc += w[-6] * p[-6]; /* fall through */
-        case 5: acc += w[-5] * p[-5]; /* fall through */
-        case 4: acc += w[-4] * p[-4]; /* fall through */
-        case 3: acc += w[-3] * p[-3]; /* fall through */
-        case 2: acc += w[-2] * p[-2]; /* fall through */
-        default: acc += w[-1] * p[-1]; /* len >= 1 (convert/firmware_gen.py) */
+        case 16: acc += (uint64_t)w[-16] * p[-16]; /* fall through */
+        case 15: acc += (uint64_t)w[-15] * p[-15]; /* fall through */
+        case 14: acc += (uint64_t)w[-14] * p[-14]; /* fall through */
+        case 13: acc += (uint64_t)w[-13] * p[-13]; /* fall through */
+        case 12: acc += (uint64_t)w[-12] * p[-12]; /* fall through */
+        case 11: acc += (uint64_t)w[-11] * p[-11]; /* fall through */
+        case 10: acc += (uint64_t)w[-10] * p[-10]; /* fall through */
+        case 9: acc += (uint64_t)w[-9] * p[-9]; /* fall through */
+        case 8: acc += (uint64_t)w[-8] * p[-8]; /* fall through */
+        case 7: acc += (uint64_t)w[-7] * p[-7]; /* fall through */
+        case 6: acc += (uint64_t)w[-6] * p[-6]; /* fall through */
+        case 5: acc += (uint64_t)w[-5] * p[-5]; /* fall through */
+        case 4: acc += (uint64_t)w[-4] * p[-4]; /* fall through */
+        case 3: acc += (uint64_t)w[-3] * p[-3]; /* fall through */
+        case 2: acc += (uint64_t)w[-2] * p[-2]; /* fall through */
+        default: acc += (uint64_t)w[-1] * p[-1]; /* len >= 1 (convert/firmware_gen.py) */
         }
 #else
-        const float *p = &power[sd_mel_start[m]];
+        const uint32_t *p = &power[sd_mel_start[m]];
         for (uint32_t j = 0; j < len; j++) {
-            acc += w[j] * p[j];
+            acc += (uint64_t)w[j] * p[j];
         }
         w += len;
 #endif
-        logmel[m] = SD_LOGF(acc + SD_LOG_FLOOR);
+        int32_t lg = SD_LOG_FLOOR_Q;
+        if (acc != 0u) {
+            const int32_t q = ((sd_log2_q16(acc) + (1 << (15 - SD_LOG_FRAC_BITS))) >> (16 - SD_LOG_FRAC_BITS)) + offset;
+            lg = q > lg ? q : lg;
+        }
+        /* Step 6: the noise floor (from the first frame's value), then
+         * spectral subtraction by table. */
+        int32_t nf = fe->noise_floor[m];
+        if (first) {
+            nf = lg;
+        } else {
+            const int32_t diff = lg - nf;
+            nf += diff < 0 ? diff >> SD_NOISE_FALL_SHIFT : diff >> SD_NOISE_RISE_SHIFT;
+        }
+        fe->noise_floor[m] = (int16_t)nf;
+        int32_t idx = (lg - nf) >> (SD_LOG_FRAC_BITS - SD_NOISE_INDEX_BITS);
+        idx = idx < 0 ? 0 : (idx > (int32_t)SD_NOISE_TABLE_LEN - 1 ? (int32_t)SD_NOISE_TABLE_LEN - 1 : idx);
+        int32_t v = lg + sd_noise_gain[idx];
+#if SD_AGC_STRENGTH
+        /* Step 7: the band's level A follows v; (strength * A) >> 8 is taken off. */
+        int32_t a = fe->agc_level[m];
+        a = first ? v : a + ((v - a) >> SD_AGC_SHIFT);
+        fe->agc_level[m] = (int16_t)a;
+        v -= (SD_AGC_STRENGTH * a) >> 8;
+#endif
+        row[m] = sd_fine_feature(v, m);
     }
     return energy;
 }
 
-void sd_frontend_logmel_frame(sd_frontend_t *fe, const int16_t *frame, float *logmel)
+void sd_frontend_frame_values(sd_frontend_t *fe, const int16_t *frame, int16_t *row)
 {
-    (void)sd_frame_logmel(fe, frame, &frame[SD_HALF], logmel);
-}
-
-/* The fine int16 value of one log-mel value: clamp(roundf(v), -32768, 32767)
- * of v = logmel * gain + offset, NaN -> -32768 (train.features.fine_features).
- * In range, t = (int32_t)v truncates toward zero and v - t is exact in
- * float32, so the half-away-from-zero rounding is taken from that fraction
- * without roundf. */
-static int16_t sd_fine_feature(float logmel, uint32_t band)
-{
-    const float v = logmel * sd_band_gain[band] + sd_band_offset[band];
-    if (!(v > -32767.5f)) { /* also catches NaN */
-        return (int16_t)-32768;
-    }
-    if (v >= 32766.5f) {
-        return (int16_t)32767;
-    }
-    int32_t t = (int32_t)v;
-    const float frac = v - (float)t;
-    t += (frac >= 0.5f) ? 1 : ((frac <= -0.5f) ? -1 : 0);
-    return (int16_t)t;
+    (void)sd_frame_features(fe, frame, &frame[SD_HALF], row);
+    fe->n_frames++;
 }
 
 /* The ring's window as the int8 model input, in time order (the oldest
@@ -221,7 +248,6 @@ void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
  * fe->cur): features into the ring, window rule. */
 static void sd_frontend_frame(sd_frontend_t *fe)
 {
-    float logmel[SD_N_MELS];
     const uint32_t slot = fe->n_frames % SD_N_FRAMES;
     if (fe->best_in_ring) { /* the chosen window is about to lose its oldest frame */
         sd_ring_finish(fe, &fe->best[0][0]);
@@ -229,10 +255,7 @@ static void sd_frontend_frame(sd_frontend_t *fe)
     }
     const int16_t *hi = &fe->audio[fe->cur * SD_HALF];
     const int16_t *lo = &fe->audio[(fe->cur ^ 1u) * SD_HALF];
-    const uint64_t hop_energy = sd_frame_logmel(fe, lo, hi, logmel);
-    for (uint32_t m = 0; m < SD_N_MELS; m++) {
-        fe->ring[slot][m] = sd_fine_feature(logmel[m], m);
-    }
+    const uint64_t hop_energy = sd_frame_features(fe, lo, hi, fe->ring[slot]);
     const uint64_t energy = fe->hop_energy_prev + hop_energy;
     fe->hop_energy_prev = hop_energy;
     if (fe->n_frames >= SD_N_FRAMES) {

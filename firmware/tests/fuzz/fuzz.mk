@@ -33,16 +33,15 @@ FUZZ_SRC := tests/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c99 -O2 -g -fno-omit-frame-pointer -ffp-contract=off $(FUZZ_SAN)
 FUZZ_WARN := -Wall -Wextra -Werror
-# Coverage feedback for our code; CMSIS-DSP is sanitized but not a target.
+# Coverage feedback for our code.
 FUZZ_COV := -fsanitize=fuzzer-no-link
 
 # real: the device's front end and model; stubs: tests/protocol's stand-ins.
 FUZZ_CORE := src/sd_frame.c src/sd_protocol.c src/sd_app.c
-FUZZ_REAL_SRCS := $(FUZZ_CORE) src/sd_frontend.c src/sd_stream.c src/sd_model.c \
-                  $(wildcard src/kernels/*.c generated/*.c) $(CMSIS_SRCS)
+FUZZ_REAL_SRCS := $(FUZZ_CORE) src/sd_frontend.c src/sd_rfft_q15.c src/sd_stream.c src/sd_model.c \
+                  $(wildcard src/kernels/*.c generated/*.c)
 FUZZ_STUB_SRCS := $(FUZZ_CORE) tests/protocol/stub_frontend.c tests/protocol/stub_model.c
-FUZZ_REAL_INCS := -Iinclude -Isrc -Igenerated -Iports/cmsis_shim -I$(CMSIS_DIR)/Include \
-                  -I$(CMSIS_DIR)/PrivateInclude
+FUZZ_REAL_INCS := -Iinclude -Isrc -Igenerated
 FUZZ_STUB_INCS := -Itests/protocol -Iinclude -Isrc
 
 FUZZ_BIN_real := $(FUZZ_DIR)/fuzz_protocol
@@ -58,10 +57,9 @@ FUZZ_OBJS_stubs := $(call fuzz_objs,stubs,$(FUZZ_STUB_SRCS))
 
 .PHONY: fuzz fuzz-build fuzz-seeds fuzz-regress fuzz-cov
 
-# Flags per object: CMSIS-DSP keeps its relaxed warnings and gets no coverage;
-# sd_app.c's main() becomes sd_app_main(), which the harness drives.
+# Flags per object: sd_app.c's main() becomes sd_app_main(), which the harness drives.
 fuzz_flags = $(FUZZ_CFLAGS) \
-    $(if $(filter $(CMSIS_DIR)/%,$(1)),-Wall -Wno-unused-parameter,$(FUZZ_WARN) $(FUZZ_COV)) \
+    $(FUZZ_WARN) $(FUZZ_COV) \
     $(if $(filter src/sd_app.c,$(1)),-Dmain=sd_app_main)
 
 # $(1) = variant, $(2) = includes, $(3) = defines
@@ -70,7 +68,7 @@ $(FUZZ_DIR)/flags-$(1).txt: FORCE
 	@mkdir -p $$(@D)
 	@echo '$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(FUZZ_WARN) $$(FUZZ_COV) $(2) $(3)' | cmp -s - $$@ || \
 	    echo '$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(FUZZ_WARN) $$(FUZZ_COV) $(2) $(3)' > $$@
-$(FUZZ_DIR)/obj-$(1)/%.o: %.c $(FUZZ_DIR)/flags-$(1).txt | $(CMSIS_STAMP)
+$(FUZZ_DIR)/obj-$(1)/%.o: %.c $(FUZZ_DIR)/flags-$(1).txt
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC) $$(call fuzz_flags,$$<) $(2) $(3) -MMD -MP -c $$< -o $$@
 $$(FUZZ_BIN_$(1)): $$(FUZZ_OBJS_$(1))
@@ -105,7 +103,7 @@ FUZZ_COV_OBJS := $(call fuzz_objs,cov,$(FUZZ_REAL_SRCS))
 FUZZ_COV_FILES := src/sd_frame.c src/sd_protocol.c src/sd_app.c src/sd_frontend.c src/sd_model.c
 LLVM_PROFDATA ?= llvm-profdata
 LLVM_COV ?= llvm-cov
-$(FUZZ_DIR)/obj-cov/%.o: %.c $(FUZZ_DIR)/flags-real.txt | $(CMSIS_STAMP)
+$(FUZZ_DIR)/obj-cov/%.o: %.c $(FUZZ_DIR)/flags-real.txt
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c99 -O1 -g -ffp-contract=off -fprofile-instr-generate -fcoverage-mapping \
 	    -fsanitize=fuzzer-no-link $(FUZZ_REAL_INCS) -DFUZZ_STUBS=0 \
