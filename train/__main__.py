@@ -28,6 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: train on at most N clips per digit and speaker")
     d.add_argument("--clip-norm", default="band-mean", choices=["band-mean", "none"],
                    help="per-clip normalization: subtract each band's mean over the clip's window, or not")
+    f = p.add_argument_group("front end (train/features.py, train/intfront.py)")
+    f.add_argument("--frontend", type=int, default=2, choices=[1, 2],
+                   help="2: the integer front end with noise suppression (what the firmware computes); "
+                        "1: the float librosa front end of the first releases (Python only)")
+    f.add_argument("--noise-oversub", type=float, default=1.0,
+                   help="v2 spectral subtraction: times the per-band noise floor taken away (0 = off)")
+    f.add_argument("--noise-min-remaining", type=float, default=0.05,
+                   help="v2: share of a band's energy always kept by the subtraction")
+    f.add_argument("--agc-strength", type=int, default=0,
+                   help="v2 per-band gain control, in 1/256 of the band's recent level (0 = off)")
     a = p.add_argument_group("augmentation (training clips only; seeded by --seed)")
     a.add_argument("--augment", type=int, default=3, metavar="COPIES", help="augmented copies per training clip (0 = off)")
     a.add_argument("--no-speed", action="store_true", help="no speed perturbation")
@@ -70,6 +80,14 @@ def augment_config(args, cls):
     return cls(copies=args.augment, seed=args.seed, **off)
 
 
+def frontend_config(args, F):
+    """The FrontendConfig the data and front-end switches ask for."""
+    if args.frontend == 1:
+        return F.FrontendConfig(version=1, window_rule=args.window_rule, clip_norm=args.clip_norm)
+    return F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm, noise_oversub=args.noise_oversub,
+                            noise_min_remaining=args.noise_min_remaining, agc_strength=args.agc_strength)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -85,7 +103,7 @@ def main(argv=None) -> int:
             data_dir=args.data_dir,
             split=args.split,
             out=args.out,
-            cfg=F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm),
+            cfg=frontend_config(args, F),
             acfg=augment_config(args, AugmentConfig),
             synth_variants=args.synth,
             mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units, dropout=args.dropout),
