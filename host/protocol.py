@@ -307,6 +307,8 @@ class Info:
     firmware_version: str
     board: str
     cost_unit: str
+    frontend_version: int = 1
+    """The device's front end: 2 integer (train/intfront.py), 1 float (INFO's byte 1 was reserved, 0, before v2)."""
 
 
 @dataclass(frozen=True)
@@ -552,7 +554,7 @@ def parse_info(payload: bytes) -> Info:
     """INFO response payload -> Info."""
     if len(payload) < _INFO_RSP.size + 3:
         raise ProtocolError(f"INFO payload of {len(payload)} bytes")
-    version, _, max_payload, max_samples, in_size, out_size, rate, model, fe, st = _INFO_RSP.unpack_from(payload)
+    version, fe_version, max_payload, max_samples, in_size, out_size, rate, model, fe, st = _INFO_RSP.unpack_from(payload)
     strings: list[str] = []
     pos = _INFO_RSP.size
     for _ in range(3):
@@ -562,7 +564,8 @@ def parse_info(payload: bytes) -> Info:
         pos += 1 + payload[pos]
     if pos != len(payload):
         raise ProtocolError(f"INFO payload has {len(payload) - pos} extra bytes")
-    return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), st.hex(), *strings)
+    return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), st.hex(), *strings,
+                frontend_version=fe_version or 1)
 
 
 def parse_stats(payload: bytes) -> Stats:

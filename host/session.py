@@ -401,6 +401,8 @@ class DeviceSession:
         self.checks = {
             "model_sha256": {"device": info.model_sha256, "reference": ref.sha256, "match": model_ok},
             "frontend_sha256": {"device": info.frontend_sha256, "reference": cfg.sha256(), "match": fe_ok},
+            "frontend_version": {"device": info.frontend_version, "reference": cfg.version,
+                                 "match": info.frontend_version == cfg.version},
             "stream_sha256": {"device": info.stream_sha256, "reference": stream_sha,
                               "match": info.stream_sha256 == stream_sha},
             "protocol_version": {"device": info.protocol_version, "reference": p.PROTOCOL_VERSION,
@@ -429,6 +431,13 @@ class DeviceSession:
             if c["match"]:
                 continue
             msg = f"{what} differs: device {c['device']}, reference {c['reference']}"
+            if name == "frontend_sha256" and info.frontend_version != cfg.version:
+                dev = "v2 (integer)" if info.frontend_version == 2 else f"v{info.frontend_version} (float)"
+                msg = (f"front ends differ: the device runs front end {dev}, the model folder's frontend.json is "
+                       f"{cfg.describe()} (config SHA-256 device {c['device']}, reference {c['reference']}); "
+                       + ("retrain the model with the current python -m train (v2 is the default), convert it and "
+                          "flash firmware built from it" if info.frontend_version == 2 else
+                          "flash firmware built from this model (python -m convert.quantize, then make -C firmware)"))
             if front_end:
                 problems.append(msg + self.front_end_hint)
             else:

@@ -39,20 +39,35 @@ def test_pure_tone_lands_in_expected_band(freq):
     assert abs(got - expected) <= 1, (got, expected)
 
 
+def silence_value(cfg: F.FrontendConfig) -> float:
+    """What a frame of digital silence gives: the log floor, less what the noise stage takes away
+    (v2: the floor equals the noise estimate, so the subtraction keeps noise_min_remaining)."""
+    if not cfg.is_integer:
+        return float(np.log(np.float32(cfg.log_floor)))
+    from train import intfront
+
+    t = intfront.tables(cfg)
+    return (t.log_floor_q + int(t.gain_table[0])) / 2.0**cfg.log_frac_bits
+
+
 def test_short_clip_is_zero_padded():
     x = tone(500, 1500)
     padded = F.pad_clip(x, CFG)
     assert len(padded) == 4000 and np.all(padded[1500:] == 0) and np.array_equal(padded[:1500], x)
     m = F.clip_logmel(x, CFG)
     assert m.shape == (16, 80)
-    # frames past the audio hold only the log floor
-    assert np.allclose(m[-3:], np.log(np.float32(CFG.log_floor)), atol=1e-3)
+    # frames past the audio hold only the log floor (v2: as high as the noise floor has fallen back to it)
+    v1 = F.FrontendConfig(version=1)
+    assert np.allclose(F.clip_logmel(x, v1)[-3:], silence_value(v1), atol=1e-3)
+    assert np.all(m[-1] <= m[4:8].max(axis=0))
 
 
-def test_silence_is_finite_log_floor():
-    m = F.clip_logmel(np.zeros(4000, np.int16), CFG)
+@pytest.mark.parametrize("version", [1, 2])
+def test_silence_is_finite_log_floor(version):
+    cfg = F.FrontendConfig(version=version)
+    m = F.clip_logmel(np.zeros(4000, np.int16), cfg)
     assert np.all(np.isfinite(m))
-    assert np.allclose(m, np.log(np.float32(1e-6)))
+    assert np.allclose(m, silence_value(cfg))
 
 
 def test_long_clip_window_follows_energy():

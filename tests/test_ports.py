@@ -5,8 +5,8 @@
   pyserial exactly as host tools drive the real firmware.
 - Cost counter: firmware/tests/port_cost/ times a loop of known length
   (2 instructions per iteration) under QEMU -icount shift=0.
-- CMSIS-DSP: firmware/tests/rfft/ runs arm_rfft_fast_f32 (512 points) against
-  numpy.fft.rfft (golden vectors from firmware/tests/rfft/gen_rfft_ref.py);
+- the integer FFT: firmware/tests/rfft/ runs sd_rfft_power_q15 (512 points) against
+  its Python definition (golden vectors from firmware/tests/rfft/gen_rfft_q15_ref.py);
   the output bits must be identical on the host and both QEMU boards.
 
 Skips (with the reason) when arm-none-eabi-gcc or qemu-system-arm is missing.
@@ -51,20 +51,16 @@ def make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def run_c_test(board: str, test_main: str) -> str:
+def run_c_test(board: str, test_main: str, srcs: str = "") -> str:
     """Build and run a C test program on `board`; return its output."""
-    res = make(f"BOARD={board}", "TEST_LIB=0", f"TEST_MAIN={test_main}", "test")
+    res = make(f"BOARD={board}", "TEST_LIB=0", f"TEST_MAIN={test_main}", *([f"TEST_SRCS={srcs}"] if srcs else []), "test")
     out = res.stdout + res.stderr
     assert res.returncode == 0, f"{test_main} on {board} failed (status {res.returncode}):\n{out}"
     assert "PASS" in out, out
     return out
 
 
-@pytest.fixture(scope="module")
-def cmsis_dsp() -> None:
-    res = make("cmsis-dsp", timeout=120)
-    if res.returncode != 0:
-        pytest.skip(f"CMSIS-DSP could not be fetched (network?):\n{res.stderr[-2000:]}")
+RFFT_SRCS = "src/sd_rfft_q15.c generated/sd_frontend_tables.c"
 
 
 def echo_roundtrip(ser, data: bytes, chunk: int = 128, timeout: float = 20.0) -> bytes:
@@ -147,19 +143,31 @@ def test_cost_counter_counts_instructions(board: str) -> None:
     assert m and abs(int(m.group(1)) - 800_000_000) <= 200, out
 
 
-def test_rfft_matches_numpy_everywhere(cmsis_dsp: None) -> None:
+def test_rfft_matches_its_python_definition_everywhere() -> None:
+    """The integer FFT: plain C on the host, SIMD instructions on the Cortex-M4 boards, the same bits."""
     boards = ["posix"] + (["mps2-an386", "netduinoplus2"] if HAVE_ARM_GCC and HAVE_QEMU else [])
     hashes = {}
     for board in boards:
-        out = run_c_test(board, "tests/rfft/test_rfft.c")
+        out = run_c_test(board, "tests/rfft/test_rfft_q15.c", RFFT_SRCS)
+        assert " 0 mismatches" in out, out
         hashes[board] = re.search(r"output hash (0x[0-9a-f]+)", out).group(1)
-    # -ffp-contract=off: the host and the Cortex-M4F compute the same bits
     assert len(set(hashes.values())) == 1, hashes
 
 
+def test_rfft_golden_vectors_are_current() -> None:
+    """rfft_q15_ref.h is what gen_rfft_q15_ref.py makes from train/intfront.py today."""
+    import importlib.util
+
+    path = FIRMWARE / "tests/rfft/gen_rfft_q15_ref.py"
+    spec = importlib.util.spec_from_file_location("gen_rfft_q15_ref", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.render() == (FIRMWARE / "tests/rfft/rfft_q15_ref.h").read_text()
+
+
 @needs_qemu
-def test_qemu_cost_is_deterministic(cmsis_dsp: None) -> None:
-    costs = [re.search(r"cost (\d+) instructions", run_c_test("mps2-an386", "tests/rfft/test_rfft.c")).group(1)
+def test_qemu_cost_is_deterministic() -> None:
+    costs = [re.search(r"cost (\d+) instructions", run_c_test("mps2-an386", "tests/rfft/test_rfft_q15.c", RFFT_SRCS)).group(1)
              for _ in range(2)]
     assert costs[0] == costs[1]
 

@@ -8,7 +8,7 @@ sources, so any report aborts the program and fails the test.
 Programs run sanitized:
 - the protocol unit tests (test_protocol.c, stubs) and the stub device
   (fake_device) in a session over pipes;
-- CMSIS-DSP's real FFT against numpy (tests/rfft/test_rfft.c);
+- the integer real FFT against its Python definition (tests/rfft/test_rfft_q15.c);
 - the front end (frontend_main.c) on stress signals and FSDD clips, and the
   int8 model with every kernel it uses (test_model_main.c) on the front end's
   tensors plus random and extreme inputs; outputs must equal the plain gcc
@@ -90,12 +90,12 @@ def test_stub_device_session_sanitized():
     assert p.parse_error(got[8].payload).code == p.ErrorCode.UNKNOWN_TYPE
 
 
-# ---- CMSIS-DSP, front end, model --------------------------------------------------------
+# ---- integer FFT, front end, model --------------------------------------------------------
 
 
 def test_rfft_sanitized():
-    r = run(["make", "-s", "-C", str(FIRMWARE), "SAN=1", "BOARD=posix", "TEST_MAIN=tests/rfft/test_rfft.c",
-             "TEST_LIB=0", "test"], text=True)
+    r = run(["make", "-s", "-C", str(FIRMWARE), "SAN=1", "BOARD=posix", "TEST_MAIN=tests/rfft/test_rfft_q15.c",
+             "TEST_SRCS=src/sd_rfft_q15.c generated/sd_frontend_tables.c", "TEST_LIB=0", "test"], text=True)
     assert "PASS" in r.stdout
 
 

@@ -166,6 +166,15 @@ def tables(cfg) -> Tables:
     return Tables(window, twiddle, split, digit_reverse(m), weights, bits, log_table, gain, floor_q)
 
 
+def check_range(*arrays: np.ndarray, bits: int, what: str, signed: bool = True) -> None:
+    """Raises OverflowError unless every value fits the device's type (the bounds of docs/frontend.md)."""
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    for a in arrays:
+        if a.size and (int(a.min()) < lo or int(a.max()) > hi):
+            raise OverflowError(f"{what}: value {int(a.min())} .. {int(a.max())} outside the device's "
+                                f"{'int' if signed else 'uint'}{bits}")
+
+
 def bit_length(v: np.ndarray) -> np.ndarray:
     """Bits of each non-negative integer below 2**53 (0 for 0), exact."""
     return np.frexp(np.asarray(v, np.float64))[1].astype(np.int64)
@@ -200,6 +209,7 @@ def cfft_q15(re: np.ndarray, im: np.ndarray, tw: np.ndarray) -> tuple[np.ndarray
         y3 = _cmul((u1r - u3i) >> 1, (u1i + u3r) >> 1, tw[3 * idx])  # (u1 + j u3) / 2
         re = np.stack([y0[0], y1[0], y2[0], y3[0]], axis=2).reshape(nf, m)
         im = np.stack([y0[1], y1[1], y2[1], y3[1]], axis=2).reshape(nf, m)
+        check_range(re, im, bits=16, what=f"FFT stage of length {length}")
         length //= 4
         stride *= 4
     return re, im
@@ -229,9 +239,11 @@ def power_spectrum(frames: np.ndarray, t: Tables) -> tuple[np.ndarray, np.ndarra
     tr[:, 0], ti[:, 0] = oi[:, 0], -orr[:, 0]  # k = 0: W^0, -j o exactly
     pr, pi = (er + tr) >> 1, (ei + ti) >> 1
     mr, mi = (er - tr) >> 1, (ei - ti) >> 1
+    check_range(er, ei, orr, oi, tr, ti, pr, pi, mr, mi, bits=16, what="split step")
     power = np.empty((len(v), m + 1), np.int64)
     power[:, ks] = pr * pr + pi * pi
     power[:, m - ks[:-1]] = (mr * mr + mi * mi)[:, :-1]
+    check_range(power, bits=31, what="power spectrum", signed=False)
     return power, s
 
 
@@ -262,6 +274,7 @@ def frame_logmel(frames: np.ndarray, cfg, t: Tables | None = None) -> np.ndarray
     for a in range(0, len(frames), chunk):
         power, s = power_spectrum(frames[a : a + chunk], t)
         e = power @ t.mel_weights.T
+        check_range(e, bits=52, what="mel energy", signed=False)
         lg = log2_q(e, t, cfg.log_frac_bits)
         lg = lg + ((2 * s[:, None] - 42 - t.mel_weight_bits) << cfg.log_frac_bits)
         out[a : a + chunk] = np.maximum(lg, t.log_floor_q)
@@ -296,7 +309,10 @@ class NoiseState:
             self.agc = s.copy()
         else:
             self.agc = self.agc + ((s - self.agc) >> c.agc_shift)
-        return s - ((c.agc_strength * self.agc) >> 8)
+        check_range(self.floor, s, self.agc, bits=16, what="noise state")
+        out = s - ((c.agc_strength * self.agc) >> 8)
+        check_range(out, bits=17, what="frame value")
+        return out
 
 
 def frames_of(padded: np.ndarray, n_fft: int, hop: int, n_frames: int) -> np.ndarray:

@@ -359,14 +359,41 @@ def stream_energies(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
     return F.frame_energies(x, cfg)[:n]
 
 
+def stream_frames(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
+    """Log-mel of all the stream's ``len(samples) // hop`` complete frames, float32 [shape=(T, n_mels)].
+
+    Front end v2 carries state from frame to frame (train/intfront.py steps
+    6-7), so a frame's values depend on every frame before it: they are
+    computed once, from the stream's first frame, as the device does.
+    """
+    x = F.as_int16(samples)
+    n = len(x) // cfg.hop_length
+    if n == 0:
+        return np.zeros((0, cfg.n_mels), np.float32)
+    if cfg.is_integer:
+        from train import intfront
+
+        q = intfront.run_frames(intfront.frames_of(x, cfg.n_fft, cfg.hop_length, n), cfg)
+        return F.int_to_logmel(q, cfg)
+    return stream_logmel(x, cfg, slice(0, n))
+
+
 def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel_basis=None) -> np.ndarray:
     """Log-mel of the stream frames in ``frames`` (a slice of frame indices), float32 [shape=(len, n_mels)].
 
-    Computed on just the samples those frames cover (frame k spans samples
-    k*hop - n_fft/2 .. k*hop + n_fft/2 - 1, zeros outside the stream), so
-    the result equals the whole stream's frames without the whole-stream STFT.
+    v1 (stateless): computed on just the samples those frames cover (frame k
+    spans samples k*hop - n_fft/2 .. k*hop + n_fft/2 - 1, zeros outside the
+    stream), so the result equals the whole stream's frames without the
+    whole-stream STFT. v2: the frames of `stream_frames` (its state starts
+    at the stream's first frame).
     """
     x = F.as_int16(samples)
+    if cfg.is_integer:
+        from train import intfront
+
+        k1 = frames.stop
+        q = intfront.run_frames(intfront.frames_of(x, cfg.n_fft, cfg.hop_length, k1), cfg)
+        return F.int_to_logmel(q[frames], cfg)
     half, hop = cfg.n_fft // 2, cfg.hop_length
     k0, k1 = frames.start, frames.stop
     lo, hi = k0 * hop - half, (k1 - 1) * hop + half
@@ -406,8 +433,12 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     if not utts:
         return [], []
     n = cfg.n_frames
-    basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
-    windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis) for u in utts])
+    if cfg.is_integer:
+        frames = stream_frames(samples, cfg)
+        windows = np.stack([frames[u.window_start : u.window_start + n] for u in utts])
+    else:
+        basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
+        windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis) for u in utts])
     feats = F.quantize_logmel(windows, cfg, scale, zero_point)
     outs = np.asarray(infer(feats), np.int8).reshape(len(utts), -1)
     events = []

@@ -149,7 +149,7 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
     }
     uint8_t *out = SD_PAYLOAD(p);
     out[0] = (uint8_t)SD_PROTO_VERSION;
-    out[1] = 0u;
+    out[1] = (uint8_t)SD_FRONTEND_VERSION; /* was reserved (0) before front end v2: 0 means v1 */
     sd_wr16(&out[2], SD_PROTO_MAX_PAYLOAD);
     sd_wr16(&out[4], SD_PROTO_MAX_SAMPLES);
     sd_wr16(&out[6], SD_PROTO_INPUT_SIZE);

@@ -41,7 +41,8 @@ def frames() -> np.ndarray:
     ])
 
 
-def main() -> None:
+def render() -> str:
+    """The header's text."""
     cfg = F.FrontendConfig()
     t = I.tables(cfg)
     x = frames()
@@ -61,9 +62,13 @@ def main() -> None:
     for p in power:
         lines.append("    {" + ", ".join(f"{int(a)}u" for a in p) + "},")
     lines += ["};", "#endif", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
     out = Path(__file__).with_name("rfft_q15_ref.h")
-    out.write_text("\n".join(lines))
-    print(out, "shifts", s.tolist())
+    out.write_text(render())
+    print(out)
 
 
 if __name__ == "__main__":
