@@ -181,7 +181,10 @@ class ParityRun(DeviceSession):
         super().__init__(args, reference, say)
         self.modes = {"end-to-end", "model-only"} if args.mode == "both" else {args.mode}
         self.needs_front_end = "end-to-end" in self.modes
-        self.thresholds = Thresholds(args.min_top1_agreement, args.min_exact, args.max_feature_lsb, args.min_feature_identical)
+        exact = reference.cfg.is_integer  # front end v2: integer on both sides, features must be equal
+        max_lsb = args.max_feature_lsb if args.max_feature_lsb is not None else (0 if exact else 1)
+        min_same = args.min_feature_identical if args.min_feature_identical is not None else (1.0 if exact else 0.999)
+        self.thresholds = Thresholds(args.min_top1_agreement, args.min_exact, max_lsb, min_same)
         self.clips: list[Clip] = []
         self.feature_diffs = R.FeatureDiffs((reference.cfg.n_frames, reference.cfg.n_mels))
         self.interrupted = False
@@ -592,10 +595,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="least share of clips whose device top-1 equals the reference's (default: %(default)s)")
     c.add_argument("--min-exact", type=_fraction_arg, default=1.0, metavar="FRACTION",
                    help="least share of model-only clips with an identical int8 output (default: %(default)s)")
-    c.add_argument("--max-feature-lsb", type=nonneg_int, default=1, metavar="LSB",
-                   help="largest allowed |device - reference| of an int8 input element (default: %(default)s)")
-    c.add_argument("--min-feature-identical", type=_fraction_arg, default=0.999, metavar="FRACTION",
-                   help="least share of identical int8 input elements over all clips (default: %(default)s)")
+    c.add_argument("--max-feature-lsb", type=nonneg_int, default=None, metavar="LSB",
+                   help="largest allowed |device - reference| of an int8 input element (default: 0 for a "
+                        "front-end v2 model, whose features are integer on both sides; 1 for v1)")
+    c.add_argument("--min-feature-identical", type=_fraction_arg, default=None, metavar="FRACTION",
+                   help="least share of identical int8 input elements over all clips (default: 1.0 for a "
+                        "front-end v2 model; 0.999 for v1)")
     o = ap.add_argument_group("output")
     o.add_argument("--report", metavar="FILE.json", default=None,
                    help="write the full report (summary and one row per clip) here (default: none)")

@@ -32,7 +32,7 @@ typedef char sd_check_arithmetic_shift[((-3 >> 1) == -2) ? 1 : -1];
 /* v * w in Q15, rounded: (v.re wr - v.im wi + 2^14) >> 15, (v.re wi + v.im wr + 2^14) >> 15 */
 static inline uint32_t sd_cmul_q15(uint32_t v, uint32_t w)
 {
-    return sd_pack16(sd_smlsd(v, w, SD_ROUND15) >> 15, sd_smladx(v, w, SD_ROUND15) >> 15);
+    return sd_pack_q15(sd_smlsd(v, w, SD_ROUND15), sd_smladx(v, w, SD_ROUND15));
 }
 
 /* Radix-4 decimation in frequency, in place; output in digit-reversed order
@@ -89,9 +89,8 @@ void sd_rfft_power_q15(uint32_t *z, uint32_t *power)
             t = sd_pack16(sd_hi16(o), -sd_lo16(o)); /* W^0: -j o exactly */
         } else {
             const uint32_t w = sd_fft_split[k];
-            const int32_t tr = sd_smladx(o, w, SD_ROUND15) >> 15;   /* o.re wi + o.im wr */
-            const int32_t ti = (-sd_smlsd(o, w, -SD_ROUND15)) >> 15; /* o.im wi - o.re wr */
-            t = sd_pack16(tr, ti);
+            t = sd_pack_q15(sd_smladx(o, w, SD_ROUND15),     /* o.re wi + o.im wr */
+                            -sd_smlsd(o, w, -SD_ROUND15)); /* o.im wi - o.re wr */
         }
         const uint32_t plus = sd_shadd16(e, t);
         power[k] = (uint32_t)sd_smuad(plus, plus);

@@ -105,6 +105,19 @@ static inline uint64_t sd_smlald(uint32_t a, uint32_t b, uint64_t acc)
 }
 #endif
 
+/* (re >> 15, im >> 15) packed, for re and im whose shifted values fit int16:
+ * on the DSP extension LSL + PKHTB (2 instructions instead of 3). */
+static inline uint32_t sd_pack_q15(int32_t re, int32_t im)
+{
+#if SD_SIMD16_NATIVE
+    uint32_t out;
+    __asm__("pkhtb %0, %1, %2, asr #15" : "=r"(out) : "r"((uint32_t)im << 1), "r"(re));
+    return out;
+#else
+    return sd_pack16(re >> 15, im >> 15);
+#endif
+}
+
 /* a.lo * b.lo and a.hi * b.hi (SMULBB, SMULTT: GCC emits them for these) */
 static inline int32_t sd_smulbb(uint32_t a, uint32_t b) { return sd_lo16(a) * sd_lo16(b); }
 static inline int32_t sd_smultt(uint32_t a, uint32_t b) { return sd_hi16(a) * sd_hi16(b); }
