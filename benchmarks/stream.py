@@ -102,6 +102,65 @@ def board_parity(board: str, streams: list[np.ndarray], workdir: Path) -> dict:
     return out
 
 
+SOAK_MINUTES = 60.0
+
+
+def soak_stream(clips: list, minutes: float, rng: np.random.Generator):
+    """One long stream: 10-digit segments one after another, each with its own noise (none, white or pink at
+    30, 20 or 10 dB), level drift and step, until ``minutes`` of audio; (samples, truth)."""
+    from train import streamgen as G
+
+    parts, truth, pos = [], [], 0
+    while pos < minutes * 60 * G.SR:
+        snr = [None, 30, 20, 10][int(rng.integers(0, 4))]
+        st = G.make_stream(clips, rng, snr_db=snr, noise=["white", "pink"][int(rng.integers(0, 2))],
+                           step_db=float(rng.uniform(-12, 12)))
+        truth += [G.Truth(t.digit, t.start + pos, t.end + pos) for t in st.truth]
+        parts.append(st.samples)
+        pos += len(st.samples)
+    return np.concatenate(parts), truth
+
+
+def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path, binary: Path) -> dict:
+    """The front end's state over one long stream: the C twin's and the board's events (STREAM, mu-law chunks)
+    against the reference's. Mu-law halves the bytes through QEMU's slow UART; the reference runs on exactly
+    the samples the board decodes (host.listen --check), so the comparison stays exact."""
+    from scipy.io import wavfile
+
+    from train import mulaw
+    from train import stream as S
+    from train import streamgen as G
+
+    x, truth = soak_stream(clips, minutes, np.random.default_rng(seed))
+    x = mulaw.decode(mulaw.encode(x))  # what the board will hear: the C twin and the reference use it too
+    scfg = S.DEFAULT_STREAM
+    t0 = time.perf_counter()
+    evs, _ = S.reference_events(x, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg)
+    ref_s = time.perf_counter() - t0
+    dev = run_c_stream(binary, [x])[0]
+    c_same = [json.dumps(e.to_dict(), sort_keys=True) for e in evs] == [
+        json.dumps({"digit": _digit(d["outputs"], scfg), "start": d["start"], "end": d["end"], "outputs": d["outputs"]},
+                   sort_keys=True) for d in dev]
+    workdir.mkdir(parents=True, exist_ok=True)
+    wav, rep = workdir / "soak.wav", workdir / "soak.json"
+    wavfile.write(wav, 8000, x.astype(np.int16))
+    if rep.exists():
+        rep.unlink()
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "host.listen", "--port", f"emulator:{board}", "--wav", str(wav), "--mulaw",
+                        "--check", "--report", str(rep), "--no-progress"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=4 * 3600)
+    board_s = time.perf_counter() - t0
+    d = json.loads(rep.read_text()) if rep.exists() else {}
+    sc = G.score(evs, truth)
+    return {"minutes": len(x) / G.SR / 60, "frames": len(x) // ref.cfg.hop_length, "utterances": len(truth),
+            "recalled": sc["recalled"], "events_reference": len(evs), "events_c": len(dev), "c_identical": c_same,
+            "board": board, "board_events": len(d.get("events") or []),
+            "board_identical": bool(d.get("identical")) and r.returncode == 0, "board_exit": r.returncode,
+            "board_seconds": board_s, "reference_seconds": ref_s,
+            "stderr_tail": "" if r.returncode == 0 else (r.stderr or "").strip()[-400:]}
+
+
 def _digit(outputs, scfg) -> int | None:
     from train.stream import decide_event
 
@@ -110,7 +169,7 @@ def _digit(outputs, scfg) -> int | None:
 
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
                  noise_seconds: float = NOISE_SECONDS, seed: int = 2026,
-                 boards: tuple[str, ...] = ("mps2-an386",)) -> tuple[str, dict]:
+                 boards: tuple[str, ...] = ("mps2-an386",), soak_minutes: float = SOAK_MINUTES) -> tuple[str, dict]:
     from convert.reference import Reference
     from train import data as D
     from train import stream as S
@@ -141,6 +200,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     # minute of each noise-only one
     on_boards = {b: board_parity(b, [st.samples for *_, st in streams] + [st.samples[: 60 * G.SR] for *_, st in noise],
                                  ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
+    soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], ROOT / "out" / "bench" / "soak", binary)
+              if soak_minutes > 0 else None)
     rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -183,7 +244,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "event_parity": {"streams": len(identical), "identical": int(sum(identical)),
                             "events_reference": int(sum(len(r) for r in ref_events)),
                             "events_device": int(sum(len(d) for d in dev_events))},
-           "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs, "board_parity": on_boards}
+           "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs, "board_parity": on_boards,
+           "soak": soaked}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
           f"released int8 model in TFLite Micro; stream config sha256 `{scfg.sha256()[:12]}`, defaults of "
@@ -214,6 +276,17 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                    f"streams with events identical to the reference** ({bp['events']} events; the digit streams and the "
                    "first minute of each noise-only stream)."
                + (f" Failed: {json.dumps(bp['failed'])[:600]}" if bp["failed"] else "")]
+    if soaked:
+        md += ["", f"Soak: one stream of {soaked['minutes']:.1f} min ({soaked['frames']:,} frames; 10-digit segments "
+                   "one after another, each clean or with white or pink noise at 30, 20 or 10 dB and a level step of up "
+                   "to +-12 dB; the front end's noise state is carried through all of it), sent as mu-law STREAM chunks "
+                   f"to emulated {soaked['board']} (`host.listen --mulaw --check`): "
+                   f"**board events identical to the reference: {'yes' if soaked['board_identical'] else 'NO'}** "
+                   f"({soaked['board_events']} board events, {soaked['events_reference']} reference events, "
+                   f"{soaked['board_seconds'] / 60:.0f} min through QEMU); the C twin (posix): "
+                   f"{'identical' if soaked['c_identical'] else 'DIFFERENT'} ({soaked['events_c']} events). "
+                   f"Digits recalled: {soaked['recalled']} / {soaked['utterances']}."
+               + (f" Board run: exit {soaked['board_exit']}, {soaked['stderr_tail']}" if soaked["stderr_tail"] else "")]
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
            "test`: a 10 s stream with five 0.4 s tone bursts, `-icount shift=0`, instructions):", "",
            "| board | front end + detector per second of audio | model per utterance | one digit per second, total |",
@@ -234,14 +307,19 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fsdd"))
     p.add_argument("--streams", type=int, default=STREAMS_PER_CONDITION, help="streams per condition")
     p.add_argument("--noise-seconds", type=float, default=NOISE_SECONDS, help="seconds per noise-only stream")
+    p.add_argument("--soak-minutes", type=float, default=SOAK_MINUTES,
+                   help="minutes of the soak stream through STREAM on the emulated board (0: none; an hour takes "
+                        "about 20-40 min)")
     p.add_argument("--json", default=None, help="write the results here too")
     a = p.parse_args(argv)
-    md, res = bench_stream(["--data-dir", a.data_dir], streams_per_condition=a.streams, noise_seconds=a.noise_seconds)
+    md, res = bench_stream(["--data-dir", a.data_dir], streams_per_condition=a.streams, noise_seconds=a.noise_seconds,
+                           soak_minutes=a.soak_minutes)
     print(md)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")
     ok = res["event_parity"]["identical"] == res["event_parity"]["streams"] and all(
-        bp["identical"] == bp["streams"] for bp in res["board_parity"].values())
+        bp["identical"] == bp["streams"] for bp in res["board_parity"].values()) and (
+        res["soak"] is None or (res["soak"]["board_identical"] and res["soak"]["c_identical"]))
     return 0 if ok else 1
 
 
