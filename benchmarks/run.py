@@ -99,7 +99,7 @@ def _partial_note(data_args: list[str]) -> list[str]:
                 "the mean and worst are over the measured folds only, not the six."]
 
 
-RECIPE_FILES = ("train/features.py", "train/augment.py", "train/trainer.py", "train/model.py", "train/synth.py",
+RECIPE_FILES = ("train/features.py", "train/intfront.py", "train/augment.py", "train/trainer.py", "train/model.py", "train/synth.py",
                 "convert/quantize.py", "convert/qat.py", "convert/cell.py")
 """The code a fold's result depends on: a change to any of them retrains the folds."""
 
@@ -228,15 +228,18 @@ def bench_convert(data_args: list[str]) -> tuple[str, dict]:
 
 
 def bench_frontend(data_args: list[str]) -> tuple[str, dict]:
-    r = sh([PY, "-m", "pytest", "-q", "-s", "tests/test_frontend.py", "-k", "test_split or stress"], check=False)
+    r = sh([PY, "-m", "pytest", "-q", "-s", "tests/test_frontend.py", "tests/test_intfront.py"], check=False)
     m = re.search(r"feature parity on (\d+) clips: ([0-9.]+)% identical, max (\d+) LSB", r.stdout)
     ok = r.returncode == 0
-    md = ["## Feature parity (C front end vs librosa reference, host build)", "",
-          "Command: `pytest -s tests/test_frontend.py` (C `sd_frontend.c` vs `convert.reference.Reference.features`)", "",
+    md = ["## Feature parity (C front end vs the Python reference, host build)", "",
+          "Command: `pytest -s tests/test_frontend.py tests/test_intfront.py` (C `sd_frontend.c` + `sd_rfft_q15.c` vs "
+          "`convert.reference.Reference.features`, front end v2: integer on both sides)", "",
           f"- Test split: {m.group(2) if m else '?'} % of int8 elements identical, max {m.group(3) if m else '?'} LSB "
-          f"({m.group(1) if m else '?'} clips; target >= 99.9 %, <= 1 LSB).",
-          f"- Silence, full-scale noise, clipped and DC-offset audio, 5-sample and 2.3 s clips: {'pass' if ok else 'FAIL'} "
-          "(<= 1 LSB, no NaN or overflow)."]
+          f"({m.group(1) if m else '?'} clips; target 100 %, 0 LSB).",
+          f"- Silence, full-scale noise, clipped and DC-offset audio, 5-sample and 2.3 s clips, chunk sizes 1-512; "
+          f"the worst-case bit widths of every intermediate (docs/frontend.md): {'pass' if ok else 'FAIL'} "
+          "(identical features, no value outside its C type).",
+          "- The emulated boards' features are compared in the parity section (every clip's int8 input tensor)."]
     return "\n".join(md), {"identical_percent": float(m.group(2)) if m else None, "max_lsb": int(m.group(3)) if m else None, "pass": ok}
 
 
@@ -265,13 +268,14 @@ def _op_profile() -> dict | None:
     ops = {m.group(1): {"count": int(m.group(2)), "instructions": int(m.group(3))}
            for m in re.finditer(r"^op (\S+) count (\d+) cost (\d+)", out, re.M)}
     fc = re.search(r"fc 128x128 (\d+)", out)
-    fe = re.search(r"frontend clip (\d+) frame (\d+)", out)
+    fe = re.search(r"frontend clip (\d+) frame (\d+) rfft (\d+)", out)
     if r.returncode != 0 or not ops:
         return None
     macs = re.search(r"#define SD_MODEL_MACS (\d+)", (ROOT / "firmware" / "generated" / "sd_model_graph.h").read_text())
     return {"ops": ops, "total": sum(v["instructions"] for v in ops.values()),
             "fc_128x128": int(fc.group(1)) if fc else None, "model_macs": int(macs.group(1)) if macs else None,
-            "frontend_frame": int(fe.group(2)) if fe else None}
+            "frontend_frame": int(fe.group(2)) if fe else None, "frontend_rfft": int(fe.group(3)) if fe else None,
+            "frontend_clip": int(fe.group(1)) if fe else None}
 
 
 def bench_firmware() -> tuple[str, dict]:
@@ -320,6 +324,18 @@ def bench_firmware() -> tuple[str, dict]:
                "5,632) and saves 82 K instructions per inference (2,038,800 -> 1,956,960); it is the default, and every "
                "board stays under 16 KB. `python -m convert.codegen --fc-share 1` generates the one-op-per-call graph "
                "instead."]
+        flash = res.get("mps2-an386", {}).get("flash")
+        md += ["", "### Front end v2, integer (issue 19)", "",
+               "Before: front end v1 (float: CMSIS-DSP `arm_rfft_fast_f32`, float mel, `logf`), as measured in "
+               "BENCHMARKS.md of 2026-12-06. After: this run (`tests/profile/profile_main.c`: one frame of the noise "
+               "clip through steps 1-7 and the fine int16 mapping; the transform alone on a packed frame).", "",
+               "| | v1 (float) | v2 (integer, noise suppression included) |", "|---|---|---|",
+               f"| one frame, instructions | 40,160 | {prof['frontend_frame']:,} |" if prof.get("frontend_frame")
+               else "| one frame, instructions | 40,160 | not measured |",
+               f"| FFT + power spectrum | 25,700 | {prof['frontend_rfft']:,} |" if prof.get("frontend_rfft")
+               else "| FFT + power spectrum | 25,700 | not measured |",
+               f"| mps2-an386 flash, bytes | 153,540 | {flash:,} |" if flash else "| mps2-an386 flash | 153,540 | not measured |",
+               "", "Target: <= 30 K instructions per frame, noise stages included."]
         md += ["", "### Model cost per op kind (emulated Cortex-M4)", "",
                "Command: `make -C firmware BOARD=mps2-an386 TEST_MAIN=tests/profile/profile_main.c test` (one inference "
                "on a fixed pseudo-random input, `-icount shift=0`, instructions; each op's figure includes one counter "
