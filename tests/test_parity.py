@@ -15,6 +15,7 @@ firmware/generated/ exist.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -119,6 +120,7 @@ class FakeDevice:
         self.ref, self.lock = ref, lock
         self.model_sha = opts.pop("model_sha", ref.sha256)
         self.frontend_sha = opts.pop("frontend_sha", ref.cfg.sha256())
+        self.frontend_version = opts.pop("frontend_version", ref.cfg.version)  # INFO byte 1 (0 before v2 meant v1)
         self.feature_fault: Fault | None = opts.pop("feature_fault", None)
         self.output_fault: Fault | None = opts.pop("output_fault", None)
         self.error_clips = set(opts.pop("error_clips", ()))
@@ -202,7 +204,8 @@ class FakeDevice:
             strings = b"".join(bytes([len(s)]) + s for s in (b"0.1.0", b"fake", b"ticks"))
             from train.stream import DEFAULT_STREAM
 
-            payload = struct.pack("<BBHHHHI32s32s32s", p.PROTOCOL_VERSION, 0, p.MAX_PAYLOAD, p.MAX_AUDIO_SAMPLES,
+            payload = struct.pack("<BBHHHHI32s32s32s", p.PROTOCOL_VERSION, self.frontend_version, p.MAX_PAYLOAD,
+                                  p.MAX_AUDIO_SAMPLES,
                                   p.INPUT_SIZE, p.OUTPUT_SIZE, 8000, bytes.fromhex(self.model_sha),
                                   bytes.fromhex(self.frontend_sha), bytes.fromhex(DEFAULT_STREAM.sha256()))
             return self._frame(req, payload + strings)
@@ -599,6 +602,28 @@ def test_frontend_mismatch_refuses_end_to_end_only(capsys, fake, model_dir, clip
                                       "--mode", "model-only", "--limit", "3")
     assert status == 0 and "warning: front-end config SHA-256 differs" in err
     assert summary["feature_identical_fraction"] is None and summary["output_exact_fraction"] == 1.0
+
+
+def test_front_end_versions_are_named_when_they_differ(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
+    """A v1 (float) board with a v2 model folder, and a v2 board with a v1 model folder: refused, naming both."""
+    import shutil
+
+    from train.features import FrontendConfig
+
+    dev = fake(frontend_sha="cd" * 32, frontend_version=0)  # firmware from before v2 sends 0 (reserved)
+    status, _, err = run_parity(capsys, "--port", dev.url, "--model", str(model_dir), "--data-dir", str(clips_dir))
+    assert status == 2
+    assert "the device runs front end v1 (float), the model folder's frontend.json is v2 (integer)" in err
+    old = tmp_path / "v1model"
+    shutil.copytree(model_dir, old)
+    v1 = dataclasses.replace(FrontendConfig.load(model_dir / "frontend.json"), version=1)
+    v1.save(old / "frontend.json")
+    assert "version" not in (old / "frontend.json").read_text()  # as v1 folders were written
+    dev = fake(frontend_version=2)
+    status, _, err = run_parity(capsys, "--port", dev.url, "--model", str(old), "--data-dir", str(clips_dir))
+    assert status == 2
+    assert "the device runs front end v2 (integer), the model folder's frontend.json is v1 (float)" in err
+    assert "retrain the model" in err
 
 
 def test_device_error_on_a_clip_is_a_row(capsys, fake, model_dir, clips_dir, tmp_path) -> None:
