@@ -554,13 +554,15 @@ def test_feature_and_output_mismatches_fail(capsys, fake, model_dir, clips_dir, 
     # The device model is still exact on its own features: the difference is the front end's.
     assert rep["end_to_end"]["model_exact_on_device_features_fraction"] == 1.0
 
-    # JUnit: the two clips fail, saying what differed; so do the two thresholds they break.
+    # JUnit: the two clips fail, saying what differed; so do the three thresholds they break (a front-end v2
+    # model: features must be identical, 0 LSB and 100 %).
     j = parse_junit(junit)
-    assert j["totals"] == {"tests": 10 + 12, "failures": 4, "errors": 0, "skipped": 0}
+    assert j["totals"] == {"tests": 10 + 12, "failures": 5, "errors": 0, "skipped": 0}
     failed = {k: v[1] for k, v in j["cases"].items() if v[0] == "failure"}
     assert set(failed) == {"clips/2_alice_2.wav", "clips/4_alice_4.wav", "checks/threshold end_to_end.feature_max_lsb",
+                           "checks/threshold end_to_end.feature_identical_fraction",
                            "checks/threshold model_only.output_exact_fraction"}
-    assert failed["clips/2_alice_2.wav"].startswith("features: 1 of 1280 int8 elements differ, max 2 LSB (> 1 allowed)")
+    assert failed["clips/2_alice_2.wav"].startswith("features: 1 of 1280 int8 elements differ, max 2 LSB (> 0 allowed)")
     assert failed["clips/4_alice_4.wav"].startswith("model-only outputs: 1 of 10 differ, max 1 LSB (device [")
     assert failed["checks/threshold model_only.output_exact_fraction"] == "model-only exact outputs 0.9000 < 1.0"
     assert j["cases"]["checks/run"][0] == "passed" and "exit status 1" in j["cases"]["checks/run"][2]

@@ -528,6 +528,7 @@ static void check_info(const uint8_t *pl, size_t plen)
     static uint8_t want[SD_INFO_RSP_FIXED + 3u * (1u + SD_PROTO_MAX_STRING)];
     memset(want, 0, sizeof want);
     want[0] = SD_PROTO_VERSION;
+    want[1] = (uint8_t)SD_FRONTEND_VERSION; /* the front end's version (0, reserved, before v2) */
     want[2] = (uint8_t)(SD_PROTO_MAX_PAYLOAD & 0xFFu);
     want[3] = (uint8_t)(SD_PROTO_MAX_PAYLOAD >> 8);
     want[4] = (uint8_t)(SD_PROTO_MAX_SAMPLES & 0xFFu);
