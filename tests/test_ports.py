@@ -154,6 +154,19 @@ def test_rfft_matches_its_python_definition_everywhere() -> None:
     assert len(set(hashes.values())) == 1, hashes
 
 
+def test_builds_are_quiet_unless_asked(tmp_path) -> None:
+    """One 'CC file' line per compiled file, 'LD' per link; V=1 prints the full commands instead."""
+    quiet = subprocess.run(["make", "--no-print-directory", "-C", str(FIRMWARE), "BOARD=posix", f"OUT={tmp_path}/q"],
+                           capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stdout.splitlines()
+    assert "  CC   src/sd_frontend.c" in lines and any(x.startswith("  LD   ") for x in lines)
+    assert not any("-Werror" in x for x in lines)
+    loud = subprocess.run(["make", "--no-print-directory", "-C", str(FIRMWARE), "BOARD=posix", f"OUT={tmp_path}/v",
+                           "V=1"], capture_output=True, text=True, timeout=600)
+    assert loud.returncode == 0 and any("-Werror" in x and "sd_frontend.c" in x for x in loud.stdout.splitlines())
+
+
 def test_rfft_golden_vectors_are_current() -> None:
     """rfft_q15_ref.h is what gen_rfft_q15_ref.py makes from train/intfront.py today."""
     import importlib.util
