@@ -39,6 +39,10 @@ NOISES = ("white", "pink")
 STREAMS_PER_CONDITION = 3
 NOISE_ONLY = [(kind, rms) for kind in NOISES for rms in (30, 300, 3000)]
 NOISE_SECONDS = 300
+NOISE_DIR = ROOT.parent / "shared" / "data" / "noise" / "noise"
+REAL_SNRS = (20, 10, 5)
+REAL_NOISE_STREAMS = 6
+REAL_NOISE_SECONDS = 300
 
 
 def build_c_stream() -> Path:
@@ -161,6 +165,39 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
             "stderr_tail": "" if r.returncode == 0 else (r.stderr or "").strip()[-400:]}
 
 
+HELD_OUT_CONDITIONS = ((None, "none"), (10, "pink"), (10, "real"))
+
+
+def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_condition: int = 2) -> dict | None:
+    """Recall on streams of each LOSO fold's held-out speaker, run through that fold's own int8 model
+    (the reference: the front end + TFLite Micro; the device computes the same). Needs the LOSO benchmark's fold
+    models (out/bench/loso/SPEAKER/model_int8.tflite); None when there are none."""
+    from convert.reference import Reference
+    from train import stream as S
+    from train import streamgen as G
+
+    out = {}
+    for fold in sorted(p for p in folds_dir.glob("*") if (p / "model_int8.tflite").is_file()):
+        sp = fold.name
+        ref = Reference.from_dir(fold)
+        clips = [c for c in ds.clips if c.speaker == sp]
+        rng = np.random.default_rng(seed)
+        res = {}
+        for snr, kind in HELD_OUT_CONDITIONS:
+            if kind == "real" and bank is None:
+                continue
+            got = [0, 0]
+            for _ in range(streams_per_condition):
+                st = G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white", bank=bank)
+                evs, _ = S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point)
+                sc = G.score(evs, st.truth)
+                got[0] += sc["recalled"]
+                got[1] += sc["utterances"]
+            res["clean" if snr is None else f"{snr} dB {kind}"] = got
+        out[sp] = res
+    return out or None
+
+
 def _digit(outputs, scfg) -> int | None:
     from train.stream import decide_event
 
@@ -185,6 +222,14 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     streams = [(snr, kind, G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white"))
                for snr, kind in conds for _ in range(streams_per_condition)]
     noise = [(kind, rms, G.noise_stream(noise_seconds, rng, kind=kind, rms=rms)) for kind, rms in NOISE_ONLY]
+    # real background noise (../shared/data/noise): digits over it, and noise alone with level changes; drawn
+    # after the synthetic streams, so those stay what they were
+    bank = G.NoiseBank(NOISE_DIR) if NOISE_DIR.is_dir() else None
+    if bank is not None:
+        streams += [(snr, "real", G.make_stream(clips, rng, snr_db=snr, noise="real", bank=bank))
+                    for snr in REAL_SNRS for _ in range(streams_per_condition)]
+        noise += [("real", "20-60 s levels", G.real_noise_stream(REAL_NOISE_SECONDS, rng, bank))
+                  for _ in range(REAL_NOISE_STREAMS)]
     t0 = time.perf_counter()
     ref_events = [S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg,
                                      ref._mel)[0] for *_, st in streams + noise]
@@ -202,6 +247,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                                  ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
     soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], ROOT / "out" / "bench" / "soak", binary)
               if soak_minutes > 0 else None)
+    held = held_out_speakers(ds, bank, seed + 2, ROOT / "out" / "bench" / "loso")
     rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -227,25 +273,34 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
         stream_rows.append({"snr_db": snr, "noise": kind, "truth": sc["truth_digits"], "digits": sc["digits"],
                             **{k: sc[k] for k in ("recalled", "substituted", "missed", "false_detections", "rejected")}})
     noise_rows, fa_total, noise_total_s = [], 0, 0.0
+    fa_by = {"synthetic": [0, 0.0, 0], "real": [0, 0.0, 0]}  # false digits, seconds, rejected
     for (kind, rms, st), evs in zip(noise, ref_events[len(streams):]):
         fa = sum(e.digit is not None for e in evs)
         rej = sum(e.digit is None for e in evs)
         fa_total += fa
         noise_total_s += len(st.samples) / G.SR
+        b = fa_by["real" if kind == "real" else "synthetic"]
+        b[0] += fa
+        b[1] += len(st.samples) / G.SR
+        b[2] += rej
         noise_rows.append({"noise": kind, "rms": rms, "seconds": len(st.samples) / G.SR, "false_detections": fa,
                            "rejected": rej})
     fa_per_hour = fa_total / (noise_total_s / 3600)
+    fa_split = {k: {"false_detections": v[0], "seconds": v[1], "rejected": v[2],
+                    "per_hour": v[0] / (v[1] / 3600) if v[1] else None} for k, v in fa_by.items()}
     recall = tot["recalled"] / max(tot["utterances"], 1)
     res = {"stream_config": scfg.to_dict(), "stream_config_sha256": scfg.sha256(), "model_sha256": ref.sha256,
            "streams": len(streams), "audio_seconds": tot["seconds"], "recall": recall, **tot,
            "string_accuracy": tot["strings_correct"] / max(tot["strings"], 1),
            "per_condition": per_cond, "per_digit": {str(d): v for d, v in per_digit.items()},
            "noise_only": noise_rows, "noise_seconds": noise_total_s, "false_detections_per_hour": fa_per_hour,
+           "false_detections_by_noise": fa_split, "real_noise_files": bank.files if bank else None,
+           "real_noise_seconds": bank.seconds if bank else None,
            "event_parity": {"streams": len(identical), "identical": int(sum(identical)),
                             "events_reference": int(sum(len(r) for r in ref_events)),
                             "events_device": int(sum(len(d) for d in dev_events))},
            "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs, "board_parity": on_boards,
-           "soak": soaked}
+           "soak": soaked, "held_out_speakers": held}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
           f"released int8 model in TFLite Micro; stream config sha256 `{scfg.sha256()[:12]}`, defaults of "
@@ -262,9 +317,20 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     md += [f"| **all** | **{tot['recalled']} / {tot['utterances']} ({recall:.1%})** | {tot['substituted']} | "
            f"{tot['false_detections']} | {tot['strings_correct']} / {tot['strings']} |", "",
            "Per digit (recalled / spoken): " + ", ".join(f"{d}: {h}/{n}" for d, (h, n) in per_digit.items()), "",
-           f"Noise only ({noise_total_s / 60:.0f} min: white and pink at 30, 300 and 3,000 LSB RMS, each with a 6 dB "
-           f"step halfway): **{fa_total} false digits, {fa_per_hour:.1f} per hour** "
-           f"({sum(r['rejected'] for r in noise_rows)} more utterances rejected by the top-1 margin).", "",
+           f"Noise only, synthetic ({fa_split['synthetic']['seconds'] / 60:.0f} min: white and pink at 30, 300 and "
+           f"3,000 LSB RMS, each with a 6 dB step halfway): **{fa_split['synthetic']['false_detections']} false digits, "
+           f"{fa_split['synthetic']['per_hour']:.1f} per hour** ({fa_split['synthetic']['rejected']} more utterances "
+           "rejected by the top-1 margin).", ""]
+    if bank is not None:
+        md += [f"Noise only, real ({fa_split['real']['seconds'] / 60:.0f} min made of the {len(bank.files)} recordings of "
+               f"../shared/data/noise/noise, {bank.seconds / 60:.1f} min in all, drawn in random 2-10 s stretches; the "
+               "level jumps among 30, 100, 300, 1,000 and 3,000 LSB RMS every 20-60 s): "
+               f"**{fa_split['real']['false_detections']} false digits, {fa_split['real']['per_hour']:.1f} per hour** "
+               f"({fa_split['real']['rejected']} more rejected). The real-noise digit streams are the `real` rows above "
+               "(same recordings, random stretches).", ""]
+    else:
+        md += [f"Real noise: not measured ({NOISE_DIR} is missing).", ""]
+    md += [
            f"Event parity, the device's C code (posix build of the streaming mode + generated model) against the "
            f"reference: **{sum(identical)} / {len(identical)} streams with identical event lists** "
            f"({res['event_parity']['events_device']} device events, {res['event_parity']['events_reference']} "
@@ -287,6 +353,20 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                    f"{'identical' if soaked['c_identical'] else 'DIFFERENT'} ({soaked['events_c']} events). "
                    f"Digits recalled: {soaked['recalled']} / {soaked['utterances']}."
                + (f" Board run: exit {soaked['board_exit']}, {soaked['stderr_tail']}" if soaked["stderr_tail"] else "")]
+    if held:
+        conds = list(next(iter(held.values())).keys())
+        md += ["", "Held-out speakers: streams of each leave-one-speaker-out fold's own speaker (all 500 of their clips "
+                   "are unseen by that fold's model), run through that fold's int8 model (`python -m benchmarks.run "
+                   "--only loso` makes them), 2 streams of 10 digits per condition; digits recalled:", "",
+               "| held-out speaker | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
+        tot_h = {c: [0, 0] for c in conds}
+        for sp, r in held.items():
+            md.append(f"| {sp} | " + " | ".join(f"{r[c][0]} / {r[c][1]}" for c in conds) + " |")
+            for c in conds:
+                tot_h[c][0] += r[c][0]
+                tot_h[c][1] += r[c][1]
+        md.append("| **all** | " + " | ".join(f"**{v[0]} / {v[1]} ({v[0] / max(v[1], 1):.1%})**" for v in tot_h.values())
+                  + " |")
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
            "test`: a 10 s stream with five 0.4 s tone bursts, `-icount shift=0`, instructions):", "",
            "| board | front end + detector per second of audio | model per utterance | one digit per second, total |",

@@ -53,18 +53,56 @@ def _noise(n: int, rng: np.random.Generator, kind: str) -> np.ndarray:
     return w / (np.sqrt(np.mean(w * w)) + 1e-12)
 
 
+class NoiseBank:
+    """Real background noise recordings (a folder of WAVs, e.g. ../shared/data/noise/noise), each scaled to
+    unit RMS; `draw` strings random stretches of them together."""
+
+    def __init__(self, folder, sr: int = SR) -> None:
+        from pathlib import Path
+
+        from train.data import read_wav
+
+        self.files: list[str] = []
+        self.audio: list[np.ndarray] = []
+        for path in sorted(Path(folder).glob("*.wav")):
+            x = np.asarray(read_wav(path, sr), np.float64)
+            rms = np.sqrt(np.mean(x * x)) if len(x) else 0.0
+            if rms > 0 and len(x) >= sr // 2:
+                self.files.append(path.name)
+                self.audio.append(x / rms)
+        if not self.audio:
+            raise ValueError(f"{folder}: no usable noise recordings (*.wav, at least 0.5 s, not silent)")
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(a) for a in self.audio) / SR
+
+    def draw(self, n: int, rng: np.random.Generator, seg_s=(2.0, 10.0)) -> np.ndarray:
+        """n samples: stretches of 2-10 s, each from a random recording at a random offset (wrapping round)."""
+        out, pos = np.empty(n), 0
+        while pos < n:
+            a = self.audio[int(rng.integers(0, len(self.audio)))]
+            k = min(n - pos, int(rng.uniform(*seg_s) * SR))
+            start = int(rng.integers(0, len(a)))
+            idx = (start + np.arange(k)) % len(a)
+            out[pos : pos + k] = a[idx]
+            pos += k
+        return out
+
+
 def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
 def make_stream(clips: list, rng: np.random.Generator, *, n_digits: int = 10, gap_s=(0.1, 1.5),
                 snr_db: float | None = 20.0, noise: str = "pink", drift_db: float = 3.0, step_db: float = 6.0,
-                lead_s: float = 1.0, sr: int = SR) -> Stream:
+                lead_s: float = 1.0, sr: int = SR, bank: NoiseBank | None = None) -> Stream:
     """A stream of ``n_digits`` clips (objects with ``samples`` and ``digit``) drawn from ``clips``.
 
     Each digit's gain drifts by up to +-``drift_db``; halfway through, the
     whole stream steps by ``step_db`` (up or down); ``snr_db`` is the speech
     level (RMS over the clips) over the noise; None means no noise.
+    ``noise="real"`` draws the noise from ``bank`` (real recordings).
     """
     picks = [clips[int(i)] for i in rng.integers(0, len(clips), n_digits)]
     gaps = rng.uniform(gap_s[0], gap_s[1], n_digits + 1)
@@ -87,7 +125,13 @@ def make_stream(clips: list, rng: np.random.Generator, *, n_digits: int = 10, ga
     if snr_db is not None:
         s = np.concatenate(speech)
         rms = np.sqrt(np.mean(s * s))
-        y = y + _noise(len(y), rng, noise) * rms / 10 ** (snr_db / 20)
+        if noise == "real":
+            if bank is None:
+                raise ValueError("noise='real' needs a NoiseBank")
+            w = bank.draw(len(y), rng)
+        else:
+            w = _noise(len(y), rng, noise)
+        y = y + w * rms / 10 ** (snr_db / 20)
     params = {"n_digits": n_digits, "gap_s": list(gap_s), "snr_db": snr_db, "noise": noise, "step_db": step,
               "drift_db": drift_db, "seconds": len(y) / sr}
     return Stream(_to_int16(y), truth, params)
@@ -100,6 +144,20 @@ def noise_stream(seconds: float, rng: np.random.Generator, *, kind: str = "pink"
     y = _noise(n, rng, kind) * rms
     y[n // 2 :] *= 10 ** (step_db / 20)
     return Stream(_to_int16(y), [], {"seconds": seconds, "noise": kind, "rms": rms, "step_db": step_db})
+
+
+def real_noise_stream(seconds: float, rng: np.random.Generator, bank: NoiseBank, *, levels=(30.0, 100.0, 300.0, 1000.0, 3000.0),
+                      change_s=(20.0, 60.0), sr: int = SR) -> Stream:
+    """Real noise only (no digits): stretches of the bank's recordings whose RMS level (LSB) jumps to another of
+    ``levels`` every 20-60 s."""
+    n = int(seconds * sr)
+    y = bank.draw(n, rng)
+    gains, pos = np.empty(n), 0
+    while pos < n:
+        k = min(n - pos, int(rng.uniform(*change_s) * sr))
+        gains[pos : pos + k] = levels[int(rng.integers(0, len(levels)))]
+        pos += k
+    return Stream(_to_int16(y * gains), [], {"seconds": seconds, "noise": "real", "levels": list(levels)})
 
 
 def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float = 1.0) -> dict:
