@@ -616,6 +616,13 @@ class _Lowering:
             else:
                 bias_name = self.em.array("int32_t", "sd_bias_", eff,
                                           key=("effbias", tw.buffer, bkey, -tx.zero_point))
+        elif self.fc_bias16:
+            # No bias at all (no bias tensor and input zero point 0, as an LSTM's recurrent FCs can have): one
+            # shared int16 zero vector per output depth keeps the op on the kernel's fast path (quad_block needs
+            # an int16 bias), for 2 bytes per row of flash.
+            bias_name = self.em.array("int16_t", "sd_bias_", np.zeros(out_depth, np.int16),
+                                      key=("zerobias16", out_depth), align=True)
+            bias16 = True
         else:
             bias_name = "0"
             bias16 = False

@@ -1523,7 +1523,15 @@ static const uint32_t sd_weights_6[4096] SD_GRAPH_ALIGN16 = {
     0x0d7ef689u, 0xff822accu, 0x107e0c8cu, 0xec960b89u, 0xe0a40e80u, 0x2e6c0e9cu, 0x12afe972u, 0xc861fb63u,
     0xe8970773u, 0xe3920375u, 0x1b96d998u, 0xf36e0b71u, 0xd8a002acu, 0xed92297cu, 0x2fa00f6cu, 0x04810970u,
 };
-static const uint32_t sd_weights_7[4096] SD_GRAPH_ALIGN16 = {
+static const int16_t sd_bias_7[128] SD_GRAPH_ALIGN16 = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+};
+static const uint32_t sd_weights_8[4096] SD_GRAPH_ALIGN16 = {
     0x01abcd76u, 0xfe99fe89u, 0xec7cfc99u, 0xe4760e65u, 0x2a6c0374u, 0x0b913072u, 0xeb931d74u, 0x1c40149au,
     0xe97e0290u, 0xcd8e158au, 0xea66fd55u, 0xd049eb92u, 0xd67cfa52u, 0x0083ed7fu, 0x1453106fu, 0x0277fe8bu,
     0x246f1256u, 0x23da388au, 0xcf88114au, 0xd89a0698u, 0x1a8c1458u, 0xfb72eaa4u, 0xeb7ed9a5u, 0x1db408acu,
@@ -2037,7 +2045,7 @@ static const uint32_t sd_weights_7[4096] SD_GRAPH_ALIGN16 = {
     0x04950e5cu, 0x13b410a2u, 0x1e78f571u, 0x1a5e00a2u, 0x1a97eb4fu, 0xed7d1cb1u, 0xd796ed80u, 0x1780018au,
     0xfe9dd26eu, 0xefb8dd5eu, 0x01731a5au, 0x0ea5ef77u, 0x1f900e8bu, 0x04690562u, 0x1276f28du, 0x08690363u,
 };
-static const uint32_t sd_weights_8[4096] SD_GRAPH_ALIGN16 = {
+static const uint32_t sd_weights_9[4096] SD_GRAPH_ALIGN16 = {
     0xe47704a7u, 0x0466d88du, 0x0c7d1a76u, 0x0a63007cu, 0xf59af1a2u, 0x0160005fu, 0x22a61d5cu, 0x0d5d059cu,
     0x3760e775u, 0xf280ff78u, 0x007aee79u, 0x17811774u, 0xfc7e178cu, 0xdc750281u, 0x135a128bu, 0x0575ff54u,
     0xe766098cu, 0x059a1862u, 0xfb772b88u, 0xeb740f70u, 0x0aa90e6eu, 0xfc87fb8au, 0x278ef1a4u, 0x095bed6bu,
@@ -2551,7 +2559,7 @@ static const uint32_t sd_weights_8[4096] SD_GRAPH_ALIGN16 = {
     0xe79d1875u, 0x0b8df49bu, 0xfd77e99au, 0xef7e15a1u, 0xe195fd92u, 0x186338a2u, 0xfaa1f77eu, 0xed7ff487u,
     0xed6b1953u, 0x07970a78u, 0x2b69ea6du, 0xee79f570u, 0xcb85fea7u, 0xd65e1395u, 0xf989df78u, 0x15721c6fu,
 };
-static const uint32_t sd_weights_9[4096] SD_GRAPH_ALIGN16 = {
+static const uint32_t sd_weights_10[4096] SD_GRAPH_ALIGN16 = {
     0x0662c074u, 0x027b0fa4u, 0xf56d2d9cu, 0xdd643d67u, 0x3265f89eu, 0xf0342d63u, 0x0f9ef962u, 0xfc53ff99u,
     0x1c41017au, 0xb15af575u, 0xcf522056u, 0xe3691f83u, 0xdd6ade94u, 0xc243e782u, 0x132af970u, 0x014e0178u,
     0x4f6d0579u, 0x3cab2979u, 0xf9963a54u, 0xd9810fa5u, 0x04bb2e7bu, 0xe98cdd90u, 0xe961c6cdu, 0x09a9e190u,
@@ -3065,7 +3073,7 @@ static const uint32_t sd_weights_9[4096] SD_GRAPH_ALIGN16 = {
     0xf9b52880u, 0xcfae0f8du, 0xec82ec88u, 0xea8ce9b6u, 0xfe841b50u, 0xfd7724bbu, 0xdfa6db99u, 0x254bf59cu,
     0xff890d83u, 0xf5b1018au, 0xd266cd59u, 0xeb72e45au, 0xd87beaa5u, 0xee5e0a90u, 0x296ecf67u, 0xf8400248u,
 };
-static const uint32_t sd_weights_10[2560] SD_GRAPH_ALIGN16 = {
+static const uint32_t sd_weights_11[2560] SD_GRAPH_ALIGN16 = {
     0x1b65e766u, 0xff360589u, 0x2a85349bu, 0x2966e154u, 0x09afde74u, 0x1192efa7u, 0xf77fdf8bu, 0x2180ef7fu,
     0x13b1dca0u, 0x1d81f4b3u, 0xae63c56du, 0xc694e853u, 0xd3b6d366u, 0x2258127bu, 0xe75db699u, 0xee6ec588u,
     0xf287195au, 0xea42185au, 0x1168b589u, 0xba5ff183u, 0x29540a5fu, 0x066add4cu, 0x3d85e575u, 0x4585f088u,
@@ -3387,7 +3395,7 @@ static const uint32_t sd_weights_10[2560] SD_GRAPH_ALIGN16 = {
     0x2661fea5u, 0xf3661563u, 0xe492098cu, 0x1880ed74u, 0xda9c0380u, 0x1584fd6eu, 0x217d108cu, 0x1abc0a91u,
     0xcb98f48du, 0xdba3f076u, 0x18722da0u, 0x0c6b209eu, 0xb463e47du, 0x057cbe9au, 0x0a541b82u, 0x0e650e5cu,
 };
-static const int16_t sd_bias_11[128] SD_GRAPH_ALIGN16 = {
+static const int16_t sd_bias_12[128] SD_GRAPH_ALIGN16 = {
     10379, 10118, 10770, 10847, 10346, 11006, 10194, 10399, 12367, 10515, 11384, 11040, 10955, 11807, 10158, 12577, 12023, 10082, 11299, 11057, 11573, 11141, 9343, 11057,
     11248, 11440, 11076, 11882, 10705, 11070, 11211, 10574, 11070, 10662, 9204, 9351, 11077, 11746, 9595, 11491, 10653, 11372, 10412, 11012, 11645, 9051, 10201, 10782,
     11605, 10017, 11307, 11570, 11075, 10930, 10927, 10482, 10500, 10067, 10155, 10017, 10963, 11785, 11222, 10819, 9940, 9385, 11290, 10181, 10810, 10076, 9368, 11316,
@@ -3395,7 +3403,7 @@ static const int16_t sd_bias_11[128] SD_GRAPH_ALIGN16 = {
     12257, 10892, 11867, 11025, 11216, 11543, 10546, 11014, 10231, 10792, 12842, 11099, 11618, 10531, 9704, 10948, 11812, 10892, 10872, 10310, 9848, 12183, 11991, 9105,
     11389, 10663, 9231, 10806, 10886, 11829, 11056, 10466,
 };
-static const uint32_t sd_weights_12[3200] SD_GRAPH_ALIGN16 = {
+static const uint32_t sd_weights_13[3200] SD_GRAPH_ALIGN16 = {
     0xe579e37au, 0xfb7e12b8u, 0xd95551b9u, 0x1dc908b6u, 0x1f69164fu, 0xb09f13dau, 0x1b861f8cu, 0xc667d875u,
     0x50501790u, 0x1e440546u, 0x2187169au, 0x19a8e9b9u, 0xcf6a096fu, 0xff851d6fu, 0xf98c0543u, 0xfc7e19bbu,
     0x04b7d1a5u, 0x41aee39au, 0xe4c01580u, 0x0060fa85u, 0xd690e26bu, 0xd6a22e7au, 0x04a51a7fu, 0x1c5730bfu,
@@ -3797,14 +3805,14 @@ static const uint32_t sd_weights_12[3200] SD_GRAPH_ALIGN16 = {
     0x186d24a1u, 0xeb750188u, 0xee89f3a2u, 0x179f0e9du, 0xf3bb3d84u, 0xf3c50176u, 0xcc41ee9eu, 0x12b2fcccu,
     0x2654f56bu, 0xde8c247cu, 0xdea61383u, 0xd663f9a6u, 0xf3ac0d5bu, 0x19e2f886u, 0xf56ed979u, 0xfea2e95cu,
 };
-static const int16_t sd_bias_13[100] SD_GRAPH_ALIGN16 = {
+static const int16_t sd_bias_14[100] SD_GRAPH_ALIGN16 = {
     1652, 619, 94, -19, 1232, 427, 899, 451, 795, 767, 1037, 443, 103, 110, -8, -1, 847, 825, 292, 567, 685, 412, 870, 1625,
     -375, 893, 761, 161, 940, 542, 1079, 199, 891, 575, 168, 933, 516, 1172, 219, -499, 313, 29, 412, 715, 565, 165, 886, 869,
     453, 598, -37, 268, 503, 1115, 995, 1578, 367, 298, 665, 1237, 798, 322, 505, 974, 651, 222, 529, 1084, 75, 1296, 886, 311,
     853, 1201, 773, 464, 409, 107, 634, 780, 709, 160, 727, 334, 894, 54, 529, 748, 145, 698, 1349, 708, 229, 473, 424, 779,
     801, 239, 168, 234,
 };
-static const uint32_t sd_weights_14[250] SD_GRAPH_ALIGN16 = {
+static const uint32_t sd_weights_15[250] SD_GRAPH_ALIGN16 = {
     0x0127eb26u, 0xcd84033du, 0x09a1046du, 0xb454d34bu, 0x0624c143u, 0xe6b4c048u, 0xf95a45a6u, 0xd737222cu,
     0x15260c51u, 0xb536cc36u, 0xd68df398u, 0x0d4fca58u, 0xd436d1bau, 0xd5b81257u, 0xd59bfaaau, 0xf088d16au,
     0xe9a8ce74u, 0xff33b7abu, 0x3b791d54u, 0xf461e0adu, 0x0fb5d07du, 0x288e1465u, 0x33b93d27u, 0xa27ef086u,
@@ -3838,7 +3846,7 @@ static const uint32_t sd_weights_14[250] SD_GRAPH_ALIGN16 = {
     0xb170cfb2u, 0x0230278au, 0x2b47e05eu, 0x33be093au, 0x03b5d183u, 0x1b3da08cu, 0x24b51267u, 0x82b7caa1u,
     0xd154f045u, 0xf0621951u,
 };
-static const int16_t sd_bias_15[10] SD_GRAPH_ALIGN16 = {
+static const int16_t sd_bias_16[10] SD_GRAPH_ALIGN16 = {
     -7713, -6122, -3877, -5130, -4778, -5056, -5177, -5186, -6018, -6542,
 };
 
@@ -4013,25 +4021,25 @@ static const sd_fc_matrix_t sd_fc_matrices[10] = {
     { sd_weights_2, 80, 128 },
     { sd_weights_4, 80, 128 },
     { sd_weights_6, 128, 128 },
-    { sd_weights_7, 128, 128 },
     { sd_weights_8, 128, 128 },
     { sd_weights_9, 128, 128 },
-    { sd_weights_10, 80, 128 },
-    { sd_weights_12, 128, 100 },
-    { sd_weights_14, 100, 10 },
+    { sd_weights_10, 128, 128 },
+    { sd_weights_11, 80, 128 },
+    { sd_weights_13, 128, 100 },
+    { sd_weights_15, 100, 10 },
 };
 
 static const sd_fc_param_t sd_fc_params[10] = {
     { 1849909308, 1, 0, 0, -9, -1, -128, 127, 0, 1 },
     { 1587522545, 1, 1, 1, -9, -1, -128, 127, 0, 1 },
     { 1420569380, 1, 2, 2, -9, -1, -128, 127, 0, 1 },
-    { 1110564986, 1, 3, 255, -8, -1, -128, 127, 0, 0 },
-    { 2082741659, 1, 4, 255, -9, -8, -128, 127, 0, 0 },
-    { 1266457204, 1, 5, 255, -8, -7, -128, 127, 0, 0 },
-    { 1982378699, 1, 6, 255, -9, -11, -128, 127, 0, 0 },
-    { 1613682701, 1, 7, 3, -9, -9, -128, 127, 0, 1 },
-    { 1814543441, 1, 8, 4, -9, -5, -5, 127, 0, 1 },
-    { 1101564990, 1, 9, 5, -7, 1, -128, 127, 0, 1 },
+    { 1110564986, 1, 3, 3, -8, -1, -128, 127, 0, 1 },
+    { 2082741659, 1, 4, 3, -9, -8, -128, 127, 0, 1 },
+    { 1266457204, 1, 5, 3, -8, -7, -128, 127, 0, 1 },
+    { 1982378699, 1, 6, 3, -9, -11, -128, 127, 0, 1 },
+    { 1613682701, 1, 7, 4, -9, -9, -128, 127, 0, 1 },
+    { 1814543441, 1, 8, 5, -9, -5, -5, 127, 0, 1 },
+    { 1101564990, 1, 9, 6, -7, 1, -128, 127, 0, 1 },
 };
 
 static const sd_add_param_t sd_add_params[5] = {
@@ -4049,13 +4057,14 @@ static const sd_mul_param_t sd_mul_params[4] = {
     { { 128, 0, 0, 1173341270, -7, -128, 127 }, 128, 255 },
 };
 
-static const int16_t *const sd_fc_biases16[6] = {
+static const int16_t *const sd_fc_biases16[7] = {
     sd_bias_1,
     sd_bias_3,
     sd_bias_5,
-    sd_bias_11,
-    sd_bias_13,
-    sd_bias_15,
+    sd_bias_7,
+    sd_bias_12,
+    sd_bias_14,
+    sd_bias_16,
 };
 
 static const sd_copy_node_t sd_copy_nodes[16] = {
