@@ -143,8 +143,7 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
     ref_s = time.perf_counter() - t0
     dev = run_c_stream(binary, [x])[0]
     c_same = [json.dumps(e.to_dict(), sort_keys=True) for e in evs] == [
-        json.dumps({"digit": _digit(d["outputs"], scfg), "start": d["start"], "end": d["end"], "outputs": d["outputs"]},
-                   sort_keys=True) for d in dev]
+        json.dumps(_c_event(d, scfg), sort_keys=True) for d in dev]
     workdir.mkdir(parents=True, exist_ok=True)
     wav, rep = workdir / "soak.wav", workdir / "soak.json"
     wavfile.write(wav, 8000, x.astype(np.int16))
@@ -198,10 +197,11 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_conditio
     return out or None
 
 
-def _digit(outputs, scfg) -> int | None:
-    from train.stream import decide_event
+def _c_event(d: dict, scfg) -> dict:
+    """A C twin event (run_c_stream) as train.stream.Event.to_dict, its label from the top-1 output."""
+    from train.stream import Event, decide_event
 
-    return decide_event(np.asarray(outputs), scfg)
+    return Event.of_class(decide_event(np.asarray(d["outputs"]), scfg), d["start"], d["end"], d["outputs"]).to_dict()
 
 
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
@@ -237,8 +237,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     binary = build_c_stream()
     dev_events = run_c_stream(binary, [st.samples for *_, st in streams + noise])
     identical = [[json.dumps(e.to_dict(), sort_keys=True) for e in r] ==
-                 [json.dumps({"digit": _digit(d["outputs"], scfg), "start": d["start"], "end": d["end"],
-                              "outputs": d["outputs"]}, sort_keys=True) for d in dv]
+                 [json.dumps(_c_event(d, scfg), sort_keys=True) for d in dv]
                  for r, dv in zip(ref_events, dev_events)]
     costs = {b: stream_cost(b) for b in ("mps2-an386", "netduinoplus2")}
     # through the serial protocol (STREAM messages) on the emulated boards: every digit stream, and the first

@@ -15,6 +15,7 @@ import numpy as np
 
 import convert  # noqa: F401
 from train import features as F
+from train.labels import Labels
 
 
 @dataclass
@@ -33,17 +34,20 @@ class Reference:
     cfg : the front-end config the model was trained with (frontend.json)
     """
 
-    def __init__(self, tflite, cfg: F.FrontendConfig):
+    def __init__(self, tflite, cfg: F.FrontendConfig, labels: Labels | None = None):
         from convert.tflite_info import inspect
 
         self.model_bytes = Path(tflite).read_bytes() if not isinstance(tflite, (bytes, bytearray)) else bytes(tflite)
         self.cfg = cfg
         info = inspect(self.model_bytes)
         self.input_shape = info.input_shape
+        self.output_shape = info.output_shape
         self.input_scale, self.input_zero_point = info.input_quant
         self.output_scale, self.output_zero_point = info.output_quant
         self._mel = F.mel_filterbank(cfg)
         self._interp = None
+        self.labels = Labels() if labels is None else labels
+        self.labels.check_outputs(self.n_outputs, "the int8 model")
 
     @classmethod
     def from_dir(cls, model_dir: str | Path, tflite_name: str = "model_int8.tflite") -> "Reference":
@@ -51,7 +55,15 @@ class Reference:
         path = model_dir / tflite_name
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no int8 model; run `python -m convert.quantize --model {model_dir}`")
-        return cls(path, F.FrontendConfig.load(model_dir / "frontend.json"))
+        try:
+            return cls(path, F.FrontendConfig.load(model_dir / "frontend.json"), Labels.load(model_dir))
+        except ValueError as exc:
+            raise ValueError(f"{model_dir}: {exc}") from exc
+
+    @property
+    def n_outputs(self) -> int:
+        """Outputs of the int8 model (one per label)."""
+        return int(np.prod(self.output_shape))
 
     @property
     def sha256(self) -> str:
@@ -86,7 +98,7 @@ class Reference:
             interp.set_input(np.ascontiguousarray(x[k].reshape(self.input_shape)), 0)
             interp.invoke()
             outs.append(np.array(interp.get_output(0), copy=True).reshape(-1))
-        y = np.stack(outs) if outs else np.zeros((0, 10), np.int8)
+        y = np.stack(outs) if outs else np.zeros((0, self.n_outputs), np.int8)
         return y[0] if single else y
 
     def dequantize(self, outputs: np.ndarray) -> np.ndarray:
@@ -95,5 +107,5 @@ class Reference:
     def run(self, clips) -> ReferenceResult:
         """Front end + model over many clips of int16 samples."""
         feats = np.stack([self.features(c) for c in clips]) if len(clips) else np.zeros((0, self.cfg.n_frames, self.cfg.n_mels), np.int8)
-        outs = self.infer(feats) if len(feats) else np.zeros((0, 10), np.int8)
+        outs = self.infer(feats) if len(feats) else np.zeros((0, self.n_outputs), np.int8)
         return ReferenceResult(feats, outs, outs.argmax(axis=1) if len(outs) else np.zeros(0, np.int64))

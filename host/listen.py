@@ -96,8 +96,12 @@ class LostEvents(p.ProtocolError):
     """The device reported events it could not deliver (its queue overflowed): a broken device."""
 
 
-def event_dict(digit: int | None, start: int, end: int, outputs: Sequence[int]) -> dict[str, Any]:
-    return {"digit": digit, "start": int(start), "end": int(end), "outputs": [int(v) for v in outputs]}
+def event_dict(index: int | None, start: int, end: int, outputs: Sequence[int], labels: Any = None) -> dict[str, Any]:
+    """An event as reported: the top-1 output ``index`` (None: rejected) named by ``labels`` (train/labels.py;
+    FSDD digits by default): its ``label`` and the ``digit`` that label is (None when it is not a digit)."""
+    from train.stream import Event
+
+    return Event.of_class(index, start, end, outputs, labels).to_dict()
 
 
 class ListenRun(DeviceSession):
@@ -254,7 +258,8 @@ class ListenRun(DeviceSession):
         if lat is not None:
             self.latencies.append(round(lat, 3))
         sr = self.ref.cfg.sr
-        what = f"digit {ev['digit']}" if ev["digit"] is not None else "rejected"
+        what = (f"digit {ev['digit']}" if ev["digit"] is not None else
+                f"{ev['label']}" if ev.get("label") is not None else "rejected")
         self.out(f"{ev['start'] / sr:9.2f} s  {what:<9} confidence {self.confidence(ev['outputs']):.2f}"
                  f"  (samples {ev['start']}..{ev['end']})")
 
@@ -307,7 +312,7 @@ class ListenRun(DeviceSession):
                 raise p.ProtocolError(f"STREAM ack counts {ack.events_total} events, the host has "
                                       f"{len(self.events) + len(ack.events)}")
             for e in ack.events:
-                self._report_event(event_dict(e.digit, e.start, e.end, e.output))
+                self._report_event(event_dict(e.digit, e.start, e.end, e.output, self.ref.labels))
             for s in STAGES:
                 self.cost[s] += ack.cost[s]
             self.frames += ack.frames
@@ -374,8 +379,8 @@ class ListenRun(DeviceSession):
         t0 = time.monotonic()
         r = self.ref
         evs, _ = S.reference_events(self.samples, r.cfg, r.infer, r.input_scale, r.input_zero_point, S.DEFAULT_STREAM,
-                                    getattr(r, "_mel", None))
-        self.reference_events = [event_dict(e.digit, e.start, e.end, e.outputs) for e in evs]
+                                    getattr(r, "_mel", None), labels=r.labels)
+        self.reference_events = [e.to_dict() for e in evs]
         self.t_reference = time.monotonic() - t0
 
     # -- the report -----------------------------------------------------------------------
@@ -397,6 +402,7 @@ class ListenRun(DeviceSession):
             failures.append(f"{self.source.label} stopped delivering audio after "
                             f"{self.n_taken / self.ref.cfg.sr:.2f} s")
         digits = "".join(str(e["digit"]) for e in self.events if e["digit"] is not None)
+        heard = [e["label"] for e in self.events if e.get("label") is not None]
         per_second = {s: (self.cost[s] / seconds if seconds else None) for s in STAGES}
         per_second["total"] = sum(self.cost.values()) / seconds if seconds else None
         if self.interrupted:
@@ -438,6 +444,8 @@ class ListenRun(DeviceSession):
             "reference_events": self.reference_events,
             "identical": identical,
             "digits": digits,
+            "labels": list(self.ref.labels.names),
+            "heard": heard,
             "cost": {"unit": self.info.cost_unit if self.info else None, "total": dict(self.cost),
                      "per_second_of_audio": per_second},
             "attempts": self.attempts,

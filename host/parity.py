@@ -443,6 +443,7 @@ class ParityRun(DeviceSession):
             "url": self.url,
             "mode": self.args.mode,
             "device": dataclasses.asdict(self.info) if self.info else None,
+            "labels": list(self.ref.labels.names),
             "reference": {
                 "model_dir": str(self.args.model),
                 "model_sha256": self.ref.sha256,

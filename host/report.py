@@ -439,20 +439,23 @@ def write_plots(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     rows = [r for r in report.get("rows", []) if r.get("device_label") is not None]
+    names = report.get("labels") or [str(d) for d in range(10)]  # reports from before labels.json: FSDD digits
+    n = len(names)
 
     labeled = [r for r in rows if r.get("label") is not None]
     if labeled:
         path = out / "confusion_device.png"
         acc = report.get("device_accuracy")
         plot_confusion(
-            confusion([r["label"] for r in labeled], [r["device_label"] for r in labeled]), path,
-            title=f"device, {len(labeled)} clips, accuracy {_num(acc)}",
+            confusion([r["label"] for r in labeled], [r["device_label"] for r in labeled], n), path,
+            title=f"device, {len(labeled)} clips, accuracy {_num(acc)}", labels=names,
         )
         written.append(path)
     if rows:
         path = out / "confusion_device_vs_reference.png"
-        cm = confusion([r["reference_label"] for r in rows], [r["device_label"] for r in rows])
-        plot_confusion(cm, path, title=f"top-1: reference (rows) vs device, {int(np.trace(cm))}/{len(rows)} agree")
+        cm = confusion([r["reference_label"] for r in rows], [r["device_label"] for r in rows], n)
+        plot_confusion(cm, path, title=f"top-1: reference (rows) vs device, {int(np.trace(cm))}/{len(rows)} agree",
+                       labels=names)
         written.append(path)
 
     fd = report.get("feature_differences")

@@ -77,9 +77,11 @@ def _check_report(path: Path, out: list[str]) -> dict:
     assert rep["identical"] is True and rep["failures"] == [] and rep["exit_status"] == 0
     assert rep["events"] == rep["reference_events"]
     for e in rep["events"]:
-        assert set(e) == {"digit", "start", "end", "outputs"} and len(e["outputs"]) == 10
+        assert set(e) == {"digit", "label", "start", "end", "outputs"} and len(e["outputs"]) == 10
+        assert e["label"] == (None if e["digit"] is None else str(e["digit"]))
         assert 0 <= e["start"] <= e["end"] < rep["samples"]
     assert rep["digits"] == "".join(str(e["digit"]) for e in rep["events"] if e["digit"] is not None)
+    assert rep["labels"] == [str(d) for d in range(10)] and rep["heard"] == [e["label"] for e in rep["events"] if e["label"]]
     assert out[-1] == f"digits: {rep['digits']}"  # one line per event, then the string
     assert len(out) == len(rep["events"]) + 1
     ps = rep["cost"]["per_second_of_audio"]

@@ -186,7 +186,7 @@ def _reference_events(samples: np.ndarray) -> list[dict]:
 
     r = Reference.from_dir(RELEASED)
     evs, _ = S.reference_events(samples, r.cfg, r.infer, r.input_scale, r.input_zero_point, S.DEFAULT_STREAM)
-    return [listen.event_dict(e.digit, e.start, e.end, e.outputs) for e in evs]
+    return [e.to_dict() for e in evs]
 
 
 def _check_events(rep: dict, out: list[str]) -> None:

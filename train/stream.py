@@ -207,17 +207,30 @@ class Utterance:
 
 @dataclass
 class Event:
+    """A decided utterance: its label (the top-1 output's name, None when rejected), the digit that label
+    stands for (None when rejected or not a digit: train/labels.py), its samples and the int8 outputs."""
+
     digit: int | None
     start: int
     end: int
     outputs: list[int]
+    label: str | None = None
 
     def to_dict(self) -> dict:
-        return {"digit": self.digit, "start": self.start, "end": self.end, "outputs": list(self.outputs)}
+        return {"digit": self.digit, "label": self.label, "start": self.start, "end": self.end,
+                "outputs": list(self.outputs)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Event":
-        return cls(d["digit"], int(d["start"]), int(d["end"]), [int(v) for v in d["outputs"]])
+        return cls(d["digit"], int(d["start"]), int(d["end"]), [int(v) for v in d["outputs"]], d.get("label"))
+
+    @classmethod
+    def of_class(cls, index: int | None, start: int, end: int, outputs, labels=None) -> "Event":
+        """The event of the top-1 output ``index`` (None: rejected), named by ``labels`` (FSDD digits by default)."""
+        from train.labels import Labels
+
+        lab = Labels() if labels is None else labels
+        return cls(lab.digit(index), int(start), int(end), [int(v) for v in outputs], lab.name(index))
 
 
 class Detector:
@@ -413,7 +426,7 @@ def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel
 
 
 def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
-    """Top-1 digit of int8 outputs (first maximum), or None when its margin is below reject_margin."""
+    """Top-1 output index of int8 outputs (first maximum), or None when its margin is below reject_margin."""
     o = np.asarray(outputs, np.int64).reshape(-1)
     top = int(np.argmax(o))
     runner = int(np.max(np.delete(o, top))) if len(o) > 1 else -(1 << 30)
@@ -422,7 +435,7 @@ def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
 
 def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable[[np.ndarray], np.ndarray],
                      scale: float, zero_point: int, scfg: StreamConfig = DEFAULT_STREAM,
-                     mel_basis=None) -> tuple[list[Event], list[Utterance]]:
+                     mel_basis=None, labels=None) -> tuple[list[Event], list[Utterance]]:
     """The events the device must report for a stream of int16 samples.
 
     ``infer`` maps int8 windows [shape=(n, n_frames, n_mels)] to int8
@@ -444,5 +457,5 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     events = []
     for u, o in zip(utts, outs):
         start, end = u.samples(cfg.hop_length)
-        events.append(Event(decide_event(o, scfg), start, end, [int(v) for v in o]))
+        events.append(Event.of_class(decide_event(o, scfg), start, end, o, labels))
     return events, utts

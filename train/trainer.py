@@ -13,6 +13,7 @@ import numpy as np
 import train  # noqa: F401  (Keras 2 switch)
 from train import data as fsdd
 from train import features as F
+from train.labels import FSDD_DIGITS, Labels
 from train import sanity
 from train.augment import NO_AUGMENT, AugmentConfig, augment_audio, spec_masks
 from train.model import ModelConfig, build_model
@@ -257,6 +258,7 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         model.save(out / MODEL_FILE)
         cfg.save(out / CONFIG_FILE)
+        Labels(FSDD_DIGITS).save(out)  # one name per output (train/labels.py)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         from train.plots import plot_confusion, plot_history
 
