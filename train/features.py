@@ -245,6 +245,16 @@ def mel_filterbank(cfg: FrontendConfig) -> np.ndarray:
     )
 
 
+def _fine_step(cfg: FrontendConfig, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(band_mean, the log-mel step of one fine int16 unit) per band, float64 [shape=(n_mels,)]."""
+    if not cfg.has_normalization:
+        raise ValueError("front-end config has no band_mean/band_std: train a model first")
+    if not scale > 0:
+        raise ValueError(f"input scale must be > 0, got {scale}")
+    mean = np.asarray(cfg.band_mean, np.float64)
+    return mean, np.asarray(cfg.band_std, np.float64) * scale / 2.0**cfg.fine_bits
+
+
 def quant_gain_offset(cfg: FrontendConfig, scale: float, zero_point: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-band float32 gain and offset [shape=(n_mels,)] into the fine int16 domain.
 
@@ -253,13 +263,7 @@ def quant_gain_offset(cfg: FrontendConfig, scale: float, zero_point: int) -> tup
     to int8 in integers. ``zero_point`` is added there, not here, so the fine
     values stay centred.
     """
-    if not cfg.has_normalization:
-        raise ValueError("front-end config has no band_mean/band_std: train a model first")
-    if not scale > 0:
-        raise ValueError(f"input scale must be > 0, got {scale}")
-    mean = np.asarray(cfg.band_mean, np.float64)
-    std = np.asarray(cfg.band_std, np.float64)
-    step = std * scale / 2.0**cfg.fine_bits
+    mean, step = _fine_step(cfg, scale)
     gain = (1.0 / step).astype(np.float32)
     offset = (-mean / step).astype(np.float32)
     return gain, offset
@@ -274,13 +278,7 @@ def fine_gain_offset(cfg: FrontendConfig, scale: float) -> tuple[np.ndarray, np.
     integers. ``shift`` is the largest that keeps ``|gain| < 2**14`` and
     ``|offset| < 2**30``, so with ``|S| < 2**16`` the sum fits int32.
     """
-    if not cfg.has_normalization:
-        raise ValueError("front-end config has no band_mean/band_std: train a model first")
-    if not scale > 0:
-        raise ValueError(f"input scale must be > 0, got {scale}")
-    mean = np.asarray(cfg.band_mean, np.float64)
-    std = np.asarray(cfg.band_std, np.float64)
-    step = std * scale / 2.0**cfg.fine_bits  # log2 units per fine step
+    mean, step = _fine_step(cfg, scale)  # log2 units per fine step
     g0 = 1.0 / (step * 2.0**cfg.log_frac_bits)
     o0 = -mean / step
     shift = 24
