@@ -432,8 +432,10 @@ class DeviceSession:
                 continue
             msg = f"{what} differs: device {c['device']}, reference {c['reference']}"
             if name == "frontend_sha256" and info.frontend_version != cfg.version:
-                dev = "v2 (integer)" if info.frontend_version == 2 else f"v{info.frontend_version} (float)"
-                msg = (f"front ends differ: the device runs front end {dev}, the model folder's frontend.json is "
+                from train.features import describe_version
+
+                msg = (f"front ends differ: the device runs front end {describe_version(info.frontend_version)}, "
+                       f"the model folder's frontend.json is "
                        f"{cfg.describe()} (config SHA-256 device {c['device']}, reference {c['reference']}); "
                        + ("retrain the model with the current python -m train (v2 is the default), convert it and "
                           "flash firmware built from it" if info.frontend_version == 2 else

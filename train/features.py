@@ -58,6 +58,11 @@ V2_FIELDS = ("log_frac_bits", "noise_fall_shift", "noise_rise_shift", "noise_ove
 """Fields of front end v2 only: a v1 config is written without them, so its hash is the one v1 firmware reports."""
 
 
+def describe_version(version: int) -> str:
+    """A front-end version as messages name it: 'v2 (integer)', 'v1 (float)'."""
+    return f"v{version} ({'integer' if version == 2 else 'float'})"
+
+
 @dataclass(frozen=True, kw_only=True)
 class FrontendConfig:
     """Front-end parameters shared by training, the reference and the device."""
@@ -161,7 +166,7 @@ class FrontendConfig:
 
     def describe(self) -> str:
         """'v2 (integer)' or 'v1 (float)', for messages that compare a device with a model."""
-        return "v2 (integer)" if self.is_integer else "v1 (float)"
+        return describe_version(self.version)
 
     # -- normalization -----------------------------------------------------
     @property
@@ -340,11 +345,7 @@ def log_mel_frames(padded: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarra
     ``2**log_frac_bits``, which float32 holds exactly.
     """
     if cfg.is_integer:
-        from train import intfront
-
-        n = 1 + len(padded) // cfg.hop_length
-        q = intfront.run_frames(intfront.frames_of(as_int16(padded), cfg.n_fft, cfg.hop_length, n), cfg)
-        return int_to_logmel(q, cfg)
+        return int_logmel_frames(padded, cfg, 1 + len(padded) // cfg.hop_length)
     import librosa
 
     y = as_int16(padded).astype(np.float32) * np.float32(1.0 / 32768.0)
@@ -353,6 +354,15 @@ def log_mel_frames(padded: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarra
     basis = mel_filterbank(cfg) if mel_basis is None else mel_basis
     mel = basis @ power  # (n_mels, T), float32
     return np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
+
+
+def int_logmel_frames(samples: np.ndarray, cfg: FrontendConfig, n_frames: int) -> np.ndarray:
+    """v2: the centred frames 0 .. n_frames-1 of a signal (zeros outside it) through train/intfront.py, its
+    state starting at frame 0, as the float32 log-mel view [shape=(n_frames, n_mels)]."""
+    from train import intfront
+
+    frames = intfront.frames_of(as_int16(samples), cfg.n_fft, cfg.hop_length, n_frames)
+    return int_to_logmel(intfront.run_frames(frames, cfg), cfg)
 
 
 def int_to_logmel(q: np.ndarray, cfg: FrontendConfig) -> np.ndarray:

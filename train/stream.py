@@ -384,10 +384,7 @@ def stream_frames(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
     if n == 0:
         return np.zeros((0, cfg.n_mels), np.float32)
     if cfg.is_integer:
-        from train import intfront
-
-        q = intfront.run_frames(intfront.frames_of(x, cfg.n_fft, cfg.hop_length, n), cfg)
-        return F.int_to_logmel(q, cfg)
+        return F.int_logmel_frames(x, cfg, n)
     return stream_logmel(x, cfg, slice(0, n))
 
 
@@ -402,11 +399,7 @@ def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel
     """
     x = F.as_int16(samples)
     if cfg.is_integer:
-        from train import intfront
-
-        k1 = frames.stop
-        q = intfront.run_frames(intfront.frames_of(x, cfg.n_fft, cfg.hop_length, k1), cfg)
-        return F.int_to_logmel(q[frames], cfg)
+        return F.int_logmel_frames(x, cfg, frames.stop)[frames]
     half, hop = cfg.n_fft // 2, cfg.hop_length
     k0, k1 = frames.start, frames.stop
     lo, hi = k0 * hop - half, (k1 - 1) * hop + half

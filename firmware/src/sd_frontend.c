@@ -81,23 +81,14 @@ static uint64_t sd_hop_stats(const int16_t *hop, uint32_t *bits)
     return e;
 }
 
-/* intfront step 1: v = (x * h) >> s for the frame lo ++ hi (two halves of
- * SD_HALF samples), packed in pairs into z, with s = B + 1 from the frame's
- * signed width B (the larger of its hops'). */
-static void sd_window_frame(uint32_t *z, const int16_t *lo, const int16_t *hi, uint32_t s)
+/* intfront step 1 for one half of a frame: v = (x * h) >> s on SD_HALF
+ * samples, packed in pairs into z (SD_HALF / 2 words), w the half's window
+ * pairs. */
+static void sd_window_half(uint32_t *z, const int16_t *x, const uint32_t *w, uint32_t s)
 {
-    const uint32_t *w = sd_window_pairs;
     for (uint32_t n = 0; n < SD_HALF; n += 2u) {
         uint32_t xs;
-        memcpy(&xs, &lo[n], sizeof xs);
-        const uint32_t ws = w[n / 2u];
-        z[n / 2u] = sd_pack16(sd_smulbb(xs, ws) >> s, sd_smultt(xs, ws) >> s);
-    }
-    w += SD_HALF / 2u;
-    z += SD_HALF / 2u;
-    for (uint32_t n = 0; n < SD_HALF; n += 2u) {
-        uint32_t xs;
-        memcpy(&xs, &hi[n], sizeof xs);
+        memcpy(&xs, &x[n], sizeof xs);
         const uint32_t ws = w[n / 2u];
         z[n / 2u] = sd_pack16(sd_smulbb(xs, ws) >> s, sd_smultt(xs, ws) >> s);
     }
@@ -140,7 +131,9 @@ static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const in
     const uint32_t bits = bits_hi > fe->hop_bits_prev ? bits_hi : fe->hop_bits_prev;
     fe->hop_bits_prev = bits_hi;
     const uint32_t s = bits + 1u;
-    sd_window_frame(z, lo, hi, s);
+    /* the frame lo ++ hi, s = B + 1 from its signed width B (the larger of its hops') */
+    sd_window_half(z, lo, sd_window_pairs, s);
+    sd_window_half(z + SD_HALF / 2u, hi, sd_window_pairs + SD_HALF / 2u, s);
     sd_rfft_power_q15(z, power);
     /* The log's offset: 2 s undoes step 1's shift (power), the rest the FFT's
      * and the weights' scaling. */
