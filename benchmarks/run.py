@@ -2,8 +2,8 @@
 
 Every number in BENCHMARKS.md is measured by this script on the machine it
 runs on, next to the command that produced it. Sections can be chosen with
---only (train, loso, ablation, convert, frontend, firmware, parity, stream,
-fuzz, faults).
+--only (train, loso, ablation, convert, frontend, firmware, parity, load,
+stream, words, fuzz, faults).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
 SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
-SECTIONS = ("train", "loso", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "fuzz", "faults")
+SECTIONS = ("train", "loso", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "words", "fuzz",
+            "faults")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
 
 
@@ -393,6 +394,54 @@ def bench_parity(data_args: list[str], boards=("posix", "mps2-an386", "netduinop
     return "\n".join(md), res
 
 
+def bench_words(boards=("posix", "mps2-an386")) -> tuple[str, dict]:
+    """docs/your-own-words.md's worked example, whole: flite words -> train -> convert -> parity (issue 22)."""
+    rows, res = [], {}
+    with tempfile.TemporaryDirectory(prefix="sd-words-") as tmp:
+        data, model = f"{tmp}/words", f"{tmp}/models/words"
+        gen = json.loads(sh([PY, "-m", "train.words", "--out", data, "--no-progress"]).stdout)
+        t = time.perf_counter()
+        tr = json.loads(sh([PY, "-m", "train", "--data-dir", data, "--out", model, "--no-progress"]).stdout)
+        t_train = time.perf_counter() - t
+        t = time.perf_counter()
+        sh([PY, "-m", "convert.quantize", "--model", model, "--data-dir", data, "--no-progress"])
+        t_convert = time.perf_counter() - t
+        q = json.loads(Path(model, "report.json").read_text())
+        res.update(words=gen["words"], clips=gen["clips"], speakers=gen["speakers"], test_clips=q["test_clips"],
+                   float_accuracy=tr["test_accuracy"], int8_accuracy=q["int8_accuracy"], released=q["released"],
+                   train_seconds=round(t_train), convert_seconds=round(t_convert), boards={})
+        for b in boards:
+            report = Path(tmp) / f"parity-{b}.json"
+            r = sh([PY, "-m", "host.parity", "--port", f"emulator:{b}", "--model", model, "--data-dir", data, "--split", "test",
+                    "--report", str(report), "--no-progress"], check=False, timeout=7200)
+            if not report.exists():
+                rows.append(f"| {b} | FAILED (exit {r.returncode}) | | | | |")
+                continue
+            rep = json.loads(report.read_text())
+            e2e = (rep.get("cost") or {}).get("end_to_end", {})
+            res["boards"][b] = {k: rep.get(k) for k in ("parity", "clips", "errors", "feature_identical_fraction", "feature_max_lsb",
+                                                         "output_exact_fraction", "top1_agreement", "device_accuracy")}
+            res["boards"][b]["cost"] = rep.get("cost")
+            rows.append(f"| {b} | {rep.get('clips')} | {100 * (rep.get('feature_identical_fraction') or 0):.4f} % / "
+                        f"{rep.get('feature_max_lsb')} | {pct(rep.get('output_exact_fraction'))} | {pct(rep.get('device_accuracy'))} | "
+                        f"{e2e.get('total', float('nan')):,.0f} {(rep.get('cost') or {}).get('unit', '')} |")
+    md = ["## Your own words (docs/your-own-words.md, issue 22)", "",
+          f"{len(res['words'])} words ({', '.join(res['words'])}) said by flite's voices as {res['speakers']} speakers (a voice at a "
+          f"drawn pitch and rate), {res['clips']} clips; the test split is speaker profile 0 of every voice ({res['test_clips']} clips): "
+          "the same synthetic voices at unseen pitches and rates, not new people.", "",
+          "Commands: `python -m train.words --out words/`, `python -m train --data-dir words/ --out models/words`, "
+          "`python -m convert.quantize --model models/words --data-dir words/`, `python -m host.parity --port emulator:BOARD "
+          "--model models/words --data-dir words/ --split test`.", "",
+          f"| float test accuracy | int8 test accuracy (TFLite Micro, {res['released'].upper()} released) | training | conversion |",
+          "|---|---|---|---|",
+          f"| {pct(res['float_accuracy'])} | {pct(res['int8_accuracy'])} (target >= 95 %) | {res['train_seconds']} s | {res['convert_seconds']} s |", "",
+          "| board | clips | features identical / max LSB | outputs exact | device accuracy | cost per clip (median) |",
+          "|---|---|---|---|---|---|", *rows, "",
+          "The boards run the firmware built from the model's own generated sources (`--model` picks them, "
+          "`make -C firmware GEN=models/words/firmware`)."]
+    return "\n".join(md), res
+
+
 LOAD_PROCESSES = 2
 
 
@@ -460,7 +509,7 @@ def main(argv=None) -> int:
         fn = {"train": lambda: bench_train(data_args), "loso": lambda: bench_loso(data_args), "ablation": lambda: bench_ablation(data_args),
               "convert": lambda: bench_convert(data_args), "frontend": lambda: bench_frontend(data_args),
               "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit),
-              "fuzz": bench_fuzz, "load": lambda: bench_load(data_args),
+              "fuzz": bench_fuzz, "load": lambda: bench_load(data_args), "words": bench_words,
               "stream": lambda: __import__("benchmarks.stream", fromlist=["bench_stream"]).bench_stream(data_args),
               "faults": lambda: __import__("benchmarks.faults", fromlist=["bench_faults"]).bench_faults(data_args)}[name]
         try:

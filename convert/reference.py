@@ -46,7 +46,9 @@ class Reference:
         self.output_scale, self.output_zero_point = info.output_quant
         self._mel = F.mel_filterbank(cfg)
         self._interp = None
-        self.labels = Labels() if labels is None else labels
+        if labels is None:  # unnamed (e.g. convert.quantize's checks): FSDD's digits, or the output numbers
+            labels = Labels() if self.n_outputs == 10 else Labels(tuple(f"output{i}" for i in range(self.n_outputs)))
+        self.labels = labels
         self.labels.check_outputs(self.n_outputs, "the int8 model")
 
     @classmethod

@@ -62,8 +62,8 @@ class DeviceResult:
     """What the device computed for one clip (CLASSIFY) or one tensor (INFER).
 
     Attributes:
-        label: index of the first largest output, 0..9.
-        output: np.ndarray[int8, shape=(10,)], the model's output tensor.
+        label: index of the first largest output, 0 .. K - 1 (a label index).
+        output: np.ndarray[int8, shape=(K,)], the model's output tensor (one score per label).
         features: np.ndarray[int8, shape=(1280,)], the model input the device's
             front end computed (row-major, 16 time steps x 80 mel), or None
             when not requested (and always for INFER).
@@ -128,6 +128,8 @@ class Device:
         #: most bytes a request may put on the wire, delimiters included, before the host waits
         #: for its response. 0 = no limit. Set by :meth:`negotiate`.
         self.rx_window = 0
+        #: The model's output count (INFO's output_size, one per label); read by the first INFO.
+        self.n_outputs: int | None = None
         #: Frames ignored so far (damaged, not a response, stale seq), resends and timed-out waits.
         self.stats = {"damaged": 0, "stale": 0, "resent": 0, "timeouts": 0}
 
@@ -289,7 +291,16 @@ class Device:
 
     def info(self) -> p.Info:
         """Protocol and firmware versions, board, hashes, sizes, cost unit."""
-        return p.parse_info(self.request(p.MsgType.INFO))
+        info = p.parse_info(self.request(p.MsgType.INFO))
+        self.n_outputs = info.output_size
+        return info
+
+    def outputs(self) -> int:
+        """The model's output count: from the last INFO, asked now when none was."""
+        if self.n_outputs is None:
+            self.info()
+        assert self.n_outputs is not None
+        return self.n_outputs
 
     def device_stats(self) -> p.Stats:
         """The device's receive counters: bytes, bytes its port dropped, frames by outcome."""
@@ -323,7 +334,8 @@ class Device:
         """
         data = np.ascontiguousarray(chunk, dtype=np.uint8 if mulaw else "<i2").tobytes()
         payload = p.build_stream(stream_id, offset, data, begin=begin, end=end, mulaw=mulaw)
-        ack = p.parse_stream_ack(self.request(p.MsgType.STREAM, payload, timeout=timeout))
+        k = self.outputs()
+        ack = p.parse_stream_ack(self.request(p.MsgType.STREAM, payload, timeout=timeout), k)
         want = offset + len(data) // (1 if mulaw else 2)
         if ack.stream_id != stream_id or ack.received != want or (end and not ack.ended):
             raise p.ProtocolError(
@@ -378,6 +390,7 @@ class Device:
         if not 1 <= chunk_samples <= p.MAX_AUDIO_SAMPLES:
             raise ValueError(f"chunk_samples must be in 1..{p.MAX_AUDIO_SAMPLES}, got {chunk_samples}")
         clip_id &= 0xFFFFFFFF
+        k = self.outputs()
         chunk_samples = min(chunk_samples, self.max_chunk_samples)
         self.send_audio(clip_id, 0, x[:chunk_samples], begin=True)
         for offset in range(chunk_samples, len(x), chunk_samples):
@@ -386,7 +399,7 @@ class Device:
         payload = self.request(
             p.MsgType.CLASSIFY, p.build_classify(clip_id, want_features=inline), timeout=timeout
         )
-        r = p.parse_classify(payload)
+        r = p.parse_classify(payload, k)
         if r.clip_id != clip_id or r.n_samples != len(x):
             raise p.ProtocolError(f"CLASSIFY: clip {r.clip_id} with {r.n_samples} samples, sent {clip_id} with {len(x)}")
         if want_features and r.features is None:  # asked in parts, or the answer was replayed
@@ -421,6 +434,7 @@ class Device:
         if x.dtype != np.int8 or x.size != p.INPUT_SIZE:
             raise ValueError(f"features must be int8 with {p.INPUT_SIZE} values, got {x.dtype} shape {x.shape}")
         data = x.tobytes()
+        k = self.outputs()
         if part_bytes is not None:
             if part_bytes < 1:
                 raise ValueError(f"part_bytes must be >= 1, got {part_bytes}")
@@ -429,7 +443,7 @@ class Device:
                 p.parse_tensor_ack(self.request(p.MsgType.TENSOR, p.build_tensor(off, part)), off, len(part))
         payload = self.request(p.MsgType.INFER, p.build_infer(None if part_bytes is not None else data),
                                timeout=timeout)
-        r = p.parse_infer(payload)
+        r = p.parse_infer(payload, k)
         if r.input_crc != zlib.crc32(data):
             raise p.ProtocolError(f"INFER ran on a tensor with CRC-32 {r.input_crc:08x}, sent {zlib.crc32(data):08x}")
         return _to_device_result(r)

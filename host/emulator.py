@@ -77,17 +77,39 @@ class EmulatorError(RuntimeError):
     """The board could not be started (message says what to do)."""
 
 
-def program_path(board: str, program: str = "sd_firmware") -> Path:
-    """Path of a built program: ``firmware/build/<board>/<program>[.elf]``."""
+def _build_dir(board: str, gen: str | os.PathLike[str] | None) -> Path:
+    """firmware/build/<board>, or for another model's generated sources (``make GEN=``) the folder the
+    Makefile picks for them (it asks make, so the two never disagree)."""
+    if gen is None:
+        return FIRMWARE_DIR / "build" / board
+    cmd = ["make", "-s", "--no-print-directory", "-C", str(FIRMWARE_DIR), f"BOARD={board}",
+           f"GEN={Path(gen).resolve()}", "print-OUT"]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError as exc:
+        raise EmulatorError("`make` not found: install it with `sudo apt-get install make`") from exc
+    if res.returncode != 0 or not res.stdout.strip():
+        raise EmulatorError(f"`{' '.join(cmd)}` failed: {res.stderr.strip()[-500:]}")
+    return FIRMWARE_DIR / res.stdout.strip()
+
+
+def program_path(board: str, program: str = "sd_firmware", *, gen: str | os.PathLike[str] | None = None) -> Path:
+    """Path of a built program: ``firmware/build/<board>/<program>[.elf]`` (another folder for ``gen``)."""
     suffix = "" if board == "posix" else ".elf"
-    return FIRMWARE_DIR / "build" / board / f"{program}{suffix}"
+    return _build_dir(board, gen) / f"{program}{suffix}"
 
 
-def build_firmware(board: str, program: str = "sd_firmware", *, timeout: float = 600.0) -> Path:
-    """Run ``make -C firmware BOARD=<board> <target>``; return the program path."""
+def build_firmware(board: str, program: str = "sd_firmware", *, timeout: float = 600.0,
+                   gen: str | os.PathLike[str] | None = None) -> Path:
+    """Run ``make -C firmware BOARD=<board> [GEN=<gen>] <target>``; return the program path.
+
+    ``gen``: the generated sources of another model (convert.quantize's --c-out folder) instead of
+    firmware/generated; they build in a folder of their own."""
     if program not in PROGRAMS:
         raise EmulatorError(f"unknown program {program!r}; known: {sorted(PROGRAMS)}")
     cmd = ["make", "-C", str(FIRMWARE_DIR), f"BOARD={board}", PROGRAMS[program]]
+    if gen is not None:
+        cmd.insert(-1, f"GEN={Path(gen).resolve()}")
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError as exc:
@@ -97,7 +119,7 @@ def build_firmware(board: str, program: str = "sd_firmware", *, timeout: float =
     if res.returncode != 0:
         tail = "\n".join((res.stdout + res.stderr).splitlines()[-25:])
         raise EmulatorError(f"`{' '.join(cmd)}` failed (status {res.returncode}):\n{tail}")
-    return program_path(board, program)
+    return program_path(board, program, gen=gen)
 
 
 class Emulator:
@@ -207,6 +229,7 @@ def start_emulator(
     exit_on_eof: bool = False,
     qemu: str = "qemu-system-arm",
     qemu_args: Sequence[str] = (),
+    gen: str | os.PathLike[str] | None = None,
 ) -> Emulator:
     """Start ``board`` and return an :class:`Emulator` (a context manager).
 
@@ -228,6 +251,10 @@ def start_emulator(
         posix only: pass ``--exit-on-eof`` (exit when the client closes).
     qemu_args : sequence of str
         Extra QEMU arguments (e.g. ``("-d", "guest_errors")``).
+    gen : path, optional
+        Build and run the firmware of another model: its generated sources
+        (``convert.quantize`` writes them to ``<model>/firmware``); default
+        firmware/generated, the released model.
     """
     if board not in BOARDS:
         raise EmulatorError(f"unknown board {board!r}; emulated boards: {', '.join(BOARDS)}")
@@ -239,9 +266,9 @@ def start_emulator(
         if not fw.exists():
             raise EmulatorError(f"firmware {fw} does not exist")
     elif build:
-        fw = build_firmware(board, program)
+        fw = build_firmware(board, program, gen=gen)
     else:
-        fw = program_path(board, program)
+        fw = program_path(board, program, gen=gen)
         if not fw.exists():
             target = PROGRAMS.get(program, "all")
             raise EmulatorError(

@@ -388,7 +388,7 @@ class FaultLink:
 
     def __init__(self, spec: FaultSpec, *, url: str | None = None, board: str | None = None, build: bool = True,
                  expected_clips: int | None = None, baudrate: int = 115200,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None, gen: str | Path | None = None) -> None:
         if (url is None) == (board is None):
             raise ValueError("give exactly one of url and board")
         if spec.restarts_board and board is None:
@@ -398,6 +398,7 @@ class FaultLink:
         self.url = url
         self.board = board
         self.build = build
+        self.gen = gen  # another model's generated sources (host.emulator.build_firmware)
         self.baudrate = baudrate
         self.say = say or (lambda msg: None)
         self.host_port = ""
@@ -445,7 +446,7 @@ class FaultLink:
             if self.board is not None:
                 from host.emulator import build_firmware, program_path
 
-                fw = build_firmware(self.board) if self.build else program_path(self.board)
+                fw = build_firmware(self.board, gen=self.gen) if self.build else program_path(self.board, gen=self.gen)
                 if not fw.exists():
                     raise FileNotFoundError(f"{fw} not found: build it with `make -C firmware BOARD={self.board}`")
                 # Restart from a private copy: the build folder may be rebuilt while we run.

@@ -477,8 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m host.listen",
         description="Stream a recording (any length) or the live microphone to a spoken-digit device as one "
-                    "unbroken stream and print each digit as the board reports it (time in seconds, digit, "
-                    "confidence), then the digit string. Exit status: 0 all good, 1 a check failed, 2 usage/connection error, "
+                    "unbroken stream and print each word as the board reports it (time in seconds, label: a digit for "
+                    "FSDD's model, confidence), then what it heard. Exit status: 0 all good, 1 a check failed, 2 usage/connection error, "
                     "130 interrupted.",
     )
     d = ap.add_argument_group("device")
@@ -529,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "match it, and --check runs it (default: %(default)s)")
     m.add_argument("--check", action="store_true",
                    help="also run the Python reference on the same samples; exit 1 unless the device's events "
-                        "are identical (digit, first and last sample, the ten int8 outputs)")
+                        "are identical (label, first and last sample, the int8 outputs)")
     o = ap.add_argument_group("output")
     o.add_argument("--report", metavar="FILE.json", default=None,
                    help="write the events, the reference's events, identical, the digit string and the cost "
@@ -587,8 +587,19 @@ def _save_wav(run: ListenRun, path_text: str) -> None:
          f"replay them with --wav {path}")
 
 
+def heard_line(report: dict[str, Any], none: str = "") -> str:
+    """"digits: 4071" for a digit model (FSDD's labels), else "heard: yes stop go" (the label names);
+    ``none`` stands for nothing heard."""
+    from train.labels import Labels
+
+    labels = Labels(tuple(report.get("labels") or Labels().names))
+    if all(labels.digit(i) is not None for i in range(len(labels))):
+        return f"digits: {report['digits'] or none}"
+    return f"heard: {' '.join(report.get('heard') or []) or none}"
+
+
 def _summary(report: dict[str, Any]) -> str:
-    lines = [f"digits: {report['digits'] or '(none)'}  ({len(report['events'])} event(s) in "
+    lines = [f"{heard_line(report, '(none)')}  ({len(report['events'])} event(s) in "
              f"{report['seconds']:.2f} s of audio, {report['frames']} frames)"]
     if report["identical"] is not None:
         lines.append("reference: " + ("identical events" if report["identical"] else "EVENTS DIFFER"))
@@ -647,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(_summary(report))
         _write_report(report, args)
         if run.attempts:
-            _out(f"digits: {report['digits']}")
+            _out(heard_line(report))
         return report["exit_status"]
 
     try:

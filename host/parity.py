@@ -128,30 +128,38 @@ class Clip:
     row: dict[str, Any] = field(default_factory=dict)
 
 
-def select_files(data_dir: Path, split: str, limit: int | None) -> list[Path]:
-    """WAV files of ``data_dir`` (or its recordings/) in ``split``.
+def select_files(data_dir: Path, split: str, limit: int | None, labels: Sequence[str] | None = None) -> list[tuple[Path, int | None]]:
+    """(WAV file, label index or None) of ``data_dir`` in ``split``.
 
-    FSDD-style names ``{digit}_{speaker}_{index}.wav`` belong to "test" when
-    index is 0-4 (the official split), else to "train"; other names have no
-    split and are always included. With ``limit``, that many files spread
-    evenly over the name-sorted list (so every digit is represented).
+    An FSDD folder (or its recordings/): names ``{digit}_{speaker}_{index}.wav``
+    belong to "test" when index is 0-4 (the official split), else to "train";
+    other names have no label and no split and are always included. A folder
+    per label (``DIR/<label>/*.wav``, train/data.py): its own split (lists, or
+    the speaker hash; "train" includes validation), labels numbered as in
+    ``labels`` (the model's). With ``limit``, that many files spread evenly over
+    the sorted list (so every label is represented).
     """
-    from train.data import OFFICIAL_TEST_INDICES, parse_name, recordings_dir
+    from train.data import OFFICIAL_TEST_INDICES, LAYOUT_FOLDERS, DatasetError, detect_layout, list_data, recordings_dir
 
-    folder = recordings_dir(Path(data_dir))
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: not a directory; pass --data-dir pointing at a folder of WAV files")
-    # every *.wav entry, so a directory, FIFO or broken link named like a recording becomes an input row
-    paths = sorted(q for q in folder.iterdir() if q.suffix.lower() == ".wav")
-    if not paths:
-        raise UsageError(f"{folder}: no .wav files; pass --data-dir pointing at a folder of WAV files")
+    folder = Path(data_dir)
+    fsdd_names = tuple(str(d) for d in range(10))
+    fsdd_folder = detect_layout(recordings_dir(folder)) != LAYOUT_FOLDERS
+    try:  # an FSDD-style folder checked with a model of other labels: its files are unlabelled clips
+        listing = list_data(folder, labels=None if fsdd_folder else labels, require_labels=False)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from exc
+    unlabelled = fsdd_folder and labels is not None and tuple(labels) != fsdd_names
+    index = {n: i for i, n in enumerate(listing.names)}
     keep = []
-    for q in paths:
-        parsed = parse_name(q.name)
-        if split == "all" or parsed is None or (parsed[2] in OFFICIAL_TEST_INDICES) == (split == "test"):
-            keep.append(q)
+    for e in listing.entries:
+        if listing.layout == LAYOUT_FOLDERS:
+            part = "test" if e.split == "test" else "train"
+        else:
+            part = None if e.index is None else ("test" if e.index in OFFICIAL_TEST_INDICES else "train")
+        if split == "all" or part is None or part == split:
+            keep.append((e.path, None if e.label is None or unlabelled else index[e.label]))
     if not keep:
-        raise UsageError(f"{folder}: none of {len(paths)} WAV files is in split {split!r}; try --split all")
+        raise UsageError(f"{listing.folder}: none of {len(listing.entries)} WAV files is in split {split!r}; try --split all")
     if limit is not None and limit < len(keep):
         idx = np.unique(np.linspace(0, len(keep) - 1, limit).round().astype(int))
         keep = [keep[i] for i in idx]
@@ -194,12 +202,9 @@ class ParityRun(DeviceSession):
         self.t_device = 0.0
 
     # -- clips -----------------------------------------------------------------
-    def add_files(self, files: Sequence[Path]) -> None:
-        from train.data import parse_name
-
-        for i, path in enumerate(files):
-            parsed = parse_name(path.name)
-            label = parsed[0] if parsed else None
+    def add_files(self, files: Sequence[tuple[Path, int | None]]) -> None:
+        """Clips to check: (file, label index into the model's labels, or None for an unlabelled file)."""
+        for i, (path, label) in enumerate(files):
             row = {"file": path.name, "label": label, "reference_label": None, "device_label": None, "error": None}
             self.clips.append(Clip(i, path, label, row=row))
 
@@ -578,11 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = ap.add_argument_group("data")
     s.add_argument("--data-dir", default=None, metavar="DIR",
                    help="folder of WAV files (or with recordings/); labels come from FSDD-style names "
-                        "{digit}_{speaker}_{index}.wav, other files are checked without a label "
-                        "(default: FSDD via $FSDD_DIR or the cache)")
+                        "{digit}_{speaker}_{index}.wav, other files are checked without a label; or a folder per "
+                        "label, DIR/<label>/*.wav (default: FSDD via $FSDD_DIR or the cache)")
     s.add_argument("--split", choices=SPLITS, default="test",
-                   help="FSDD files to use: test = official indices 0-4 (default: %(default)s); "
-                        "files with other names are always used")
+                   help="files to use: test = FSDD's official takes 0-4, or a folder per label's test split "
+                        "(default: %(default)s); FSDD-folder files with other names are always used")
     s.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="check only N clips, spread evenly over the sorted files (default: all)")
     m = ap.add_argument_group("reference")
@@ -702,7 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.data_dir_resolved = resolve_data_dir(args.data_dir)
         except DatasetError as exc:
             raise UsageError(str(exc)) from exc
-        files = select_files(args.data_dir_resolved, args.split, args.limit)
+        files = select_files(args.data_dir_resolved, args.split, args.limit, reference.labels.names)
         run = ParityRun(args, reference, _say)
         run.add_files(files)
         with ExitStack() as stack:

@@ -15,14 +15,15 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 HEADER_SIZE = 6
 CRC_SIZE = 4
 MAX_PAYLOAD = 1400
 MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
 MAX_AUDIO_SAMPLES = 512
 INPUT_SIZE = 1280
-OUTPUT_SIZE = 10
+#: Model outputs (labels) at most; the device's count is INFO's output_size (its labels.json).
+MAX_OUTPUTS = 32
 RESPONSE_BIT = 0x80
 
 AUDIO_BEGIN = 0x01
@@ -35,27 +36,27 @@ STREAM_ENDED = 0x01
 STREAM_REPLAYED = 0x02
 #: STREAM request flag: the chunk's samples are G.711 mu-law bytes (train/mulaw.py), one per sample.
 STREAM_MULAW = 0x04
-#: STREAM event digit meaning "rejected": the top-1 output did not lead the runner-up by the margin.
+#: STREAM event label meaning "rejected": the top-1 output did not lead the runner-up by the margin.
 STREAM_REJECTED = 0xFF
 #: Events one STREAM acknowledgement can carry (the device's queue, SD_STREAM_QUEUE).
 STREAM_QUEUE = 2
 STREAM_REQ_FIXED = 16
 STREAM_RSP_FIXED = 46
-STREAM_EVENT_SIZE = 27
+STREAM_EVENT_HEAD = 17  # then the K outputs
 
 _HEADER = struct.Struct("<BBHH")
 _AUDIO_REQ = struct.Struct("<IIBBH")
 _AUDIO_RSP = struct.Struct("<II")
 _CLASSIFY_REQ = struct.Struct("<IBB")
-_CLASSIFY_RSP = struct.Struct("<IBBIQQQ10sI")  # 48 bytes (input CRC-32 last), then 1280 features if flagged
-_INFER_RSP = struct.Struct("<BBQQQ10sI")  # 40 bytes
-_INFO_RSP = struct.Struct("<BBHHHHI32s32s32s")  # 110 bytes, then 3 length-prefixed strings
+_CLASSIFY_RSP = struct.Struct("<IBBIQQQI")  # 38 bytes (input CRC-32 last), then K outputs, then 1280 features if flagged
+_INFER_RSP = struct.Struct("<BBQQQI")  # 30 bytes, then K outputs
+_INFO_RSP = struct.Struct("<BBHHHHI32s32s32s32s")  # 142 bytes, then 3 length-prefixed strings
 _FEATURES_REQ = struct.Struct("<IHH")  # 8 bytes; the response repeats them, then n bytes
 _TENSOR_REQ = struct.Struct("<HH")  # 4 bytes, then n bytes; the response repeats them
 _STATS_RSP = struct.Struct("<IIIIIIHH")  # 28 bytes
 _STREAM_REQ = struct.Struct("<IQBBH")  # 16 bytes, then n int16 samples
 _STREAM_RSP = struct.Struct("<IQIBBHHQQQ")  # 46 bytes, then count events
-_STREAM_EVENT = struct.Struct("<BQQ10s")  # 27 bytes
+_STREAM_EVENT = struct.Struct("<BQQ")  # 17 bytes, then K outputs
 
 
 class MsgType(enum.IntEnum):
@@ -309,6 +310,8 @@ class Info:
     cost_unit: str
     frontend_version: int = 1
     """The device's front end: 2 integer (train/intfront.py), 1 float (INFO's byte 1 was reserved, 0, before v2)."""
+    labels_sha256: str = ""
+    """SHA-256 of the model's label names (train.labels.Labels.sha256); output_size is their count."""
 
 
 @dataclass(frozen=True)
@@ -353,8 +356,8 @@ class Result:
     """CLASSIFY or INFER response.
 
     Attributes:
-        label: index of the first largest output, 0..9.
-        output: OUTPUT_SIZE signed int8 scores.
+        label: index of the first largest output, 0 .. K - 1.
+        output: the K signed int8 scores (K = INFO's output_size, one per label).
         features: INPUT_SIZE bytes of the int8 input tensor (two's complement),
             or None when not requested, INFER, or a replayed CLASSIFY.
         n_samples: samples in the clip (0 for INFER).
@@ -381,9 +384,10 @@ class StreamEvent:
     """One utterance the device decided in a stream.
 
     Attributes:
-        digit: 0..9, or None when rejected (STREAM_REJECTED on the wire).
+        digit: the top-1 output's index, 0 .. K - 1 (a label index: a digit for FSDD's labels), or
+            None when rejected (STREAM_REJECTED on the wire).
         start, end: the utterance's first and last sample, counted from the stream's first.
-        output: OUTPUT_SIZE signed int8 scores of the model on its window.
+        output: the K signed int8 scores of the model on its window.
     """
 
     digit: int | None
@@ -472,20 +476,34 @@ def build_stream(stream_id: int, offset: int, samples: bytes, *, begin: bool = F
     return _STREAM_REQ.pack(stream_id, offset, flags, 0, n) + samples
 
 
-def parse_stream_ack(payload: bytes) -> StreamAck:
-    """STREAM response payload -> StreamAck."""
+def _check_outputs(n_outputs: int) -> None:
+    if not 2 <= n_outputs <= MAX_OUTPUTS:
+        raise ProtocolError(f"a model with {n_outputs} outputs (the protocol carries 2 .. {MAX_OUTPUTS})")
+
+
+def stream_event_size(n_outputs: int) -> int:
+    """Bytes of one STREAM event for a model with ``n_outputs`` outputs."""
+    return _STREAM_EVENT.size + n_outputs
+
+
+def parse_stream_ack(payload: bytes, n_outputs: int) -> StreamAck:
+    """STREAM response payload -> StreamAck; ``n_outputs``: INFO's output_size."""
+    _check_outputs(n_outputs)
     if len(payload) < _STREAM_RSP.size:
         raise ProtocolError(f"STREAM response of {len(payload)} bytes")
     sid, received, total, flags, count, frames, lost, fe, lstm, head = _STREAM_RSP.unpack_from(payload)
-    _expect_len(payload, _STREAM_RSP.size + count * _STREAM_EVENT.size, "STREAM response")
+    size = stream_event_size(n_outputs)
+    _expect_len(payload, _STREAM_RSP.size + count * size, "STREAM response")
     if count > STREAM_QUEUE:
         raise ProtocolError(f"STREAM response with {count} events (the queue holds {STREAM_QUEUE})")
     events = []
     for i in range(count):
-        digit, start, end, out = _STREAM_EVENT.unpack_from(payload, _STREAM_RSP.size + i * _STREAM_EVENT.size)
-        if digit != STREAM_REJECTED and digit >= OUTPUT_SIZE:
-            raise ProtocolError(f"STREAM event digit {digit}")
-        events.append(StreamEvent(None if digit == STREAM_REJECTED else digit, start, end, _signed(out)))
+        at = _STREAM_RSP.size + i * size
+        label, start, end = _STREAM_EVENT.unpack_from(payload, at)
+        if label != STREAM_REJECTED and label >= n_outputs:
+            raise ProtocolError(f"STREAM event label {label} (the model has {n_outputs} outputs)")
+        out = payload[at + _STREAM_EVENT.size : at + size]
+        events.append(StreamEvent(None if label == STREAM_REJECTED else label, start, end, _signed(out)))
     return StreamAck(sid, received, total, bool(flags & STREAM_ENDED), bool(flags & STREAM_REPLAYED), tuple(events),
                      frames, lost, {"frontend": fe, "lstm": lstm, "head": head})
 
@@ -554,7 +572,7 @@ def parse_info(payload: bytes) -> Info:
     """INFO response payload -> Info."""
     if len(payload) < _INFO_RSP.size + 3:
         raise ProtocolError(f"INFO payload of {len(payload)} bytes")
-    version, fe_version, max_payload, max_samples, in_size, out_size, rate, model, fe, st = _INFO_RSP.unpack_from(payload)
+    version, fe_version, max_payload, max_samples, in_size, out_size, rate, model, fe, st, lab = _INFO_RSP.unpack_from(payload)
     strings: list[str] = []
     pos = _INFO_RSP.size
     for _ in range(3):
@@ -565,7 +583,7 @@ def parse_info(payload: bytes) -> Info:
     if pos != len(payload):
         raise ProtocolError(f"INFO payload has {len(payload) - pos} extra bytes")
     return Info(version, max_payload, max_samples, in_size, out_size, rate, model.hex(), fe.hex(), st.hex(), *strings,
-                frontend_version=fe_version or 1)
+                frontend_version=fe_version or 1, labels_sha256=lab.hex())
 
 
 def parse_stats(payload: bytes) -> Stats:
@@ -580,22 +598,31 @@ def parse_audio_ack(payload: bytes) -> AudioAck:
     return AudioAck(*_AUDIO_RSP.unpack(payload))
 
 
-def parse_classify(payload: bytes) -> Result:
-    """CLASSIFY response payload -> Result."""
-    if len(payload) < _CLASSIFY_RSP.size:
+def parse_classify(payload: bytes, n_outputs: int) -> Result:
+    """CLASSIFY response payload -> Result; ``n_outputs``: INFO's output_size."""
+    _check_outputs(n_outputs)
+    fixed = _CLASSIFY_RSP.size + n_outputs
+    if len(payload) < fixed:
         raise ProtocolError(f"CLASSIFY response of {len(payload)} bytes")
-    clip, label, flags, n, fe, lstm, head, out, crc = _CLASSIFY_RSP.unpack_from(payload)
+    clip, label, flags, n, fe, lstm, head, crc = _CLASSIFY_RSP.unpack_from(payload)
+    out = payload[_CLASSIFY_RSP.size : fixed]
     has_features = bool(flags & RESULT_FEATURES)
-    _expect_len(payload, _CLASSIFY_RSP.size + (INPUT_SIZE if has_features else 0), "CLASSIFY response")
-    features = payload[_CLASSIFY_RSP.size :] if has_features else None
+    _expect_len(payload, fixed + (INPUT_SIZE if has_features else 0), "CLASSIFY response")
+    if label >= n_outputs:
+        raise ProtocolError(f"CLASSIFY label {label} (the model has {n_outputs} outputs)")
+    features = payload[fixed:] if has_features else None
     if features is not None and zlib.crc32(features) != crc:
         raise CrcError("CLASSIFY features do not match their CRC-32")
     cost = {"frontend": fe, "lstm": lstm, "head": head}
     return Result(label, _signed(out), features, n, cost, clip, bool(flags & RESULT_REPLAYED), crc)
 
 
-def parse_infer(payload: bytes) -> Result:
-    """INFER response payload -> Result."""
-    _expect_len(payload, _INFER_RSP.size, "INFER response")
-    label, _, fe, lstm, head, out, crc = _INFER_RSP.unpack(payload)
+def parse_infer(payload: bytes, n_outputs: int) -> Result:
+    """INFER response payload -> Result; ``n_outputs``: INFO's output_size."""
+    _check_outputs(n_outputs)
+    _expect_len(payload, _INFER_RSP.size + n_outputs, "INFER response")
+    label, _, fe, lstm, head, crc = _INFER_RSP.unpack_from(payload)
+    out = payload[_INFER_RSP.size :]
+    if label >= n_outputs:
+        raise ProtocolError(f"INFER label {label} (the model has {n_outputs} outputs)")
     return Result(label, _signed(out), None, 0, {"frontend": fe, "lstm": lstm, "head": head}, input_crc=crc)

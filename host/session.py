@@ -409,8 +409,10 @@ class DeviceSession:
                                  "match": info.protocol_version == p.PROTOCOL_VERSION},
             "sample_rate": {"device": info.sample_rate, "reference": cfg.sr, "match": info.sample_rate == cfg.sr},
             "tensor_sizes": {"device": [info.input_size, info.output_size],
-                             "reference": [int(np.prod(ref.input_shape)), p.OUTPUT_SIZE],
-                             "match": (info.input_size, info.output_size) == (int(np.prod(ref.input_shape)), p.OUTPUT_SIZE)},
+                             "reference": [int(np.prod(ref.input_shape)), len(ref.labels)],
+                             "match": (info.input_size, info.output_size) == (int(np.prod(ref.input_shape)), len(ref.labels))},
+            "labels_sha256": {"device": info.labels_sha256, "reference": ref.labels.sha256(),
+                              "match": info.labels_sha256 == ref.labels.sha256()},
         }
         problems = []
         if not self.checks["protocol_version"]["match"]:
@@ -425,6 +427,12 @@ class DeviceSession:
         if not self.checks["tensor_sizes"]["match"]:
             problems.append(f"tensor sizes differ: device in/out {info.input_size}/{info.output_size}, "
                             f"reference {self.checks['tensor_sizes']['reference']}")
+        if not self.checks["labels_sha256"]["match"]:
+            problems.append(
+                f"label lists differ: the device's firmware has {info.output_size} labels (SHA-256 "
+                f"{info.labels_sha256}), the model folder's labels.json has {len(ref.labels)}: "
+                f"{', '.join(ref.labels.names)} (SHA-256 {ref.labels.sha256()}); flash firmware built from "
+                f"this model folder, or pass --model with the folder the firmware was built from")
         front_end = self.needs_front_end
         for name, what in (("frontend_sha256", "front-end config SHA-256"), ("sample_rate", "sample rate")):
             c = self.checks[name]
@@ -501,7 +509,7 @@ class DeviceSession:
                     raise DeviceLost(f"{self.args.port} vanished and did not come back ({exc})") from exc
                 time.sleep(0.2)
         info = None
-        for _ in range(REOPEN_INFO_ROUNDS):  # a noisy line may damage INFO (110 bytes) a few times
+        for _ in range(REOPEN_INFO_ROUNDS):  # a noisy line may damage INFO (142 bytes and 3 strings) a few times
             try:
                 info = dev.info()
                 break
@@ -563,6 +571,49 @@ class DeviceSession:
 
 
 
+def _header_define(path: Path, name: str) -> str | None:
+    import re
+
+    try:
+        m = re.search(rf'#define {name} "([0-9a-fA-F]{{64}})"', path.read_text())
+    except OSError:
+        return None
+    return m[1].lower() if m else None
+
+
+def firmware_sources(model_dir: str | Path, say: Callable[[str], None] | None = None) -> Path | None:
+    """The generated C an emulated board is built from for ``model_dir``: None (firmware/generated, the
+    release) when that holds this model, else the model folder's own (convert.quantize writes it to
+    ``<model>/firmware``). Picked by the model's SHA-256 and its labels' hash, so a board never runs
+    another model than the one the host checks against; UsageError when no sources hold it."""
+    import hashlib
+
+    from convert.quantize import C_SUBDIR, FIRMWARE_GENERATED
+    from train.labels import Labels
+
+    model_dir = Path(model_dir)
+    tflite = model_dir / "model_int8.tflite"
+    if not tflite.is_file():
+        return None  # the reference's own loading says what is missing
+    sha = hashlib.sha256(tflite.read_bytes()).hexdigest()
+    try:
+        labels = Labels.load(model_dir).sha256()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    tried = []
+    for gen in (FIRMWARE_GENERATED, model_dir / C_SUBDIR):
+        have = (_header_define(gen / "sd_model_graph.h", "SD_MODEL_SHA256"),
+                _header_define(gen / "sd_labels.h", "SD_LABELS_SHA256"))
+        if have == (sha, labels):
+            if gen != FIRMWARE_GENERATED and say is not None:
+                say(f"firmware: building {model_dir}'s own generated sources ({gen})")
+            return None if gen == FIRMWARE_GENERATED else gen.resolve()
+        tried.append(f"{gen}: model {(have[0] or 'none')[:16]}, labels {(have[1] or 'none')[:16]}")
+    raise UsageError(f"no generated firmware sources hold {model_dir}'s model (SHA-256 {sha[:16]}, labels "
+                     f"{labels[:16]}); tried " + "; ".join(tried) +
+                     f". Run `python -m convert.quantize --model {model_dir}` (it writes {model_dir / C_SUBDIR})")
+
+
 def open_link(stack: ExitStack, args: argparse.Namespace, board: str | None, say: Callable[[str], None],
               expected_clips: int = 1) -> tuple[str, Any, Any]:
     """Start what ``--port`` (and ``--faults``) ask for inside ``stack``: the fault-injecting proxy,
@@ -577,7 +628,8 @@ def open_link(stack: ExitStack, args: argparse.Namespace, board: str | None, say
         try:
             spec = FaultSpec.parse(args.faults)
             link = FaultLink(spec, url=None if board else args.port, board=board,
-                             expected_clips=expected_clips, baudrate=args.baud, say=say)
+                             expected_clips=expected_clips, baudrate=args.baud, say=say,
+                             gen=firmware_sources(args.model, say) if board else None)
         except FaultSpecError as exc:
             raise UsageError(f"--faults {args.faults}: {exc}") from exc
         say(f"starting the fault-injecting link to {args.port} ...")
@@ -591,7 +643,7 @@ def open_link(stack: ExitStack, args: argparse.Namespace, board: str | None, say
 
         say(f"building and starting the emulated {board} board ...")
         try:
-            emu = stack.enter_context(start_emulator(board, build=True))
+            emu = stack.enter_context(start_emulator(board, build=True, gen=firmware_sources(args.model, say)))
         except EmulatorError as exc:
             raise UsageError(f"--port {args.port}: {exc}") from exc
         return emu.port, emu, None

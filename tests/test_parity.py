@@ -101,7 +101,7 @@ class FakeDevice:
     """Speaks the current protocol version over TCP, computing with ``ref``.
 
     Args:
-        model_sha / frontend_sha: what INFO reports (default: the reference's).
+        model_sha / frontend_sha / labels_sha: what INFO reports (default: the reference's).
         feature_fault(clip_id, features) / output_fault(n, output): alter results
             (n counts INFER requests from 1; output faults apply to CLASSIFY too
             when ``fault_classify``).
@@ -121,6 +121,7 @@ class FakeDevice:
         self.model_sha = opts.pop("model_sha", ref.sha256)
         self.frontend_sha = opts.pop("frontend_sha", ref.cfg.sha256())
         self.frontend_version = opts.pop("frontend_version", ref.cfg.version)  # INFO byte 1 (0 before v2 meant v1)
+        self.labels_sha = opts.pop("labels_sha", ref.labels.sha256())
         self.feature_fault: Fault | None = opts.pop("feature_fault", None)
         self.output_fault: Fault | None = opts.pop("output_fault", None)
         self.error_clips = set(opts.pop("error_clips", ()))
@@ -204,10 +205,11 @@ class FakeDevice:
             strings = b"".join(bytes([len(s)]) + s for s in (b"0.1.0", b"fake", b"ticks"))
             from train.stream import DEFAULT_STREAM
 
-            payload = struct.pack("<BBHHHHI32s32s32s", p.PROTOCOL_VERSION, self.frontend_version, p.MAX_PAYLOAD,
+            payload = struct.pack("<BBHHHHI32s32s32s32s", p.PROTOCOL_VERSION, self.frontend_version, p.MAX_PAYLOAD,
                                   p.MAX_AUDIO_SAMPLES,
-                                  p.INPUT_SIZE, p.OUTPUT_SIZE, 8000, bytes.fromhex(self.model_sha),
-                                  bytes.fromhex(self.frontend_sha), bytes.fromhex(DEFAULT_STREAM.sha256()))
+                                  p.INPUT_SIZE, len(self.ref.labels), 8000, bytes.fromhex(self.model_sha),
+                                  bytes.fromhex(self.frontend_sha), bytes.fromhex(DEFAULT_STREAM.sha256()),
+                                  bytes.fromhex(self.labels_sha))
             return self._frame(req, payload + strings)
         if req.type == p.MsgType.RESET:
             self.clip = self.classified = None
@@ -235,7 +237,7 @@ class FakeDevice:
                 out = np.asarray(self.ref.infer(x), np.int8)
             if self.output_fault:
                 out = self.output_fault(self.counts["INFER"], out.copy())
-            payload = struct.pack("<BBQQQ10sI", int(np.argmax(out)), 0, 0, 5000, 50, out.tobytes(), zlib.crc32(x.tobytes()))
+            payload = struct.pack("<BBQQQI", int(np.argmax(out)), 0, 0, 5000, 50, zlib.crc32(x.tobytes())) + out.tobytes()
             return self._frame(req, payload)
         return self._error(req, p.ErrorCode.UNKNOWN_TYPE, "unknown")
 
@@ -277,8 +279,8 @@ class FakeDevice:
             time.sleep(self.classify_delay)
         want = flags & p.CLASSIFY_WANT_FEATURES
         self.tensor, self.classified = bytearray(feats.tobytes()), clip_id
-        payload = struct.pack("<IBBIQQQ10sI", clip_id, int(np.argmax(out)), p.RESULT_FEATURES if want else 0,
-                              len(x), 3 * len(x), 5000, 50, out.tobytes(), zlib.crc32(feats.tobytes()))
+        payload = struct.pack("<IBBIQQQI", clip_id, int(np.argmax(out)), p.RESULT_FEATURES if want else 0,
+                              len(x), 3 * len(x), 5000, 50, zlib.crc32(feats.tobytes())) + out.tobytes()
         answer = self._frame(req, payload + (feats.tobytes() if want else b""))
         if self.vanish_after_classify is not None and self.counts["CLASSIFY"] >= self.vanish_after_classify:
             self._stop = True
@@ -342,7 +344,7 @@ def test_feature_stats_and_diffs() -> None:
 def test_select_files_split_and_limit(tmp_path: Path) -> None:
     for name in ["0_a_0.wav", "0_a_5.wav", "1_a_4.wav", "2_b_10.wav", "mine.wav", "notes.txt"]:
         (tmp_path / name).write_bytes(b"x")
-    names = lambda split, limit=None: [q.name for q in parity.select_files(tmp_path, split, limit)]  # noqa: E731
+    names = lambda split, limit=None: [q.name for q, _ in parity.select_files(tmp_path, split, limit)]  # noqa: E731
     assert names("test") == ["0_a_0.wav", "1_a_4.wav", "mine.wav"]
     assert names("train") == ["0_a_5.wav", "2_b_10.wav", "mine.wav"]
     assert len(names("all")) == 5 and names("all", 2) == ["0_a_0.wav", "mine.wav"]
@@ -351,6 +353,19 @@ def test_select_files_split_and_limit(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(parity.UsageError, match="no .wav files"):
         parity.select_files(tmp_path / "empty", "test", None)
+    # labels: the FSDD digit, None for another name; with a model of other labels every file is unlabelled
+    assert [lab for _, lab in parity.select_files(tmp_path, "test", None)] == [0, 1, None]
+    assert [lab for _, lab in parity.select_files(tmp_path, "test", None, ("yes", "no"))] == [None, None, None]
+    # a folder per label: its own test split, labels numbered in the model's order
+    words = tmp_path / "words"
+    for w in ("yes", "no"):
+        for spk in ("ann", "bob"):
+            (words / w).mkdir(parents=True, exist_ok=True)
+            (words / w / f"{spk}_nohash_0.wav").write_bytes(b"x")
+    (words / "testing_list.txt").write_text("yes/ann_nohash_0.wav\nno/ann_nohash_0.wav\n")
+    got = [(q.parent.name, q.name, lab) for q, lab in parity.select_files(words, "test", None, ("yes", "no"))]
+    assert got == [("yes", "ann_nohash_0.wav", 0), ("no", "ann_nohash_0.wav", 1)]
+    assert len(parity.select_files(words, "train", None, ("yes", "no"))) == 2
 
 
 def test_emulator_port_names() -> None:
@@ -594,6 +609,19 @@ def test_model_hash_mismatch_refuses(capsys, fake, model_dir, clips_dir, tmp_pat
     assert kind == "failure" and msg == f"model_sha256 differs: device {'ab' * 32}, reference {dev.ref.sha256}"
     kind, msg, _ = j["cases"]["checks/run"]
     assert kind == "error" and "aborted: refusing to run" in msg
+
+
+def test_label_list_mismatch_refuses(capsys, fake, model_dir, clips_dir) -> None:
+    """A device whose firmware was built with another label list (INFO's labels hash) is refused,
+    with both lists named: its outputs would be read under the wrong names."""
+    from train.labels import Labels
+
+    other = Labels(tuple("0123456789")[:-1] + ("nine",))
+    dev = fake(labels_sha=other.sha256())
+    status, summary, err = run_parity(capsys, "--port", dev.url, "--model", str(model_dir), "--data-dir", str(clips_dir))
+    assert status == 2 and "label lists differ" in err
+    assert other.sha256() in err and dev.ref.labels.sha256() in err and "0, 1, 2" in err
+    assert dev.counts["AUDIO"] == dev.counts["INFER"] == 0
 
 
 def test_frontend_mismatch_refuses_end_to_end_only(capsys, fake, model_dir, clips_dir) -> None:

@@ -37,7 +37,7 @@ CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}
 CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
-WORKED_FRAME = bytes.fromhex("06 04 01 01 02 03 01 02 11 05 43 b6 89 88 00")
+WORKED_FRAME = bytes.fromhex("06 05 01 01 02 03 01 02 11 01 04 a2 f2 9f 00")
 
 
 # ---- Python codec ---------------------------------------------------------------
@@ -86,8 +86,8 @@ def test_worked_example() -> None:
 
 def test_docs_examples_match_the_code() -> None:
     doc = (ROOT / "docs" / "protocol.md").read_text()
-    assert "on wire    06 04 01 01 02 03 | 01 | 02 11 | 05 43 b6 89 88 | 00" in doc
-    assert WORKED_FRAME.hex(" ") == "06 04 01 01 02 03 01 02 11 05 43 b6 89 88 00"
+    assert "on wire    06 05 01 01 02 03 | 01 | 02 11 | 01 | 04 a2 f2 9f | 00" in doc
+    assert WORKED_FRAME.hex(" ") == "06 05 01 01 02 03 01 02 11 01 04 a2 f2 9f 00"
     info = p.encode_frame(p.Frame(p.MsgType.INFO, 1), leading_delimiter=True)
     assert f"on wire    {info.hex(' ')}" in doc
     err = p.cobs_decode(p.encode_frame(p.Frame(p.MsgType.ERROR, 1, bytes([8, 0x11]) + b"no open clip"))[:-1])
@@ -111,16 +111,16 @@ def test_constants_agree_with_the_c_header() -> None:
         "SD_PROTO_VERSION": p.PROTOCOL_VERSION, "SD_PROTO_HEADER_SIZE": p.HEADER_SIZE,
         "SD_PROTO_CRC_SIZE": p.CRC_SIZE, "SD_PROTO_MAX_PAYLOAD": p.MAX_PAYLOAD,
         "SD_PROTO_MAX_SAMPLES": p.MAX_AUDIO_SAMPLES, "SD_PROTO_INPUT_SIZE": p.INPUT_SIZE,
-        "SD_PROTO_OUTPUT_SIZE": p.OUTPUT_SIZE, "SD_MSG_RESPONSE": p.RESPONSE_BIT,
+        "SD_PROTO_MAX_OUTPUTS": p.MAX_OUTPUTS, "SD_MSG_RESPONSE": p.RESPONSE_BIT,
         "SD_AUDIO_BEGIN": p.AUDIO_BEGIN, "SD_CLASSIFY_WANT_FEATURES": p.CLASSIFY_WANT_FEATURES,
         "SD_RESULT_FEATURES": p.RESULT_FEATURES, "SD_RESULT_REPLAYED": p.RESULT_REPLAYED,
         "SD_AUDIO_REQ_FIXED": p.AUDIO_REQ_FIXED, "SD_STATS_RSP_SIZE": p._STATS_RSP.size,
-        "SD_INFO_RSP_FIXED": p._INFO_RSP.size, "SD_CLASSIFY_RSP_FIXED": p._CLASSIFY_RSP.size,
-        "SD_INFER_RSP_SIZE": p._INFER_RSP.size, "SD_AUDIO_RSP_SIZE": p._AUDIO_RSP.size,
+        "SD_INFO_RSP_FIXED": p._INFO_RSP.size, "SD_CLASSIFY_RSP_HEAD": p._CLASSIFY_RSP.size,
+        "SD_INFER_RSP_HEAD": p._INFER_RSP.size, "SD_AUDIO_RSP_SIZE": p._AUDIO_RSP.size,
         "SD_STREAM_BEGIN": p.STREAM_BEGIN, "SD_STREAM_END": p.STREAM_END, "SD_STREAM_ENDED": p.STREAM_ENDED,
         "SD_STREAM_REPLAYED": p.STREAM_REPLAYED, "SD_STREAM_REJECTED": p.STREAM_REJECTED,
         "SD_STREAM_QUEUE": p.STREAM_QUEUE, "SD_STREAM_REQ_FIXED": p._STREAM_REQ.size,
-        "SD_STREAM_RSP_FIXED": p._STREAM_RSP.size, "SD_STREAM_EVENT_SIZE": p._STREAM_EVENT.size,
+        "SD_STREAM_RSP_FIXED": p._STREAM_RSP.size, "SD_STREAM_EVENT_HEAD": p.STREAM_EVENT_HEAD,
     }
     pairs.update({f"SD_MSG_{t.name}": int(t) for t in p.MsgType})
     pairs.update({f"SD_ERR_{e.name}": int(e) for e in p.ErrorCode})
@@ -292,10 +292,15 @@ def stub_features(x: np.ndarray) -> np.ndarray:
     return np.array([((acc >> (i % 24)) + i) & 0xFF for i in range(p.INPUT_SIZE)], dtype=np.uint8).view(np.int8)
 
 
+#: The stub firmware's label count (firmware/tests/protocol/sd_labels.h): 12, not FSDD's 10, so
+#: every message is tested with an output count other than the release's.
+STUB_OUTPUTS = 12
+
+
 def stub_model(features: np.ndarray) -> tuple[np.ndarray, int]:
     """firmware/tests/protocol/stub_model.c, in Python: (output, cost.lstm)."""
     u = features.view(np.uint8).astype(np.int64)
-    out = np.array([u[k :: p.OUTPUT_SIZE].sum() & 0xFF for k in range(p.OUTPUT_SIZE)], dtype=np.uint8).view(np.int8)
+    out = np.array([u[k :: STUB_OUTPUTS].sum() & 0xFF for k in range(STUB_OUTPUTS)], dtype=np.uint8).view(np.int8)
     return out, 1000 + int(u[0])
 
 
@@ -328,7 +333,8 @@ def test_device_info_ping(dev: Device) -> None:
     info = dev.info()
     assert info.protocol_version == p.PROTOCOL_VERSION
     assert (info.max_payload, info.max_audio_samples) == (p.MAX_PAYLOAD, p.MAX_AUDIO_SAMPLES)
-    assert (info.input_size, info.output_size, info.sample_rate) == (1280, 10, 8000)
+    assert (info.input_size, info.output_size, info.sample_rate) == (1280, STUB_OUTPUTS, 8000)
+    assert info.labels_sha256 == "3c" * 32 and dev.n_outputs == STUB_OUTPUTS
     assert info.model_sha256 == "00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210"
     assert info.frontend_sha256 == "a5" * 32
     assert info.stream_sha256 == "5a" * 32
@@ -354,6 +360,7 @@ def test_device_stats_and_receive_window(dev: Device) -> None:
     assert s1.frames_bad == s0.frames_bad
     assert dev.rx_window == 64 and dev.max_chunk_samples == p.audio_samples_for_window(64) == 19
     x = np.random.default_rng(3).integers(-32768, 32768, size=200, dtype=np.int16)
+    dev.info()  # the output count; a Device that has not asked asks INFO before its first CLASSIFY
     sent: list[int] = []
     write = dev._ser.write
     dev._ser.write = lambda data: sent.append(len(data)) or write(data)  # type: ignore[method-assign]
@@ -602,17 +609,22 @@ def test_stream_messages_encode_decode() -> None:
     ev = struct.pack("<BQQ10s", 4, 2**33, 2**33 + 99, bytes([0x80, 0x7F] + [0] * 8))
     rej = struct.pack("<BQQ10s", p.STREAM_REJECTED, 5, 6, bytes(10))
     payload = struct.pack("<IQIBBHHQQQ", 7, 2**40, 12, p.STREAM_ENDED, 2, 2, 0, 11, 22, 33) + ev + rej
-    ack = p.parse_stream_ack(payload)
+    ack = p.parse_stream_ack(payload, 10)
     assert (ack.stream_id, ack.received, ack.events_total, ack.ended, ack.replayed) == (7, 2**40, 12, True, False)
     assert (ack.frames, ack.lost, ack.cost) == (2, 0, {"frontend": 11, "lstm": 22, "head": 33})
     assert ack.events == (p.StreamEvent(4, 2**33, 2**33 + 99, (-128, 127) + (0,) * 8),
                           p.StreamEvent(None, 5, 6, (0,) * 10))
     with pytest.raises(p.ProtocolError):
-        p.parse_stream_ack(payload[:-1])  # an event cut short
+        p.parse_stream_ack(payload[:-1], 10)  # an event cut short
     with pytest.raises(p.ProtocolError):  # more events than the queue holds
-        p.parse_stream_ack(payload[:17] + b"\x03" + payload[18:] + rej)
+        p.parse_stream_ack(payload[:17] + b"\x03" + payload[18:] + rej, 10)
     with pytest.raises(p.ProtocolError):
-        p.parse_stream_ack(payload[:46] + b"\x0a" + payload[47:])  # digit 10
+        p.parse_stream_ack(payload[:46] + b"\x0a" + payload[47:], 10)  # label 10 of a 10-output model
+    with pytest.raises(p.ProtocolError):  # the same bytes read for a 12-output model: the sizes disagree
+        p.parse_stream_ack(payload, 12)
+    ev12 = struct.pack("<BQQ12s", 11, 1, 2, bytes(range(12)))  # label 11 exists with 12 outputs
+    ack12 = p.parse_stream_ack(payload[:17] + b"\x01" + payload[18:46] + ev12, 12)
+    assert ack12.events == (p.StreamEvent(11, 1, 2, tuple(range(12))),)
     assert p.stream_samples_for_window(0) == p.MAX_AUDIO_SAMPLES
     assert p.wire_size(16 + 2 * p.stream_samples_for_window(64)) <= 64 < p.wire_size(
         16 + 2 * (p.stream_samples_for_window(64) + 1))
@@ -649,8 +661,8 @@ def test_device_stream_resent_chunk_is_not_applied_twice(dev: Device) -> None:
     for off in range(0, len(x), 512):
         part = np.ascontiguousarray(x[off : off + 512], "<i2").tobytes()
         payload = p.build_stream(9, off, part, begin=off == 0, end=off + 512 >= len(x))
-        first = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload))
-        again = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload))
+        first = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload), dev.outputs())
+        again = p.parse_stream_ack(dev.request(p.MsgType.STREAM, payload), dev.outputs())
         if off == 0:  # a resent BEGIN restarts the stream: the same state, not a replay
             assert not again.replayed and again == first
         else:
@@ -763,7 +775,7 @@ def test_device_features_in_parts_and_replayed_classify(dev: Device) -> None:
     seq = dev.seq
     dev.seq = seq - 1
     payload = dev.request(p.MsgType.CLASSIFY, p.build_classify(81, want_features=True))
-    r = p.parse_classify(payload)
+    r = p.parse_classify(payload, dev.outputs())
     assert r.replayed and r.features is None and r.input_crc == zlib.crc32(want.tobytes())
     assert dev.read_features(81, r.input_crc, 300) == want.tobytes()
     with pytest.raises(p.DeviceError) as e:

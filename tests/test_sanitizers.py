@@ -85,7 +85,7 @@ def test_stub_device_session_sanitized():
     assert [(f.seq, f.type) for f in got] == [(1, 0x82), (2, 0x81), (3, 0x90), (4, 0x90), (4, 0x90), (5, 0x91),
                                               (5, 0x91), (6, 0x92), (7, 0xFF)]
     assert p.parse_audio_ack(got[4].payload).received == 1000
-    first, replay = p.parse_classify(got[5].payload), p.parse_classify(got[6].payload)
+    first, replay = p.parse_classify(got[5].payload, 12), p.parse_classify(got[6].payload, 12)  # the stub has 12 labels
     assert first.features is not None and replay.replayed and replay.output == first.output
     assert p.parse_error(got[8].payload).code == p.ErrorCode.UNKNOWN_TYPE
 

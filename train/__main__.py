@@ -1,8 +1,9 @@
-"""python -m train: train the spoken-digit LSTM on FSDD.
+"""python -m train: train the 16-step LSTM on FSDD, or on a folder per label.
 
 Writes to --out: model.keras, frontend.json (the front-end config the device
-uses), metrics.json, training_curve.png, confusion_matrix.png. The summary
-goes to stdout as JSON; progress and diagnostics go to stderr.
+uses), labels.json (one name per output), metrics.json, training_curve.png,
+confusion_matrix.png. The summary goes to stdout as JSON; progress and
+diagnostics go to stderr.
 """
 
 from __future__ import annotations
@@ -18,14 +19,20 @@ import train  # noqa: F401
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train",
-        description="Train the unrolled 16-step LSTM on FSDD log-mel features.",
+        description="Train the unrolled 16-step LSTM on log-mel features of FSDD's digits (the default) or of your "
+                    "own words: a folder per label, DIR/<label>/*.wav (docs/your-own-words.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = p.add_argument_group("data")
-    d.add_argument("--data-dir", help="FSDD folder (with recordings/ or the WAVs); default: $FSDD_DIR, else a cache dir (downloaded)")
-    d.add_argument("--split", default="official", help="'official' (indices 0-4 test) or 'loso:<speaker>'")
+    d.add_argument("--data-dir", help="FSDD folder (with recordings/ or the WAVs), or a folder per label (DIR/<label>/*.wav, "
+                                      "Speech Commands' layout); default: $FSDD_DIR, else a cache dir (downloaded)")
+    d.add_argument("--labels", metavar="A,B,C", default=None,
+                   help="folder per label: keep these labels, in this output order (default: every label folder, sorted)")
+    d.add_argument("--split", default="official",
+                   help="'official' (FSDD: takes 0-4 test; a folder per label: testing_list.txt, else a hash of the "
+                        "speaker) or 'loso:<speaker>'")
     d.add_argument("--window-rule", default="max-energy", choices=["max-energy", "first"], help="which 16 frames of a long clip the model sees")
-    d.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: train on at most N clips per digit and speaker")
+    d.add_argument("--limit", type=int, default=None, metavar="N", help="quick runs: train on at most N clips per label and speaker")
     d.add_argument("--clip-norm", default="band-mean", choices=["band-mean", "none"],
                    help="per-clip normalization: subtract each band's mean over the clip's window, or not")
     f = p.add_argument_group("front end (train/features.py, train/intfront.py)")
@@ -116,13 +123,15 @@ def main(argv=None) -> int:
             ),
             progress=not args.no_progress,
             limit_per_speaker=args.limit,
+            labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    summary = {k: metrics[k] for k in ("split", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "seconds", "skipped_files")}
+    summary = {k: metrics[k] for k in ("split", "labels", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "n_test",
+                                       "seconds", "skipped_files")}
     summary["out"] = str(args.out)
     print(json.dumps(summary, indent=2))
     return 0

@@ -1,8 +1,19 @@
-"""Free Spoken Digit Dataset: locating, downloading, reading and splitting it.
+"""Datasets: FSDD (located, downloaded, verified) and any folder of labelled clips.
 
-Files are named ``{digit}_{speaker}_{index}.wav``. The official split puts
-indices 0-4 of every digit and speaker in the test set (300 clips) and 5-49
-in the training set (2,700). ``loso:<speaker>`` holds one speaker out.
+Two layouts are read (`list_data` tells them apart):
+
+- **FSDD**: ``{digit}_{speaker}_{index}.wav`` in one folder (or its
+  ``recordings/``). The official split puts indices 0-4 of every digit and
+  speaker in the test set (300 clips) and 5-49 in the training set (2,700).
+- **A folder per label** (Speech Commands' layout): ``DIR/<label>/*.wav``.
+  The speaker is the part of a file name before ``_nohash_``, else the file is
+  its own speaker. The official split is ``testing_list.txt`` and
+  ``validation_list.txt`` (paths like ``yes/abc_nohash_0.wav``) when present,
+  else a stable hash of the speaker: 10 % validation, 10 % test. No speaker
+  is ever in two splits. ``_background_noise_/`` (and any folder starting
+  with ``_``) is not a label; its WAVs are listed as background noise.
+
+``loso:<speaker>`` holds one speaker out in either layout.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -201,14 +213,37 @@ def read_wav(path: str | Path, sr: int = 8000, *, notes: list[str] | None = None
     return data
 
 
+def write_wav(path: str | Path, samples: np.ndarray, sr: int = 8000) -> Path:
+    """Writes int16 mono ``samples`` as a 16-bit PCM WAV (creating the folder); returns the path."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, int(sr), np.ascontiguousarray(samples, np.int16))
+    return path
+
+
 # -- the dataset ---------------------------------------------------------------
 @dataclass
 class Clip:
     path: Path
-    digit: int | None
+    label: int | None
+    """Index into the dataset's label names (FSDD: the digit); None for an unlabelled file."""
     speaker: str | None
     index: int | None
+    """FSDD's take number (0-49); None in the folder layout."""
     samples: np.ndarray
+    split: str | None = None
+    """Folder layout: "train", "validation" or "test" (the official split); FSDD: None (split by index)."""
+
+    @property
+    def digit(self) -> int | None:
+        """FSDD's name for the label index (its labels are the digits)."""
+        return self.label
+
+
+LAYOUT_FSDD = "fsdd"
+LAYOUT_FOLDERS = "folders"
 
 
 @dataclass
@@ -217,17 +252,23 @@ class Dataset:
     clips: list[Clip]
     errors: list[WavError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    names: tuple[str, ...] = tuple(str(d) for d in range(10))
+    """The label names, in model output order."""
+    layout: str = LAYOUT_FSDD
+    background: list[Path] = field(default_factory=list)
+    """WAVs of a ``_background_noise_`` folder (folder layout)."""
 
     @property
     def labels(self) -> np.ndarray:
-        return np.array([c.digit if c.digit is not None else -1 for c in self.clips], np.int64)
+        return np.array([c.label if c.label is not None else -1 for c in self.clips], np.int64)
 
     @property
     def speakers(self) -> list[str | None]:
         return [c.speaker for c in self.clips]
 
     def subset(self, idx) -> "Dataset":
-        return Dataset(self.root, [self.clips[i] for i in idx], self.errors, self.notes)
+        return Dataset(self.root, [self.clips[i] for i in idx], self.errors, self.notes, self.names, self.layout,
+                       self.background)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -524,8 +565,205 @@ def download_fsdd(dest: Path, *, url: str = FSDD_URL, sha256: str | None = FSDD_
     return dest
 
 
-def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, require_labels: bool = True, progress: bool = False) -> Dataset:
-    """Reads every WAV under data_dir (or data_dir/recordings).
+# -- listing a data folder (no audio read) -----------------------------------------------
+NOHASH = "_nohash_"
+SPLIT_LISTS = {"test": "testing_list.txt", "validation": "validation_list.txt"}
+BACKGROUND_DIR = "_background_noise_"
+#: The folder layout's split when no lists are given: percent of speakers (by hash) in each.
+HASH_VALIDATION_PERCENT = 10
+HASH_TEST_PERCENT = 10
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One WAV of a data folder, before it is read."""
+
+    path: Path
+    label: str | None
+    """Label name (FSDD: the digit as text); None for an FSDD-folder file without an FSDD name."""
+    speaker: str | None
+    index: int | None = None
+    split: str | None = None
+
+
+@dataclass
+class Listing:
+    """What `list_data` found: the layout, the label names (output order) and every WAV entry."""
+
+    root: Path
+    folder: Path
+    layout: str
+    names: tuple[str, ...]
+    entries: list[Entry]
+    errors: list[WavError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    background: list[Path] = field(default_factory=list)
+
+
+def speaker_of(path: str | Path) -> str:
+    """Speech Commands' speaker rule: the file name before ``_nohash_``, else the whole name (its own speaker)."""
+    stem = Path(path).stem
+    return stem.split(NOHASH, 1)[0] if NOHASH in stem else stem
+
+
+def hash_split(speaker: str) -> str:
+    """The folder layout's split without lists: a stable hash of the speaker (SHA-1, so it never changes
+    between runs or machines) puts HASH_VALIDATION_PERCENT % of speakers in validation and
+    HASH_TEST_PERCENT % in test."""
+    bucket = int(hashlib.sha1(speaker.encode("utf-8")).hexdigest(), 16) % 100
+    if bucket < HASH_VALIDATION_PERCENT:
+        return "validation"
+    return "test" if bucket < HASH_VALIDATION_PERCENT + HASH_TEST_PERCENT else "train"
+
+
+def _shown(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _label_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith((".", "_")))
+
+
+def detect_layout(folder: Path) -> str:
+    """LAYOUT_FOLDERS when ``folder`` has no WAV of its own but label subfolders, else LAYOUT_FSDD."""
+    if not folder.is_dir():
+        return LAYOUT_FSDD
+    if any(q.suffix.lower() == ".wav" for q in folder.iterdir()):
+        return LAYOUT_FSDD
+    return LAYOUT_FOLDERS if _label_dirs(folder) else LAYOUT_FSDD
+
+
+def list_data(data_dir: str | Path, *, labels: Sequence[str] | None = None, require_labels: bool = True) -> Listing:
+    """Every WAV of a data folder with its label, speaker and split; no audio is read.
+
+    ``labels``: keep these labels, in this order (the model's output order); in an FSDD folder they must be
+    the ten digits. Problems that lose a file (an FSDD name that does not parse, with require_labels) are
+    in ``errors``; things left out on purpose (other files, nested folders, empty labels) are in ``notes``.
+    Raises DatasetError when the folder cannot make a dataset at all.
+    """
+    root = Path(data_dir)
+    folder = recordings_dir(root)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: not a directory; pass --data-dir pointing at a folder of WAV files")
+    if detect_layout(folder) == LAYOUT_FOLDERS:
+        return _list_folders(root, folder, labels)
+    entries_all = sorted(folder.iterdir())
+    # every *.wav entry is listed, so a directory, FIFO or broken link named like a recording is
+    # reported rather than silently left out
+    paths = [q for q in entries_all if q.suffix.lower() == ".wav"]
+    if not paths:
+        raise DatasetError(f"{folder}: no .wav files found; expected FSDD's recordings/{{digit}}_{{speaker}}_{{index}}.wav "
+                           "or a folder per label (DIR/<label>/*.wav)")
+    names = tuple(str(d) for d in range(10))
+    if labels is not None and tuple(labels) != names:
+        raise DatasetError(f"{folder} is an FSDD folder: its labels are the digits 0-9, not {list(labels)}; "
+                           "use a folder per label (DIR/<label>/*.wav) for other words")
+    listing = Listing(root, folder, LAYOUT_FSDD, names, [])
+    ignored = [q.name for q in entries_all if q.suffix.lower() != ".wav" and not q.name.startswith(".") and q.is_file()]
+    if ignored:
+        listing.notes.append(f"ignored {len(ignored)} file(s) not ending in .wav: {_shown(ignored)}")
+    for q in paths:
+        parsed = parse_name(q.name)
+        if parsed is None:
+            if require_labels:
+                listing.errors.append(WavError(q, "name is not {digit}_{speaker}_{index}.wav, so it has no label; "
+                                                  "rename it (e.g. 7_me_0.wav) or move it out of the folder"))
+            else:
+                listing.entries.append(Entry(q, None, None))
+            continue
+        digit, speaker, index = parsed
+        listing.entries.append(Entry(q, str(digit), speaker, index))
+    return listing
+
+
+def _read_list(path: Path, root: Path) -> set[str]:
+    """A Speech Commands list file: one ``label/file.wav`` per line (forward slashes)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc}); it lists one label/file.wav per line") from exc
+    return {ln.strip().replace("\\", "/") for ln in lines if ln.strip() and not ln.lstrip().startswith("#")}
+
+
+def _list_folders(root: Path, folder: Path, keep: Sequence[str] | None) -> Listing:
+    from train.labels import MAX_LABELS, Labels
+
+    notes: list[str] = []
+    dirs = _label_dirs(folder)
+    found: dict[str, list[Path]] = {}
+    for d in dirs:
+        items = sorted(d.iterdir())
+        nested = [q.name for q in items if q.is_dir() and not q.is_symlink()]
+        if nested:
+            notes.append(f"ignored nested folder(s) in {d.name}/: {_shown(nested)} (the layout is DIR/<label>/*.wav; "
+                         "move their clips up one level to use them)")
+        other = [q.name for q in items if q.suffix.lower() != ".wav" and not q.name.startswith(".") and q.is_file()]
+        if other:
+            notes.append(f"ignored {len(other)} file(s) not ending in .wav in {d.name}/: {_shown(other)}")
+        found[d.name] = [q for q in items if q.suffix.lower() == ".wav"]
+    empty = [n for n, v in found.items() if not v]
+    if empty:
+        notes.append(f"label folder(s) with no .wav clips left out: {', '.join(empty)}")
+    available = [n for n, v in found.items() if v]
+    if keep is not None:
+        unknown = [n for n in keep if n not in found]
+        if unknown:
+            raise DatasetError(f"{folder}: no label folder named {', '.join(map(repr, unknown))}; "
+                               f"its labels are {', '.join(available) or 'none'}")
+        no_clips = [n for n in keep if not found[n]]
+        if no_clips:
+            raise DatasetError(f"{folder}: label folder(s) {', '.join(no_clips)} have no .wav clips; add clips or "
+                               "leave the label out of --labels")
+        names = tuple(keep)
+        dropped = [n for n in available if n not in names]
+        if dropped:
+            notes.append(f"labels left out (not in the label list): {', '.join(dropped)}")
+    else:
+        names = tuple(available)
+    if len(names) < 2:
+        raise DatasetError(f"{folder}: a recognizer needs at least 2 labels with clips, found {len(names)} "
+                           f"({', '.join(names) or 'none'}); add a folder of clips per label (DIR/<label>/*.wav)")
+    if len(names) > MAX_LABELS:
+        raise DatasetError(f"{folder}: {len(names)} labels, the firmware takes at most {MAX_LABELS}; "
+                           "keep some with --labels a,b,c")
+    try:
+        Labels(names)
+    except ValueError as exc:
+        raise DatasetError(f"{folder}: {exc}") from exc
+    lists = {split: folder / fname for split, fname in SPLIT_LISTS.items() if (folder / fname).is_file()}
+    listed = {split: _read_list(path, folder) for split, path in lists.items()}
+    if lists:
+        notes.append(f"split from {', '.join(q.name for q in lists.values())}")
+        both = sorted(set.intersection(*listed.values())) if len(listed) > 1 else []
+        if both:
+            raise DatasetError(f"{folder}: {_shown(both)} listed in both {' and '.join(SPLIT_LISTS.values())}; "
+                               "a clip belongs to one split")
+    entries = []
+    for n in names:
+        for q in found[n]:
+            rel = f"{n}/{q.name}"
+            speaker = speaker_of(q)
+            if lists:
+                split = next((sp for sp, members in listed.items() if rel in members), "train")
+            else:
+                split = hash_split(speaker)
+            entries.append(Entry(q, n, speaker, None, split))
+    by_speaker: dict[str, set[str]] = {}
+    for e in entries:
+        by_speaker.setdefault(e.speaker or "", set()).add(e.split or "")
+    mixed = sorted(sp for sp, splits in by_speaker.items() if len(splits) > 1)
+    if mixed:
+        raise DatasetError(f"{folder}: speaker(s) {_shown(mixed)} have clips in more than one split of "
+                           f"{', '.join(q.name for q in lists.values())}; a speaker's clips must all be in one list "
+                           "(or none), so that no test voice is heard in training")
+    bg_dir = folder / BACKGROUND_DIR
+    background = sorted(q for q in bg_dir.iterdir() if q.suffix.lower() == ".wav") if bg_dir.is_dir() else []
+    return Listing(root, folder, LAYOUT_FOLDERS, names, entries, [], notes, background)
+
+
+def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, require_labels: bool = True,
+                 progress: bool = False, labels: Sequence[str] | None = None) -> Dataset:
+    """Reads every WAV of a data folder in either layout (`list_data`).
 
     Bad files are collected, not fatal one by one: with strict=True a
     DatasetError listing every bad file is raised at the end; with
@@ -534,45 +772,32 @@ def load_dataset(data_dir: str | Path, *, sr: int = 8000, strict: bool = True, r
     ``*.wav`` entry is tried, so a directory, FIFO or broken link named like a
     recording is an error too. Conversions (resampling, stereo, other sample
     formats) are not errors; they are listed in `Dataset.notes`. With
-    require_labels, files whose names are not FSDD-style are errors.
+    require_labels, FSDD-folder files whose names are not FSDD-style are
+    errors. ``labels``: keep these labels in this order (see `list_data`).
     """
-    root = Path(data_dir)
-    folder = recordings_dir(root)
-    entries = sorted(folder.iterdir()) if folder.is_dir() else []
-    # every *.wav entry is tried, so a directory, FIFO or broken link named like a
-    # recording is reported rather than silently left out
-    paths = [p for p in entries if p.suffix.lower() == ".wav"]
-    if not paths:
-        raise DatasetError(f"{folder}: no .wav files found; expected FSDD's recordings/{{digit}}_{{speaker}}_{{index}}.wav")
-    notes: list[str] = []
-    ignored = [p.name for p in entries if p.suffix.lower() != ".wav" and not p.name.startswith(".") and p.is_file()]
-    if ignored:
-        shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-        notes.append(f"ignored {len(ignored)} file(s) not ending in .wav: {shown}")
-        log.info(notes[-1])
-    it = paths
+    listing = list_data(data_dir, labels=labels, require_labels=require_labels)
+    for note in listing.notes:
+        log.info(note)
+    notes = list(listing.notes)
+    errors = list(listing.errors)
+    it = listing.entries
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(paths, desc="reading wav", unit="file", leave=False)
+        it = tqdm(listing.entries, desc="reading wav", unit="file", leave=False)
+    index = {n: i for i, n in enumerate(listing.names)}
     clips: list[Clip] = []
-    errors: list[WavError] = []
-    for p in it:
-        parsed = parse_name(p.name)
-        if parsed is None and require_labels:
-            errors.append(WavError(p, "name is not {digit}_{speaker}_{index}.wav, so it has no label; "
-                                      "rename it (e.g. 7_me_0.wav) or move it out of the folder"))
-            continue
+    for e in it:
         try:
-            samples = read_wav(p, sr, notes=notes)
+            samples = read_wav(e.path, sr, notes=notes)
         except WavError as exc:
             errors.append(exc)
             continue
-        digit, speaker, index = parsed if parsed else (None, None, None)
-        clips.append(Clip(p, digit, speaker, index, samples))
+        clips.append(Clip(e.path, None if e.label is None else index[e.label], e.speaker, e.index, samples, e.split))
+    total = len(listing.entries) + len(listing.errors)
     if errors and (strict or not clips):
-        raise DatasetError(f"{len(errors)} of {len(paths)} files in {folder} could not be used", errors)
-    return Dataset(root, clips, errors, notes)
+        raise DatasetError(f"{len(errors)} of {total} files in {listing.folder} could not be used", errors)
+    return Dataset(listing.root, clips, errors, notes, listing.names, listing.layout, listing.background)
 
 
 def log_problems(ds: Dataset, logger: logging.Logger = log) -> None:
@@ -584,10 +809,16 @@ def log_problems(ds: Dataset, logger: logging.Logger = log) -> None:
                        len(ds.errors), len(ds.clips))
 
 
+def is_official_test(c: Clip) -> bool:
+    """The clip is in the official test split: FSDD take 0-4, or the folder layout's "test"."""
+    return c.split == "test" if c.split is not None else c.index in OFFICIAL_TEST_INDICES
+
+
 def split_indices(ds: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) index arrays for 'official' or 'loso:<speaker>'."""
+    """(train, test) index arrays for 'official' or 'loso:<speaker>'. In the folder layout the official
+    train part includes the validation clips (`validation_indices` picks them out)."""
     if split == "official":
-        test = np.array([i for i, c in enumerate(ds.clips) if c.index in OFFICIAL_TEST_INDICES], np.int64)
+        test = np.array([i for i, c in enumerate(ds.clips) if is_official_test(c)], np.int64)
     elif split.startswith("loso:"):
         speaker = split.split(":", 1)[1]
         known = sorted({c.speaker for c in ds.clips if c.speaker})
@@ -600,8 +831,19 @@ def split_indices(ds: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
     mask[test] = False
     train = np.flatnonzero(mask)
     if len(test) == 0 or len(train) == 0:
-        raise ValueError(f"split {split!r} leaves an empty train or test set ({len(train)}/{len(test)})")
+        hint = ""
+        if ds.layout == LAYOUT_FOLDERS and split == "official" and len(test) == 0:
+            hint = (f"; the hash rule put none of the {len(set(ds.speakers))} speakers in test: add more speakers, "
+                    f"or list test clips in {SPLIT_LISTS['test']}")
+        raise ValueError(f"split {split!r} leaves an empty train or test set ({len(train)}/{len(test)}){hint}")
     return train, test
+
+
+def validation_indices(ds: Dataset, train_idx: np.ndarray) -> np.ndarray | None:
+    """The dataset's own validation clips among ``train_idx`` (folder layout: its "validation" split), or
+    None when it has none (FSDD: the trainer holds out a stratified share of the training clips)."""
+    val = np.array([i for i in train_idx if ds.clips[i].split == "validation"], np.int64)
+    return val if len(val) else None
 
 
 # -- CLI: python -m train.data ----------------------------------------------------------

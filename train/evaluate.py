@@ -26,23 +26,29 @@ def evaluate(model_dir: str | Path, *, data_dir=None, split: str = "official", p
     model_dir = Path(model_dir)
     cfg = F.FrontendConfig.load(model_dir / CONFIG_FILE)
     model = load_model(model_dir / MODEL_FILE)
-    ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress)
+    from train.labels import Labels
+
+    labels = Labels.load(model_dir)
+    ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress,
+                           labels=labels.names)
     fsdd.log_problems(ds, logging.getLogger("train.evaluate"))
     _, test_idx = fsdd.split_indices(ds, split)
     test = ds.subset(test_idx)
     x = F.normalize(F.batch_logmel((c.samples for c in test.clips), cfg, progress=progress), cfg)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
     y = test.labels
-    wrong = [{"file": test.clips[i].path.name, "label": int(y[i]), "predicted": int(pred[i])} for i in np.flatnonzero(pred != y)]
+    wrong = [{"file": test.clips[i].path.name, "label": int(y[i]), "predicted": int(pred[i]),
+              "label_name": labels.name(y[i]), "predicted_name": labels.name(pred[i])} for i in np.flatnonzero(pred != y)]
     return {
         "model": str(model_dir),
         "split": split,
+        "labels": list(labels.names),
         "clips": len(test),
         "accuracy": float(np.mean(pred == y)),
         "errors": wrong,
         "skipped_files": [str(e) for e in ds.errors],
         "data_notes": ds.notes,
-        "confusion_matrix": confusion(y, pred).tolist(),
+        "confusion_matrix": confusion(y, pred, len(labels)).tolist(),
     }
 
 
@@ -50,7 +56,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="models/released", help="trained model directory (model.keras + frontend.json)")
-    p.add_argument("--data-dir", help="FSDD folder; default $FSDD_DIR or the cache")
+    p.add_argument("--data-dir", help="FSDD folder, or a folder per label (DIR/<label>/*.wav); default $FSDD_DIR or the cache")
     p.add_argument("--split", default="official", help="'official' or 'loso:<speaker>'")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)

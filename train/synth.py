@@ -83,15 +83,21 @@ def _draws(cfg: SynthConfig, voice: str, digit: int) -> np.ndarray:
     return np.stack([rng.uniform(*cfg.stretch, cfg.variants), rng.uniform(*cfg.pitch, cfg.variants)], axis=1)
 
 
+def flite_say(name: str, text: str, path: Path, *, stretch: float = 1.0, pitch: float = 1.0) -> None:
+    """flite voice ``name`` (e.g. "slt") says ``text`` into the WAV ``path``; ``stretch`` > 1 is slower,
+    ``pitch`` scales the voice's mean pitch (FLITE_F0)."""
+    cmd = ["flite", "-voice", name, "-t", text, "-o", str(path),
+           "--setf", f"duration_stretch={stretch:.3f}", "--setf", f"int_f0_target_mean={FLITE_F0[name] * pitch:.1f}"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SynthError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+
+
 def _flite(voice: str, cfg: SynthConfig, out: Path) -> None:
     name = voice.split("-", 1)[1]
     for d, word in enumerate(WORDS):
         for k, (stretch, pitch) in enumerate(_draws(cfg, voice, d)):
-            cmd = ["flite", "-voice", name, "-t", word, "-o", str(out / f"{d}_{voice}_{k}.wav"),
-                   "--setf", f"duration_stretch={stretch:.3f}", "--setf", f"int_f0_target_mean={FLITE_F0[name] * pitch:.1f}"]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise SynthError(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+            flite_say(name, word, out / f"{d}_{voice}_{k}.wav", stretch=stretch, pitch=pitch)
 
 
 def _festival(voice: str, cfg: SynthConfig, out: Path) -> None:

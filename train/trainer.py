@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 import train  # noqa: F401  (Keras 2 switch)
 from train import data as fsdd
 from train import features as F
-from train.labels import FSDD_DIGITS, Labels
+from train.labels import Labels
 from train import sanity
 from train.augment import NO_AUGMENT, AugmentConfig, augment_audio, spec_masks
 from train.model import ModelConfig, build_model
@@ -63,14 +64,14 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
 
 
 def limit_training_clips(ds: fsdd.Dataset, n: int) -> list[int]:
-    """Indices keeping every official test clip (index < 5) and the first n
-    others of each digit and speaker, so a quick run still sees every voice."""
+    """Indices keeping every official test clip and the first n others of each
+    label and speaker, so a quick run still sees every voice."""
     keep, seen = [], {}
     for i, c in enumerate(ds.clips):
-        if c.index is not None and c.index in fsdd.OFFICIAL_TEST_INDICES:
+        if fsdd.is_official_test(c):
             keep.append(i)
             continue
-        key = (c.digit, c.speaker)
+        key = (c.label, c.speaker)
         if seen.get(key, 0) < n:
             seen[key] = seen.get(key, 0) + 1
             keep.append(i)
@@ -81,9 +82,11 @@ def prepare(ds: fsdd.Dataset, split: str, cfg: F.FrontendConfig, *, progress: bo
     """Features and labels for a split, with the normalization fitted on its training part."""
     train_idx, test_idx = fsdd.split_indices(ds, split)
     labels = ds.labels
-    names = [c.path.name for c in ds.clips]
+    # FSDD names carry the digit: check_labels compares; folder names carry no label
+    names = [c.path.name for c in ds.clips] if ds.layout == fsdd.LAYOUT_FSDD else None
     for part, idx in (("train", train_idx), ("test", test_idx)):
-        rep = sanity.check_labels(labels[idx], [names[i] for i in idx], name=f"{part} labels")
+        rep = sanity.check_labels(labels[idx], None if names is None else [names[i] for i in idx],
+                                  n_classes=len(ds.names), name=f"{part} labels")
         for w in rep.warnings:
             log.warning(w)
     logmel = F.batch_logmel((c.samples for c in ds.clips), cfg, progress=progress, desc="log-mel")
@@ -114,7 +117,19 @@ def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig,
     return x, ds.labels[[i for i, _ in keys]]
 
 
-def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
+def holdout(ds: fsdd.Dataset, train_idx: np.ndarray, tcfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) indices into the dataset: its own validation split when it has one (a folder
+    per label), else a stratified ``tcfg.val_fraction`` of the training clips."""
+    val = fsdd.validation_indices(ds, train_idx)
+    if val is not None:
+        fit = np.setdiff1d(train_idx, val)
+        if len(fit):
+            return np.random.default_rng(tcfg.seed).permutation(fit), val
+    fit_rel, val_rel = stratified_holdout(ds.labels[train_idx], tcfg.val_fraction, tcfg.seed)
+    return train_idx[fit_rel], train_idx[val_rel]
+
+
+def _callbacks(tcfg: TrainConfig, progress: bool, history: dict, n_classes: int = 10):
     import tf_keras as keras
 
     class ChanceGuard(keras.callbacks.Callback):
@@ -123,7 +138,7 @@ def _callbacks(tcfg: TrainConfig, progress: bool, history: dict):
             for k, v in (logs or {}).items():
                 history.setdefault(k, []).append(float(v))
             if epoch + 1 == tcfg.chance_epochs and acc < tcfg.chance_margin:
-                raise sanity.chance_error(epoch + 1, acc)
+                raise sanity.chance_error(epoch + 1, acc, n_classes)
 
     cbs = [
         ChanceGuard(),
@@ -176,7 +191,7 @@ def fit(x, y, fit_idx, val_idx, *, mcfg: ModelConfig, tcfg: TrainConfig, progres
         batch_size=tcfg.batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=_callbacks(tcfg, progress, history),
+        callbacks=_callbacks(tcfg, progress, history, mcfg.n_classes),
     )
     return model, history
 
@@ -200,17 +215,23 @@ def run(
     progress: bool = True,
     save: bool = True,
     limit_per_speaker: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> dict:
-    """One training run; writes the model, config, metrics and plots to `out`; returns the metrics."""
+    """One training run; writes the model, config, labels, metrics and plots to `out`; returns the metrics.
+    ``labels``: keep these labels of a folder-per-label dataset, in this order (default: all, sorted)."""
     t0 = time.perf_counter()
     root = fsdd.resolve_data_dir(data_dir)
-    ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress)
+    ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=labels)
     fsdd.log_problems(ds, log)
+    names = Labels(ds.names)
+    mcfg = replace(mcfg, n_classes=len(names))
+    if synth_variants and ds.layout != fsdd.LAYOUT_FSDD:
+        raise ValueError(f"--synth adds synthetic voices saying FSDD's digits; {root} has the labels "
+                         f"{', '.join(names.names)}: drop --synth")
     if limit_per_speaker:
         ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
-    fit_rel, val_rel = stratified_holdout(y[train_idx], tcfg.val_fraction, tcfg.seed)
-    fit_idx = train_idx[fit_rel]
+    fit_idx, val_idx = holdout(ds, train_idx, tcfg)
     extra = augmented_features(ds, fit_idx, cfg, acfg, progress=progress)
     n_synth = 0
     if synth_variants:
@@ -224,9 +245,9 @@ def run(
         xs = F.normalize(F.batch_logmel((c.samples for c in sds.clips), cfg, progress=progress, desc="synthetic log-mel"), cfg)
         xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE)
         extra = (np.concatenate([extra[0], xs, xa]), np.concatenate([extra[1], sds.labels, ya]))
-    model, history = fit(x, y, fit_idx, train_idx[val_rel], mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
+    model, history = fit(x, y, fit_idx, val_idx, mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
-    cm = confusion(y[test_idx], pred[test_idx])
+    cm = confusion(y[test_idx], pred[test_idx], len(names))
     metrics = {
         "split": split,
         "seed": tcfg.seed,
@@ -234,7 +255,10 @@ def run(
         "best_epoch": (int(np.argmin(history[tcfg.monitor]) if tcfg.monitor.endswith("loss") else np.argmax(history[tcfg.monitor])) + 1
                        if history.get(tcfg.monitor) else None),
         "train_accuracy": float(np.mean(pred[train_idx] == y[train_idx])),
-        "val_accuracy": float(np.mean(pred[train_idx[val_rel]] == y[train_idx[val_rel]])),
+        "val_accuracy": float(np.mean(pred[val_idx] == y[val_idx])),
+        "n_val": int(len(val_idx)),
+        "labels": list(names.names),
+        "data_layout": ds.layout,
         "test_accuracy": float(np.mean(pred[test_idx] == y[test_idx])),
         "test_errors": int(np.sum(pred[test_idx] != y[test_idx])),
         "n_train": int(len(train_idx)),
@@ -258,10 +282,11 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         model.save(out / MODEL_FILE)
         cfg.save(out / CONFIG_FILE)
-        Labels(FSDD_DIGITS).save(out)  # one name per output (train/labels.py)
+        names.save(out)  # one name per output (train/labels.py)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         from train.plots import plot_confusion, plot_history
 
         plot_history(history, out / "training_curve.png")
-        plot_confusion(cm, out / "confusion_matrix.png", title=f"test split ({split}), accuracy {metrics['test_accuracy']:.1%}")
+        plot_confusion(cm, out / "confusion_matrix.png", title=f"test split ({split}), accuracy {metrics['test_accuracy']:.1%}",
+                       labels=list(names.names))
     return metrics

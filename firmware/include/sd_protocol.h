@@ -24,16 +24,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sd_labels.h" /* generated: SD_LABEL_COUNT, SD_LABELS_SHA256 */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* ---- versions ------------------------------------------------------------ */
 
-#define SD_PROTO_VERSION 4u         /* header byte 0 of every frame */
+#define SD_PROTO_VERSION 5u         /* header byte 0 of every frame */
 #define SD_FIRMWARE_VERSION "0.1.0" /* reported by INFO */
 
-/* ---- sizes (fixed by protocol version 4) --------------------------------- */
+/* ---- sizes (fixed by protocol version 5, except the model's output count) --- */
 
 #define SD_PROTO_HEADER_SIZE 6u    /* version u8, type u8, seq u16, length u16 */
 #define SD_PROTO_CRC_SIZE 4u       /* CRC-32 of header + payload, little-endian */
@@ -41,7 +43,11 @@ extern "C" {
 #define SD_PROTO_MAX_FRAME (SD_PROTO_HEADER_SIZE + SD_PROTO_MAX_PAYLOAD + SD_PROTO_CRC_SIZE)
 #define SD_PROTO_MAX_SAMPLES 512u  /* int16 samples per AUDIO chunk */
 #define SD_PROTO_INPUT_SIZE 1280u  /* int8 model input, 16 steps x 80 mel */
-#define SD_PROTO_OUTPUT_SIZE 10u   /* int8 model output, one per digit */
+#define SD_PROTO_MAX_OUTPUTS 32u   /* int8 model outputs (labels), at most */
+/* int8 model outputs, one per label: the model folder's labels.json, emitted
+ * by convert/ into sd_labels.h; INFO reports it, and the results and events
+ * below carry that many scores. */
+#define SD_PROTO_OUTPUT_SIZE ((size_t)SD_LABEL_COUNT)
 #define SD_PROTO_MAX_TEXT 64u      /* ERROR text bytes, at most */
 #define SD_PROTO_MAX_STRING 32u    /* INFO string bytes, each, at most */
 
@@ -91,24 +97,27 @@ typedef enum {
 #define SD_STREAM_ENDED 0x01u          /* STREAM response: the stream has ended */
 #define SD_STREAM_REPLAYED 0x02u       /* STREAM response: the last chunk again, nothing pushed */
 #define SD_STREAM_MULAW 0x04u          /* STREAM request: samples are G.711 mu-law bytes */
-#define SD_STREAM_REJECTED 0xFFu       /* STREAM event digit: no digit (margin below the rule) */
+#define SD_STREAM_REJECTED 0xFFu       /* STREAM event label: none (margin below the rule) */
 
 /* ---- payload layouts (byte offsets; all integers little-endian) ---------- */
 
 #define SD_AUDIO_REQ_FIXED 12u     /* clip u32, offset u32, flags u8, 0 u8, n u16 */
 #define SD_AUDIO_RSP_SIZE 8u       /* clip u32, received u32 */
 #define SD_CLASSIFY_REQ_SIZE 6u    /* clip u32, flags u8, 0 u8 */
-#define SD_CLASSIFY_RSP_FIXED 48u  /* clip u32, label u8, flags u8, n u32, 3 x u64, out[10],
-                                    * CRC-32 of the input tensor u32 */
-#define SD_INFER_RSP_SIZE 40u      /* label u8, flags u8, 3 x u64, out[10], input CRC-32 u32 */
+#define SD_CLASSIFY_RSP_HEAD 38u   /* clip u32, label u8, flags u8, n u32, 3 x u64,
+                                    * CRC-32 of the input tensor u32; then out[K] */
+#define SD_CLASSIFY_RSP_FIXED (SD_CLASSIFY_RSP_HEAD + SD_PROTO_OUTPUT_SIZE)
+#define SD_INFER_RSP_HEAD 30u      /* label u8, flags u8, 3 x u64, input CRC-32 u32; then out[K] */
+#define SD_INFER_RSP_SIZE (SD_INFER_RSP_HEAD + SD_PROTO_OUTPUT_SIZE)
 #define SD_FEATURES_REQ_SIZE 8u    /* clip u32, offset u16, n u16; the response repeats them,
                                     * then n bytes of the input tensor */
 #define SD_TENSOR_REQ_FIXED 4u     /* offset u16, n u16, then n bytes; the response: offset, n */
-#define SD_INFO_RSP_FIXED 110u     /* then 3 strings, each u8 length + bytes */
+#define SD_INFO_RSP_FIXED 142u     /* then 3 strings, each u8 length + bytes */
 #define SD_STREAM_REQ_FIXED 16u    /* stream u32, offset u64, flags u8, 0 u8, n u16 */
 #define SD_STREAM_RSP_FIXED 46u    /* stream u32, received u64, events u32, flags u8, count u8,
                                     * frames u16, lost u16, 3 x u64 cost; then the events */
-#define SD_STREAM_EVENT_SIZE 27u   /* digit u8, first sample u64, last sample u64, out[10] */
+#define SD_STREAM_EVENT_HEAD 17u   /* label u8, first sample u64, last sample u64; then out[K] */
+#define SD_STREAM_EVENT_SIZE (SD_STREAM_EVENT_HEAD + SD_PROTO_OUTPUT_SIZE)
 #define SD_STREAM_QUEUE 2u         /* events one STREAM ack can carry (decided in its chunk) */
 #define SD_STATS_RSP_SIZE 28u      /* rx u32, dropped u32, ok u32, crc u32, frame u32,
                                     * too large u32, rx window u16, high water u16 */

@@ -18,7 +18,9 @@
 
 /* The protocol version fixes the tensor sizes; the generated model must agree. */
 typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
-typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_PROTO_OUTPUT_SIZE) ? 1 : -1];
+/* One label per model output (labels.json and the model come from one model folder). */
+typedef char sd_check_output_size[(SD_MODEL_OUTPUT_SIZE == SD_LABEL_COUNT && SD_LABEL_COUNT >= 2 &&
+                                   SD_LABEL_COUNT <= SD_PROTO_MAX_OUTPUTS) ? 1 : -1];
 /* The largest responses fit the one buffer. */
 typedef char sd_check_classify_fits[
     (SD_CLASSIFY_RSP_FIXED + SD_PROTO_INPUT_SIZE <= SD_PROTO_MAX_PAYLOAD &&
@@ -70,7 +72,7 @@ static size_t sd_put_string(uint8_t *dst, const char *s)
     return 1u + n;
 }
 
-/* The three SHA-256 hashes INFO reports, as bytes: the generated headers
+/* The four SHA-256 hashes INFO reports, as bytes: the generated headers
  * define them as 64-digit hex strings, folded here at compile time (no hex
  * parser and no strings in flash). convert/ writes them; a header stub with
  * another length fails to compile (sd_check_hash_lengths). */
@@ -83,9 +85,9 @@ static size_t sd_put_string(uint8_t *dst, const char *s)
     SD_HB(s, 20), SD_HB(s, 21), SD_HB(s, 22), SD_HB(s, 23), SD_HB(s, 24), SD_HB(s, 25),              \
     SD_HB(s, 26), SD_HB(s, 27), SD_HB(s, 28), SD_HB(s, 29), SD_HB(s, 30), SD_HB(s, 31)
 typedef char sd_check_hash_lengths[(sizeof SD_MODEL_SHA256 == 65u && sizeof SD_FRONTEND_CONFIG_SHA256 == 65u &&
-                                    sizeof SD_STREAM_CONFIG_SHA256 == 65u) ? 1 : -1];
-static const uint8_t sd_info_hashes[96] = {SD_HASH_BYTES(SD_MODEL_SHA256), SD_HASH_BYTES(SD_FRONTEND_CONFIG_SHA256),
-                                           SD_HASH_BYTES(SD_STREAM_CONFIG_SHA256)};
+                                    sizeof SD_STREAM_CONFIG_SHA256 == 65u && sizeof SD_LABELS_SHA256 == 65u) ? 1 : -1];
+static const uint8_t sd_info_hashes[128] = {SD_HASH_BYTES(SD_MODEL_SHA256), SD_HASH_BYTES(SD_FRONTEND_CONFIG_SHA256),
+                                            SD_HASH_BYTES(SD_STREAM_CONFIG_SHA256), SD_HASH_BYTES(SD_LABELS_SHA256)};
 
 /* Index of the first largest score: ties go to the lowest index, as
  * numpy.argmax does on the host. */
@@ -153,9 +155,9 @@ static sd_reply_t sd_on_info(sd_proto_t *p, size_t len)
     sd_wr16(&out[2], SD_PROTO_MAX_PAYLOAD);
     sd_wr16(&out[4], SD_PROTO_MAX_SAMPLES);
     sd_wr16(&out[6], SD_PROTO_INPUT_SIZE);
-    sd_wr16(&out[8], SD_PROTO_OUTPUT_SIZE);
+    sd_wr16(&out[8], (uint32_t)SD_PROTO_OUTPUT_SIZE); /* = the label count */
     sd_wr32(&out[10], (uint32_t)SD_SAMPLE_RATE);
-    sd_copy(&out[14], sd_info_hashes, sizeof sd_info_hashes); /* model, front end, stream */
+    sd_copy(&out[14], sd_info_hashes, sizeof sd_info_hashes); /* model, front end, stream, labels */
     size_t n = SD_INFO_RSP_FIXED;
     n += sd_put_string(&out[n], SD_FIRMWARE_VERSION);
     n += sd_put_string(&out[n], sd_port_board_name());
@@ -221,7 +223,7 @@ static void sd_stream_sink(void *ctx, const sd_utterance_t *u, const int8_t *win
 }
 
 /* Runs the model on a pending event's window and completes its queue slot:
- * digit (first argmax, or SD_STREAM_REJECTED when it leads the runner-up by
+ * label (first argmax, or SD_STREAM_REJECTED when it leads the runner-up by
  * less than SD_STREAM_REJECT_MARGIN), outputs; adds the model's cost. */
 static void sd_stream_classify(sd_proto_t *p)
 {
@@ -230,7 +232,7 @@ static void sd_stream_classify(sd_proto_t *p)
     }
     p->ev_pending = 0;
     uint8_t *ev = p->ev[p->ev_count];
-    int8_t *scores = (int8_t *)&ev[17];
+    int8_t *scores = (int8_t *)&ev[SD_STREAM_EVENT_HEAD];
     sd_model_cost_t cost = {0u, 0u};
     if (sd_model_invoke(p->ev_window, scores, &cost) != SD_MODEL_OK) {
         p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
@@ -428,16 +430,18 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
     return sd_reply_ok(SD_MSG_STREAM, SD_STREAM_RSP_FIXED + (size_t)p->ev_count * SD_STREAM_EVENT_SIZE);
 }
 
-/* Writes the part shared by the CLASSIFY and INFER results (34 bytes at out):
- * cost frontend u64, lstm u64, head u64, then the int8 scores. */
+/* Writes the part shared by the CLASSIFY and INFER results (28 + K bytes at
+ * out): cost frontend u64, lstm u64, head u64, the input tensor's CRC-32,
+ * then the K int8 scores. */
 static void sd_put_costs_scores(uint8_t *out, uint64_t frontend, const sd_model_cost_t *cost,
-                                const int8_t *scores)
+                                uint32_t input_crc, const int8_t *scores)
 {
     sd_wr64(&out[0], frontend);
     sd_wr64(&out[8], cost->lstm);
     sd_wr64(&out[16], cost->head);
+    sd_wr32(&out[24], input_crc);
     for (size_t i = 0; i < SD_PROTO_OUTPUT_SIZE; i++) {
-        out[24u + i] = (uint8_t)scores[i];
+        out[28u + i] = (uint8_t)scores[i];
     }
 }
 
@@ -487,8 +491,8 @@ static sd_reply_t sd_on_classify(sd_proto_t *p, uint16_t seq, size_t len)
     out[4] = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
     out[5] = rflags;
     sd_wr32(&out[6], n_samples);
-    sd_put_costs_scores(&out[10], p->frontend_cost, &cost, scores);
-    sd_wr32(&out[44], sd_crc32_update(0u, (const uint8_t *)features, SD_PROTO_INPUT_SIZE));
+    sd_put_costs_scores(&out[10], p->frontend_cost, &cost,
+                        sd_crc32_update(0u, (const uint8_t *)features, SD_PROTO_INPUT_SIZE), scores);
     if (rflags != 0u) {
         sd_copy(&out[SD_CLASSIFY_RSP_FIXED], (const uint8_t *)features, SD_PROTO_INPUT_SIZE);
     }
@@ -553,8 +557,7 @@ static sd_reply_t sd_on_infer(sd_proto_t *p, size_t len)
     uint8_t *out = SD_PAYLOAD(p); /* the request is consumed: overwrite it */
     out[0] = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
     out[1] = 0u;
-    sd_put_costs_scores(&out[2], 0u, &cost, scores);
-    sd_wr32(&out[36], crc);
+    sd_put_costs_scores(&out[2], 0u, &cost, crc, scores);
     return sd_reply_ok(SD_MSG_INFER, SD_INFER_RSP_SIZE);
 }
 

@@ -543,6 +543,7 @@ static void check_info(const uint8_t *pl, size_t plen)
     expected_sha(SD_MODEL_SHA256, &want[14]);
     expected_sha(SD_FRONTEND_CONFIG_SHA256, &want[46]);
     expected_sha(SD_STREAM_CONFIG_SHA256, &want[78]);
+    expected_sha(SD_LABELS_SHA256, &want[110]);
     size_t k = SD_INFO_RSP_FIXED;
     k += put_expected_string(&want[k], SD_FIRMWARE_VERSION);
     k += put_expected_string(&want[k], FUZZ_BOARD);
@@ -573,13 +574,13 @@ static void check_classify(const expect_t *e, const uint8_t *pl, size_t plen)
     FUZZ_CHECK(plen == SD_CLASSIFY_RSP_FIXED + (want_features ? SD_PROTO_INPUT_SIZE : 0u),
                "CLASSIFY response of %zu bytes", plen);
     if (want_features) {
-        FUZZ_CHECK(ref_crc32(&pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE) == rd32(&pl[44]),
+        FUZZ_CHECK(ref_crc32(&pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE) == rd32(&pl[34]),
                    "CLASSIFY input CRC-32 does not match its features");
         memcpy(g.tensor, &pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE);
         memset(g.tensor_known, 1, sizeof g.tensor_known);
     }
     FUZZ_CHECK(rd32(&pl[0]) == clip, "CLASSIFY clip id");
-    FUZZ_CHECK(pl[4] == first_argmax(&pl[34]), "CLASSIFY label %u is not the first argmax", pl[4]);
+    FUZZ_CHECK(pl[4] == first_argmax(&pl[SD_CLASSIFY_RSP_HEAD]), "CLASSIFY label %u is not the first argmax", pl[4]);
     FUZZ_CHECK(pl[5] == (want_features ? SD_RESULT_FEATURES : 0u), "CLASSIFY flags 0x%02x", pl[5]);
     FUZZ_CHECK(rd32(&pl[6]) == g.received, "CLASSIFY sample count %u, %u were sent", rd32(&pl[6]), g.received);
     memcpy(g.replay, pl, SD_CLASSIFY_RSP_FIXED);
@@ -587,7 +588,7 @@ static void check_classify(const expect_t *e, const uint8_t *pl, size_t plen)
     g.replay_valid = 1;
 }
 
-/* A STREAM ack: ids and counts as predicted, events well formed (digit = the
+/* A STREAM ack: ids and counts as predicted, events well formed (label = the
  * first argmax when it leads the runner-up by SD_STREAM_REJECT_MARGIN, else
  * rejected; first <= last sample < samples received), events counted without
  * a gap, none lost with the real components; a replay repeats the last ack. */
@@ -618,7 +619,7 @@ static void check_stream(const expect_t *e, const uint8_t *pl, size_t plen)
     g.s_lost = lost;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *ev = &pl[SD_STREAM_RSP_FIXED + i * SD_STREAM_EVENT_SIZE];
-        const uint8_t *out = &ev[17];
+        const uint8_t *out = &ev[SD_STREAM_EVENT_HEAD];
         const uint8_t top = first_argmax(out);
         int runner = -1000;
         for (uint32_t k = 0; k < SD_PROTO_OUTPUT_SIZE; k++) {
@@ -627,7 +628,7 @@ static void check_stream(const expect_t *e, const uint8_t *pl, size_t plen)
             }
         }
         const uint8_t want = ((int8_t)out[top] - runner < 64) ? SD_STREAM_REJECTED : top;
-        FUZZ_CHECK(ev[0] == want, "STREAM event digit %u, expected %u", ev[0], want);
+        FUZZ_CHECK(ev[0] == want, "STREAM event label %u, expected %u", ev[0], want);
         FUZZ_CHECK(rd64(&ev[1]) <= rd64(&ev[9]) && rd64(&ev[9]) < g.s_received, "STREAM event samples %llu..%llu",
                    (unsigned long long)rd64(&ev[1]), (unsigned long long)rd64(&ev[9]));
     }
@@ -706,16 +707,16 @@ static void check_response(const expect_t *e, size_t req_n)
         break;
     case SD_MSG_INFER: {
         FUZZ_CHECK(plen == SD_INFER_RSP_SIZE, "INFER response of %zu bytes", plen);
-        FUZZ_CHECK(pl[0] == first_argmax(&pl[26]), "INFER label %u is not the first argmax", pl[0]);
+        FUZZ_CHECK(pl[0] == first_argmax(&pl[SD_INFER_RSP_HEAD]), "INFER label %u is not the first argmax", pl[0]);
         FUZZ_CHECK(pl[1] == 0u && rd64(&pl[2]) == 0u, "INFER flags / front-end cost not 0");
         int known = 1;
         for (size_t i = 0; i < SD_PROTO_INPUT_SIZE; i++) {
             known &= g.tensor_known[i];
         }
         if (req_len != 0u) {
-            FUZZ_CHECK(rd32(&pl[36]) == ref_crc32(req, req_len), "INFER input CRC-32 is not its payload's");
+            FUZZ_CHECK(rd32(&pl[26]) == ref_crc32(req, req_len), "INFER input CRC-32 is not its payload's");
         } else if (known) {
-            FUZZ_CHECK(rd32(&pl[36]) == ref_crc32(g.tensor, SD_PROTO_INPUT_SIZE),
+            FUZZ_CHECK(rd32(&pl[26]) == ref_crc32(g.tensor, SD_PROTO_INPUT_SIZE),
                        "INFER on the held tensor: CRC-32 is not the tensor's");
         }
         break;

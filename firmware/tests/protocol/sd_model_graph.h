@@ -6,7 +6,7 @@
 #define SD_MODEL_GRAPH_H
 
 #define SD_MODEL_INPUT_SIZE 1280
-#define SD_MODEL_OUTPUT_SIZE 10
+#define SD_MODEL_OUTPUT_SIZE 12 /* not 10: the protocol's sizes follow the label count */
 #define SD_MODEL_INPUT_SCALE 0.1f
 #define SD_MODEL_INPUT_ZERO_POINT 0
 #define SD_MODEL_OUTPUT_SCALE 0.00390625f

@@ -1,7 +1,7 @@
 /*
  * stub_model.c - TEST STUB of sd_model.h (tests/test_protocol.py has the same
  * formula):
- *   output[k] = (int8_t)(uint8_t)(sum of (uint8_t)input[j] for j % 10 == k)
+ *   output[k] = (int8_t)(uint8_t)(sum of (uint8_t)input[j] for j % K == k), K = SD_MODEL_OUTPUT_SIZE (12)
  *   cost.lstm = 1000 + (uint8_t)input[0], cost.head = 7
  * Fails with SD_MODEL_ERROR_ARGUMENT when input[0..3] are all 0x7F, so the
  * MODEL error path can be tested.

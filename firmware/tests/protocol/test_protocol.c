@@ -123,8 +123,8 @@ static void test_crc(void)
 /* The worked example of docs/protocol.md: PING, seq 0x0201, payload 00 11 00. */
 static void test_worked_example(void)
 {
-    static const uint8_t expected[] = {0x06, 0x04, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
-                                       0x11, 0x05, 0x43, 0xb6, 0x89, 0x88, 0x00};
+    static const uint8_t expected[] = {0x06, 0x05, 0x01, 0x01, 0x02, 0x03, 0x01, 0x02,
+                                       0x11, 0x01, 0x04, 0xa2, 0xf2, 0x9f, 0x00};
     sink_t s;
     memset(&s, 0, sizeof s);
     const uint8_t payload[] = {0x00, 0x11, 0x00};
@@ -438,7 +438,8 @@ static void test_ping_info_reset(void)
     CHECK_EQ(rd16(&g_rsp[2]), SD_PROTO_MAX_PAYLOAD);
     CHECK_EQ(rd16(&g_rsp[4]), SD_PROTO_MAX_SAMPLES);
     CHECK_EQ(rd16(&g_rsp[6]), 1280);
-    CHECK_EQ(rd16(&g_rsp[8]), 10);
+    CHECK_EQ(rd16(&g_rsp[8]), SD_LABEL_COUNT); /* the stub's 12 labels */
+    CHECK_EQ(SD_LABEL_COUNT, 12);
     CHECK_EQ(rd32(&g_rsp[10]), 8000);
     CHECK_EQ(g_rsp[14], 0x00);
     CHECK_EQ(g_rsp[15], 0x11);
@@ -448,6 +449,8 @@ static void test_ping_info_reset(void)
     CHECK_EQ(g_rsp[46 + 31], 0xA5);
     CHECK_EQ(g_rsp[78], 0x5A); /* the stream config's hash */
     CHECK_EQ(g_rsp[78 + 31], 0x5A);
+    CHECK_EQ(g_rsp[110], 0x3C); /* the labels' hash */
+    CHECK_EQ(g_rsp[110 + 31], 0x3C);
     size_t pos = SD_INFO_RSP_FIXED;
     CHECK_EQ(g_rsp[pos], strlen(SD_FIRMWARE_VERSION));
     CHECK(memcmp(&g_rsp[pos + 1], SD_FIRMWARE_VERSION, strlen(SD_FIRMWARE_VERSION)) == 0);
@@ -565,10 +568,10 @@ static void test_clip(void)
     CHECK(rd64(&g_rsp[10]) > 0u); /* front end cost: stub counter */
     CHECK_EQ(rd64(&g_rsp[18]), 1000u + (uint8_t)feat[0]);
     CHECK_EQ(rd64(&g_rsp[26]), 7u);
-    CHECK(memcmp(&g_rsp[34], scores, SD_PROTO_OUTPUT_SIZE) == 0);
+    CHECK(memcmp(&g_rsp[SD_CLASSIFY_RSP_HEAD], scores, SD_PROTO_OUTPUT_SIZE) == 0);
     const uint32_t feat_crc = sd_crc32_update(0u, (const uint8_t *)feat, SD_PROTO_INPUT_SIZE);
-    CHECK_EQ(rd32(&g_rsp[44]), feat_crc);
-    CHECK(memcmp(&g_rsp[48], feat, SD_PROTO_INPUT_SIZE) == 0);
+    CHECK_EQ(rd32(&g_rsp[34]), feat_crc);
+    CHECK(memcmp(&g_rsp[SD_CLASSIFY_RSP_FIXED], feat, SD_PROTO_INPUT_SIZE) == 0);
     static uint8_t first[SD_CLASSIFY_RSP_FIXED];
     memcpy(first, g_rsp, sizeof first);
 
@@ -637,7 +640,7 @@ static void test_clip(void)
     CHECK_EQ(rd32(&g_rsp[6]), 0);
     expected_features(x, 0, feat);
     expected_scores(feat, scores, &label);
-    CHECK(memcmp(&g_rsp[34], scores, SD_PROTO_OUTPUT_SIZE) == 0);
+    CHECK(memcmp(&g_rsp[SD_CLASSIFY_RSP_HEAD], scores, SD_PROTO_OUTPUT_SIZE) == 0);
 
     /* RESET drops an open clip. */
     f = send_audio(seq++, 10, 0, SD_AUDIO_BEGIN, x, 3);
@@ -667,9 +670,9 @@ static void test_infer(void)
     CHECK_EQ(rd64(&g_rsp[2]), 0u);
     CHECK_EQ(rd64(&g_rsp[10]), 1000u + (uint8_t)in[0]);
     CHECK_EQ(rd64(&g_rsp[18]), 7u);
-    CHECK(memcmp(&g_rsp[26], scores, SD_PROTO_OUTPUT_SIZE) == 0);
+    CHECK(memcmp(&g_rsp[SD_INFER_RSP_HEAD], scores, SD_PROTO_OUTPUT_SIZE) == 0);
     const uint32_t crc = sd_crc32_update(0u, (const uint8_t *)in, sizeof in);
-    CHECK_EQ(rd32(&g_rsp[36]), crc);
+    CHECK_EQ(rd32(&g_rsp[26]), crc);
     static uint8_t first[SD_INFER_RSP_SIZE];
     memcpy(first, g_rsp, sizeof first);
 
@@ -711,7 +714,7 @@ static void test_infer(void)
     CHECK_EQ(f.type, SD_MSG_TENSOR | SD_MSG_RESPONSE);
     f = transact(SD_MSG_INFER, seq++, NULL, 0);
     CHECK_EQ(f.type, SD_MSG_INFER | SD_MSG_RESPONSE);
-    CHECK(rd32(&g_rsp[36]) != crc);
+    CHECK(rd32(&g_rsp[26]) != crc);
 
     f = transact(SD_MSG_INFER, 501, (const uint8_t *)in, sizeof in - 1u);
     check_error(f, SD_ERR_BAD_LENGTH, SD_MSG_INFER);
@@ -748,7 +751,7 @@ static void test_errors(void)
     check_error(f, SD_ERR_BAD_CRC, SD_MSG_INFO);
 
     /* Line noise (no header or not our version): no reply at all. */
-    const uint8_t noise[] = {0x03, 0x77, 0x88, 0x00, 0x09, 0x05, 0x01, 0x01, 0x01, 0x01, 0x01,
+    const uint8_t noise[] = {0x03, 0x77, 0x88, 0x00, 0x09, 0x07, 0x01, 0x01, 0x01, 0x01, 0x01,
                              0x01, 0x01, 0x01, 0x00, 0x00};
     CHECK_EQ(transact_raw(noise, sizeof noise, NULL), 0);
 
