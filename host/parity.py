@@ -140,15 +140,15 @@ def select_files(data_dir: Path, split: str, limit: int | None, labels: Sequence
     the sorted list (so every label is represented).
     """
     from train.data import OFFICIAL_TEST_INDICES, LAYOUT_FOLDERS, DatasetError, detect_layout, list_data, recordings_dir
+    from train.labels import FSDD_DIGITS
 
     folder = Path(data_dir)
-    fsdd_names = tuple(str(d) for d in range(10))
     fsdd_folder = detect_layout(recordings_dir(folder)) != LAYOUT_FOLDERS
     try:  # an FSDD-style folder checked with a model of other labels: its files are unlabelled clips
         listing = list_data(folder, labels=None if fsdd_folder else labels, require_labels=False)
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
-    unlabelled = fsdd_folder and labels is not None and tuple(labels) != fsdd_names
+    unlabelled = fsdd_folder and labels is not None and tuple(labels) != FSDD_DIGITS
     index = {n: i for i, n in enumerate(listing.names)}
     keep = []
     for e in listing.entries:

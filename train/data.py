@@ -35,6 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
+from train.labels import FSDD_DIGITS
+
 log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[A-Za-z0-9-]+)_(?P<index>[0-9]+)\.wav$")
@@ -252,7 +254,7 @@ class Dataset:
     clips: list[Clip]
     errors: list[WavError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    names: tuple[str, ...] = tuple(str(d) for d in range(10))
+    names: tuple[str, ...] = FSDD_DIGITS
     """The label names, in model output order."""
     layout: str = LAYOUT_FSDD
     background: list[Path] = field(default_factory=list)
@@ -654,7 +656,7 @@ def list_data(data_dir: str | Path, *, labels: Sequence[str] | None = None, requ
     if not paths:
         raise DatasetError(f"{folder}: no .wav files found; expected FSDD's recordings/{{digit}}_{{speaker}}_{{index}}.wav "
                            "or a folder per label (DIR/<label>/*.wav)")
-    names = tuple(str(d) for d in range(10))
+    names = FSDD_DIGITS
     if labels is not None and tuple(labels) != names:
         raise DatasetError(f"{folder} is an FSDD folder: its labels are the digits 0-9, not {list(labels)}; "
                            "use a folder per label (DIR/<label>/*.wav) for other words")

@@ -57,13 +57,18 @@ class SynthError(RuntimeError):
     pass
 
 
+def flite_voices() -> list[str]:
+    """The FLITE_VOICES this machine's flite has (plain names, e.g. "slt"); none without flite."""
+    if not shutil.which("flite"):
+        return []
+    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
+    have = set(out.replace("Voices available:", "").split())
+    return [v for v in FLITE_VOICES if v in have]
+
+
 def available_voices() -> list[str]:
     """The voices this machine can speak with, as speaker names."""
-    voices = []
-    if shutil.which("flite"):
-        out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
-        have = set(out.replace("Voices available:", "").split())
-        voices += [f"flite-{v}" for v in FLITE_VOICES if v in have]
+    voices = [f"flite-{v}" for v in flite_voices()]
     if shutil.which("festival"):
         for v in FESTIVAL_VOICES:
             if list(Path("/usr/share/festival/voices").glob(f"*/{v}")):

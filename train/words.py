@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import logging
-import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.synth import FLITE_VOICES, SynthError, flite_say
+from train.synth import FLITE_VOICES, SynthError, flite_say, flite_voices
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +57,6 @@ class WordsConfig:
     jitter: float = 0.04
     """Take-to-take variation of pitch and stretch (relative)."""
     seed: int = 0
-
-
-def flite_voices() -> list[str]:
-    """flite voices this machine has, of those the project uses."""
-    import subprocess
-
-    if not shutil.which("flite"):
-        return []
-    out = subprocess.run(["flite", "-lv"], capture_output=True, text=True).stdout
-    have = set(out.replace("Voices available:", "").split())
-    return [v for v in FLITE_VOICES if v in have]
 
 
 def _rng(cfg: WordsConfig, *key: object) -> np.random.Generator:
