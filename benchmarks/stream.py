@@ -59,8 +59,8 @@ def run_c_stream(binary: Path, streams: list[np.ndarray], chunk: int = 512) -> l
     for line in r.stdout.decode().splitlines():
         if line.startswith("E "):
             f = line.split()
-            nums = [int(v) for v in f[1:17]]
-            cur.append({"frames": nums[:4], "start": nums[4], "end": nums[5], "outputs": nums[6:16]})
+            nums = [int(v) for v in f[1:-1]]  # 4 frame numbers, 2 samples, the K outputs; then the window in hex
+            cur.append({"frames": nums[:4], "start": nums[4], "end": nums[5], "outputs": nums[6:]})
         elif line.startswith("S "):
             out.append(cur)
             cur = []
@@ -139,11 +139,11 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
     x = mulaw.decode(mulaw.encode(x))  # what the board will hear: the C twin and the reference use it too
     scfg = S.DEFAULT_STREAM
     t0 = time.perf_counter()
-    evs, _ = S.reference_events(x, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg)
+    evs, _ = S.reference_events(x, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg, labels=ref.labels)
     ref_s = time.perf_counter() - t0
     dev = run_c_stream(binary, [x])[0]
     c_same = [json.dumps(e.to_dict(), sort_keys=True) for e in evs] == [
-        json.dumps(_c_event(d, scfg), sort_keys=True) for d in dev]
+        json.dumps(_c_event(d, scfg, ref.labels), sort_keys=True) for d in dev]
     workdir.mkdir(parents=True, exist_ok=True)
     wav, rep = workdir / "soak.wav", workdir / "soak.json"
     wavfile.write(wav, 8000, x.astype(np.int16))
@@ -188,7 +188,8 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_conditio
             got = [0, 0]
             for _ in range(streams_per_condition):
                 st = G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white", bank=bank)
-                evs, _ = S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point)
+                evs, _ = S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point,
+                                            labels=ref.labels)
                 sc = G.score(evs, st.truth)
                 got[0] += sc["recalled"]
                 got[1] += sc["utterances"]
@@ -197,22 +198,29 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_conditio
     return out or None
 
 
-def _c_event(d: dict, scfg) -> dict:
+def _c_event(d: dict, scfg, labels=None) -> dict:
     """A C twin event (run_c_stream) as train.stream.Event.to_dict, its label from the top-1 output."""
     from train.stream import Event, decide_event
 
-    return Event.of_class(decide_event(np.asarray(d["outputs"]), scfg), d["start"], d["end"], d["outputs"]).to_dict()
+    return Event.of_class(decide_event(np.asarray(d["outputs"]), scfg), d["start"], d["end"], d["outputs"],
+                          labels).to_dict()
 
 
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
                  noise_seconds: float = NOISE_SECONDS, seed: int = 2026,
-                 boards: tuple[str, ...] = ("mps2-an386",), soak_minutes: float = SOAK_MINUTES) -> tuple[str, dict]:
+                 boards: tuple[str, ...] = ("mps2-an386",), soak_minutes: float = SOAK_MINUTES,
+                 model_dir: Path | None = None, device: bool = True) -> tuple[str, dict]:
+    """``model_dir``: an int8 model folder other than the release (reference only: its C is not the firmware's);
+    ``device``: False skips the C twin, the boards and the soak (the reference's recall and false digits only)."""
     from convert.reference import Reference
     from train import data as D
+    from train import reject as RJ
     from train import stream as S
     from train import streamgen as G
 
-    ref = Reference.from_dir(ROOT / "models" / "released")
+    ref = Reference.from_dir(model_dir or ROOT / "models" / "released")
+    if model_dir is not None and Path(model_dir).resolve() != (ROOT / "models" / "released").resolve():
+        device = False  # the firmware's generated C is the release's
     scfg = S.DEFAULT_STREAM
     ds = D.load_dataset(data_args[1] if data_args else D.resolve_data_dir(None))
     _, test = D.split_indices(ds, "official")
@@ -224,7 +232,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     noise = [(kind, rms, G.noise_stream(noise_seconds, rng, kind=kind, rms=rms)) for kind, rms in NOISE_ONLY]
     # real background noise (../shared/data/noise): digits over it, and noise alone with level changes; drawn
     # after the synthetic streams, so those stay what they were
-    bank = G.NoiseBank(NOISE_DIR) if NOISE_DIR.is_dir() else None
+    # only the recordings no model trains on (train/reject.py keeps them out of the noise class and augmentation)
+    bank = G.NoiseBank(NOISE_DIR, only=RJ.HELD_OUT_NOISE) if NOISE_DIR.is_dir() else None
     if bank is not None:
         streams += [(snr, "real", G.make_stream(clips, rng, snr_db=snr, noise="real", bank=bank))
                     for snr in REAL_SNRS for _ in range(streams_per_condition)]
@@ -232,20 +241,23 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                   for _ in range(REAL_NOISE_STREAMS)]
     t0 = time.perf_counter()
     ref_events = [S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg,
-                                     ref._mel)[0] for *_, st in streams + noise]
+                                     ref._mel, labels=ref.labels)[0] for *_, st in streams + noise]
     ref_seconds = time.perf_counter() - t0
-    binary = build_c_stream()
-    dev_events = run_c_stream(binary, [st.samples for *_, st in streams + noise])
-    identical = [[json.dumps(e.to_dict(), sort_keys=True) for e in r] ==
-                 [json.dumps(_c_event(d, scfg), sort_keys=True) for d in dv]
-                 for r, dv in zip(ref_events, dev_events)]
-    costs = {b: stream_cost(b) for b in ("mps2-an386", "netduinoplus2")}
-    # through the serial protocol (STREAM messages) on the emulated boards: every digit stream, and the first
-    # minute of each noise-only one
-    on_boards = {b: board_parity(b, [st.samples for *_, st in streams] + [st.samples[: 60 * G.SR] for *_, st in noise],
-                                 ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
-    soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], ROOT / "out" / "bench" / "soak", binary)
-              if soak_minutes > 0 else None)
+    if device:
+        binary = build_c_stream()
+        dev_events = run_c_stream(binary, [st.samples for *_, st in streams + noise])
+        identical = [[json.dumps(e.to_dict(), sort_keys=True) for e in r] ==
+                     [json.dumps(_c_event(d, scfg, ref.labels), sort_keys=True) for d in dv]
+                     for r, dv in zip(ref_events, dev_events)]
+        costs = {b: stream_cost(b) for b in ("mps2-an386", "netduinoplus2")}
+        # through the serial protocol (STREAM messages) on the emulated boards: every digit stream, and the first
+        # minute of each noise-only one
+        on_boards = {b: board_parity(b, [st.samples for *_, st in streams] + [st.samples[: 60 * G.SR] for *_, st in noise],
+                                     ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
+        soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], ROOT / "out" / "bench" / "soak", binary)
+                  if soak_minutes > 0 else None)
+    else:
+        dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
     held = held_out_speakers(ds, bank, seed + 2, ROOT / "out" / "bench" / "loso")
     rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
@@ -322,18 +334,22 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "rejected by the top-1 margin).", ""]
     if bank is not None:
         md += [f"Noise only, real ({fa_split['real']['seconds'] / 60:.0f} min made of the {len(bank.files)} recordings of "
-               f"../shared/data/noise/noise, {bank.seconds / 60:.1f} min in all, drawn in random 2-10 s stretches; the "
+               f"../shared/data/noise/noise that no model trains on ({', '.join(bank.files)}; train/reject.py's "
+               f"HELD_OUT_NOISE), {bank.seconds / 60:.1f} min in all, drawn in random 2-10 s stretches; the "
                "level jumps among 30, 100, 300, 1,000 and 3,000 LSB RMS every 20-60 s): "
                f"**{fa_split['real']['false_detections']} false digits, {fa_split['real']['per_hour']:.1f} per hour** "
                f"({fa_split['real']['rejected']} more rejected). The real-noise digit streams are the `real` rows above "
                "(same recordings, random stretches).", ""]
     else:
         md += [f"Real noise: not measured ({NOISE_DIR} is missing).", ""]
-    md += [
-           f"Event parity, the device's C code (posix build of the streaming mode + generated model) against the "
-           f"reference: **{sum(identical)} / {len(identical)} streams with identical event lists** "
-           f"({res['event_parity']['events_device']} device events, {res['event_parity']['events_reference']} "
-           "reference events: digit, first and last sample, int8 outputs)."]
+    if device:
+        md += [
+            f"Event parity, the device's C code (posix build of the streaming mode + generated model) against the "
+            f"reference: **{sum(identical)} / {len(identical)} streams with identical event lists** "
+            f"({res['event_parity']['events_device']} device events, {res['event_parity']['events_reference']} "
+            "reference events: label, first and last sample, int8 outputs)."]
+    else:
+        md += [f"Reference only (model {model_dir}): no C twin, board or cost figures."]
     for b, bp in on_boards.items():
         md += ["", f"Through the serial protocol on emulated {b} (`python -m host.listen --port emulator:{b} --wav FILE "
                    f"--check --report FILE`, STREAM messages, protocol version {PROTOCOL_VERSION}): "
@@ -366,6 +382,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                 tot_h[c][1] += r[c][1]
         md.append("| **all** | " + " | ".join(f"**{v[0]} / {v[1]} ({v[0] / max(v[1], 1):.1%})**" for v in tot_h.values())
                   + " |")
+    if not device:
+        return "\n".join(md), res
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
            "test`: a 10 s stream with five 0.4 s tone bursts, `-icount shift=0`, instructions):", "",
            "| board | front end + detector per second of audio | model per utterance | one digit per second, total |",
@@ -389,10 +407,13 @@ def main(argv=None) -> int:
     p.add_argument("--soak-minutes", type=float, default=SOAK_MINUTES,
                    help="minutes of the soak stream through STREAM on the emulated board (0: none; an hour takes "
                         "about 20-40 min)")
+    p.add_argument("--model", default=None, help="an int8 model folder other than models/released (reference only)")
+    p.add_argument("--no-device", action="store_true", help="reference only: no C twin, boards, soak or cost")
     p.add_argument("--json", default=None, help="write the results here too")
     a = p.parse_args(argv)
     md, res = bench_stream(["--data-dir", a.data_dir], streams_per_condition=a.streams, noise_seconds=a.noise_seconds,
-                           soak_minutes=a.soak_minutes)
+                           soak_minutes=a.soak_minutes, model_dir=Path(a.model) if a.model else None,
+                           device=not a.no_device)
     print(md)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -158,6 +158,10 @@ def summary_table(report: dict) -> str:
         ("QAT int8 accuracy (TFLM)", "skipped" if report["qat_accuracy"] is None else f"{report['qat_accuracy']:.2%}"),
         ("released", f"{report['released']} ({report['dense_quantization']} dense weights)"),
         ("released int8 accuracy", f"{report['int8_accuracy']:.2%} ({report['int8_errors']} errors / {report['test_clips']})"),
+        *([("noise/other test clips rejected", f"{report['rejection']['int8_rejected']:.2%} of "
+                                                f"{report['rejection']['test_clips']}; digits rejected "
+                                                f"{report['rejection']['int8_digits_rejected']:.2%}")]
+          if report.get("rejection") else []),
         (".tflite bytes", f"{report['tflite_bytes']:,}"),
         ("weight bytes", f"{report['weight_bytes']:,}"),
         ("TFLM arena bytes", f"{report['tflm_arena_bytes']:,}" if report["tflm_arena_bytes"] else "n/a"),
@@ -224,14 +228,26 @@ def quantize(
         raise ConversionError(str(exc)) from exc
     cell.check_supported(keras_model)
 
+    trained = json.loads((model_dir / "metrics.json").read_text()) if (model_dir / "metrics.json").is_file() else {}
+    rcfg = None
+    if (trained.get("reject") or {}).get("config"):  # the same noise and other clips as training (train/reject.py)
+        from train import reject
+
+        rcfg = reject.RejectConfig.from_dict(trained["reject"]["config"])
+    root = fsdd.resolve_data_dir(data_dir)
+    file_labels = labels.names[: -len(reject.REJECT_LABELS)] if rcfg is not None else labels.names
     try:  # the model's labels, in its output order (a folder per label may hold more)
-        ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress,
-                               labels=labels.names)
+        ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=file_labels)
     except fsdd.DatasetError as exc:
         raise ConversionError(f"{exc} (the model folder's labels.json: {', '.join(labels.names)})") from exc
     fsdd.log_problems(ds, log)
+    if rcfg is not None:
+        ds, _ = reject.extend(ds, split, rcfg, reject.noise_root(root), progress=progress)
+        if tuple(ds.names) != tuple(labels.names):
+            raise ConversionError(f"{model_dir}: labels.json names {list(labels.names)}, but the data with the rejection "
+                                  f"classes has {list(ds.names)}")
     train_idx, test_idx = fsdd.split_indices(ds, split)
-    trained_on = json.loads((model_dir / "metrics.json").read_text()).get("split") if (model_dir / "metrics.json").is_file() else None
+    trained_on = trained.get("split")
     if trained_on is not None and trained_on != split:
         raise ConversionError(f"{model_dir}: the model was trained on split {trained_on!r}, not {split!r}; "
                               f"pass --split {trained_on} so calibration, QAT and the test use the same clips")
@@ -239,7 +255,8 @@ def quantize(
     x = F.normalize(logmel, cfg)
     y = ds.labels
     float_pred = keras_model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
-    float_acc = float(np.mean(float_pred[test_idx] == y[test_idx]))
+    file_test = np.array([i for i in test_idx if ds.clips[i].origin is None], np.int64)
+    float_acc = float(np.mean(float_pred[file_test] == y[file_test]))
 
     cell_free = cell.explicit_model(keras_model, batch_size=None)
     cell_diff = cell.check_equivalent(keras_model, cell_free, x[test_idx[:64]])
@@ -247,11 +264,22 @@ def quantize(
     rng = np.random.default_rng(seed)
     rep = x[np.sort(rng.choice(train_idx, min(rep_samples, len(train_idx)), replace=False))]
 
+    # accuracy is over the test clips read from files; generated rejection clips count as rejected or not
+    is_file = np.array([ds.clips[i].origin is None for i in test_idx], bool)
+
     def evaluate(data: bytes) -> dict:
         q, out = tflm_outputs(data, logmel[test_idx], cfg)
         pred = out.argmax(axis=1)
-        return {"accuracy": float(np.mean(pred == y[test_idx])), "errors": int(np.sum(pred != y[test_idx])),
-                "float_agreement": float(np.mean(pred == float_pred[test_idx])), "q": q, "out": out}
+        ok = pred[is_file] == y[test_idx][is_file]
+        ev = {"accuracy": float(np.mean(ok)), "errors": int(np.sum(~ok)),
+              "float_agreement": float(np.mean(pred == float_pred[test_idx])), "q": q, "out": out}
+        if rcfg is not None:
+            from train.reject import rejected
+
+            rej = rejected(pred, ds.names)
+            ev["rejected"] = float(np.mean(rej[~is_file]))
+            ev["digits_rejected"] = float(np.mean(rej[is_file]))
+        return ev
 
     candidates: dict[str, dict] = {}
     log.info("PTQ conversions (per-tensor and per-channel dense weights)")
@@ -291,9 +319,9 @@ def quantize(
             data, n = convert_deterministic(q1, rep, per_tensor=per_tensor, where="QAT")
             candidates["qat"] = {**evaluate(data), "data": data, "attempts": n}
 
-        def rank(name):
+        def rank(name):  # with rejection classes: digits right and rejection clips rejected, equally weighted
             c = candidates[name]
-            return (c["accuracy"], c["float_agreement"], name == "ptq")
+            return (c["accuracy"] + c.get("rejected", 0.0), c["float_agreement"], name == "ptq")
 
         released = max(candidates, key=rank)
         best = candidates[released]
@@ -315,7 +343,11 @@ def quantize(
         "int8_errors": best["errors"],
         "int8_float_top1_agreement": best["float_agreement"],
         "released": released,
-        "test_clips": int(len(test_idx)),
+        "test_clips": int(is_file.sum()),
+        "rejection": None if rcfg is None else {
+            "test_clips": int((~is_file).sum()), "int8_rejected": best["rejected"],
+            "int8_digits_rejected": best["digits_rejected"], "ptq_rejected": candidates["ptq"]["rejected"],
+            "qat_rejected": candidates["qat"]["rejected"] if "qat" in candidates else None},
         "split": split,
         "dense_quantization": "per-tensor" if per_tensor else "per-channel",
         "dense_quantization_why": why,

@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-gain", action="store_true", help="no level change")
     a.add_argument("--no-shift", action="store_true", help="no time shift")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
+    a.add_argument("--reject", action="store_true",
+                   help="FSDD: add the classes `noise` and `other` (speech that is not a digit) after the digits, from "
+                        "real noise and speech beside the data (../shared/data/noise, or $SD_NOISE_DIR), synthetic noise, "
+                        "FSDD made non-digit and flite's non-digit words (train/reject.py)")
+    a.add_argument("--reject-clips", type=int, default=1600, metavar="N",
+                   help="with --reject: N training clips of each of noise and other (and N/5 test clips of each)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
@@ -102,6 +108,7 @@ def main(argv=None) -> int:
     from train.augment import AugmentConfig
     from train.data import DatasetError
     from train.model import ModelConfig
+    from train.reject import RejectConfig
     from train.sanity import DataCheckError
     from train.trainer import TrainConfig, run
 
@@ -124,6 +131,9 @@ def main(argv=None) -> int:
             progress=not args.no_progress,
             limit_per_speaker=args.limit,
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
+            rcfg=RejectConfig(noise_train=args.reject_clips, other_train=args.reject_clips,
+                              noise_test=max(1, args.reject_clips // 5), other_test=max(1, args.reject_clips // 5),
+                              seed=args.seed) if args.reject else None,
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
         if args.verbose:
@@ -132,6 +142,8 @@ def main(argv=None) -> int:
         return 2
     summary = {k: metrics[k] for k in ("split", "labels", "seed", "epochs", "train_accuracy", "test_accuracy", "test_errors", "n_test",
                                        "seconds", "skipped_files")}
+    if metrics.get("reject"):
+        summary["rejected_test_clips"] = metrics["reject"]["test"]["rejected"]
     summary["out"] = str(args.out)
     print(json.dumps(summary, indent=2))
     return 0

@@ -19,6 +19,14 @@ In the audio domain (int16 in, int16 out), in this order:
 4. noise: with probability ``noise_prob``, white or pink noise at an SNR
    drawn in ``snr_db`` (relative to the clip's mean power).
 
+With a `Pool` of real recordings (train/reject.py's training sources: never
+the held-out noise files), two more draws per copy: reverberation, with
+probability ``rir_prob``, by one of the room impulse responses (after the
+time shift, before the gain: the level is kept), and, for a noisy copy, a
+stretch of a real noise recording instead of white or pink noise with
+probability ``real_noise_share``. Without a pool nothing changes: the same
+draws give the same copies as before.
+
 In the feature domain, after normalization, SpecAugment-style masks:
 ``time_masks`` runs of up to ``time_mask_max`` frames and ``freq_masks``
 runs of up to ``freq_mask_max`` bands set to 0 (the band mean).
@@ -59,6 +67,10 @@ class AugmentConfig:
     """Widest frequency mask, in mel bands."""
     seed: int = 0
     """Seed of every draw (with the clip index and the copy number)."""
+    real_noise_share: float = 0.5
+    """With a pool: share of the noisy copies whose noise is a real recording."""
+    rir_prob: float = 0.3
+    """With a pool: share of the copies reverberated by a real room's impulse response."""
 
     def __post_init__(self) -> None:
         if self.copies < 0:
@@ -68,8 +80,9 @@ class AugmentConfig:
             raise ValueError(f"speed range must lie in [0.5, 2.0] with low <= high, got {self.speed}")
         if self.shift_max < 0:
             raise ValueError(f"shift_max must be >= 0, got {self.shift_max}")
-        if not 0.0 <= self.noise_prob <= 1.0:
-            raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
+        for name in ("noise_prob", "real_noise_share", "rir_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("gain_db", "snr_db"):
             a, b = getattr(self, name)
             if a > b:
@@ -109,7 +122,27 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return y / max(np.sqrt(np.mean(y * y)), 1e-12)
 
 
-def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Pool:
+    """Real recordings for augmentation: noises (float, any level) and room impulse responses."""
+
+    noises: tuple[np.ndarray, ...] = ()
+    rirs: tuple[np.ndarray, ...] = ()
+
+
+def reverberate(y: np.ndarray, rir: np.ndarray, sr: int = 8000) -> np.ndarray:
+    """``y`` convolved with a room impulse response (from its direct path, at most 250 ms of tail kept), at
+    ``y``'s RMS level."""
+    h = np.asarray(rir, np.float64)
+    h = h[int(np.argmax(np.abs(h))):]
+    if not len(y) or not np.any(h):
+        return y
+    out = np.convolve(y, h)[: len(y) + sr // 4]
+    rms_in, rms_out = np.sqrt(np.mean(y * y)), np.sqrt(np.mean(out * out))
+    return out * (rms_in / rms_out) if rms_out > 0 else out
+
+
+def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int, pool: Pool | None = None) -> np.ndarray:
     """Copy ``copy`` of training clip number ``clip``: int16 [shape=(n,)] -> int16 [shape=(m,)]."""
     rng = _rng(cfg, clip, copy)
     speed = rng.uniform(*cfg.speed)
@@ -118,11 +151,23 @@ def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int) ->
     noisy = rng.random() < cfg.noise_prob
     snr = rng.uniform(*cfg.snr_db)
     pink = rng.random() < 0.5
+    real = reverb = False
+    if pool is not None:
+        real = bool(pool.noises) and rng.random() < cfg.real_noise_share
+        reverb = bool(pool.rirs) and rng.random() < cfg.rir_prob
     y = change_speed(np.asarray(x, np.int16), speed).astype(np.float64)
-    y = np.concatenate([np.zeros(shift), y]) * gain
+    y = np.concatenate([np.zeros(shift), y])
+    if reverb:
+        y = reverberate(y, pool.rirs[int(rng.integers(0, len(pool.rirs)))])
+    y = y * gain
     if noisy and len(y):
         power = np.mean(y * y)
-        noise = pink_noise(len(y), rng) if pink else rng.standard_normal(len(y))
+        if real:
+            src = pool.noises[int(rng.integers(0, len(pool.noises)))]
+            noise = src[(int(rng.integers(0, len(src))) + np.arange(len(y))) % len(src)]
+            noise = noise / max(float(np.sqrt(np.mean(noise * noise))), 1e-12)
+        else:
+            noise = pink_noise(len(y), rng) if pink else rng.standard_normal(len(y))
         y = y + noise * np.sqrt(power / 10.0 ** (snr / 10.0))
     return np.clip(np.round(y), -32768, 32767).astype(np.int16)
 

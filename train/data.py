@@ -237,6 +237,9 @@ class Clip:
     samples: np.ndarray
     split: str | None = None
     """Folder layout: "train", "validation" or "test" (the official split); FSDD: None (split by index)."""
+    origin: str | None = None
+    """Where a generated clip comes from (train/reject.py: "reject:noise:hum"); None for a file. A generated
+    clip keeps its ``split`` under every split rule: it was made from that part's sources only."""
 
     @property
     def digit(self) -> int | None:
@@ -829,6 +832,10 @@ def split_indices(ds: Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:
         test = np.array([i for i, c in enumerate(ds.clips) if c.speaker == speaker], np.int64)
     else:
         raise ValueError(f"unknown split {split!r}; use 'official' or 'loso:<speaker>'")
+    made = [i for i, c in enumerate(ds.clips) if c.origin is not None]
+    if made:  # generated clips (train/reject.py) keep the part they were made for
+        test = np.array(sorted(set(test.tolist()) - set(made) | {i for i in made if ds.clips[i].split == "test"}),
+                        np.int64)
     mask = np.ones(len(ds), bool)
     mask[test] = False
     train = np.flatnonzero(mask)

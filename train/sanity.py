@@ -86,8 +86,10 @@ def check_features(x: np.ndarray, *, n_frames: int, n_mels: int, normalized: boo
     return rep
 
 
-def check_labels(labels: np.ndarray, names: list[str] | None = None, *, n_classes: int = 10, name: str = "labels") -> CheckReport:
-    """Label range, agreement with FSDD file names, and class balance."""
+def check_labels(labels: np.ndarray, names: list[str] | None = None, *, n_classes: int = 10, name: str = "labels",
+                 balanced: int | None = None) -> CheckReport:
+    """Label range, agreement with FSDD file names, and class balance (of the first ``balanced`` classes
+    only, when given: the rejection classes of train/reject.py are larger on purpose)."""
     from train.data import parse_name
 
     rep = CheckReport()
@@ -113,7 +115,8 @@ def check_labels(labels: np.ndarray, names: list[str] | None = None, *, n_classe
     missing = [c for c in range(n_classes) if counts[c] == 0]
     if missing:
         raise DataCheckError(f"{name}: classes {missing} have no examples (counts {counts.tolist()})")
-    ratio = counts.max() / counts.min()
+    bal = counts[: balanced or n_classes]
+    ratio = bal.max() / bal.min()
     if ratio > 1.5:
         rep.warnings.append(
             f"{name}: class imbalance, largest/smallest class = {ratio:.1f} (counts {counts.tolist()}); "

@@ -57,7 +57,8 @@ class NoiseBank:
     """Real background noise recordings (a folder of WAVs, e.g. ../shared/data/noise/noise), each scaled to
     unit RMS; `draw` strings random stretches of them together."""
 
-    def __init__(self, folder, sr: int = SR) -> None:
+    def __init__(self, folder, sr: int = SR, only=None) -> None:
+        """``only``: file names to keep (e.g. train/reject.py's HELD_OUT_NOISE: recordings no model trained on)."""
         from pathlib import Path
 
         from train.data import read_wav
@@ -65,6 +66,8 @@ class NoiseBank:
         self.files: list[str] = []
         self.audio: list[np.ndarray] = []
         for path in sorted(Path(folder).glob("*.wav")):
+            if only is not None and path.name not in only:
+                continue
             x = np.asarray(read_wav(path, sr), np.float64)
             rms = np.sqrt(np.mean(x * x)) if len(x) else 0.0
             if rms > 0 and len(x) >= sr // 2:

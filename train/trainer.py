@@ -18,6 +18,7 @@ from train.labels import Labels
 from train import sanity
 from train.augment import NO_AUGMENT, AugmentConfig, augment_audio, spec_masks
 from train.model import ModelConfig, build_model
+from train.reject import RejectConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,11 @@ def prepare(ds: fsdd.Dataset, split: str, cfg: F.FrontendConfig, *, progress: bo
     labels = ds.labels
     # FSDD names carry the digit: check_labels compares; folder names carry no label
     names = [c.path.name for c in ds.clips] if ds.layout == fsdd.LAYOUT_FSDD else None
+    # the balance check covers the labels read from files (the generated rejection classes are larger on purpose)
+    n_file_labels = len({c.label for c in ds.clips if c.origin is None}) or None
     for part, idx in (("train", train_idx), ("test", test_idx)):
         rep = sanity.check_labels(labels[idx], None if names is None else [names[i] for i in idx],
-                                  n_classes=len(ds.names), name=f"{part} labels")
+                                  n_classes=len(ds.names), name=f"{part} labels", balanced=n_file_labels)
         for w in rep.warnings:
             log.warning(w)
     logmel = F.batch_logmel((c.samples for c in ds.clips), cfg, progress=progress, desc="log-mel")
@@ -102,14 +105,14 @@ SYNTH_KEY_BASE = 1_000_000
 
 
 def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig, acfg: AugmentConfig,
-                       *, progress: bool = True, key_base: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       *, progress: bool = True, key_base: int = 0, pool=None) -> tuple[np.ndarray, np.ndarray]:
     """Normalized features and labels of ``acfg.copies`` augmented copies of clips ``idx``
     [shapes (len(idx) * copies, n_frames, n_mels) and (len(idx) * copies,)], copy-major.
-    Copy k of clip i is drawn with key ``key_base + i``."""
+    Copy k of clip i is drawn with key ``key_base + i``; ``pool``: real noises and rooms (train/augment.py)."""
     if acfg.copies == 0 or len(idx) == 0:
         return np.zeros((0, cfg.n_frames, cfg.n_mels), np.float32), np.zeros(0, np.int64)
     keys = [(int(i), k) for k in range(acfg.copies) for i in idx]
-    audio = (augment_audio(ds.clips[i].samples, acfg, clip=key_base + i, copy=k) for i, k in keys)
+    audio = (augment_audio(ds.clips[i].samples, acfg, clip=key_base + i, copy=k, pool=pool) for i, k in keys)
     logmel = F.batch_logmel(audio, cfg, progress=progress, desc=f"augmented log-mel (x{acfg.copies})")
     x = F.normalize(logmel, cfg)
     for j, (i, k) in enumerate(keys):
@@ -202,6 +205,24 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = 10) -> np.ndarray
     return m
 
 
+def rejection_report(ds: fsdd.Dataset, made: np.ndarray, digits: np.ndarray, pred: np.ndarray) -> dict:
+    """Share of the generated noise/other test clips whose top-1 is not a digit, by kind, and share of the
+    digit test clips whose top-1 is (wrongly) a rejection label."""
+    from train.reject import rejected
+
+    rej = rejected(pred, ds.names)
+    by: dict[str, list[int]] = {}
+    for i in made:
+        kind = ds.clips[i].origin.split(":", 1)[1]
+        for key in (kind.split(":")[0], kind):
+            b = by.setdefault(key, [0, 0])
+            b[0] += int(rej[i])
+            b[1] += 1
+    return {"rejected": float(np.mean(rej[made])) if len(made) else None,
+            "by_kind": {k: {"rejected": v[0], "clips": v[1]} for k, v in sorted(by.items())},
+            "digits_rejected": float(np.mean(rej[digits])) if len(digits) else None}
+
+
 def run(
     *,
     data_dir: str | Path | None,
@@ -216,23 +237,31 @@ def run(
     save: bool = True,
     limit_per_speaker: int | None = None,
     labels: Sequence[str] | None = None,
+    rcfg: RejectConfig | None = None,
 ) -> dict:
     """One training run; writes the model, config, labels, metrics and plots to `out`; returns the metrics.
-    ``labels``: keep these labels of a folder-per-label dataset, in this order (default: all, sorted)."""
+    ``labels``: keep these labels of a folder-per-label dataset, in this order (default: all, sorted).
+    ``rcfg``: add the `noise` and `other` classes (train/reject.py) to FSDD's digits."""
     t0 = time.perf_counter()
     root = fsdd.resolve_data_dir(data_dir)
     ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=labels)
     fsdd.log_problems(ds, log)
-    names = Labels(ds.names)
-    mcfg = replace(mcfg, n_classes=len(names))
     if synth_variants and ds.layout != fsdd.LAYOUT_FSDD:
         raise ValueError(f"--synth adds synthetic voices saying FSDD's digits; {root} has the labels "
-                         f"{', '.join(names.names)}: drop --synth")
+                         f"{', '.join(ds.names)}: drop --synth")
     if limit_per_speaker:
         ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
+    reject_counts, pool = None, None
+    if rcfg is not None:  # `noise` and `other` after the digits, and real rooms and noises (train/reject.py)
+        from train import reject
+
+        ds, reject_counts = reject.extend(ds, split, rcfg, reject.noise_root(root), progress=progress)
+        pool = reject.augment_pool(reject.noise_root(root))
+    names = Labels(ds.names)
+    mcfg = replace(mcfg, n_classes=len(names))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
     fit_idx, val_idx = holdout(ds, train_idx, tcfg)
-    extra = augmented_features(ds, fit_idx, cfg, acfg, progress=progress)
+    extra = augmented_features(ds, fit_idx, cfg, acfg, progress=progress, pool=pool)
     n_synth = 0
     if synth_variants:
         # Synthetic voices join the training part only, never the test or validation clips or
@@ -243,11 +272,16 @@ def run(
                                 sr=cfg.sr, strict=False, progress=False)
         n_synth = len(sds)
         xs = F.normalize(F.batch_logmel((c.samples for c in sds.clips), cfg, progress=progress, desc="synthetic log-mel"), cfg)
-        xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE)
+        xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE,
+                                    pool=pool)
         extra = (np.concatenate([extra[0], xs, xa]), np.concatenate([extra[1], sds.labels, ya]))
     model, history = fit(x, y, fit_idx, val_idx, mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
     cm = confusion(y[test_idx], pred[test_idx], len(names))
+    # accuracy is over the test clips read from files (FSDD's digits); the generated rejection clips are scored
+    # by how many come out as a non-digit
+    file_test = np.array([i for i in test_idx if ds.clips[i].origin is None], np.int64)
+    made_test = np.array([i for i in test_idx if ds.clips[i].origin is not None], np.int64)
     metrics = {
         "split": split,
         "seed": tcfg.seed,
@@ -259,14 +293,16 @@ def run(
         "n_val": int(len(val_idx)),
         "labels": list(names.names),
         "data_layout": ds.layout,
-        "test_accuracy": float(np.mean(pred[test_idx] == y[test_idx])),
-        "test_errors": int(np.sum(pred[test_idx] != y[test_idx])),
+        "test_accuracy": float(np.mean(pred[file_test] == y[file_test])),
+        "test_errors": int(np.sum(pred[file_test] != y[file_test])),
         "n_train": int(len(train_idx)),
         "n_extra": int(len(extra[1])),
         "n_synthetic_clips": n_synth,
         "augment": acfg.to_dict(),
         "clip_norm": cfg.clip_norm,
-        "n_test": int(len(test_idx)),
+        "n_test": int(len(file_test)),
+        "reject": None if rcfg is None else {"config": rcfg.to_dict(), "clips": reject_counts,
+                                             "test": rejection_report(ds, made_test, file_test, pred)},
         "seconds": round(time.perf_counter() - t0, 2),
         "window_rule": cfg.window_rule,
         "model": {"lstm_units": mcfg.lstm_units, "dense_units": mcfg.dense_units, "n_classes": mcfg.n_classes, "dropout": mcfg.dropout},

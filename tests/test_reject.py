@@ -1,0 +1,127 @@
+"""The `noise` and `other` classes (train/reject.py): their clips, their splits, and a model trained with them.
+
+Uses a small FSDD-shaped set and a small noise folder made here (tests/conftest.py), so it runs anywhere; the
+flite words join when flite is installed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_synthetic_fsdd, write_wav
+from train import data as D
+from train import reject as R
+
+SMALL = R.RejectConfig(noise_train=60, other_train=60, noise_test=20, other_test=20, word_variants=1)
+
+
+def make_noise_root(root: Path) -> Path:
+    """noise/ (two training recordings and one held-out), speech/ (one sentence per speaker), rir/ (one room)."""
+    rng = np.random.default_rng(5)
+    for name in ("fan.wav", "street.wav", R.HELD_OUT_NOISE[0]):
+        write_wav(root / "noise" / name, (rng.standard_normal(8000 * 2) * 500).astype(np.int16))
+    t = np.arange(8000 * 2) / 8000
+    for name in ("sb_spk1_snt1.wav", R.TEST_SPEECH_PREFIX + "snt1.wav"):
+        write_wav(root / "speech" / name, (3000 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 3 * t)).astype(np.int16))
+    h = np.zeros(800)
+    h[0], h[200], h[500] = 1.0, 0.4, 0.2
+    write_wav(root / "rir" / "room.wav", (h * 30000).astype(np.int16))
+    return root
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reject")
+    fsdd = make_synthetic_fsdd(base / "fsdd", per_digit=6)
+    return D.load_dataset(fsdd), make_noise_root(base / "noise")
+
+
+def test_sources_keep_held_out_recordings_and_speakers_for_test(small):
+    _, root = small
+    tr, te = R.Sources.load(root, "train"), R.Sources.load(root, "test")
+    assert {n for n, _ in tr.noise} == {"fan.wav", "street.wav"}
+    assert {n for n, _ in te.noise} == {R.HELD_OUT_NOISE[0]}
+    assert [n for n, _ in tr.speech] == ["sb_spk1_snt1.wav"] and [n for n, _ in te.speech] == [R.TEST_SPEECH_PREFIX + "snt1.wav"]
+    assert R.augment_pool(root).noises and R.augment_pool(root).rirs and R.augment_pool(None) is None
+    words = {w: R.word_split(w) for w in R.OTHER_WORDS}
+    assert {"train", "test"} == set(words.values())
+    homophones = {"to", "too", "two", "for", "four", "fore", "won", "one", "ate", "eight", "oh", "owe", "nein"}
+    assert not homophones & {w for phrase in R.OTHER_WORDS for w in phrase.split()}
+
+
+def test_extend_adds_two_labels_and_keeps_each_clip_in_its_split(small):
+    ds, root = small
+    ext, counts = R.extend(ds, "official", SMALL, root)
+    assert ext.names == tuple(str(d) for d in range(10)) + ("noise", "other")
+    made = [c for c in ext.clips if c.origin is not None]
+    assert len(made) == 60 + 60 + 20 + 20 and sum(counts.values()) == len(made)
+    assert {c.split for c in made} == {"train", "test"}
+    tr, te = D.split_indices(ext, "official")
+    assert all(ext.clips[i].split == "test" for i in te if ext.clips[i].origin)
+    # under LOSO the generated clips keep their part, and the held-out speaker's audio makes only test clips
+    sp = ds.clips[0].speaker
+    ext2, _ = R.extend(ds, f"loso:{sp}", SMALL, root)
+    tr2, te2 = D.split_indices(ext2, f"loso:{sp}")
+    held = {c.samples.tobytes() for c in ds.clips if c.speaker == sp}
+    for i in tr2:
+        c = ext2.clips[i]
+        if c.origin == "reject:other:reversed":
+            assert c.samples[::-1].tobytes() not in held
+    assert any(ext2.clips[i].origin == "reject:other:reversed" and ext2.clips[i].samples[::-1].tobytes() in held
+               for i in te2)
+    # the same seed makes the same clips; another seed others
+    again, _ = R.extend(ds, "official", SMALL, root)
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(ext.clips, again.clips))
+    other, _ = R.extend(ds, "official", R.RejectConfig(**{**SMALL.to_dict(), "seed": 1}), root)
+    assert not all(np.array_equal(a.samples, b.samples) for a, b in zip(ext.clips[len(ds):], other.clips[len(ds):]))
+
+
+def test_noise_clips_are_int16_at_the_drawn_levels_and_without_a_folder_synthetic_only(small):
+    ds, root = small
+    rng = np.random.default_rng(0)
+    src = R.Sources.load(root, "train")
+    for kind, _ in R.NOISE_KINDS:
+        x = R.noise_clip(kind, rng, SMALL, src)
+        assert x.dtype == np.int16 and 4000 <= len(x) <= int(1.2 * 8000)
+        rms = np.sqrt(np.mean(x.astype(np.float64) ** 2))
+        assert rms <= 3.5 if kind == "silence" else 5 <= rms <= 3000 * 1.3, (kind, rms)
+    ext, counts = R.extend(ds, "official", SMALL, None)
+    kinds = {k.split("/", 1)[1] for k in counts}
+    assert "noise:real" not in kinds and "noise:mix" not in kinds and "other:sentence" not in kinds
+    assert "noise:white" in kinds and "other:reversed" in kinds
+
+
+def test_reject_refuses_a_folder_per_label_and_existing_names(tmp_path, small):
+    ds, root = small
+    words = tmp_path / "w"
+    for lab in ("yes", "no"):
+        for s in ("ann", "bob", "cy"):
+            write_wav(words / lab / f"{s}_nohash_0.wav", (np.ones(4000) * 100).astype(np.int16))
+    wds = D.load_dataset(words)
+    with pytest.raises(ValueError, match="folder for each"):
+        R.extend(wds, "official", SMALL, root)
+
+
+def test_training_with_reject_gives_twelve_outputs_and_scores_rejection(tmp_path, small, monkeypatch):
+    """python -m train --reject end to end on the small set: labels, metrics and the saved model."""
+    from train.__main__ import main
+
+    ds, root = small
+    monkeypatch.setenv("SD_NOISE_DIR", str(root))
+    out = tmp_path / "m"
+    assert main(["--data-dir", str(ds.root), "--reject", "--reject-clips", "60", "--epochs", "3", "--augment", "1", "--lstm-units", "16",
+                 "--dense-units", "0", "--out", str(out), "--no-progress"]) == 0
+    labels = json.loads((out / "labels.json").read_text())["labels"]
+    assert labels[-2:] == ["noise", "other"] and len(labels) == 12
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_test"] == sum(1 for c in ds.clips if D.is_official_test(c))  # accuracy is over the digits
+    t = m["reject"]["test"]
+    assert t["by_kind"]["noise"]["clips"] == 12 and t["by_kind"]["other"]["clips"] == 12
+    assert 0.0 <= t["rejected"] <= 1.0 and m["reject"]["config"]["noise_train"] == 60
+    from train.model import load_model
+
+    assert load_model(out / "model.keras").output_shape[-1] == 12

@@ -1,0 +1,399 @@
+"""What is not a digit: the `noise` and `other` classes and their clips (issue 20).
+
+A model trained with ``python -m train --reject`` has twelve outputs: the ten
+digits, ``noise`` (no speech: machines, weather, hum, clicks, silence) and
+``other`` (speech that is not a digit). A stream event whose top-1 is one of
+the two carries ``digit: null`` and its label, so background noise and
+conversation stop turning into digits.
+
+The clips of the two classes are made here, from a seed, for one split at a
+time, so that a test clip never shares a source with a training clip:
+
+- **noise**: stretches of real recordings (``../shared/data/noise/noise``;
+  the files in `HELD_OUT_NOISE` are kept for the test split and for the
+  stream benchmark's real-noise conditions, the rest train), white, pink and
+  brown noise, mains hum with harmonics, clicks and ticks, near-silence, and
+  real noise mixed with a colour; levels from 10 to 3,000 LSB RMS;
+- **other**: the split's own FSDD clips made non-digit (time-reversed, and
+  the start of one digit spliced to the end of another), babble of three to
+  six of the split's clips at once, stretches of real read sentences
+  (``../shared/data/noise/speech``: speaker 1 trains, speaker 2 tests), and
+  flite's five voices saying non-digit words (`OTHER_WORDS`, split by a hash
+  of the word: the test words are never trained on).
+
+Clips derived from FSDD come from the split's own part only (for LOSO, the
+held-out speaker's clips make only test clips). Homophones of digits (to,
+too, two, for, fore, won, ate, oh, owe, nein...) are left out of `other` on
+purpose: said alone they *are* the digit, and the model gives the digit.
+
+DESIGN.md's trap: an `other` class made mostly of synthetic voices learns
+"synthetic versus real". The same flite voices say digits too (``--synth``),
+and `other` has real speech (the sentences, FSDD made non-digit); the benchmarks
+measure rejection and held-out-speaker recall together.
+
+Without the noise folder (a machine without ../shared), the noise class is
+synthetic only and `other` has no real sentences; the metrics say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from train.augment import Pool
+
+log = logging.getLogger(__name__)
+
+NOISE = "noise"
+OTHER = "other"
+REJECT_LABELS = (NOISE, OTHER)
+SR = 8000
+ORIGIN = "reject"
+"""`Clip.origin` prefix of every clip made here: such a clip keeps its split under any split rule."""
+
+HELD_OUT_NOISE = ("fc_forest_2.wav", "fc_rain.wav", "fc_wind.wav", "sb_noise4.wav", "sb_noise5.wav")
+"""Real noise recordings never trained on: the test split's and the stream benchmark's (84 s of the 211 s)."""
+TEST_SPEECH_PREFIX = "sb_spk2_"
+"""Read sentences by this speaker are test clips; the other speaker's train."""
+
+OTHER_WORDS = (
+    "yes", "no", "up", "down", "left", "right", "stop", "go", "hello", "house", "bird", "cat", "dog", "bed",
+    "happy", "wow", "learn", "follow", "forward", "backward", "visual", "music", "water", "table", "window",
+    "kitchen", "morning", "evening", "coffee", "paper", "orange", "yellow", "purple", "garden", "market", "open",
+    "close", "light", "sound", "power", "river", "mountain", "people", "little", "about", "again", "because",
+    "between", "cherry", "monkey", "pencil", "rabbit", "rocket", "silver", "summer", "winter", "zebra", "apple",
+    "banana", "button", "camera", "doctor", "engine", "father", "mother", "island", "jacket", "ladder", "letter",
+    "number", "sugar", "tiger", "travel", "hundred", "thousand", "minus", "plus", "equal", "point", "dollar",
+    "what time is it", "turn on the light", "good morning", "thank you", "see you later", "where are you",
+)
+"""Non-digit words and phrases flite says for `other`. No homophone of a digit is here (see the docstring)."""
+
+
+NOISE_KINDS = (("real", 0.40), ("white", 0.07), ("pink", 0.09), ("brown", 0.09), ("hum", 0.10), ("clicks", 0.10),
+               ("silence", 0.05), ("mix", 0.10))
+OTHER_KINDS = (("reversed", 0.22), ("splice", 0.13), ("babble", 0.10), ("sentence", 0.20), ("words", 0.35))
+"""Kinds of noise and other clips and their shares (`RejectConfig` may change them)."""
+
+
+def word_split(word: str) -> str:
+    """A word's split: a stable hash puts about a fifth of the words in test."""
+    return "test" if int(hashlib.sha1(word.encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectConfig:
+    """How many clips of each class, per split, and their lengths."""
+
+    noise_train: int = 1600
+    other_train: int = 1600
+    noise_test: int = 300
+    other_test: int = 300
+    seconds: tuple[float, float] = (0.5, 1.2)
+    """Clip length range (the window rule picks 16 frames of a longer clip, as for a digit)."""
+    level_rms: tuple[float, float] = (10.0, 3000.0)
+    """Noise level range in LSB RMS, drawn log-uniformly."""
+    word_variants: int = 3
+    """Takes of each non-digit word per flite voice (drawn pitch and speaking rate)."""
+    noise_kinds: tuple[tuple[str, float], ...] = NOISE_KINDS
+    """Kinds of noise clip and their shares."""
+    other_kinds: tuple[tuple[str, float], ...] = OTHER_KINDS
+    """Kinds of other clip and their shares."""
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RejectConfig":
+        d = dict(d)
+        for k in ("seconds", "level_rms"):
+            if k in d:
+                d[k] = tuple(d[k])
+        for k in ("noise_kinds", "other_kinds"):
+            if k in d:
+                d[k] = tuple((str(a), float(b)) for a, b in d[k])
+        return cls(**d)
+
+
+DEFAULT_REJECT = RejectConfig()
+
+
+def noise_root(data_dir: str | Path | None = None) -> Path | None:
+    """The real noise/RIR/speech folder: $SD_NOISE_DIR, else ``noise`` beside the FSDD folder (../shared/data
+    holds both), else ../shared/data/noise beside the repository; None when there is none."""
+    env = os.environ.get("SD_NOISE_DIR")
+    cands = [Path(env)] if env else []
+    if data_dir is not None:
+        d = Path(data_dir).resolve()
+        cands += [d.parent / "noise", d.parent.parent / "noise"]
+    cands.append(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "noise")
+    for c in cands:
+        if (c / "noise").is_dir():
+            return c
+    return None
+
+
+def _read_folder(folder: Path, keep, min_len: int = SR // 4) -> list[tuple[str, np.ndarray]]:
+    from train.data import read_wav
+
+    out = []
+    for p in sorted(folder.glob("*.wav")) if folder.is_dir() else []:
+        if keep(p.name):
+            x = np.asarray(read_wav(p, SR), np.float64)
+            if len(x) >= min_len and np.any(x):
+                out.append((p.name, x))
+    return out
+
+
+@dataclass
+class Sources:
+    """The real recordings one split may use."""
+
+    noise: list[tuple[str, np.ndarray]]
+    speech: list[tuple[str, np.ndarray]]
+    rir: list[tuple[str, np.ndarray]]
+
+    @classmethod
+    def load(cls, root: Path | None, split: str) -> "Sources":
+        if root is None:
+            return cls([], [], [])
+        test = split == "test"
+        noise = _read_folder(root / "noise", lambda n: (n in HELD_OUT_NOISE) == test)
+        speech = _read_folder(root / "speech", lambda n: n.startswith(TEST_SPEECH_PREFIX) == test)
+        rir = _read_folder(root / "rir", lambda n: True, min_len=1)
+        return cls(noise, speech, rir)
+
+
+def augment_pool(root: Path | None) -> "Pool | None":
+    """The training noises and the room responses for digit augmentation (train/augment.py); None without the
+    folder. The held-out noise files are never in it."""
+    from train.augment import Pool
+
+    if root is None:
+        return None
+    src = Sources.load(root, "train")
+    return Pool(tuple(x for _, x in src.noise), tuple(x for _, x in src.rir))
+
+
+# -- synthetic noises ---------------------------------------------------------------------------
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / max(float(np.sqrt(np.mean(x * x))), 1e-12)
+
+
+def coloured(n: int, rng: np.random.Generator, kind: str) -> np.ndarray:
+    """Unit-RMS white, pink (1/f) or brown (1/f^2) noise."""
+    w = rng.standard_normal(n)
+    if kind == "white":
+        return _unit(w)
+    spec = np.fft.rfft(w)
+    f = np.arange(len(spec), dtype=np.float64)
+    f[0] = 1.0
+    spec /= np.sqrt(f) if kind == "pink" else f
+    spec[0] = 0.0
+    return _unit(np.fft.irfft(spec, n))
+
+
+def hum(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Mains hum: 50 or 60 Hz (+-2 %) and random harmonics up to 1 kHz, with a little hiss."""
+    f0 = (50.0 if rng.random() < 0.5 else 60.0) * rng.uniform(0.98, 1.02)
+    t = np.arange(n) / SR
+    y = np.zeros(n)
+    for h in range(1, int(1000 // f0) + 1):
+        if h == 1 or rng.random() < 0.5:
+            y += rng.uniform(0.05, 1.0) / h ** rng.uniform(0.0, 1.0) * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
+    return _unit(_unit(y) + coloured(n, rng, "white") * 10 ** (-rng.uniform(15, 40) / 20))
+
+
+def clicks(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Clicks and ticks (a clock, a keyboard, a dripping tap): short decaying bursts over faint noise."""
+    y = coloured(n, rng, "pink") * 10 ** (-rng.uniform(20, 40) / 20)
+    for _ in range(int(rng.integers(1, 12))):
+        at = int(rng.integers(0, n))
+        k = int(rng.integers(8, 400))
+        burst = rng.standard_normal(k) * np.exp(-np.arange(k) / rng.uniform(3, k / 2 + 4))
+        if rng.random() < 0.5:  # a resonant tick
+            burst *= np.sin(2 * np.pi * rng.uniform(300, 3500) / SR * np.arange(k))
+        m = min(k, n - at)
+        y[at : at + m] += burst[:m] * rng.uniform(1, 20)
+    return _unit(y)
+
+
+def _stretch(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of x from a random offset, wrapping round."""
+    start = int(rng.integers(0, len(x)))
+    return x[(start + np.arange(n)) % len(x)]
+
+
+def _level(rng: np.random.Generator, cfg: RejectConfig) -> float:
+    lo, hi = np.log(cfg.level_rms[0]), np.log(cfg.level_rms[1])
+    return float(np.exp(rng.uniform(lo, hi)))
+
+
+def _int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+
+
+def _kinds(table, n: int, rng: np.random.Generator, have: set[str]) -> list[str]:
+    names = [k for k, w in table if k in have and w > 0]
+    p = np.array([w for k, w in table if k in have and w > 0], np.float64)
+    return [names[i] for i in rng.choice(len(names), n, p=p / p.sum())]
+
+
+def noise_clip(kind: str, rng: np.random.Generator, cfg: RejectConfig, src: Sources) -> np.ndarray:
+    n = int(rng.uniform(*cfg.seconds) * SR)
+    if kind == "real":
+        name, x = src.noise[int(rng.integers(0, len(src.noise)))]
+        y = _unit(_stretch(x, n, rng))
+    elif kind in ("white", "pink", "brown"):
+        y = coloured(n, rng, kind)
+    elif kind == "hum":
+        y = hum(n, rng)
+    elif kind == "clicks":
+        y = clicks(n, rng)
+    elif kind == "silence":
+        return _int16(coloured(n, rng, "white") * rng.uniform(0.0, 3.0))
+    elif kind == "mix":
+        _, x = src.noise[int(rng.integers(0, len(src.noise)))]
+        y = _unit(_unit(_stretch(x, n, rng)) + coloured(n, rng, ("white", "pink", "brown")[int(rng.integers(0, 3))])
+                  * 10 ** (rng.uniform(-15, 5) / 20))
+    else:
+        raise ValueError(f"unknown noise kind {kind!r}")
+    return _int16(y * _level(rng, cfg))
+
+
+def other_clip(kind: str, rng: np.random.Generator, cfg: RejectConfig, src: Sources, digits: list,
+               words: list[np.ndarray]) -> np.ndarray:
+    """``digits``: the split's FSDD clips (objects with samples, label, speaker)."""
+    if kind == "reversed":
+        return digits[int(rng.integers(0, len(digits)))].samples[::-1].copy()
+    if kind == "splice":
+        a = digits[int(rng.integers(0, len(digits)))]
+        b = a
+        while b.label == a.label:
+            b = digits[int(rng.integers(0, len(digits)))]
+        ka = int(len(a.samples) * rng.uniform(0.35, 0.6))
+        kb = int(len(b.samples) * rng.uniform(0.4, 0.65))
+        ga = np.sqrt(np.mean(a.samples.astype(np.float64) ** 2)) + 1e-9
+        gb = np.sqrt(np.mean(b.samples.astype(np.float64) ** 2)) + 1e-9
+        return _int16(np.concatenate([a.samples[:ka].astype(np.float64), b.samples[-kb:] * (ga / gb)]))
+    if kind == "babble":
+        n = int(rng.uniform(*cfg.seconds) * SR)
+        y = np.zeros(n)
+        for _ in range(int(rng.integers(3, 7))):
+            c = digits[int(rng.integers(0, len(digits)))].samples.astype(np.float64)
+            at = int(rng.integers(-len(c) // 2, n))
+            lo, hi = max(at, 0), min(at + len(c), n)
+            if hi > lo:
+                y[lo:hi] += _unit(c)[lo - at : hi - at] * 10 ** (rng.uniform(-6, 0) / 20)
+        return _int16(_unit(y) * _level(rng, cfg) * 3)
+    if kind == "sentence":
+        _, x = src.speech[int(rng.integers(0, len(src.speech)))]
+        n = min(int(rng.uniform(*cfg.seconds) * SR), len(x))
+        at = int(rng.integers(0, len(x) - n + 1))
+        return _int16(x[at : at + n])
+    if kind == "words":
+        return words[int(rng.integers(0, len(words)))].copy()
+    raise ValueError(f"unknown other kind {kind!r}")
+
+
+def flite_words(split: str, cfg: RejectConfig, *, progress: bool = False) -> list[np.ndarray]:
+    """The split's `OTHER_WORDS` said by every flite voice, ``word_variants`` takes each (a cache folder keyed by
+    the settings); [] without flite."""
+    from train import synth
+    from train.data import read_wav, write_wav
+
+    voices = synth.flite_voices()
+    if not voices:
+        return []
+    words = [w for w in OTHER_WORDS if word_split(w) == split]
+    key = hashlib.sha256(repr((2, words, voices, cfg.word_variants, cfg.seed)).encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "spoken-digits" / "other-words" / key
+    paths = []
+    todo = [(w, v, k) for w in words for v in voices for k in range(cfg.word_variants)]
+    if progress:
+        from tqdm import tqdm
+
+        todo = tqdm(todo, desc=f"flite non-digit words ({split})", unit="clip", leave=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    for w, v, k in todo:
+        p = folder / f"{w.replace(' ', '-')}_{v}_{k}.wav"
+        if not p.is_file():
+            r = np.random.default_rng(int.from_bytes(hashlib.sha256(f"{cfg.seed}/{w}/{v}/{k}".encode()).digest()[:8], "little"))
+            tmp = p.with_suffix(".tmp.wav")
+            synth.flite_say(v, w, tmp, stretch=float(r.uniform(0.85, 1.25)), pitch=float(r.uniform(0.8, 1.25)))
+            quiet = logging.getLogger("train.data")
+            level, quiet.level = quiet.level, logging.WARNING  # flite speaks at 16 kHz: no note per file
+            try:
+                write_wav(p, read_wav(tmp, SR), SR)
+            finally:
+                quiet.level = level
+            tmp.unlink()
+        paths.append(p)
+    return [np.asarray(read_wav(p, SR), np.int16) for p in paths]
+
+
+def make_clips(split: str, digits: list, cfg: RejectConfig, root: Path | None, *, progress: bool = False
+               ) -> list[tuple[np.ndarray, str, str]]:
+    """(int16 samples, label, origin) of the split's noise and other clips, in a fixed order for the seed."""
+    src = Sources.load(root, split)
+    words = flite_words(split, cfg, progress=progress)
+    rng = np.random.default_rng((cfg.seed, 0 if split == "train" else 1))
+    have_noise = {k for k, _ in NOISE_KINDS} - (set() if src.noise else {"real", "mix"})
+    have_other = {k for k, _ in OTHER_KINDS} - (set() if src.speech else {"sentence"}) - (set() if words else {"words"})
+    if len({c.label for c in digits}) < 2:
+        have_other -= {"reversed", "splice", "babble"}
+    n_noise = cfg.noise_train if split == "train" else cfg.noise_test
+    n_other = cfg.other_train if split == "train" else cfg.other_test
+    out = []
+    for kind in _kinds(cfg.noise_kinds, n_noise, rng, have_noise):
+        out.append((noise_clip(kind, rng, cfg, src), NOISE, f"{ORIGIN}:{NOISE}:{kind}"))
+    if have_other:
+        for kind in _kinds(cfg.other_kinds, n_other, rng, have_other):
+            out.append((other_clip(kind, rng, cfg, src, digits, words), OTHER, f"{ORIGIN}:{OTHER}:{kind}"))
+    return out
+
+
+def extend(ds, split: str, cfg: RejectConfig = DEFAULT_REJECT, root: Path | None = None, *, progress: bool = False):
+    """FSDD's dataset plus the noise and other clips of ``split`` (the two labels after the digits).
+
+    The clips made from FSDD audio come from the split's own part: training clips from its training part, test
+    clips from its test part."""
+    from train import data as D
+
+    if ds.layout != D.LAYOUT_FSDD:
+        raise ValueError("--reject adds `noise` and `other` to FSDD's digits; for a folder per label, add a "
+                         "folder for each instead (docs/your-own-words.md)")
+    if any(n in ds.names for n in REJECT_LABELS):
+        raise ValueError(f"the data already has a label named {NOISE!r} or {OTHER!r}")
+    train_idx, test_idx = D.split_indices(ds, split)
+    names = tuple(ds.names) + REJECT_LABELS
+    clips = list(ds.clips)
+    counts = {}
+    for part, idx in (("train", train_idx), ("test", test_idx)):
+        made = make_clips(part, [ds.clips[i] for i in idx], cfg, root, progress=progress)
+        for j, (x, label, origin) in enumerate(made):
+            clips.append(D.Clip(Path(f"<{origin}:{part}:{j}>"), names.index(label), origin.split(":", 1)[1], None, x,
+                                part, origin=origin))
+            counts[f"{part}/{origin.split(':', 1)[1]}"] = counts.get(f"{part}/{origin.split(':', 1)[1]}", 0) + 1
+    notes = list(ds.notes) + [f"rejection clips ({'real recordings from ' + str(root) if root else 'no real noise folder: synthetic noise only'}): "
+                              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))]
+    out = D.Dataset(ds.root, clips, ds.errors, notes, names, ds.layout, ds.background)
+    return out, counts
+
+
+def rejected(pred: np.ndarray, names) -> np.ndarray:
+    """True where the predicted label is not a digit."""
+    from train.labels import Labels
+
+    lab = Labels(tuple(names))
+    return np.array([lab.digit(int(p)) is None for p in pred], bool)
