@@ -63,6 +63,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from host import protocol as p
+from train.reject import REJECT_LABELS
 from host.session import (
     DEFAULT_MODEL_DIR,
     DEFAULT_RETRIES,
@@ -402,7 +403,8 @@ class ListenRun(DeviceSession):
             failures.append(f"{self.source.label} stopped delivering audio after "
                             f"{self.n_taken / self.ref.cfg.sr:.2f} s")
         digits = "".join(str(e["digit"]) for e in self.events if e["digit"] is not None)
-        heard = [e["label"] for e in self.events if e.get("label") is not None]
+        # noise and other (train/reject.py) are what the model heard instead of a word: not words heard
+        heard = [e["label"] for e in self.events if e.get("label") is not None and e["label"] not in REJECT_LABELS]
         per_second = {s: (self.cost[s] / seconds if seconds else None) for s in STAGES}
         per_second["total"] = sum(self.cost.values()) / seconds if seconds else None
         if self.interrupted:
@@ -593,7 +595,7 @@ def heard_line(report: dict[str, Any], none: str = "") -> str:
     from train.labels import Labels
 
     labels = Labels(tuple(report.get("labels") or Labels().names))
-    if all(labels.digit(i) is not None for i in range(len(labels))):
+    if all(labels.digit(i) is not None or labels.names[i] in REJECT_LABELS for i in range(len(labels))):
         return f"digits: {report['digits'] or none}"
     return f"heard: {' '.join(report.get('heard') or []) or none}"
 
