@@ -95,6 +95,16 @@ def test_noise_clips_are_int16_at_the_drawn_levels_and_without_a_folder_syntheti
     assert "noise:white" in kinds and "other:reversed" in kinds
 
 
+def test_bad_reject_configs_say_what_is_wrong():
+    with pytest.raises(ValueError, match="noise_train must be a positive"):
+        R.RejectConfig(noise_train=0)
+    with pytest.raises(ValueError, match="seconds"):
+        R.RejectConfig(seconds=(1.0, 0.5))
+    with pytest.raises(ValueError, match="unknown kinds"):
+        R.RejectConfig(noise_kinds=(("thunder", 1.0),))
+    assert R.RejectConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
 def test_reject_refuses_a_folder_per_label_and_existing_names(tmp_path, small):
     ds, root = small
     words = tmp_path / "w"

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "real noise and speech beside the data (../shared/data/noise, or $SD_NOISE_DIR), synthetic noise, "
                         "FSDD made non-digit and flite's non-digit words (train/reject.py)")
     a.add_argument("--reject-clips", type=int, default=1600, metavar="N",
-                   help="with --reject: N training clips of each of noise and other (and N/5 test clips of each)")
+                   help="with --reject: N training clips of each of noise and other (and N/5 test clips of each, at least 1)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")

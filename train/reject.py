@@ -108,6 +108,25 @@ class RejectConfig:
     """Kinds of other clip and their shares."""
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("noise_train", "other_train", "noise_test", "other_test", "word_variants"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"reject config {name} must be a positive number of clips, got {v!r}")
+        lo, hi = self.seconds
+        if not 0.1 <= lo <= hi <= 10.0:
+            raise ValueError(f"reject config seconds must be a range within 0.1-10 s, got {self.seconds}")
+        lo, hi = self.level_rms
+        if not 0 < lo <= hi <= 32767:
+            raise ValueError(f"reject config level_rms must be a range within 0-32767 LSB, got {self.level_rms}")
+        for name in ("noise_kinds", "other_kinds"):
+            known = {k for k, _ in (NOISE_KINDS if name == "noise_kinds" else OTHER_KINDS)}
+            kinds = getattr(self, name)
+            bad = [k for k, w in kinds if k not in known or w < 0]
+            if bad or not any(w > 0 for _, w in kinds):
+                raise ValueError(f"reject config {name}: unknown kinds or negative shares {bad} (known: "
+                                 f"{', '.join(sorted(known))}; at least one share > 0)")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
