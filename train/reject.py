@@ -260,8 +260,6 @@ def _int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-
-
 def _kinds(table, n: int, rng: np.random.Generator, have: set[str]) -> list[str]:
     names = [k for k, w in table if k in have and w > 0]
     p = np.array([w for k, w in table if k in have and w > 0], np.float64)
@@ -271,7 +269,7 @@ def _kinds(table, n: int, rng: np.random.Generator, have: set[str]) -> list[str]
 def noise_clip(kind: str, rng: np.random.Generator, cfg: RejectConfig, src: Sources) -> np.ndarray:
     n = int(rng.uniform(*cfg.seconds) * SR)
     if kind == "real":
-        name, x = src.noise[int(rng.integers(0, len(src.noise)))]
+        _, x = src.noise[int(rng.integers(0, len(src.noise)))]
         y = _unit(_stretch(x, n, rng))
     elif kind in ("white", "pink", "brown"):
         y = coloured(n, rng, kind)
