@@ -84,7 +84,7 @@ OTHER_KINDS = (("reversed", 0.22), ("splice", 0.13), ("babble", 0.10), ("sentenc
 
 
 def word_split(word: str) -> str:
-    """A word's split: a stable hash puts about a fifth of the words in test."""
+    """A word's split: a stable hash (SHA-1 mod 5) puts 24 of the 86 `OTHER_WORDS` in test."""
     return "test" if int(hashlib.sha1(word.encode()).hexdigest(), 16) % 5 == 0 else "train"
 
 
