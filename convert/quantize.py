@@ -255,17 +255,15 @@ def quantize(
     x = F.normalize(logmel, cfg)
     y = ds.labels
     float_pred = keras_model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
-    file_test = np.array([i for i in test_idx if ds.clips[i].origin is None], np.int64)
-    float_acc = float(np.mean(float_pred[file_test] == y[file_test]))
+    # accuracy is over the test clips read from files; generated rejection clips count as rejected or not
+    is_file = np.array([ds.clips[i].origin is None for i in test_idx], bool)
+    float_acc = float(np.mean(float_pred[test_idx][is_file] == y[test_idx][is_file]))
 
     cell_free = cell.explicit_model(keras_model, batch_size=None)
     cell_diff = cell.check_equivalent(keras_model, cell_free, x[test_idx[:64]])
     cell_b1 = cell.explicit_model(keras_model, batch_size=1)
     rng = np.random.default_rng(seed)
     rep = x[np.sort(rng.choice(train_idx, min(rep_samples, len(train_idx)), replace=False))]
-
-    # accuracy is over the test clips read from files; generated rejection clips count as rejected or not
-    is_file = np.array([ds.clips[i].origin is None for i in test_idx], bool)
 
     def evaluate(data: bytes) -> dict:
         q, out = tflm_outputs(data, logmel[test_idx], cfg)

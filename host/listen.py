@@ -63,7 +63,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from host import protocol as p
-from train.reject import REJECT_LABELS
 from host.session import (
     DEFAULT_MODEL_DIR,
     DEFAULT_RETRIES,
@@ -85,6 +84,7 @@ from host.session import (
     positive_float,
     positive_int,
 )
+from train.reject import REJECT_LABELS
 
 REPORT_SCHEMA = 1
 DEFAULT_ATTEMPTS = 3

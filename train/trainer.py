@@ -255,8 +255,9 @@ def run(
     if rcfg is not None:  # `noise` and `other` after the digits, and real rooms and noises (train/reject.py)
         from train import reject
 
-        ds, reject_counts = reject.extend(ds, split, rcfg, reject.noise_root(root), progress=progress)
-        pool = reject.augment_pool(reject.noise_root(root))
+        noise_dir = reject.noise_root(root)
+        ds, reject_counts = reject.extend(ds, split, rcfg, noise_dir, progress=progress)
+        pool = reject.augment_pool(noise_dir)
     names = Labels(ds.names)
     mcfg = replace(mcfg, n_classes=len(names))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
