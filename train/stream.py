@@ -124,6 +124,17 @@ class StreamConfig:
     64 is a quarter of the softmax's range (output scale 1/256)."""
     band_order: int = 4
     """The band filter of step 1: (1 - z^-1)(1 + z^-1)^band_order; 0 = none (the frame energy)."""
+    slide_stride: int = 0
+    """Sliding windows (steps 5s-6s): the model runs every this many frames while the gate is open;
+    0 = one window per utterance, chosen by energy (steps 5-6)."""
+    smooth_windows: int = 1
+    """Sliding: outputs are averaged over this many most recent windows of the utterance (1-8)."""
+    detect_threshold: int = -128
+    """Sliding: the averaged top output must reach this (int8; scale 1/256 from -128: 0 = probability 0.5)."""
+    min_count: int = 1
+    """Sliding: windows needed in the average before a label can fire (the utterance's last window always can)."""
+    suppress_frames: int = 0
+    """Sliding: frames after a label event in which the same utterance fires no other."""
 
     @property
     def band_taps(self) -> tuple[int, ...]:
@@ -138,8 +149,10 @@ class StreamConfig:
     def __post_init__(self) -> None:
         ints = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for name, v in ints.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            if not isinstance(v, int) or isinstance(v, bool) or (v < 0 and name != "detect_threshold"):
                 raise ValueError(f"stream config {name} must be a non-negative integer, got {v!r}")
+        if not -128 <= self.detect_threshold <= 127:
+            raise ValueError(f"detect_threshold must be in -128 .. 127 (an int8 output), got {self.detect_threshold}")
         if self.stop_delta > self.start_delta:
             raise ValueError(f"stop_delta ({self.stop_delta}) must not exceed start_delta ({self.start_delta})")
         if not 1 <= self.min_frames <= self.max_frames:
@@ -151,6 +164,15 @@ class StreamConfig:
                 raise ValueError(f"{name} must be in 0 .. 16, got {ints[name]}")
         if self.reject_margin > 255:
             raise ValueError(f"reject_margin must be in 0 .. 255 (int8 outputs), got {self.reject_margin}")
+        if self.slide_stride and not 4 <= self.slide_stride <= 64:
+            raise ValueError(f"slide_stride must be 0 (one window per utterance) or 4 .. 64 frames (a STREAM chunk "
+                             f"completes at most 3 frames), got {self.slide_stride}")
+        if not 1 <= self.smooth_windows <= MAX_SMOOTH:
+            raise ValueError(f"smooth_windows must be in 1 .. {MAX_SMOOTH}, got {self.smooth_windows}")
+        if not 1 <= self.min_count <= self.smooth_windows:
+            raise ValueError(f"min_count must be in 1 .. smooth_windows ({self.smooth_windows}), got {self.min_count}")
+        if self.suppress_frames > 1000:
+            raise ValueError(f"suppress_frames must be in 0 .. 1000, got {self.suppress_frames}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -169,6 +191,9 @@ class StreamConfig:
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
+
+MAX_SMOOTH = 8
+"""Most windows `smooth_windows` may average (the device keeps that many outputs per utterance)."""
 
 DEFAULT_STREAM = StreamConfig()
 
@@ -203,6 +228,33 @@ class Utterance:
 
     def samples(self, hop: int) -> tuple[int, int]:
         return max(0, (self.first_frame - 1) * hop), (self.last_frame + 1) * hop - 1
+
+
+@dataclass
+class Evaluation:
+    """Sliding mode (step 5s): a model window the detector asks for, or the end of an utterance.
+
+    ``frame`` is the window's last frame; ``first_frame``/``last_frame`` the
+    utterance's first and (so far) last loud frames; ``first``: the
+    utterance's first evaluation; ``last``: its last (the smoothing closes
+    it); ``window`` False: no new window (an utterance ended by the end of
+    the stream at a frame already evaluated), only the close."""
+
+    frame: int
+    first_frame: int
+    last_frame: int
+    window_start: int
+    first: bool
+    last: bool
+    window: bool = True
+
+    @property
+    def decided_frame(self) -> int:
+        return self.frame
+
+    def samples(self, hop: int) -> tuple[int, int]:
+        """The event's first and last samples: the utterance's start, the evaluated window's end."""
+        return max(0, (self.first_frame - 1) * hop), (self.frame + 1) * hop - 1
 
 
 @dataclass
@@ -243,6 +295,8 @@ class Detector:
     """
 
     def __init__(self, scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16) -> None:
+        if scfg.window_pre >= n_frames:
+            raise ValueError(f"window_pre ({scfg.window_pre}) must be below the window's {n_frames} frames")
         self.scfg = scfg
         self.n = n_frames
         self.k = -1  # index of the last frame pushed
@@ -259,6 +313,32 @@ class Detector:
         self.quiet = 0
         self.best_sum = -1
         self.best_end = -1
+        self.evals = 0  # sliding: windows evaluated in this utterance
+        self.last_eval = -1  # sliding: the frame of the last one
+
+    def _first_window_end(self) -> int:
+        """Sliding: the last frame of the utterance's first window (it starts window_pre frames early)."""
+        return self.first - self.scfg.window_pre + self.n - 1
+
+    def _evaluate(self, last: bool) -> Evaluation:
+        ev = Evaluation(self.k, self.first, self.last, self.k - self.n + 1, self.evals == 0, last)
+        self.evals += 1
+        self.last_eval = self.k
+        if last:
+            self._reset_utterance()
+        return ev
+
+    def _slide(self) -> list:
+        """Steps 5s: the window ending at this frame is evaluated on the schedule k0, k0 + stride, ...
+        while the utterance is open, and once more (its last) when it has ended, at k0 at the earliest."""
+        k0 = self._first_window_end()
+        if self.k < k0:
+            return []
+        if self.closing:
+            return [self._evaluate(True)]
+        if (self.k - k0) % self.scfg.slide_stride == 0:
+            return [self._evaluate(False)]
+        return []
 
     def _consider_window(self) -> None:
         start = self.k - self.n + 1
@@ -290,6 +370,8 @@ class Detector:
                 self.active = True
                 self.first = self.last = self.k
                 self.quiet = 0
+                if c.slide_stride:
+                    return self._slide()
                 self._consider_window()
                 return out
             target = lv << 4
@@ -307,7 +389,7 @@ class Detector:
             else:
                 self.quiet += 1
             if self.quiet > c.hangover:
-                if self.last - self.first + 1 < c.min_frames:  # a click: drop it now, listen again
+                if self.last - self.first + 1 < c.min_frames and self.evals == 0:  # a click: drop it, listen again
                     self._reset_utterance()
                     return out
                 self.closing = True
@@ -316,6 +398,8 @@ class Detector:
                 self.closing = True
         if target > self.floor:
             self.floor += (target - self.floor) >> c.active_rise_shift
+        if c.slide_stride:
+            return self._slide()
         self._consider_window()
         if self.closing and self.best_end >= 0:
             u = self._decide(self.last)
@@ -323,7 +407,19 @@ class Detector:
                 out.append(u)
         return out
 
-    def finish(self) -> list[Utterance]:
+    def finish(self) -> list:
+        if self.scfg.slide_stride:
+            # step 7s: an open utterance with a complete window is closed at the last frame: evaluated there,
+            # or only closed when that frame was just evaluated; one without is dropped like a click
+            if not self.active or self.k < self._first_window_end():
+                return []
+            if self.evals == 0 and self.last - self.first + 1 < self.scfg.min_frames:
+                return []
+            if self.last_eval == self.k:
+                ev = Evaluation(self.k, self.first, self.last, self.k - self.n + 1, False, True, window=False)
+                self._reset_utterance()
+                return [ev]
+            return [self._evaluate(True)]
         if not self.active or self.best_end < 0:  # no candidate window yet: nothing to classify
             return []
         u = self._decide(self.last)
@@ -426,6 +522,62 @@ def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
     return None if int(o[top]) - runner < scfg.reject_margin else top
 
 
+class Smoother:
+    """Step 6s, the sliding mode's decision: integer averaging of the utterance's recent outputs.
+
+    Fed each `Evaluation` of the detector with its window's int8 outputs
+    (None for a close without a window), it returns the event decided there,
+    if any. Within one utterance it keeps the outputs of its last
+    ``smooth_windows`` windows; ``sums`` are their per-class sums and
+    ``count`` how many there are. The top class is the first maximum of the
+    sums, the runner-up the largest other sum. A *label event* fires when
+    the top class is reportable (not a rejection class, train/reject.py's
+    REJECT_LABELS), ``sums[top] >= detect_threshold * count``, ``sums[top] -
+    runner >= reject_margin * count``, at least ``min_count`` windows are in
+    the average or the evaluation is the utterance's last, and the
+    utterance has fired no label event in the last ``suppress_frames``
+    frames. An utterance that closes without any label event gives one
+    event at its close: the top class when it is a rejection class (e.g.
+    ``noise``), else None (rejected). An event's outputs are the averages
+    ``floor(sums / count)``.
+    """
+
+    def __init__(self, scfg: StreamConfig, labels=None) -> None:
+        from train.labels import Labels
+        from train.reject import REJECT_LABELS
+
+        self.scfg = scfg
+        self.labels = Labels() if labels is None else labels
+        self.reportable = [n not in REJECT_LABELS for n in self.labels.names]
+        self.hist: list[np.ndarray] = []
+        self.fired = False
+        self.fired_frame = -1
+
+    def step(self, ev: Evaluation, outputs, hop: int) -> Event | None:
+        c = self.scfg
+        if ev.first:
+            self.hist, self.fired, self.fired_frame = [], False, -1
+        if outputs is not None:
+            self.hist.append(np.asarray(outputs, np.int64).reshape(-1))
+            del self.hist[: -c.smooth_windows]
+        if not self.hist:
+            return None
+        count = len(self.hist)
+        sums = np.sum(self.hist, axis=0)
+        top = int(np.argmax(sums))
+        runner = int(np.max(np.delete(sums, top))) if len(sums) > 1 else -(1 << 30)
+        avg = sums // count  # floor, like the device's
+        start, end = ev.samples(hop)
+        if (self.reportable[top] and int(sums[top]) >= c.detect_threshold * count
+                and int(sums[top]) - runner >= c.reject_margin * count and (count >= c.min_count or ev.last)
+                and (not self.fired or ev.frame - self.fired_frame >= c.suppress_frames)):
+            self.fired, self.fired_frame = True, ev.frame
+            return Event.of_class(top, start, end, avg, self.labels)
+        if ev.last and not self.fired:
+            return Event.of_class(None if self.reportable[top] else top, start, end, avg, self.labels)
+        return None
+
+
 def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable[[np.ndarray], np.ndarray],
                      scale: float, zero_point: int, scfg: StreamConfig = DEFAULT_STREAM,
                      mel_basis=None, labels=None) -> tuple[list[Event], list[Utterance]]:
@@ -433,12 +585,28 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
 
     ``infer`` maps int8 windows [shape=(n, n_frames, n_mels)] to int8
     outputs [shape=(n, classes)] (the TFLite Micro reference);
-    ``scale``/``zero_point`` are the model input's quantization.
+    ``scale``/``zero_point`` are the model input's quantization. Returns the
+    events and, for each, what decided it: its `Utterance` (one window per
+    utterance) or its `Evaluation` (sliding).
     """
     utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames, band_energies(samples, cfg, scfg.band_taps))
     if not utts:
         return [], []
     n = cfg.n_frames
+    if scfg.slide_stride:
+        frames = stream_frames(samples, cfg) if cfg.is_integer else None
+        wins = [u for u in utts if u.window]
+        if frames is not None:
+            windows = np.stack([frames[u.window_start : u.window_start + n] for u in wins]) if wins else None
+        else:
+            basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
+            windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis)
+                                for u in wins]) if wins else None
+        outs = iter(np.asarray(infer(F.quantize_logmel(windows, cfg, scale, zero_point)), np.int8).reshape(len(wins), -1)
+                    if wins else [])
+        sm = Smoother(scfg, labels)
+        decided = [(e, u) for u in utts for e in [sm.step(u, next(outs) if u.window else None, cfg.hop_length)] if e]
+        return [e for e, _ in decided], [u for _, u in decided]
     if cfg.is_integer:
         frames = stream_frames(samples, cfg)
         windows = np.stack([frames[u.window_start : u.window_start + n] for u in utts])

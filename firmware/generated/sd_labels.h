@@ -7,6 +7,7 @@
 
 #define SD_LABEL_COUNT 10  /* model outputs, one per label, in output order */
 #define SD_LABELS_SHA256 "47538d1023947674faffb92a905429bc9deaa0890f0549d4c1bed1d1a33f9026"  /* SHA-256 of the names as canonical JSON */
+#define SD_LABEL_REPORTABLE_MASK 0x3FFu  /* bit i: label i is reported by the streaming mode (not one of noise, other: train/reject.py) */
 /* e.g. static const char *const names[SD_LABEL_COUNT] = SD_LABEL_NAMES; */
 #define SD_LABEL_NAMES { \
     "0", \

@@ -50,9 +50,13 @@ typedef struct {
     uint32_t decided_frame; /* the frame at which it was decided */
     uint32_t window_start;  /* first frame of the model window */
     uint64_t start_sample;  /* (first_frame - 1) * hop, at least 0 */
-    uint64_t end_sample;    /* (last_frame + 1) * hop - 1 */
+    uint64_t end_sample;    /* (last_frame + 1) * hop - 1; sliding: (decided_frame + 1) * hop - 1 */
+    uint8_t first;          /* sliding: the utterance's first window (one window per utterance: 1) */
+    uint8_t last;           /* sliding: its last (one window per utterance: 1) */
 } sd_utterance_t;
 
+/* `window` is NULL only when sliding, for an utterance the end of the stream
+ * closes at a frame whose window was just handed over (the decision closes it). */
 typedef void (*sd_stream_sink_t)(void *ctx, const sd_utterance_t *utt, const int8_t *window);
 
 void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx);

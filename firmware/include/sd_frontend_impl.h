@@ -73,6 +73,8 @@ struct sd_frontend {
     uint64_t band_prev;     /* band energy of the previous hop (train.stream.band_energies) */
     int32_t band_state[8];  /* the band filter's cascade: each stage's last input (SD_STREAM_BAND_ORDER + 1 used) */
     uint32_t best_end;      /* last frame of the chosen window */
+    uint32_t evals;         /* sliding: windows handed over in this utterance */
+    uint32_t last_eval;     /* sliding: the frame of the last one */
     sd_stream_sink_t sink;
     void *sink_ctx;
 };

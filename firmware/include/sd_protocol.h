@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "sd_labels.h" /* generated: SD_LABEL_COUNT, SD_LABELS_SHA256 */
+#include "sd_stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -216,7 +217,9 @@ typedef struct {
     uint32_t events;            /* events decided since BEGIN */
     uint64_t stream_received;   /* samples pushed since BEGIN */
     uint64_t chunk_cost[3];     /* front end, lstm, head spent on the last chunk applied */
-    const int8_t *ev_window;    /* the pending event's model window (the front end's) */
+    const int8_t *ev_window;    /* the pending window (the front end's; NULL: a close without one) */
+    sd_utterance_t ev_utt;      /* ... and its utterance */
+    sd_stream_decider_t decider; /* the stream's decision state (sd_stream.h) */
     uint8_t ev[SD_STREAM_QUEUE][SD_STREAM_EVENT_SIZE];
     /* receive counters since sd_proto_init, wrap around (STATS) */
     uint32_t rx_bytes;          /* bytes fed to the decoder */

@@ -7,6 +7,8 @@
  * of the response into the same buffer. The response is then COBS-encoded
  * while it is written out through p->write.
  */
+#include <string.h>
+
 #include "sd_protocol.h"
 #include "sd_le.h"
 
@@ -14,7 +16,8 @@
 #include "sd_frontend_config.h" /* generated: SD_FRONTEND_CONFIG_SHA256, SD_SAMPLE_RATE */
 #include "sd_model.h"           /* includes generated sd_model_graph.h */
 #include "sd_port.h"
-#include "sd_stream_config.h"   /* generated: SD_STREAM_REJECT_MARGIN, SD_MULAW_BIAS, SD_STREAM_CONFIG_SHA256 */
+#include "sd_stream.h"
+#include "sd_stream_config.h"   /* generated: SD_MULAW_BIAS, SD_STREAM_CONFIG_SHA256 */
 
 /* The protocol version fixes the tensor sizes; the generated model must agree. */
 typedef char sd_check_input_size[(SD_MODEL_INPUT_SIZE == SD_PROTO_INPUT_SIZE) ? 1 : -1];
@@ -35,6 +38,14 @@ typedef char sd_check_stream_fits[
  * the queue of SD_STREAM_QUEUE events never overflows (lost stays 0). */
 typedef char sd_check_stream_queue[
     (SD_STREAM_QUEUE >= 2u && SD_PROTO_MAX_SAMPLES / SD_HOP_LENGTH + 1u < SD_N_FRAMES - SD_STREAM_WINDOW_PRE) ? 1 : -1];
+/* Sliding: a chunk completes at most SD_PROTO_MAX_SAMPLES / SD_HOP_LENGTH + 1
+ * frames, fewer than the stride, so it holds at most one scheduled window and
+ * one closing one (a new utterance's first window comes SD_N_FRAMES - 1 -
+ * SD_STREAM_WINDOW_PRE frames after it opens): two events at most. */
+#if SD_STREAM_SLIDE_STRIDE > 0
+typedef char sd_check_stream_slide[(SD_PROTO_MAX_SAMPLES / SD_HOP_LENGTH + 1u <= SD_STREAM_SLIDE_STRIDE) ? 1 : -1];
+#endif
+typedef char sd_check_no_label[(SD_STREAM_NO_LABEL == SD_STREAM_REJECTED) ? 1 : -1];
 typedef char sd_check_audio_fits[
     (SD_AUDIO_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
 
@@ -210,44 +221,51 @@ static sd_reply_t sd_on_reset(sd_proto_t *p, size_t len)
 static void sd_stream_sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
 {
     sd_proto_t *p = (sd_proto_t *)ctx;
-    p->events++;
-    if (p->ev_count >= SD_STREAM_QUEUE || p->ev_pending) { /* cannot happen (sd_check_stream_queue) */
+    if (p->ev_pending) { /* cannot happen: a push block completes at most one frame */
         p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
         return;
     }
-    uint8_t *ev = p->ev[p->ev_count];
-    sd_wr64(&ev[1], u->start_sample);
-    sd_wr64(&ev[9], u->end_sample);
+    p->ev_utt = *u;
     p->ev_window = window;
     p->ev_pending = 1;
 }
 
-/* Runs the model on a pending event's window and completes its queue slot:
- * label (first argmax, or SD_STREAM_REJECTED when it leads the runner-up by
- * less than SD_STREAM_REJECT_MARGIN), outputs; adds the model's cost. */
+/* Runs the model on a pending window (none for a close without one), passes
+ * its outputs to the decision (sd_stream_decide) and, when that decides an
+ * event, fills the next queue slot: label (SD_STREAM_REJECTED for none),
+ * samples, outputs. Adds the model's cost. */
 static void sd_stream_classify(sd_proto_t *p)
 {
     if (!p->ev_pending) {
         return;
     }
     p->ev_pending = 0;
-    uint8_t *ev = p->ev[p->ev_count];
-    int8_t *scores = (int8_t *)&ev[SD_STREAM_EVENT_HEAD];
-    sd_model_cost_t cost = {0u, 0u};
-    if (sd_model_invoke(p->ev_window, scores, &cost) != SD_MODEL_OK) {
+    int8_t scores[SD_PROTO_OUTPUT_SIZE];
+    if (p->ev_window != NULL) {
+        sd_model_cost_t cost = {0u, 0u};
+        if (sd_model_invoke(p->ev_window, scores, &cost) != SD_MODEL_OK) {
+            p->events++; /* counted as a lost event, so that received + lost stays the count */
+            p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
+            return;
+        }
+        p->chunk_cost[1] += cost.lstm;
+        p->chunk_cost[2] += cost.head;
+    }
+    uint8_t label;
+    int8_t outputs[SD_PROTO_OUTPUT_SIZE];
+    if (!sd_stream_decide(&p->decider, &p->ev_utt, p->ev_window != NULL ? scores : NULL, &label, outputs)) {
+        return;
+    }
+    p->events++;
+    if (p->ev_count >= SD_STREAM_QUEUE) { /* cannot happen (sd_check_stream_queue) */
         p->lost += (p->lost < 0xFFFFu) ? 1u : 0u;
         return;
     }
-    p->chunk_cost[1] += cost.lstm;
-    p->chunk_cost[2] += cost.head;
-    const uint8_t top = sd_argmax(scores, SD_PROTO_OUTPUT_SIZE);
-    int32_t runner = -1000;
-    for (size_t i = 0; i < SD_PROTO_OUTPUT_SIZE; i++) {
-        if (i != top && scores[i] > runner) {
-            runner = scores[i];
-        }
-    }
-    ev[0] = ((int32_t)scores[top] - runner < SD_STREAM_REJECT_MARGIN) ? (uint8_t)SD_STREAM_REJECTED : top;
+    uint8_t *ev = p->ev[p->ev_count];
+    ev[0] = label;
+    sd_wr64(&ev[1], p->ev_utt.start_sample);
+    sd_wr64(&ev[9], p->ev_utt.end_sample);
+    memcpy(&ev[SD_STREAM_EVENT_HEAD], outputs, SD_PROTO_OUTPUT_SIZE);
     p->ev_count++;
 }
 
@@ -378,6 +396,7 @@ static sd_reply_t sd_on_stream(sd_proto_t *p, size_t len)
         }
         /* (Re)start: a resent first chunk restarts the stream, same state. */
         sd_stream_begin(fe, sd_stream_sink, p);
+        sd_stream_decider_reset(&p->decider);
         p->clip_open = 0;
         p->replay_valid = 0;
         p->stream_state = 1;

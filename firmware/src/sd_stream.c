@@ -10,9 +10,17 @@
  * streams (the clip-only test drivers) does not link it.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "sd_frontend_impl.h"
+#include "sd_stream.h"
 #include "sd_stream_config.h" /* generated: the detector's constants */
+
+typedef char sd_check_window_pre[(SD_STREAM_WINDOW_PRE < SD_N_FRAMES) ? 1 : -1];
+#if SD_STREAM_SLIDE_STRIDE > 0
+typedef char sd_check_smooth[(SD_STREAM_SMOOTH_WINDOWS >= 1 && SD_STREAM_MIN_COUNT >= 1 &&
+                              SD_STREAM_MIN_COUNT <= SD_STREAM_SMOOTH_WINDOWS && SD_LABEL_COUNT >= 2) ? 1 : -1];
+#endif
 
 int32_t sd_stream_level(uint64_t energy)
 {
@@ -25,6 +33,7 @@ int32_t sd_stream_level(uint64_t energy)
     return (b << SD_STREAM_LEVEL_FRAC_BITS) + (int32_t)top - (1 << SD_STREAM_LEVEL_FRAC_BITS);
 }
 
+#if SD_STREAM_SLIDE_STRIDE == 0
 /* Step 5: the ring's window (frames k - N + 1 .. k) is a candidate when it
  * starts no earlier than SD_STREAM_WINDOW_PRE frames before the first loud one. */
 static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
@@ -42,6 +51,8 @@ static void sd_stream_consider(sd_frontend_t *fe, uint32_t k)
     }
 }
 
+#endif
+
 static void sd_stream_idle(sd_frontend_t *fe)
 {
     fe->active = 0;
@@ -49,10 +60,63 @@ static void sd_stream_idle(sd_frontend_t *fe)
     fe->have_best = 0;
     fe->best_in_ring = 0;
     fe->quiet = 0u;
+    fe->evals = 0u;
 }
 
+#if SD_STREAM_SLIDE_STRIDE > 0
+/* Step 5s: the last frame of the utterance's first window (it starts
+ * SD_STREAM_WINDOW_PRE frames before the first loud one; utt_first >=
+ * SD_N_FRAMES - 1, so this never wraps). */
+static uint32_t sd_stream_first_window_end(const sd_frontend_t *fe)
+{
+    return fe->utt_first + (SD_N_FRAMES - 1u - SD_STREAM_WINDOW_PRE);
+}
+
+/* Hands the ring's window ending at frame k (with_window) or only the close
+ * of the utterance to the sink; the last one makes the detector idle. */
+static void sd_stream_evaluate(sd_frontend_t *fe, uint32_t k, int last, int with_window)
+{
+    sd_utterance_t u;
+    u.first_frame = fe->utt_first;
+    u.last_frame = fe->utt_last;
+    u.decided_frame = k;
+    u.window_start = k + 1u - SD_N_FRAMES;
+    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
+    u.end_sample = ((uint64_t)k + 1u) * SD_HOP_LENGTH - 1u;
+    u.first = (uint8_t)(fe->evals == 0u);
+    u.last = (uint8_t)(last != 0);
+    if (with_window) {
+        sd_ring_finish(fe, &fe->best[0][0]);
+        fe->evals++;
+        fe->last_eval = k;
+    }
+    if (last) {
+        sd_stream_idle(fe);
+    }
+    if (fe->sink != NULL) {
+        fe->sink(fe->sink_ctx, &u, with_window ? &fe->best[0][0] : NULL);
+    }
+}
+
+/* Step 5s: the windows ending at k0, k0 + stride, ... while the utterance is
+ * open; once it has ended, one more (its last), at k0 at the earliest. */
+static void sd_stream_slide(sd_frontend_t *fe, uint32_t k)
+{
+    const uint32_t k0 = sd_stream_first_window_end(fe);
+    if (k < k0) {
+        return;
+    }
+    if (fe->closing) {
+        sd_stream_evaluate(fe, k, 1, 1);
+    } else if ((k - k0) % SD_STREAM_SLIDE_STRIDE == 0u) {
+        sd_stream_evaluate(fe, k, 0, 1);
+    }
+}
+#endif
+
+#if SD_STREAM_SLIDE_STRIDE == 0
 /* Step 6: hand the utterance and its window to the sink, then go idle. */
-static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
+static void sd_stream_hand_over(sd_frontend_t *fe, uint32_t k)
 {
     if (fe->best_in_ring) { /* the chosen window ends at k: still the ring's content */
         sd_ring_finish(fe, &fe->best[0][0]);
@@ -64,11 +128,14 @@ static void sd_stream_decide(sd_frontend_t *fe, uint32_t k)
     u.window_start = fe->best_end + 1u - SD_N_FRAMES;
     u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
     u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_HOP_LENGTH - 1u;
+    u.first = 1u;
+    u.last = 1u;
     sd_stream_idle(fe);
     if (fe->sink != NULL) {
         fe->sink(fe->sink_ctx, &u, &fe->best[0][0]);
     }
 }
+#endif
 
 #if SD_STREAM_BAND_ORDER > 0
 /* Step 1's band energy of the hop just completed: the sum of y[n]^2 for
@@ -119,7 +186,11 @@ void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
             fe->utt_first = k;
             fe->utt_last = k;
             fe->quiet = 0u;
+#if SD_STREAM_SLIDE_STRIDE > 0
+            sd_stream_slide(fe, k);
+#else
             sd_stream_consider(fe, k);
+#endif
             return;
         }
         if (target < fe->floor) {
@@ -137,7 +208,8 @@ void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
             fe->quiet++;
         }
         if (fe->quiet > SD_STREAM_HANGOVER) {
-            if (fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES) { /* a click: drop it, listen again */
+            if (fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES &&
+                fe->evals == 0u) { /* a click: drop it, listen again */
                 sd_stream_idle(fe);
                 return;
             }
@@ -150,10 +222,14 @@ void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
     if (target > fe->floor) {
         fe->floor += (target - fe->floor) >> SD_STREAM_ACTIVE_RISE_SHIFT;
     }
+#if SD_STREAM_SLIDE_STRIDE > 0
+    sd_stream_slide(fe, k);
+#else
     sd_stream_consider(fe, k);
     if (fe->closing && fe->have_best) {
-        sd_stream_decide(fe, k);
+        sd_stream_hand_over(fe, k);
     }
+#endif
 }
 
 void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
@@ -168,11 +244,103 @@ void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
  * least SD_STREAM_MIN_FRAMES frames is decided at the last frame. */
 void sd_stream_end(sd_frontend_t *fe)
 {
+#if SD_STREAM_SLIDE_STRIDE > 0
+    /* Step 7s: an open utterance with a complete window closes at the last
+     * frame: evaluated there, or only closed when that frame was just
+     * evaluated; one without is dropped like a click. */
+    if (fe->on_frame == sd_stream_frame && fe->active) {
+        const uint32_t k = fe->n_frames - 1u;
+        if (k < sd_stream_first_window_end(fe) ||
+            (fe->evals == 0u && fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES)) {
+            sd_stream_idle(fe);
+        } else {
+            sd_stream_evaluate(fe, k, 1, !(fe->evals > 0u && fe->last_eval == k));
+        }
+    }
+#else
     if (fe->on_frame == sd_stream_frame && fe->active && fe->have_best) {
         if (fe->utt_last - fe->utt_first + 1u >= SD_STREAM_MIN_FRAMES) {
-            sd_stream_decide(fe, fe->n_frames - 1u);
+            sd_stream_hand_over(fe, fe->n_frames - 1u);
         } else {
             sd_stream_idle(fe);
         }
     }
+#endif
+}
+
+/* Step 6 (one window per utterance): the top-1 output, or none when it leads
+ * the runner-up by less than SD_STREAM_REJECT_MARGIN.
+ * Step 6s (sliding): train.stream.Smoother, in the same integers. */
+void sd_stream_decider_reset(sd_stream_decider_t *d) { memset(d, 0, sizeof *d); }
+
+int sd_stream_decide(sd_stream_decider_t *d, const sd_utterance_t *u, const int8_t *scores, uint8_t *label,
+                     int8_t *outputs)
+{
+    int32_t sums[SD_LABEL_COUNT];
+    int32_t count = 1;
+#if SD_STREAM_SLIDE_STRIDE > 0
+    if (u->first) {
+        sd_stream_decider_reset(d);
+    }
+    if (scores != NULL) {
+        memcpy(d->hist[d->next], scores, SD_LABEL_COUNT);
+        d->next = (d->next + 1u) % SD_STREAM_SMOOTH_WINDOWS;
+        d->count += (d->count < SD_STREAM_SMOOTH_WINDOWS) ? 1u : 0u;
+    }
+    if (d->count == 0u) {
+        return 0;
+    }
+    count = (int32_t)d->count;
+    for (uint32_t c = 0; c < SD_LABEL_COUNT; c++) {
+        int32_t t = 0;
+        for (uint32_t i = 0; i < d->count; i++) {
+            t += d->hist[i][c];
+        }
+        sums[c] = t;
+    }
+#else
+    (void)d;
+    (void)u;
+    if (scores == NULL) {
+        return 0;
+    }
+    for (uint32_t c = 0; c < SD_LABEL_COUNT; c++) {
+        sums[c] = scores[c];
+    }
+#endif
+    uint32_t top = 0;
+    for (uint32_t c = 1; c < SD_LABEL_COUNT; c++) {
+        if (sums[c] > sums[top]) { /* strict: the first maximum */
+            top = c;
+        }
+    }
+    int32_t runner = INT32_MIN;
+    for (uint32_t c = 0; c < SD_LABEL_COUNT; c++) {
+        if (c != top && sums[c] > runner) {
+            runner = sums[c];
+        }
+        /* floor(sums / count), as numpy's // */
+        const int32_t q = sums[c] / count;
+        outputs[c] = (int8_t)((q * count != sums[c] && sums[c] < 0) ? q - 1 : q);
+    }
+    const int margin_ok = sums[top] - runner >= SD_STREAM_REJECT_MARGIN * count;
+#if SD_STREAM_SLIDE_STRIDE > 0
+    const int reportable = (int)((SD_LABEL_REPORTABLE_MASK >> top) & 1u);
+    if (reportable && margin_ok && sums[top] >= SD_STREAM_DETECT_THRESHOLD * count &&
+        (count >= SD_STREAM_MIN_COUNT || u->last) &&
+        (!d->fired || u->decided_frame - d->fired_frame >= SD_STREAM_SUPPRESS_FRAMES)) {
+        d->fired = 1;
+        d->fired_frame = u->decided_frame;
+        *label = (uint8_t)top;
+        return 1;
+    }
+    if (u->last && !d->fired) {
+        *label = reportable ? (uint8_t)SD_STREAM_NO_LABEL : (uint8_t)top;
+        return 1;
+    }
+    return 0;
+#else
+    *label = margin_ok ? (uint8_t)top : (uint8_t)SD_STREAM_NO_LABEL;
+    return 1;
+#endif
 }

@@ -5,10 +5,12 @@
  *
  * stdin: records of  u32 n_samples | u32 chunk | int16 samples[n_samples]
  *        (little-endian); samples are pushed `chunk` at a time (0 = all at once).
- * stdout: per event one line
- *   E first last decided window_start start end o0 .. o9 WINDOWHEX
- * (WINDOWHEX: the 1280 int8 model inputs as two hex digits each), then per
- * record a line "S n_frames".
+ * stdout: per event (sd_stream_decide) one line
+ *   E first last decided window_start start end label o0 .. oK-1 WINDOWHEX
+ * (label: the output index, -1 for none; o: the event's outputs; WINDOWHEX:
+ * the model input of the window evaluated last, 1280 int8 as two hex digits
+ * each, "-" for a close without a window), then per record a line
+ * "S n_frames windows" (windows: the model invocations).
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -18,6 +20,7 @@
 #include "sd_frontend.h"
 #include "sd_frontend_impl.h"
 #include "sd_model.h"
+#include "sd_stream.h"
 
 /* A record is read and pushed BUF_SAMPLES at a time, so a stream of any
  * length fits (the hour-long soak of benchmarks/stream.py is 29 M samples). */
@@ -35,21 +38,36 @@ static int read_u32(uint32_t *v)
     return 1;
 }
 
+static sd_stream_decider_t decider;
+static uint32_t windows;
+
 static void sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
 {
     (void)ctx;
     int8_t out[SD_MODEL_OUTPUT_SIZE];
-    if (sd_model_invoke(window, out, NULL) != SD_MODEL_OK) {
-        fprintf(stderr, "stream_main: invoke failed\n");
-        exit(1);
+    if (window != NULL) {
+        windows++;
+        if (sd_model_invoke(window, out, NULL) != SD_MODEL_OK) {
+            fprintf(stderr, "stream_main: invoke failed\n");
+            exit(1);
+        }
     }
-    printf("E %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64, u->first_frame, u->last_frame,
-           u->decided_frame, u->window_start, u->start_sample, u->end_sample);
+    uint8_t label;
+    int8_t outputs[SD_MODEL_OUTPUT_SIZE];
+    if (!sd_stream_decide(&decider, u, window != NULL ? out : NULL, &label, outputs)) {
+        return;
+    }
+    printf("E %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64 " %d", u->first_frame,
+           u->last_frame, u->decided_frame, u->window_start, u->start_sample, u->end_sample,
+           label == SD_STREAM_NO_LABEL ? -1 : (int)label);
     for (unsigned i = 0; i < SD_MODEL_OUTPUT_SIZE; i++) {
-        printf(" %d", (int)out[i]);
+        printf(" %d", (int)outputs[i]);
     }
     putchar(' ');
-    for (unsigned i = 0; i < SD_MODEL_INPUT_SIZE; i++) {
+    if (window == NULL) {
+        putchar('-');
+    }
+    for (unsigned i = 0; window != NULL && i < SD_MODEL_INPUT_SIZE; i++) {
         printf("%02x", (unsigned)(uint8_t)window[i]);
     }
     putchar('\n');
@@ -61,6 +79,8 @@ int main(void)
     while (read_u32(&n) && read_u32(&chunk)) {
         sd_frontend_t *fe = sd_frontend_instance();
         sd_stream_begin(fe, sink, NULL);
+        sd_stream_decider_reset(&decider);
+        windows = 0u;
         if (chunk == 0u) {
             chunk = n > 0u ? n : 1u;
         }
@@ -80,7 +100,7 @@ int main(void)
             done += m;
         }
         sd_stream_end(fe);
-        printf("S %" PRIu32 "\n", fe->n_frames);
+        printf("S %" PRIu32 " %" PRIu32 "\n", fe->n_frames, windows);
         fflush(stdout);
     }
     return 0;
