@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-noise", action="store_true", help="no additive noise")
     a.add_argument("--no-gain", action="store_true", help="no level change")
     a.add_argument("--no-shift", action="store_true", help="no time shift")
+    a.add_argument("--shift-max", type=int, default=None, metavar="SAMPLES",
+                   help="most silence put in front of an augmented copy, in samples (default: AugmentConfig's, 256; "
+                        "2048 = 8 frames teaches the model windows that start before the word, as sliding "
+                        "windows see it)")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
     a.add_argument("--reject", action="store_true",
                    help="FSDD: add the classes `noise` and `other` (speech that is not a digit) after the digits, from "
@@ -86,6 +90,10 @@ def augment_config(args, cls):
         off["noise_prob"] = 0.0
     if args.no_gain:
         off["gain_db"] = (0.0, 0.0)
+    if getattr(args, "shift_max", None) is not None:
+        if args.shift_max < 0:
+            raise SystemExit(f"error: --shift-max must be >= 0 samples, got {args.shift_max}")
+        off["shift_max"] = args.shift_max
     if args.no_shift:
         off["shift_max"] = 0
     if args.no_masks:

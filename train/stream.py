@@ -68,6 +68,27 @@ values. Then, per frame, in this order:
    decided at the stream's last frame, as if its quiet count had run out,
    if it has a candidate window and is at least ``min_frames`` long.
 
+With ``slide_stride = s > 0`` (sliding windows) steps 5-7 are replaced:
+
+5s. **Windows** (`Evaluation`). Let ``k0 = first - window_pre + n_frames -
+   1``. While the utterance is open, the window ending at frame ``k`` is
+   evaluated when ``k >= k0`` and ``(k - k0) % s == 0``; once it has ended
+   (steps 3-4: quiet count, ``max_frames``), the window ending at the
+   current frame is evaluated as its last, at ``k0`` at the earliest (a
+   short word waits). A click (shorter than ``min_frames``) with no window
+   evaluated yet is dropped as before.
+6s. **Decision** (`Smoother`: its docstring has the integer rule). Each
+   window's int8 outputs join the utterance's last ``smooth_windows``; an
+   event fires when the averaged top label is reportable and passes the
+   threshold, the margin, the minimum count and the suppression time; an
+   utterance that closes without one gives one event with its top
+   rejection class, or rejected. The event's first sample is the
+   utterance's, its last the decided window's: ``(k + 1) * hop - 1``.
+7s. **End of stream.** An open utterance whose first window is complete is
+   closed at the last frame: evaluated there, or, when that frame's window
+   was just evaluated, closed without a new window (`Evaluation.window`
+   False); one without a complete window is dropped.
+
 Samples are counted from the stream's first (``uint64`` on the device:
 streams of any length).
 """
