@@ -67,3 +67,14 @@ def test_masks_zero_whole_frames_and_bands():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         AugmentConfig(**kwargs)
+
+
+def test_cli_shift_max_reaches_the_augment_config():
+    from train.__main__ import augment_config, build_parser
+
+    p = build_parser()
+    assert augment_config(p.parse_args([]), AugmentConfig).shift_max == AugmentConfig().shift_max
+    assert augment_config(p.parse_args(["--shift-max", "2048"]), AugmentConfig).shift_max == 2048
+    assert augment_config(p.parse_args(["--shift-max", "2048", "--no-shift"]), AugmentConfig).shift_max == 0
+    with pytest.raises(SystemExit, match="--shift-max"):
+        augment_config(p.parse_args(["--shift-max", "-1"]), AugmentConfig)
