@@ -328,7 +328,7 @@ int sd_stream_decide(sd_stream_decider_t *d, const sd_utterance_t *u, const int8
     const int reportable = (int)((SD_LABEL_REPORTABLE_MASK >> top) & 1u);
     if (reportable && margin_ok && sums[top] >= SD_STREAM_DETECT_THRESHOLD * count &&
         (count >= SD_STREAM_MIN_COUNT || u->last) &&
-        (!d->fired || u->decided_frame - d->fired_frame >= SD_STREAM_SUPPRESS_FRAMES)) {
+        (!d->fired || u->decided_frame - d->fired_frame + 1u > SD_STREAM_SUPPRESS_FRAMES)) {
         d->fired = 1;
         d->fired_frame = u->decided_frame;
         *label = (uint8_t)top;
