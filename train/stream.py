@@ -310,8 +310,9 @@ class Detector:
     """The per-frame state machine of the module docstring (steps 1-5, 7), fed one frame at a time.
 
     ``push(energy)`` takes frame k's exact energy and returns the utterances
-    decided at that frame (at most one); ``finish()`` decides an utterance
-    still active at the end of the stream. The window energies are kept as
+    decided at that frame (at most one), or, when sliding, the `Evaluation`
+    asked for there (at most one); ``finish()`` decides (closes) an
+    utterance still active at the end of the stream. The window energies are kept as
     the device keeps them: the sum over the last n_frames frames.
     """
 
@@ -449,7 +450,8 @@ class Detector:
 
 def detect(energies: Iterable[int], scfg: StreamConfig = DEFAULT_STREAM, n_frames: int = 16,
            bands: Iterable[int] | None = None) -> list[Utterance]:
-    """Every utterance the detector decides in a stream's frame energies, end of stream included.
+    """Every utterance the detector decides in a stream's frame energies, end of stream included
+    (sliding: every `Evaluation`, in order).
 
     ``bands``: the frames' band energies (`band_energies`) for the level; None uses ``energies``."""
     det = Detector(scfg, n_frames)
