@@ -398,9 +398,10 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
             md.append(f"| {b} | not measured (build or run failed) | | | | |")
             continue
         for name, v in c.items():
-            md.append(f"| {b} | {name} | {v['frontend_per_second'] / 1e6:.2f} M ({v['frontend_per_second'] / "
-                      f"v['frames_per_second']:,.0f} per frame) | {v['windows'] / v['seconds']:.1f} | "
-                      f"{v['model_per_second'] / 1e6:.2f} M | **{v['total_per_second'] / 1e6:.2f} M** |")
+            per_frame = v["frontend_per_second"] / v["frames_per_second"]
+            md.append(f"| {b} | {name} | {v['frontend_per_second'] / 1e6:.2f} M ({per_frame:,.0f} per frame) | "
+                      f"{v['windows'] / v['seconds']:.1f} | {v['model_per_second'] / 1e6:.2f} M | "
+                      f"**{v['total_per_second'] / 1e6:.2f} M** |")
     md += ["", "The streaming mode needs no buffer beyond the clip mode's (the ring of 16 frames and one saved window): "
            "its detector state is 36 bytes."]
     return "\n".join(md), res
