@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FW = ROOT / "firmware"
 STUBS = FW / "tests" / "protocol"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{FW / 'include'}", f"-I{STUBS}"]
-CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c"]
+CORE = [FW / "src" / "sd_frame.c", FW / "src" / "sd_protocol.c", FW / "src" / "sd_decide.c"]
 STUB_SRC = [STUBS / "stub_frontend.c", STUBS / "stub_model.c", STUBS / "stub_port.c"]
 
 WORKED_FRAME = bytes.fromhex("06 05 01 01 02 03 01 02 11 01 04 a2 f2 9f 00")

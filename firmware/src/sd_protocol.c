@@ -240,7 +240,7 @@ static void sd_stream_classify(sd_proto_t *p)
         return;
     }
     p->ev_pending = 0;
-    int8_t scores[SD_PROTO_OUTPUT_SIZE];
+    int8_t scores[SD_PROTO_OUTPUT_SIZE] = {0};
     if (p->ev_window != NULL) {
         sd_model_cost_t cost = {0u, 0u};
         if (sd_model_invoke(p->ev_window, scores, &cost) != SD_MODEL_OK) {

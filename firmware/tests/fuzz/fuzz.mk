@@ -37,7 +37,7 @@ FUZZ_WARN := -Wall -Wextra -Werror
 FUZZ_COV := -fsanitize=fuzzer-no-link
 
 # real: the device's front end and model; stubs: tests/protocol's stand-ins.
-FUZZ_CORE := src/sd_frame.c src/sd_protocol.c src/sd_app.c
+FUZZ_CORE := src/sd_frame.c src/sd_protocol.c src/sd_decide.c src/sd_app.c
 FUZZ_REAL_SRCS := $(FUZZ_CORE) src/sd_frontend.c src/sd_rfft_q15.c src/sd_stream.c src/sd_model.c \
                   $(wildcard src/kernels/*.c generated/*.c)
 FUZZ_STUB_SRCS := $(FUZZ_CORE) tests/protocol/stub_frontend.c tests/protocol/stub_model.c
@@ -100,7 +100,7 @@ fuzz-regress: $(FUZZ_BIN_real) $(FUZZ_BIN_stubs)
 # sanitizers), run once over the corpus and the seeds, reported by llvm-cov.
 FUZZ_COV_BIN := $(FUZZ_DIR)/fuzz_protocol_cov
 FUZZ_COV_OBJS := $(call fuzz_objs,cov,$(FUZZ_REAL_SRCS))
-FUZZ_COV_FILES := src/sd_frame.c src/sd_protocol.c src/sd_app.c src/sd_frontend.c src/sd_model.c
+FUZZ_COV_FILES := src/sd_frame.c src/sd_protocol.c src/sd_decide.c src/sd_app.c src/sd_frontend.c src/sd_model.c
 LLVM_PROFDATA ?= llvm-profdata
 LLVM_COV ?= llvm-cov
 $(FUZZ_DIR)/obj-cov/%.o: %.c $(FUZZ_DIR)/flags-real.txt

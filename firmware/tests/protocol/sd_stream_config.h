@@ -7,6 +7,7 @@
 
 #define SD_STREAM_WINDOW_PRE 1
 #define SD_STREAM_REJECT_MARGIN 64
+#define SD_STREAM_SLIDE_STRIDE 0 /* one window per utterance: the stub front end's mode */
 #define SD_MULAW_BIAS 132
 #define SD_STREAM_CONFIG_SHA256 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 

@@ -43,7 +43,7 @@ void sd_frontend_begin(sd_frontend_t *fe)
 
 static void stub_decide(sd_frontend_t *fe, uint64_t first, uint64_t last)
 {
-    sd_utterance_t u = {0u, 0u, 0u, 0u, first, last};
+    sd_utterance_t u = {0u, 0u, 0u, 0u, first, last, 1u, 1u};
     for (uint32_t i = 0; i < SD_MODEL_INPUT_SIZE; i++) {
         s_window[i] = (int8_t)(uint8_t)((fe->acc >> (i % 24u)) + i);
     }

@@ -44,7 +44,7 @@ static uint32_t windows;
 static void sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
 {
     (void)ctx;
-    int8_t out[SD_MODEL_OUTPUT_SIZE];
+    int8_t out[SD_MODEL_OUTPUT_SIZE] = {0};
     if (window != NULL) {
         windows++;
         if (sd_model_invoke(window, out, NULL) != SD_MODEL_OK) {
