@@ -364,3 +364,13 @@ def test_sliding_config_is_checked():
         S.StreamConfig(detect_threshold=128)
     with pytest.raises(ValueError, match="window_pre"):
         S.Detector(S.StreamConfig(window_pre=16), 16)
+
+
+def test_benchmark_reads_the_c_twins_labels():
+    """benchmarks.stream (run by `make bench`, not here) imports, and takes an event's label from the C twin:
+    -1 is no label; in the sliding mode the label cannot be recomputed from the averaged outputs."""
+    from benchmarks import stream as B
+
+    ev = B._c_event({"label": -1, "start": 5, "end": 9, "outputs": [127] + [-128] * 9})
+    assert (ev["digit"], ev["label"], ev["outputs"][0]) == (None, None, 127)
+    assert B._c_event({"label": 3, "start": 0, "end": 1, "outputs": [0] * 10})["digit"] == 3
