@@ -74,7 +74,7 @@ def stream_cost(board: str) -> dict | None:
     r = subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BOARD={board}",
                         "TEST_MAIN=tests/stream/stream_cost.c", "test"], capture_output=True, text=True, timeout=1200)
     out = {}
-    for m in re.finditer(r"stream (\w+) seconds (\d+) events (\d+) frontend (\d+) model (\d+) unit (\S+)",
+    for m in re.finditer(r"stream (\w+) seconds (\d+) windows (\d+) frontend (\d+) model (\d+) unit (\S+)",
                          r.stdout + r.stderr):
         secs, ev, fe, model = (int(m.group(i)) for i in range(2, 6))
         out[m.group(1)] = {"seconds": secs, "windows": ev, "unit": m.group(6), "frontend_per_second": fe / secs,
@@ -262,7 +262,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     else:
         dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
     held = held_out_speakers(ds, bank, seed + 2, ROOT / "out" / "bench" / "loso")
-    rows, per_cond, per_digit = [], {}, {d: [0, 0] for d in range(10)}
+    per_cond, per_digit = {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
     stream_rows = []

@@ -537,11 +537,16 @@ def stream_logmel(samples: np.ndarray, cfg: F.FrontendConfig, frames: slice, mel
     return np.log(mel + np.float32(cfg.log_floor)).T.astype(np.float32)
 
 
+def _top_and_runner(scores: np.ndarray) -> tuple[int, int]:
+    """The first maximum's index and the largest other value (a model has at least 2 outputs)."""
+    top = int(np.argmax(scores))
+    return top, int(np.max(np.delete(scores, top)))
+
+
 def decide_event(outputs: np.ndarray, scfg: StreamConfig) -> int | None:
     """Top-1 output index of int8 outputs (first maximum), or None when its margin is below reject_margin."""
     o = np.asarray(outputs, np.int64).reshape(-1)
-    top = int(np.argmax(o))
-    runner = int(np.max(np.delete(o, top))) if len(o) > 1 else -(1 << 30)
+    top, runner = _top_and_runner(o)
     return None if int(o[top]) - runner < scfg.reject_margin else top
 
 
@@ -587,8 +592,7 @@ class Smoother:
             return None
         count = len(self.hist)
         sums = np.sum(self.hist, axis=0)
-        top = int(np.argmax(sums))
-        runner = int(np.max(np.delete(sums, top))) if len(sums) > 1 else -(1 << 30)
+        top, runner = _top_and_runner(sums)
         avg = sums // count  # floor, like the device's
         start, end = ev.samples(hop)
         if (self.reportable[top] and int(sums[top]) >= c.detect_threshold * count
@@ -615,31 +619,33 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames, band_energies(samples, cfg, scfg.band_taps))
     if not utts:
         return [], []
-    n = cfg.n_frames
     if scfg.slide_stride:
-        frames = stream_frames(samples, cfg) if cfg.is_integer else None
         wins = [u for u in utts if u.window]
-        if frames is not None:
-            windows = np.stack([frames[u.window_start : u.window_start + n] for u in wins]) if wins else None
-        else:
-            basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
-            windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis)
-                                for u in wins]) if wins else None
-        outs = iter(np.asarray(infer(F.quantize_logmel(windows, cfg, scale, zero_point)), np.int8).reshape(len(wins), -1)
-                    if wins else [])
+        outs = iter(_window_outputs(samples, cfg, [u.window_start for u in wins], infer, scale, zero_point,
+                                    mel_basis))
         sm = Smoother(scfg, labels)
         decided = [(e, u) for u in utts for e in [sm.step(u, next(outs) if u.window else None, cfg.hop_length)] if e]
         return [e for e, _ in decided], [u for _, u in decided]
-    if cfg.is_integer:
-        frames = stream_frames(samples, cfg)
-        windows = np.stack([frames[u.window_start : u.window_start + n] for u in utts])
-    else:
-        basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
-        windows = np.stack([stream_logmel(samples, cfg, slice(u.window_start, u.window_start + n), basis) for u in utts])
-    feats = F.quantize_logmel(windows, cfg, scale, zero_point)
-    outs = np.asarray(infer(feats), np.int8).reshape(len(utts), -1)
+    outs = _window_outputs(samples, cfg, [u.window_start for u in utts], infer, scale, zero_point, mel_basis)
     events = []
     for u, o in zip(utts, outs):
         start, end = u.samples(cfg.hop_length)
         events.append(Event.of_class(decide_event(o, scfg), start, end, o, labels))
     return events, utts
+
+
+def _window_outputs(samples: np.ndarray, cfg: F.FrontendConfig, starts: list[int], infer, scale: float,
+                    zero_point: int, mel_basis=None) -> np.ndarray:
+    """The int8 model outputs of the stream's windows starting at the frames ``starts``
+    [shape=(len(starts), classes)], quantized like a clip's."""
+    if not starts:
+        return np.zeros((0, 0), np.int8)
+    n = cfg.n_frames
+    if cfg.is_integer:
+        frames = stream_frames(samples, cfg)
+        windows = np.stack([frames[k : k + n] for k in starts])
+    else:
+        basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
+        windows = np.stack([stream_logmel(samples, cfg, slice(k, k + n), basis) for k in starts])
+    feats = F.quantize_logmel(windows, cfg, scale, zero_point)
+    return np.asarray(infer(feats), np.int8).reshape(len(starts), -1)

@@ -7,8 +7,8 @@
  *   continuous  the tones 7/8 of the time, 125 ms pauses (talking without a
  *               break: the sliding windows' worst case).
  * Prints per stream
- *   stream <name> seconds <s> events <n> frontend <cost> model <cost> unit <unit>
- * where events counts model invocations, frontend is everything but the
+ *   stream <name> seconds <s> windows <n> frontend <cost> model <cost> unit <unit>
+ * where windows counts model invocations, frontend is everything but the
  * model (front end, detector, window choice; making the samples is not
  * counted) and model the sum of the invocations.
  */
@@ -24,7 +24,7 @@
 #define CHUNK 256u
 
 static uint64_t model_cost;
-static uint32_t events;
+static uint32_t windows;
 
 static void sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
 {
@@ -37,7 +37,7 @@ static void sink(void *ctx, const sd_utterance_t *u, const int8_t *window)
     const uint64_t t0 = sd_port_cost_now();
     (void)sd_model_invoke(window, out, NULL);
     model_cost += sd_port_cost_now() - t0;
-    events++;
+    windows++;
 }
 
 /* A two-tone burst from a table-free recurrence (no libm in the loop). */
@@ -70,7 +70,7 @@ static uint32_t run(const char *name, int continuous)
     float s1 = 0.0f, c1 = 1.0f, s2 = 0.0f, c2 = 1.0f;
     sd_frontend_t *fe = sd_frontend_instance();
     model_cost = 0u;
-    events = 0u;
+    windows = 0u;
     uint64_t total = 0u; /* the stream's own cost: making the samples is left out */
     uint64_t t0 = sd_port_cost_now();
     sd_stream_begin(fe, sink, NULL);
@@ -86,9 +86,9 @@ static uint32_t run(const char *name, int continuous)
     t0 = sd_port_cost_now();
     sd_stream_end(fe);
     total += sd_port_cost_now() - t0;
-    printf("stream %s seconds %u events %lu frontend %lu model %lu unit %s\n", name, SECONDS, (unsigned long)events,
+    printf("stream %s seconds %u windows %lu frontend %lu model %lu unit %s\n", name, SECONDS, (unsigned long)windows,
            (unsigned long)(total - model_cost), (unsigned long)model_cost, sd_port_cost_unit());
-    return events;
+    return windows;
 }
 
 int main(void)
