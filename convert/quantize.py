@@ -311,7 +311,9 @@ def quantize(
         qat_history = None
         if qat_epochs > 0:
             log.info("QAT fine-tuning (%d epochs at most)", qat_epochs)
-            fit_i, val_i = holdout(ds, train_idx, TrainConfig(seed=seed, val_fraction=0.1))
+            # QAT validates on what training validated on: the same held-out speaker under nested validation
+            fit_i, val_i = holdout(ds, train_idx, TrainConfig(seed=seed, val_fraction=0.1,
+                                                              val_speaker=trained.get("val_speaker")))
             qat_model, qat_history = qat.fine_tune(cell_free, x[fit_i], y[fit_i], x[val_i], y[val_i], epochs=qat_epochs, seed=seed, progress=progress)
             q1 = qat.batch1_copy(qat_model, cell_b1)
             data, n = convert_deterministic(q1, rep, per_tensor=per_tensor, where="QAT")

@@ -78,3 +78,52 @@ def test_cli_shift_max_reaches_the_augment_config():
     assert augment_config(p.parse_args(["--shift-max", "2048", "--no-shift"]), AugmentConfig).shift_max == 0
     with pytest.raises(SystemExit, match="--shift-max"):
         augment_config(p.parse_args(["--shift-max", "-1"]), AugmentConfig)
+
+
+def test_stream_aligned_copies_start_their_window_at_the_drawn_offset_from_the_onset():
+    from train.augment import onset_sample
+
+    word = tone(3000, 300.0)
+    padded = np.concatenate([np.zeros(1500, np.int16), word])  # a word with leading silence, as flite says one
+    assert onset_sample(padded) == 1472  # the 64-sample block holding the first loud sample
+    clean = dict(speed=(1.0, 1.0), gain_db=(0.0, 0.0), noise_prob=0.0, stream_share=1.0)
+    from train.augment import augment_copy
+
+    early, aligned = augment_copy(padded, AugmentConfig(**clean, stream_offset=(1024, 1024)), clip=0, copy=0)
+    assert aligned and len(early) == 1024 + len(padded) - 1472  # the silence is now the drawn 1024 samples
+    assert not early[:1024 + 28].any() and early[1024 + 29] != 0  # (the tone's first sample is sin(0) = 0)
+    late, _ = augment_copy(padded, AugmentConfig(**clean, stream_offset=(-512, -512)), clip=0, copy=0)
+    assert np.array_equal(late, padded[1472 + 512:])  # the window starts 512 samples inside the word
+    # off by default, and a share of 0 draws nothing more: the other copies stay as they were
+    assert AugmentConfig().stream_share == 0.0
+    plain = AugmentConfig(seed=3)
+    assert np.array_equal(augment_audio(padded, plain, clip=2, copy=1),
+                          augment_audio(padded, AugmentConfig(seed=3, stream_offset=(0, 0)), clip=2, copy=1))
+    some = [augment_copy(padded, AugmentConfig(seed=3, stream_share=0.5), clip=c, copy=0)[1] for c in range(40)]
+    assert 5 < sum(some) < 35
+    with pytest.raises(ValueError, match="stream_offset"):
+        AugmentConfig(stream_offset=(100, -100))
+    with pytest.raises(ValueError, match="stream_share"):
+        AugmentConfig(stream_share=1.5)
+
+
+def test_trainer_shows_the_model_an_aligned_copys_first_frames():
+    from dataclasses import replace
+
+    from train import features as F
+    from train.data import Clip, Dataset
+    from train.trainer import augmented_features
+
+    # a lead-in 12 dB down (within the onset's 20 dB: it is kept), then a loud burst late in the clip: the
+    # loudest 16 frames and the first 16 differ
+    x = np.concatenate([tone(6000, 500.0, 3000.0), tone(4000, 900.0, 12000.0)])
+    ds = Dataset(root=None, clips=[Clip(path=None, label=3, speaker="s", index=0, samples=x)])
+    cfg = F.fit_normalization(F.batch_logmel([x], F.DEFAULT_CONFIG), F.DEFAULT_CONFIG)
+    acfg = AugmentConfig(copies=1, speed=(1.0, 1.0), gain_db=(0.0, 0.0), noise_prob=0.0, time_masks=0, freq_masks=0,
+                         stream_share=1.0, stream_offset=(0, 0))
+    got, labels = augmented_features(ds, np.array([0]), cfg, acfg, progress=False)
+    assert labels.tolist() == [3]
+    first = F.normalize(F.batch_logmel([x], replace(cfg, window_rule="first")), cfg)
+    loudest = F.normalize(F.batch_logmel([x], cfg), cfg)
+    assert not np.array_equal(first, loudest)
+    assert np.array_equal(got, first)

@@ -85,3 +85,38 @@ def test_augmented_copies_come_from_the_training_speakers_only(fsdd_dir):
     assert np.array_equal(a, b) and np.array_equal(ya, ds.labels[train_idx[:4]])
     orig = F.normalize(F.batch_logmel([ds.clips[i].samples for i in train_idx[:4]], cfg), cfg)
     assert not np.allclose(a, orig)
+
+
+def test_nested_speaker_validation_holds_one_training_voice_out(fsdd_dir, capsys):
+    import numpy as np
+
+    from train import data as fsdd
+    from train.data import Clip, Dataset
+    from train.trainer import holdout, limit_training_clips, validation_speaker
+
+    ds = fsdd.load_dataset(fsdd.resolve_data_dir(fsdd_dir), sr=8000, strict=False, progress=False)
+    ds = ds.subset(limit_training_clips(ds, 2))
+    train_idx, _ = fsdd.split_indices(ds, "loso:theo")
+    speakers = sorted({ds.clips[i].speaker for i in train_idx})
+    assert "theo" not in speakers and len(speakers) >= 2
+    seen = set()
+    for seed in range(len(speakers)):  # "auto" rotates the held-out voice with the seed
+        tcfg = TrainConfig(seed=seed, val_speaker="auto")
+        fit, val = holdout(ds, train_idx, tcfg)
+        sp = validation_speaker(ds, train_idx, tcfg)
+        seen.add(sp)
+        assert {ds.clips[i].speaker for i in val} == {sp}
+        assert sp not in {ds.clips[i].speaker for i in fit}  # never fitted
+        assert sorted(np.concatenate([fit, val]).tolist()) == sorted(train_idx.tolist())
+    assert seen == set(speakers)
+    fit, val = holdout(ds, train_idx, TrainConfig(val_speaker=speakers[1]))
+    assert {ds.clips[i].speaker for i in val} == {speakers[1]}
+    with pytest.raises(ValueError, match="'theo' is not a training speaker"):
+        holdout(ds, train_idx, TrainConfig(val_speaker="theo"))  # the test speaker cannot validate
+    # one speaker only: said plainly, and the CLI stops with it
+    one = Dataset(root=ds.root, clips=[c for c in ds.clips if c.speaker == speakers[0]])
+    with pytest.raises(ValueError, match="at least two training speakers; the training part has 1"):
+        holdout(one, np.arange(len(one)), TrainConfig(val_speaker="auto"))
+    rc = train_main(["--data-dir", str(fsdd_dir), "--split", "loso:theo", "--val-speaker", "theo", "--limit", "1",
+                     "--epochs", "1", "--no-progress", "--augment", "0"])
+    assert rc == 2 and "--val-speaker 'theo' is not a training speaker" in capsys.readouterr().err

@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most silence put in front of an augmented copy, in samples (default: AugmentConfig's, 256; "
                         "2048 = 8 frames teaches the model windows that start before the word, as sliding "
                         "windows see it)")
+    a.add_argument("--stream-share", type=float, default=None, metavar="P",
+                   help="share of the augmented copies cut as a sliding window sees them: leading silence trimmed, "
+                        "the window from 3 frames inside the word to 8 before it, first frames not loudest "
+                        "(train/augment.py; default 0)")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
     a.add_argument("--reject", action="store_true",
                    help="FSDD: add the classes `noise` and `other` (speech that is not a digit) after the digits, from "
@@ -70,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=32, help="training batch size")
     t.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
     t.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
+    t.add_argument("--val-speaker", default=None, metavar="NAME|auto",
+                   help="nested speaker validation: this training speaker's clips (auto: one chosen by the seed) "
+                        "validate early stopping and are not fitted, so the choice is made on a voice the model "
+                        "has not heard (default: a stratified 10%% of the training clips)")
     m = p.add_argument_group("model")
     m.add_argument("--lstm-units", type=int, default=128, help="LSTM state size")
     m.add_argument("--dense-units", type=int, default=100, help="hidden dense layer width (0 = none)")
@@ -96,6 +104,10 @@ def augment_config(args, cls):
         off["shift_max"] = args.shift_max
     if args.no_shift:
         off["shift_max"] = 0
+    if getattr(args, "stream_share", None) is not None:
+        if not 0.0 <= args.stream_share <= 1.0:
+            raise SystemExit(f"error: --stream-share is a share of the copies, in [0, 1]; got {args.stream_share}")
+        off["stream_share"] = args.stream_share
     if args.no_masks:
         off.update(time_masks=0, freq_masks=0)
     return cls(copies=args.augment, seed=args.seed, **off)
@@ -135,6 +147,7 @@ def main(argv=None) -> int:
                 batch_size=args.batch_size,
                 learning_rate=args.learning_rate,
                 patience=args.patience,
+                val_speaker=args.val_speaker,
             ),
             progress=not args.no_progress,
             limit_per_speaker=args.limit,

@@ -27,6 +27,17 @@ stretch of a real noise recording instead of white or pink noise with
 probability ``real_noise_share``. Without a pool nothing changes: the same
 draws give the same copies as before.
 
+Stream-aligned copies (``stream_share`` > 0, issue 20): a sliding window does
+not start where a trimmed FSDD clip starts. It starts a few frames before the
+word (the gate's ``window_pre`` and a late gate) or inside it (the next
+windows). A share of the copies is therefore cut as such a window sees it:
+the copy's leading silence is trimmed at its onset (`onset_sample`), the
+window starts ``offset`` samples before it (drawn in ``stream_offset``;
+negative starts inside the word), and the model sees that copy's *first*
+16 frames, not its loudest (`augment_copy` says which). The same holds for
+the `noise` and `other` clips, so leading silence stops telling a digit from
+a word that is not one.
+
 In the feature domain, after normalization, SpecAugment-style masks:
 ``time_masks`` runs of up to ``time_mask_max`` frames and ``freq_masks``
 runs of up to ``freq_mask_max`` bands set to 0 (the band mean).
@@ -71,6 +82,10 @@ class AugmentConfig:
     """With a pool: share of the noisy copies whose noise is a real recording."""
     rir_prob: float = 0.3
     """With a pool: share of the copies reverberated by a real room's impulse response."""
+    stream_share: float = 0.0
+    """Share of the copies cut as a sliding window sees them (first frames from an offset to the onset)."""
+    stream_offset: tuple[int, int] = (-768, 2048)
+    """Stream-aligned copies: samples of silence before the onset (negative: the start cut off by as many)."""
 
     def __post_init__(self) -> None:
         if self.copies < 0:
@@ -80,7 +95,10 @@ class AugmentConfig:
             raise ValueError(f"speed range must lie in [0.5, 2.0] with low <= high, got {self.speed}")
         if self.shift_max < 0:
             raise ValueError(f"shift_max must be >= 0, got {self.shift_max}")
-        for name in ("noise_prob", "real_noise_share", "rir_prob"):
+        lo, hi = self.stream_offset
+        if not -4096 <= lo <= hi <= 8192:
+            raise ValueError(f"stream_offset must lie in [-4096, 8192] samples with low <= high, got {self.stream_offset}")
+        for name in ("noise_prob", "real_noise_share", "rir_prob", "stream_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("gain_db", "snr_db"):
@@ -142,8 +160,33 @@ def reverberate(y: np.ndarray, rir: np.ndarray, sr: int = 8000) -> np.ndarray:
     return out * (rms_in / rms_out) if rms_out > 0 else out
 
 
+ONSET_BLOCK = 64
+"""`onset_sample` measures the level in blocks of this many samples."""
+ONSET_DB = 20.0
+"""`onset_sample`: the onset is the first block at most this far below the loudest."""
+
+
+def onset_sample(x: np.ndarray) -> int:
+    """First sample of the first 64-sample block whose power is within 20 dB of the loudest block's (0 for
+    silence): where a trimmed FSDD clip starts and where flite's padded words really start."""
+    y = np.asarray(x, np.float64)
+    n = len(y) // ONSET_BLOCK
+    if n == 0:
+        return 0
+    power = np.mean(y[: n * ONSET_BLOCK].reshape(n, ONSET_BLOCK) ** 2, axis=1)
+    if power.max() <= 0:
+        return 0
+    return int(np.argmax(power >= power.max() * 10.0 ** (-ONSET_DB / 10.0))) * ONSET_BLOCK
+
+
 def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int, pool: Pool | None = None) -> np.ndarray:
     """Copy ``copy`` of training clip number ``clip``: int16 [shape=(n,)] -> int16 [shape=(m,)]."""
+    return augment_copy(x, cfg, clip=clip, copy=copy, pool=pool)[0]
+
+
+def augment_copy(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int,
+                 pool: Pool | None = None) -> tuple[np.ndarray, bool]:
+    """`augment_audio`'s copy and whether it is stream-aligned (the model then sees its first frames)."""
     rng = _rng(cfg, clip, copy)
     speed = rng.uniform(*cfg.speed)
     shift = int(rng.integers(0, cfg.shift_max + 1))
@@ -155,7 +198,14 @@ def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int, po
     if pool is not None:
         real = bool(pool.noises) and rng.random() < cfg.real_noise_share
         reverb = bool(pool.rirs) and rng.random() < cfg.rir_prob
+    aligned, offset = False, 0
+    if cfg.stream_share > 0:  # drawn only when asked, so that other configs keep their copies
+        aligned = bool(rng.random() < cfg.stream_share)
+        offset = int(rng.integers(cfg.stream_offset[0], cfg.stream_offset[1] + 1))
     y = change_speed(np.asarray(x, np.int16), speed).astype(np.float64)
+    if aligned:
+        y = y[onset_sample(y) + max(0, -offset):]
+        shift = max(0, offset)
     y = np.concatenate([np.zeros(shift), y])
     if reverb:
         y = reverberate(y, pool.rirs[int(rng.integers(0, len(pool.rirs)))])
@@ -169,7 +219,7 @@ def augment_audio(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int, po
         else:
             noise = pink_noise(len(y), rng) if pink else rng.standard_normal(len(y))
         y = y + noise * np.sqrt(power / 10.0 ** (snr / 10.0))
-    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16), aligned
 
 
 def spec_masks(x: np.ndarray, cfg: AugmentConfig, *, clip: int, copy: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from train import data as fsdd
 from train import features as F
 from train.labels import Labels
 from train import sanity
-from train.augment import NO_AUGMENT, AugmentConfig, augment_audio, spec_masks
+from train.augment import NO_AUGMENT, AugmentConfig, augment_copy, spec_masks
 from train.model import ModelConfig, build_model
 from train.reject import RejectConfig
 
@@ -43,6 +43,10 @@ class TrainConfig:
     """What early stopping watches: 'val_loss' (finer than accuracy on 270 clips, which ties early) or 'val_accuracy'."""
     val_fraction: float = 0.1
     """Share of the training split held out for early stopping, stratified by digit."""
+    val_speaker: str | None = None
+    """Nested speaker validation (issue 21): this training speaker's clips are the validation set (early
+    stopping, checkpoint, thresholds) and are never fitted; "auto" picks the training speakers' sorted
+    names[seed % n], so seeds rotate it. None: a stratified `val_fraction` of the training clips."""
     seed: int = 0
     """Seeds Python, NumPy and TensorFlow; same seed + data -> same metrics."""
     chance_epochs: int = 5
@@ -112,8 +116,14 @@ def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig,
     if acfg.copies == 0 or len(idx) == 0:
         return np.zeros((0, cfg.n_frames, cfg.n_mels), np.float32), np.zeros(0, np.int64)
     keys = [(int(i), k) for k in range(acfg.copies) for i in idx]
-    audio = (augment_audio(ds.clips[i].samples, acfg, clip=key_base + i, copy=k, pool=pool) for i, k in keys)
-    logmel = F.batch_logmel(audio, cfg, progress=progress, desc=f"augmented log-mel (x{acfg.copies})")
+    made = [augment_copy(ds.clips[i].samples, acfg, clip=key_base + i, copy=k, pool=pool) for i, k in keys]
+    aligned = np.array([a for _, a in made], bool)
+    logmel = np.empty((len(keys), cfg.n_frames, cfg.n_mels), np.float32)
+    # stream-aligned copies: the model sees their first frames, as a sliding window does (train/augment.py)
+    for rows, rule in ((np.flatnonzero(~aligned), cfg.window_rule), (np.flatnonzero(aligned), "first")):
+        if len(rows):
+            logmel[rows] = F.batch_logmel((made[j][0] for j in rows), replace(cfg, window_rule=rule), progress=progress,
+                                          desc=f"augmented log-mel (x{acfg.copies}{', first frames' if rule == 'first' else ''})")
     x = F.normalize(logmel, cfg)
     for j, (i, k) in enumerate(keys):
         x[j] = spec_masks(x[j], acfg, clip=key_base + i, copy=k)
@@ -123,6 +133,8 @@ def augmented_features(ds: fsdd.Dataset, idx: np.ndarray, cfg: F.FrontendConfig,
 def holdout(ds: fsdd.Dataset, train_idx: np.ndarray, tcfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """(fit, validation) indices into the dataset: its own validation split when it has one (a folder
     per label), else a stratified ``tcfg.val_fraction`` of the training clips."""
+    if tcfg.val_speaker:
+        return speaker_holdout(ds, train_idx, tcfg)
     val = fsdd.validation_indices(ds, train_idx)
     if val is not None:
         fit = np.setdiff1d(train_idx, val)
@@ -130,6 +142,36 @@ def holdout(ds: fsdd.Dataset, train_idx: np.ndarray, tcfg: TrainConfig) -> tuple
             return np.random.default_rng(tcfg.seed).permutation(fit), val
     fit_rel, val_rel = stratified_holdout(ds.labels[train_idx], tcfg.val_fraction, tcfg.seed)
     return train_idx[fit_rel], train_idx[val_rel]
+
+
+def validation_speaker(ds: fsdd.Dataset, train_idx: np.ndarray, tcfg: TrainConfig) -> str:
+    """The training speaker `tcfg.val_speaker` names ("auto": sorted names[seed % n]); a clear error when the
+    training part has fewer than two speakers or not that one."""
+    speakers = sorted({ds.clips[i].speaker for i in train_idx if ds.clips[i].origin is None and ds.clips[i].speaker})
+    if len(speakers) < 2:
+        raise ValueError(f"nested speaker validation holds one training speaker out for validation, so it needs at "
+                         f"least two training speakers; the training part has {len(speakers)} "
+                         f"({', '.join(speakers) or 'none'}): add speakers, or drop --val-speaker")
+    if tcfg.val_speaker == "auto":
+        return speakers[tcfg.seed % len(speakers)]
+    if tcfg.val_speaker not in speakers:
+        raise ValueError(f"--val-speaker {tcfg.val_speaker!r} is not a training speaker of this split; training "
+                         f"speakers: {', '.join(speakers)}")
+    return tcfg.val_speaker
+
+
+def speaker_holdout(ds: fsdd.Dataset, train_idx: np.ndarray, tcfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) for nested speaker validation: the validation speaker's clips, plus a stratified
+    `val_fraction` of the generated clips (train/reject.py's `noise` and `other`, which have no speaker)."""
+    speaker = validation_speaker(ds, train_idx, tcfg)
+    made = np.array([i for i in train_idx if ds.clips[i].origin is not None], np.int64)
+    val = [i for i in train_idx if ds.clips[i].origin is None and ds.clips[i].speaker == speaker]
+    if len(made):
+        _, val_rel = stratified_holdout(ds.labels[made], tcfg.val_fraction, tcfg.seed)
+        val.extend(made[val_rel].tolist())
+    val = np.array(sorted(val), np.int64)
+    fit = np.setdiff1d(train_idx, val)
+    return np.random.default_rng(tcfg.seed).permutation(fit), val
 
 
 def _callbacks(tcfg: TrainConfig, progress: bool, history: dict, n_classes: int = 10):
@@ -292,6 +334,7 @@ def run(
         "train_accuracy": float(np.mean(pred[train_idx] == y[train_idx])),
         "val_accuracy": float(np.mean(pred[val_idx] == y[val_idx])),
         "n_val": int(len(val_idx)),
+        "val_speaker": validation_speaker(ds, train_idx, tcfg) if tcfg.val_speaker else None,
         "labels": list(names.names),
         "data_layout": ds.layout,
         "test_accuracy": float(np.mean(pred[file_test] == y[file_test])),
