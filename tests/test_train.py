@@ -91,7 +91,7 @@ def test_nested_speaker_validation_holds_one_training_voice_out(fsdd_dir, capsys
     import numpy as np
 
     from train import data as fsdd
-    from train.data import Clip, Dataset
+    from train.data import Dataset
     from train.trainer import holdout, limit_training_clips, validation_speaker
 
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(fsdd_dir), sr=8000, strict=False, progress=False)
