@@ -53,13 +53,17 @@ def test_config_validation_names_the_field():
     assert S.StreamConfig.from_dict(c.to_dict()) == c and c.sha256() != S.DEFAULT_STREAM.sha256()
 
 
+ONE = dict(slide_stride=0, window_pre=1)
+"""The one-window-per-utterance mode (steps 5-6), which the detector tests below exercise."""
+
+
 def _energies(pattern):
     """Frame energies from (level-ish energy, frames) runs."""
     return [e for e, n in pattern for _ in range(n)]
 
 
 def test_detector_finds_a_burst_and_uses_hangover():
-    c = S.StreamConfig(hangover=6)
+    c = S.StreamConfig(hangover=6, **ONE)
     quiet, loud = 1 << 20, 1 << 30  # levels 320 and 480: 160 units (30 dB) apart
     utts = S.detect(_energies([(quiet, 40), (loud, 10), (quiet, 3), (loud, 5), (quiet, 40)]), c)
     assert len(utts) == 1  # a 3-frame gap is inside the 6-frame hangover
@@ -73,7 +77,7 @@ def test_detector_finds_a_burst_and_uses_hangover():
 
 
 def test_detector_drops_clicks_splits_gaps_and_caps_length():
-    c = S.StreamConfig(hangover=4)
+    c = S.StreamConfig(hangover=4, **ONE)
     quiet, loud = 1 << 20, 1 << 30
     assert S.detect(_energies([(quiet, 40), (loud, c.min_frames - 1), (quiet, 40)]), c) == []
     two = S.detect(_energies([(quiet, 40), (loud, 8), (quiet, c.hangover + 1), (loud, 8), (quiet, 40)]), c)

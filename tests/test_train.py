@@ -16,7 +16,7 @@ SMALL = dict(mcfg=ModelConfig(lstm_units=32, dense_units=32), tcfg=TrainConfig(e
 def test_cli_writes_artefacts_and_beats_chance(fsdd_dir, tmp_path, capsys):
     out = tmp_path / "run"
     rc = train_main(["--data-dir", str(fsdd_dir), "--out", str(out), "--epochs", "25", "--patience", "25",
-                     "--lstm-units", "32", "--dense-units", "32", "--limit", "4", "--no-progress"])
+                     "--lstm-units", "32", "--dense-units", "32", "--limit", "4", "--no-progress", "--no-reject"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     for name in ("model.keras", "frontend.json", "metrics.json", "training_curve.png", "confusion_matrix.png"):
@@ -118,5 +118,18 @@ def test_nested_speaker_validation_holds_one_training_voice_out(fsdd_dir, capsys
     with pytest.raises(ValueError, match="at least two training speakers; the training part has 1"):
         holdout(one, np.arange(len(one)), TrainConfig(val_speaker="auto"))
     rc = train_main(["--data-dir", str(fsdd_dir), "--split", "loso:theo", "--val-speaker", "theo", "--limit", "1",
-                     "--epochs", "1", "--no-progress", "--augment", "0"])
+                     "--epochs", "1", "--no-progress", "--augment", "0", "--no-reject"])
     assert rc == 2 and "--val-speaker 'theo' is not a training speaker" in capsys.readouterr().err
+
+
+def test_the_cli_adds_the_rejection_classes_to_fsdd_by_default_and_not_to_folders(fsdd_dir, tmp_path):
+    from train.__main__ import build_parser, reject_wanted
+
+    p = build_parser()
+    assert reject_wanted(p.parse_args(["--data-dir", str(fsdd_dir)]))  # the release recipe
+    assert not reject_wanted(p.parse_args(["--data-dir", str(fsdd_dir), "--no-reject"]))
+    folders = tmp_path / "words"
+    (folders / "yes").mkdir(parents=True)
+    (folders / "no").mkdir()
+    assert not reject_wanted(p.parse_args(["--data-dir", str(folders)]))
+    assert reject_wanted(p.parse_args(["--data-dir", str(folders), "--reject"]))  # asked: run() says why it cannot
