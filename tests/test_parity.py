@@ -356,6 +356,8 @@ def test_select_files_split_and_limit(tmp_path: Path) -> None:
     # labels: the FSDD digit, None for another name; with a model of other labels every file is unlabelled
     assert [lab for _, lab in parity.select_files(tmp_path, "test", None)] == [0, 1, None]
     assert [lab for _, lab in parity.select_files(tmp_path, "test", None, ("yes", "no"))] == [None, None, None]
+    with_reject = tuple("0123456789") + ("noise", "other")  # the release's labels: the digits keep their indices
+    assert [lab for _, lab in parity.select_files(tmp_path, "test", None, with_reject)] == [0, 1, None]
     # a folder per label: its own test split, labels numbered in the model's order
     words = tmp_path / "words"
     for w in ("yes", "no"):
