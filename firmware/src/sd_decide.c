@@ -31,7 +31,9 @@ int sd_stream_decide(sd_stream_decider_t *d, const sd_utterance_t *u, const int8
     }
     if (scores != NULL) {
         memcpy(d->hist[d->next], scores, SD_LABEL_COUNT);
+#if SD_STREAM_SMOOTH_WINDOWS > 1
         d->next = (d->next + 1u) % SD_STREAM_SMOOTH_WINDOWS;
+#endif /* one window: the slot is always 0 */
         d->count += (d->count < SD_STREAM_SMOOTH_WINDOWS) ? 1u : 0u;
     }
     if (d->count == 0u) {
