@@ -185,7 +185,8 @@ def _reference_events(samples: np.ndarray) -> list[dict]:
     from train import stream as S
 
     r = Reference.from_dir(RELEASED)
-    evs, _ = S.reference_events(samples, r.cfg, r.infer, r.input_scale, r.input_zero_point, S.DEFAULT_STREAM)
+    evs, _ = S.reference_events(samples, r.cfg, r.infer, r.input_scale, r.input_zero_point, S.DEFAULT_STREAM,
+                                labels=r.labels)
     return [e.to_dict() for e in evs]
 
 

@@ -175,7 +175,7 @@ def other_stream_bin(tmp_path_factory):
 
 def reference_run(reference, samples, scfg=S.DEFAULT_STREAM):
     events, utts = S.reference_events(samples, reference.cfg, reference.infer, reference.input_scale,
-                                      reference.input_zero_point, scfg)
+                                      reference.input_zero_point, scfg, labels=reference.labels)
     n = reference.cfg.n_frames
     wins = [F.quantize_logmel(S.stream_logmel(samples, reference.cfg, slice(u.window_start, u.window_start + n)),
                               reference.cfg, reference.input_scale, reference.input_zero_point)

@@ -158,7 +158,7 @@ class StreamConfig:
     """Sliding: the averaged top output must reach this (int8; scale 1/256 from -128: 0 = probability 0.5)."""
     min_count: int = 1
     """Sliding: windows needed in the average before a label can fire (the utterance's last window always can)."""
-    suppress_frames: int = 0
+    suppress_frames: int = 16
     """Sliding: frames after a label event in which the same utterance fires no other."""
 
     @property
@@ -590,6 +590,9 @@ class Smoother:
         if ev.first:
             self.hist, self.fired, self.fired_frame = [], False, -1
         if outputs is not None:
+            if np.size(outputs) != len(self.reportable):
+                raise ValueError(f"the model gave {np.size(outputs)} outputs but the stream's labels name "
+                                 f"{len(self.reportable)}: pass the model folder's labels (train.labels.Labels)")
             self.hist.append(np.asarray(outputs, np.int64).reshape(-1))
             del self.hist[: -c.smooth_windows]
         if not self.hist:
