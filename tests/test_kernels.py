@@ -265,6 +265,9 @@ def test_data_movement(tf, keras, build_dir, kernel_objects):
     """RESHAPE, SPLIT, SPLIT_V, STRIDED_SLICE (steps, negative index, shrink
     axis), CONCATENATION. UNPACK is covered by the LSTM tests: alone, the
     converter leaves it in float (a float island the generator refuses)."""
+    # seeded: whether the converter keeps every tensor int8 depends on the Dense layer's weights, which otherwise
+    # depend on what ran before in the process (one full run's order failed all 8 conversions)
+    keras.utils.set_random_seed(11)
     inp = keras.Input((6, 10), batch_size=1)
 
     def body(t):
