@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
 SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
-SECTIONS = ("train", "loso", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "words", "fuzz",
+SECTIONS = ("train", "loso", "nested", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "words", "fuzz",
             "faults")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
 
@@ -101,7 +101,7 @@ def _partial_note(data_args: list[str]) -> list[str]:
 
 
 RECIPE_FILES = ("train/features.py", "train/intfront.py", "train/augment.py", "train/trainer.py", "train/model.py", "train/synth.py",
-                "convert/quantize.py", "convert/qat.py", "convert/cell.py")
+                "train/__main__.py", "train/reject.py", "convert/quantize.py", "convert/qat.py", "convert/cell.py")
 """The code a fold's result depends on: a change to any of them retrains the folds."""
 
 
@@ -166,6 +166,40 @@ def bench_loso(data_args: list[str]) -> tuple[str, dict]:
           "- Before this round (global per-band standardization, no augmentation): float mean 55.50 %, worst nicolas 21.40 %.",
           *_partial_note(data_args)]
     return "\n".join(md), res
+
+
+NESTED_SEEDS = (0, 1, 2)
+"""Seeds of the nested-validation LOSO section (issue 21: a recipe decision rests on at least three)."""
+
+
+def bench_nested(data_args: list[str], seeds=NESTED_SEEDS) -> tuple[str, dict]:
+    """LOSO under nested speaker validation: in each fold, one of the training speakers (rotated by the seed,
+    `--val-speaker auto`) validates early stopping and QAT; int8 per held-out speaker over the seeds."""
+    speakers = _speakers(data_args)
+    folds: dict = {sp: {} for sp in speakers}
+    for seed in seeds:
+        for sp in speakers:
+            out = SCRATCH / "nested" / f"s{seed}" / sp
+            f = loso_fold(data_args, sp, str(out), ("--val-speaker", "auto", "--seed", str(seed)))
+            f["val_speaker"] = json.loads((out / "metrics.json").read_text()).get("val_speaker")
+            folds[sp][seed] = f
+    rows, means = [], {}
+    for sp in speakers:
+        i8 = [folds[sp][s]["int8"] for s in seeds]
+        means[sp] = float(np.mean(i8))
+        rows.append(f"| {sp} | " + " | ".join(f"{pct(folds[sp][s]['int8'])} ({folds[sp][s]['val_speaker']})" for s in seeds)
+                    + f" | **{pct(means[sp])}** | {100 * float(np.std(i8, ddof=1)) if len(i8) > 1 else 0:.2f} |")
+    summ = _summary(means)
+    md = ["## Leave-one-speaker-out under nested speaker validation (int8, issue 21)", "",
+          f"Commands, per seed S and speaker: `python -m train {' '.join(data_args)} --split loso:SPEAKER --val-speaker auto "
+          f"--seed S --out DIR`, then `python -m convert.quantize --model DIR --split loso:SPEAKER --c-out '' --no-arena` "
+          "(QAT validates on the same held-out training speaker). The validation speaker of each run is in brackets.", "",
+          LOSO_SPLIT_NOTE, "",
+          "| held-out speaker | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd (points) |",
+          "|---|" + "---|" * (len(seeds) + 2), *rows, "",
+          f"- Mean over speakers of the per-speaker means: **{pct(summ['mean'])}**, worst {summ['worst']} "
+          f"{pct(summ['worst_accuracy'])} (targets: mean >= 88 %, no speaker below 80 %).", *_partial_note(data_args)]
+    return "\n".join(md), {"seeds": list(seeds), "folds": folds, "means": means, **summ}
 
 
 # Each row: what it changes against the released recipe (train's defaults). The first five are measured
@@ -509,7 +543,8 @@ def main(argv=None) -> int:
         if name not in args.only:
             continue
         t = time.perf_counter()
-        fn = {"train": lambda: bench_train(data_args), "loso": lambda: bench_loso(data_args), "ablation": lambda: bench_ablation(data_args),
+        fn = {"train": lambda: bench_train(data_args), "loso": lambda: bench_loso(data_args),
+              "nested": lambda: bench_nested(data_args), "ablation": lambda: bench_ablation(data_args),
               "convert": lambda: bench_convert(data_args), "frontend": lambda: bench_frontend(data_args),
               "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit),
               "fuzz": bench_fuzz, "load": lambda: bench_load(data_args), "words": bench_words,
