@@ -70,13 +70,14 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def test_cli_shift_max_reaches_the_augment_config():
-    from train.__main__ import RELEASE_SHIFT_MAX, RELEASE_STREAM_SHARE, augment_config, build_parser
+    from train.__main__ import augment_config, build_parser
 
     p = build_parser()
-    release = augment_config(p.parse_args([]), AugmentConfig)  # the CLI's defaults are the release recipe
-    assert (release.shift_max, release.stream_share) == (RELEASE_SHIFT_MAX, RELEASE_STREAM_SHARE) == (2048, 0.5)
-    assert augment_config(p.parse_args(["--stream-share", "0"]), AugmentConfig).stream_share == 0.0
-    assert augment_config(p.parse_args(["--no-shift"]), AugmentConfig).stream_share == 0.0
+    plain = augment_config(p.parse_args([]), AugmentConfig)
+    assert (plain.shift_max, plain.stream_share) == (AugmentConfig().shift_max, 0.0)
+    assert augment_config(p.parse_args(["--stream-share", "0.5"]), AugmentConfig).stream_share == 0.5
+    both = augment_config(p.parse_args(["--stream-share", "0.5", "--no-shift"]), AugmentConfig)
+    assert (both.shift_max, both.stream_share) == (0, 0.5)  # the explicit share wins over --no-shift's
     with pytest.raises(SystemExit, match="--stream-share"):
         augment_config(p.parse_args(["--stream-share", "2"]), AugmentConfig)
     assert augment_config(p.parse_args(["--shift-max", "2048"]), AugmentConfig).shift_max == 2048

@@ -52,18 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-gain", action="store_true", help="no level change")
     a.add_argument("--no-shift", action="store_true", help="no time shift")
     a.add_argument("--shift-max", type=int, default=None, metavar="SAMPLES",
-                   help="most silence put in front of an augmented copy, in samples (default: the release's 2048 = 8 "
-                        "frames, which teaches the model windows that start before the word, as sliding windows see it)")
+                   help="most silence put in front of an augmented copy, in samples (default: AugmentConfig's, 256; "
+                        "2048 = 8 frames teaches the model windows that start before the word, as sliding windows see it)")
     a.add_argument("--stream-share", type=float, default=None, metavar="P",
                    help="share of the augmented copies cut as a sliding window sees them: leading silence trimmed, "
                         "the window from 3 frames inside the word to 8 before it, first frames not loudest "
-                        "(train/augment.py; default: the release's 0.5)")
+                        "(train/augment.py; default 0)")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
-    a.add_argument("--reject", action=argparse.BooleanOptionalAction, default=None,
+    a.add_argument("--reject", action=argparse.BooleanOptionalAction, default=False,
                    help="FSDD: add the classes `noise` and `other` (speech that is not a digit) after the digits, from "
                         "real noise and speech beside the data (../shared/data/noise, or $SD_NOISE_DIR), synthetic noise, "
-                        "FSDD made non-digit and flite's non-digit words (train/reject.py); default: on for FSDD (the "
-                        "release recipe), off for a folder per label")
+                        "FSDD made non-digit and flite's non-digit words (train/reject.py); not in the release: on "
+                        "unseen voices it calls many digits `other` (docs/rejection.md)")
     a.add_argument("--reject-clips", type=int, default=1600, metavar="N",
                    help="with --reject: N training clips of each of noise and other (and N/5 test clips of each, at least 1)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
@@ -89,15 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-RELEASE_SHIFT_MAX = 2048
-"""The release recipe's --shift-max: up to 8 frames of silence before a copy (docs/rejection.md measures it)."""
-RELEASE_STREAM_SHARE = 0.5
-"""The release recipe's --stream-share: half the copies cut as a sliding window sees them (docs/rejection.md)."""
-
-
 def augment_config(args, cls):
-    """The AugmentConfig the --augment and --no-* switches ask for (the release recipe by default)."""
-    off = {"shift_max": RELEASE_SHIFT_MAX, "stream_share": RELEASE_STREAM_SHARE}
+    """The AugmentConfig the --augment and --no-* switches ask for."""
+    off = {}
     if args.no_speed:
         off["speed"] = (1.0, 1.0)
     if args.no_noise:
@@ -125,20 +119,6 @@ def frontend_config(args, F):
         return F.FrontendConfig(version=1, window_rule=args.window_rule, clip_norm=args.clip_norm)
     return F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm, noise_oversub=args.noise_oversub,
                             noise_min_remaining=args.noise_min_remaining, agc_strength=args.agc_strength)
-
-
-def reject_wanted(args) -> bool:
-    """--reject / --no-reject, else the release recipe's default: on for FSDD's digits (downloaded when absent),
-    off for a folder per label (its own folders are its classes: docs/your-own-words.md)."""
-    if args.reject is not None:
-        return args.reject
-    from train import data as D
-
-    try:
-        root = D.resolve_data_dir(args.data_dir, download=False)
-    except D.DatasetError:
-        return True  # FSDD, about to be downloaded (or a clear error from the run itself)
-    return D.detect_layout(D.recordings_dir(root)) == D.LAYOUT_FSDD
 
 
 def main(argv=None) -> int:
@@ -174,7 +154,7 @@ def main(argv=None) -> int:
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
             rcfg=RejectConfig(noise_train=args.reject_clips, other_train=args.reject_clips,
                               noise_test=max(1, args.reject_clips // 5), other_test=max(1, args.reject_clips // 5),
-                              seed=args.seed) if reject_wanted(args) else None,
+                              seed=args.seed) if args.reject else None,
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
         if args.verbose:
