@@ -148,7 +148,7 @@ def select_files(data_dir: Path, split: str, limit: int | None, labels: Sequence
         listing = list_data(folder, labels=None if fsdd_folder else labels, require_labels=False)
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
-    # FSDD's files are labelled for a model whose outputs start with the ten digits (the release adds `noise`
+    # FSDD's files are labelled for a model whose outputs start with the ten digits (`--reject` adds `noise`
     # and `other` after them), unlabelled for one of other labels
     unlabelled = fsdd_folder and labels is not None and tuple(labels)[: len(FSDD_DIGITS)] != FSDD_DIGITS
     index = {n: i for i, n in enumerate(listing.names)}

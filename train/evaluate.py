@@ -31,7 +31,7 @@ def evaluate(model_dir: str | Path, *, data_dir=None, split: str = "official", p
     from train.reject import REJECT_LABELS
 
     labels = Labels.load(model_dir)
-    # a model with `noise` and `other` after its labels (the release) is scored on the files' labels: the
+    # a model with `noise` and `other` after its labels (`--reject`) is scored on the files' labels: the
     # rejection clips are made, not read (convert.quantize and metrics.json report them)
     n_made = len(REJECT_LABELS) if labels.names[-len(REJECT_LABELS):] == REJECT_LABELS else 0
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress,
