@@ -135,3 +135,9 @@ def test_training_with_reject_gives_twelve_outputs_and_scores_rejection(tmp_path
     from train.model import load_model
 
     assert load_model(out / "model.keras").output_shape[-1] == 12
+    # train.evaluate scores such a model on the files' digits (it used to refuse the twelve labels)
+    from train.evaluate import evaluate
+
+    ev = evaluate(out, data_dir=ds.root, progress=False)
+    assert ev["clips"] == m["n_test"] and ev["labels"] == labels
+    assert abs(ev["accuracy"] - m["test_accuracy"]) < 1e-9
