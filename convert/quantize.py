@@ -235,9 +235,11 @@ def quantize(
 
         rcfg = reject.RejectConfig.from_dict(trained["reject"]["config"])
     root = fsdd.resolve_data_dir(data_dir)
-    file_labels = labels.names[: -len(reject.REJECT_LABELS)] if rcfg is not None else labels.names
+    from train.reject import file_labels
+
     try:  # the model's labels, in its output order (a folder per label may hold more)
-        ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=file_labels)
+        ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress,
+                               labels=file_labels(labels.names, trained))
     except fsdd.DatasetError as exc:
         raise ConversionError(f"{exc} (the model folder's labels.json: {', '.join(labels.names)})") from exc
     fsdd.log_problems(ds, log)

@@ -82,7 +82,8 @@ def _check_report(path: Path, out: list[str]) -> dict:
     for e in rep["events"]:
         assert set(e) == {"digit", "label", "start", "end", "outputs"} and len(e["outputs"]) == len(names)
         # a digit's label is its name; noise and other carry digit null; a rejected event has neither
-        assert e["label"] == (str(e["digit"]) if e["digit"] is not None else e["label"])
+        if e["digit"] is not None:
+            assert e["label"] == str(e["digit"])
         assert e["label"] is None or e["label"] in names
         assert (e["digit"] is None) == (e["label"] is None or not e["label"].isdigit())
         assert 0 <= e["start"] <= e["end"] < rep["samples"]

@@ -28,14 +28,15 @@ def evaluate(model_dir: str | Path, *, data_dir=None, split: str = "official", p
     model = load_model(model_dir / MODEL_FILE)
     from train.labels import Labels
 
-    from train.reject import REJECT_LABELS
+    from train.reject import file_labels
+    from train.trainer import METRICS_FILE
 
     labels = Labels.load(model_dir)
-    # a model with `noise` and `other` after its labels (`--reject`) is scored on the files' labels: the
-    # rejection clips are made, not read (convert.quantize and metrics.json report them)
-    n_made = len(REJECT_LABELS) if labels.names[-len(REJECT_LABELS):] == REJECT_LABELS else 0
+    # a model trained with --reject is scored on the files' labels: its noise and other clips are made, not read
+    # (convert.quantize and metrics.json report them)
+    metrics = json.loads((model_dir / METRICS_FILE).read_text()) if (model_dir / METRICS_FILE).is_file() else {}
     ds = fsdd.load_dataset(fsdd.resolve_data_dir(data_dir), sr=cfg.sr, strict=False, progress=progress,
-                           labels=labels.names[: len(labels) - n_made])
+                           labels=file_labels(labels.names, metrics))
     fsdd.log_problems(ds, logging.getLogger("train.evaluate"))
     _, test_idx = fsdd.split_indices(ds, split)
     test = ds.subset(test_idx)

@@ -145,6 +145,14 @@ class RejectConfig:
 DEFAULT_REJECT = RejectConfig()
 
 
+def file_labels(names, metrics: dict) -> tuple[str, ...]:
+    """The labels a model's data folder holds: its output labels without the trailing `noise` and `other`
+    when it was trained with --reject (its metrics.json has a reject config), since those clips are made, not
+    read. A folder per label with its own `noise` and `other` folders keeps them."""
+    made = bool((metrics.get("reject") or {}).get("config"))
+    return tuple(names[: -len(REJECT_LABELS)] if made else names)
+
+
 def noise_root(data_dir: str | Path | None = None) -> Path | None:
     """The real noise/RIR/speech folder: $SD_NOISE_DIR, else ``noise`` beside the FSDD folder (../shared/data
     holds both), else ../shared/data/noise beside the repository; None when there is none."""
