@@ -62,6 +62,8 @@ int sd_app_main(void); /* src/sd_app.c's main(), renamed with -Dmain=sd_app_main
 #define FUZZ_ENC_CAP (1u << 20) /* encoded bytes kept per frame (inputs are smaller) */
 #define FUZZ_OUT_CAP (64u * 1024u)
 #define FUZZ_RX_BUFFER 16u /* the receive window and high water the harness's port reports */
+/* CLASSIFY answer: clip u32, label u8, flags u8, samples u32, 3 x cost u64, then the input CRC-32 */
+#define CLASSIFY_CRC_AT (4u + 1u + 1u + 4u + 3u * 8u)
 
 /* ---- failure reporting ------------------------------------------------------ */
 
@@ -574,7 +576,7 @@ static void check_classify(const expect_t *e, const uint8_t *pl, size_t plen)
     FUZZ_CHECK(plen == SD_CLASSIFY_RSP_FIXED + (want_features ? SD_PROTO_INPUT_SIZE : 0u),
                "CLASSIFY response of %zu bytes", plen);
     if (want_features) {
-        FUZZ_CHECK(ref_crc32(&pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE) == rd32(&pl[34]),
+        FUZZ_CHECK(ref_crc32(&pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE) == rd32(&pl[CLASSIFY_CRC_AT]),
                    "CLASSIFY input CRC-32 does not match its features");
         memcpy(g.tensor, &pl[SD_CLASSIFY_RSP_FIXED], SD_PROTO_INPUT_SIZE);
         memset(g.tensor_known, 1, sizeof g.tensor_known);
@@ -733,7 +735,7 @@ static void check_response(const expect_t *e, size_t req_n)
             g.tensor_known[off + i] = 1u;
         }
         if (off == 0u && cnt == SD_PROTO_INPUT_SIZE) {
-            FUZZ_CHECK(ref_crc32(&pl[SD_FEATURES_REQ_SIZE], cnt) == rd32(&g.replay[44]),
+            FUZZ_CHECK(ref_crc32(&pl[SD_FEATURES_REQ_SIZE], cnt) == rd32(&g.replay[CLASSIFY_CRC_AT]),
                        "FEATURES tensor does not match the CLASSIFY CRC-32");
         }
         break;

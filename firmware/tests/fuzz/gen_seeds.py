@@ -152,7 +152,8 @@ def seeds() -> dict[str, bytes]:
     parts += b"".join(frame(T.FEATURES, 195 + i, p.build_features(25, off, 320)) for i, off in enumerate(range(0, 1280, 320)))
     parts += (frame(T.FEATURES, 199, p.build_features(26, 0, 10))                             # NO_CLIP
               + frame(T.FEATURES, 200, struct.pack("<IHH", 25, 1000, 281))                      # BAD_ARGUMENT
-              + frame(T.FEATURES, 201, b"\x19\x00\x00"))                                        # BAD_LENGTH
+              + frame(T.FEATURES, 201, b"\x19\x00\x00")                                         # BAD_LENGTH
+              + frame(T.FEATURES, 202, p.build_features(25, 0, p.INPUT_SIZE)))                 # whole: the CRC check
     s["features_in_parts"] = parts
     t = bytes(rng.randrange(256) for _ in range(p.INPUT_SIZE))
     s["tensor_then_infer"] = (b"".join(frame(T.TENSOR, 210 + i, p.build_tensor(off, t[off : off + 400]))
