@@ -171,35 +171,70 @@ def bench_loso(data_args: list[str]) -> tuple[str, dict]:
 NESTED_SEEDS = (0, 1, 2)
 """Seeds of the nested-validation LOSO section (issue 21: a recipe decision rests on at least three)."""
 
+NESTED_RECIPES = (
+    ("released recipe", ()),
+    ("+ real rooms (training noises and room responses)", ("--real-rooms",)),
+)
+"""Recipes the nested section measures: the release's, then each lever as a switch against it (issue 21)."""
 
-def bench_nested(data_args: list[str], seeds=NESTED_SEEDS) -> tuple[str, dict]:
+
+def _nested_dir(recipe: int, seed: int, speaker: str) -> Path:
+    return SCRATCH / "nested" / ("" if recipe == 0 else f"r{recipe}") / f"s{seed}" / speaker
+
+
+def bench_nested(data_args: list[str], seeds=NESTED_SEEDS, recipes=NESTED_RECIPES) -> tuple[str, dict]:
     """LOSO under nested speaker validation: in each fold, one of the training speakers (rotated by the seed,
-    `--val-speaker auto`) validates early stopping and QAT; int8 per held-out speaker over the seeds."""
+    `--val-speaker auto`) validates early stopping and QAT; int8 per held-out speaker over the seeds, for the
+    release's recipe and each lever. A lever wins when its mean beats the release's in every seed (paired: same
+    seed, same validation speakers) and by more than the seeds' spread."""
     speakers = _speakers(data_args)
-    folds: dict = {sp: {} for sp in speakers}
-    for seed in seeds:
-        for sp in speakers:
-            out = SCRATCH / "nested" / f"s{seed}" / sp
-            f = loso_fold(data_args, sp, str(out), ("--val-speaker", "auto", "--seed", str(seed)))
-            f["val_speaker"] = json.loads((out / "metrics.json").read_text()).get("val_speaker")
-            folds[sp][seed] = f
-    rows, means = [], {}
-    for sp in speakers:
-        i8 = [folds[sp][s]["int8"] for s in seeds]
-        means[sp] = float(np.mean(i8))
-        rows.append(f"| {sp} | " + " | ".join(f"{pct(folds[sp][s]['int8'])} ({folds[sp][s]['val_speaker']})" for s in seeds)
-                    + f" | **{pct(means[sp])}** | {100 * float(np.std(i8, ddof=1)) if len(i8) > 1 else 0:.2f} |")
-    summ = _summary(means)
+    res: dict = {"seeds": list(seeds), "recipes": {}}
     md = ["## Leave-one-speaker-out under nested speaker validation (int8, issue 21)", "",
-          f"Commands, per seed S and speaker: `python -m train {' '.join(data_args)} --split loso:SPEAKER --val-speaker auto "
-          f"--seed S --out DIR`, then `python -m convert.quantize --model DIR --split loso:SPEAKER --c-out '' --no-arena` "
-          "(QAT validates on the same held-out training speaker). The validation speaker of each run is in brackets.", "",
-          LOSO_SPLIT_NOTE, "",
-          "| held-out speaker | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd (points) |",
-          "|---|" + "---|" * (len(seeds) + 2), *rows, "",
-          f"- Mean over speakers of the per-speaker means: **{pct(summ['mean'])}**, worst {summ['worst']} "
-          f"{pct(summ['worst_accuracy'])} (targets: mean >= 88 %, no speaker below 80 %).", *_partial_note(data_args)]
-    return "\n".join(md), {"seeds": list(seeds), "folds": folds, "means": means, **summ}
+          f"Commands, per recipe ARGS, seed S and speaker: `python -m train {' '.join(data_args)} --split loso:SPEAKER "
+          "--val-speaker auto --seed S --out DIR ARGS`, then `python -m convert.quantize --model DIR --split loso:SPEAKER "
+          "--c-out '' --no-arena` (QAT validates on the same held-out training speaker). `--val-speaker auto` takes the "
+          "sorted training speakers' names[S mod 5]: the validation speaker of each run is in brackets. No choice here "
+          "saw the held-out speaker.", "", LOSO_SPLIT_NOTE]
+    summary_rows = []
+    for r, (name, extra) in enumerate(recipes):
+        folds: dict = {sp: {} for sp in speakers}
+        for seed in seeds:
+            for sp in speakers:
+                out = _nested_dir(r, seed, sp)
+                f = loso_fold(data_args, sp, str(out), ("--val-speaker", "auto", "--seed", str(seed), *extra))
+                f["val_speaker"] = json.loads((out / "metrics.json").read_text()).get("val_speaker")
+                folds[sp][seed] = f
+        rows, means = [], {}
+        for sp in speakers:
+            i8 = [folds[sp][s]["int8"] for s in seeds]
+            means[sp] = float(np.mean(i8))
+            rows.append(f"| {sp} | " + " | ".join(f"{pct(folds[sp][s]['int8'])} ({folds[sp][s]['val_speaker']})" for s in seeds)
+                        + f" | **{pct(means[sp])}** | {100 * float(np.std(i8, ddof=1)) if len(i8) > 1 else 0:.2f} |")
+        per_seed = [float(np.mean([folds[sp][s]["int8"] for sp in speakers])) for s in seeds]
+        summ = _summary(means)
+        res["recipes"][name] = {"args": list(extra), "folds": folds, "means": means, "seed_means": per_seed, **summ}
+        md += ["", f"### {name}" + (f" (`{' '.join(extra)}`)" if extra else ""), "",
+               "| held-out speaker | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | sd (points) |",
+               "|---|" + "---|" * (len(seeds) + 2), *rows, "",
+               f"- Mean over speakers: **{pct(summ['mean'])}** (per seed: {', '.join(pct(v) for v in per_seed)}), "
+               f"worst {summ['worst']} {pct(summ['worst_accuracy'])} (targets: mean >= 88 %, no speaker below 80 %)."]
+        base = res["recipes"][recipes[0][0]]["seed_means"]
+        diff = [a - b for a, b in zip(per_seed, base)]
+        sd = 100 * float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else 0.0
+        wins = r > 0 and all(d > 0 for d in diff) and 100 * float(np.mean(diff)) > sd
+        res["recipes"][name].update(diff_vs_release=diff, seed_sd=sd, wins=wins)
+        summary_rows.append(f"| {name} | `{' '.join(extra) or '(defaults)'}` | **{pct(summ['mean'])}** | {sd:.2f} | "
+                            + ("" if r == 0 else ", ".join(f"{100 * d:+.2f}" for d in diff)) + f" | {summ['worst']} "
+                            f"{pct(summ['worst_accuracy'])} | {'yes' if wins else ('-' if r == 0 else 'no')} |")
+    md += ["", "### Recipes side by side", "",
+           "A lever wins when it beats the release's recipe in every seed (paired: same seed, same validation "
+           "speaker) and its mean gain exceeds the seeds' sd.", "",
+           "| recipe | ARGS | mean over speakers and seeds | sd of the seed means (points) | gain per seed (points) "
+           "| worst speaker | wins |", "|---|---|---|---|---|---|---|", *summary_rows, *_partial_note(data_args)]
+    first = res["recipes"][recipes[0][0]]
+    res.update(folds=first["folds"], means=first["means"], mean=first["mean"], worst=first["worst"],
+               worst_accuracy=first["worst_accuracy"])
+    return "\n".join(md), res
 
 
 # Each row: what it changes against the released recipe (train's defaults).

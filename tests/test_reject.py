@@ -141,3 +141,41 @@ def test_training_with_reject_gives_twelve_outputs_and_scores_rejection(tmp_path
     ev = evaluate(out, data_dir=ds.root, progress=False)
     assert ev["clips"] == m["n_test"] and ev["labels"] == labels
     assert abs(ev["accuracy"] - m["test_accuracy"]) < 1e-9
+
+
+def test_other_kinds_shape_training_clips_only(small):
+    """--other-kinds: the training `other` clips follow the asked shares; the test clips keep the default mix, so
+    rejection figures of two recipes compare."""
+    from train.__main__ import parse_kinds
+
+    ds, root = small
+    kinds = parse_kinds("reversed=0.5,splice=0.5", "--other-kinds")
+    assert kinds == (("reversed", 0.5), ("splice", 0.5))
+    ext, counts = R.extend(ds, "official", R.RejectConfig(**{**SMALL.to_dict(), "other_kinds": kinds}), root)
+    train_other = {k.split(":")[1] for k in counts if k.startswith("train/other")}
+    assert train_other == {"reversed", "splice"}, counts
+    assert {k for k in counts if k.startswith("test/other")} == {
+        k for k in R.extend(ds, "official", SMALL, root)[1] if k.startswith("test/other")}
+    for bad in ("reversed", "reversed=x", "=0.5"):
+        with pytest.raises(SystemExit, match="KIND=SHARE"):
+            parse_kinds(bad, "--other-kinds")
+
+
+def test_real_rooms_augments_digits_only_training_and_needs_the_folder(small, monkeypatch):
+    """--real-rooms without --reject: the digits' augmented copies draw real noises and rooms (the training
+    differs from the same run without), metrics say so; asked for with no folder, a plain error."""
+    from train.augment import AugmentConfig
+    from train.model import ModelConfig
+    from train.trainer import TrainConfig, run
+
+    ds, root = small
+    monkeypatch.setenv("SD_NOISE_DIR", str(root))
+    kw = dict(data_dir=ds.root, save=False, progress=False, limit_per_speaker=1,
+              acfg=AugmentConfig(copies=1, noise_prob=1.0, real_noise_share=1.0, rir_prob=1.0),
+              mcfg=ModelConfig(lstm_units=8, dense_units=0), tcfg=TrainConfig(epochs=2, patience=2, seed=4))
+    on, off, default = run(real_rooms=True, **kw), run(real_rooms=False, **kw), run(**kw)
+    assert on["real_rooms"] is True and off["real_rooms"] is False and default["real_rooms"] is False
+    assert on["history"]["loss"] != off["history"]["loss"] and off["history"] == default["history"]
+    monkeypatch.setattr(R, "noise_root", lambda *a, **k: None)
+    with pytest.raises(ValueError, match="--real-rooms needs the real noise"):
+        run(real_rooms=True, **kw)

@@ -17,6 +17,8 @@ import train  # noqa: F401
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from train.reject import OTHER_KINDS
+
     p = argparse.ArgumentParser(
         prog="python -m train",
         description="Train the unrolled 16-step LSTM on log-mel features of FSDD's digits (the default) or of your "
@@ -59,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "the window from 3 frames inside the word to 8 before it, first frames not loudest "
                         "(train/augment.py; default 0)")
     a.add_argument("--no-masks", action="store_true", help="no SpecAugment time/frequency masks")
+    a.add_argument("--real-rooms", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment with the real training noises and room responses beside the data "
+                        "(../shared/data/noise, or $SD_NOISE_DIR; the held-out noise files never): a share of the noisy "
+                        "copies gets a real recording instead of coloured noise, a share of the copies a real room's "
+                        "reverberation (train/augment.py; default: on with --reject only)")
     a.add_argument("--reject", action=argparse.BooleanOptionalAction, default=False,
                    help="FSDD: add the classes `noise` and `other` (speech that is not a digit) after the digits, from "
                         "real noise and speech beside the data (../shared/data/noise, or $SD_NOISE_DIR), synthetic noise, "
@@ -66,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "unseen voices it calls many digits `other` (docs/rejection.md)")
     a.add_argument("--reject-clips", type=int, default=1600, metavar="N",
                    help="with --reject: N training clips of each of noise and other (and N/5 test clips of each, at least 1)")
+    a.add_argument("--other-kinds", default=None, metavar="KIND=SHARE,...",
+                   help="with --reject: the kinds of training `other` clips and their shares, e.g. "
+                        "reversed=0.6,splice=0.4 (kinds: " + ", ".join(k for k, _ in OTHER_KINDS) + "; default: "
+                        + ",".join(f"{k}={w:g}" for k, w in OTHER_KINDS) + "). Test clips keep the default mix, so "
+                        "rejection figures compare")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
@@ -113,6 +125,20 @@ def augment_config(args, cls):
     return cls(copies=args.augment, seed=args.seed, **off)
 
 
+def parse_kinds(text: str, flag: str) -> tuple[tuple[str, float], ...]:
+    """KIND=SHARE,... as ((kind, share), ...); the kinds are checked by RejectConfig."""
+    out = []
+    for part in text.split(","):
+        kind, eq, share = part.strip().partition("=")
+        try:
+            out.append((kind.strip(), float(share)))
+        except ValueError:
+            eq = ""
+        if not eq or not kind.strip():
+            raise SystemExit(f"error: {flag} takes KIND=SHARE,... (e.g. reversed=0.6,splice=0.4); got {part.strip()!r}")
+    return tuple(out)
+
+
 def frontend_config(args, F):
     """The FrontendConfig the data and front-end switches ask for."""
     if args.frontend == 1:
@@ -154,7 +180,9 @@ def main(argv=None) -> int:
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
             rcfg=RejectConfig(noise_train=args.reject_clips, other_train=args.reject_clips,
                               noise_test=max(1, args.reject_clips // 5), other_test=max(1, args.reject_clips // 5),
-                              seed=args.seed) if args.reject else None,
+                              seed=args.seed, **({"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")}
+                                                 if args.other_kinds else {})) if args.reject else None,
+            real_rooms=args.real_rooms,
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
         if args.verbose:

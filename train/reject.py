@@ -103,9 +103,9 @@ class RejectConfig:
     word_variants: int = 3
     """Takes of each non-digit word per flite voice (drawn pitch and speaking rate)."""
     noise_kinds: tuple[tuple[str, float], ...] = NOISE_KINDS
-    """Kinds of noise clip and their shares."""
+    """Kinds of training noise clip and their shares (test clips: always NOISE_KINDS)."""
     other_kinds: tuple[tuple[str, float], ...] = OTHER_KINDS
-    """Kinds of other clip and their shares."""
+    """Kinds of training other clip and their shares (test clips: always OTHER_KINDS)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -379,11 +379,13 @@ def make_clips(split: str, digits: list, cfg: RejectConfig, root: Path | None, *
         have_other -= {"reversed", "splice", "babble"}
     n_noise = cfg.noise_train if split == "train" else cfg.noise_test
     n_other = cfg.other_train if split == "train" else cfg.other_test
+    # test clips keep the default mix whatever the training shares, so rejection figures compare across recipes
+    noise_kinds, other_kinds = (cfg.noise_kinds, cfg.other_kinds) if split == "train" else (NOISE_KINDS, OTHER_KINDS)
     out = []
-    for kind in _kinds(cfg.noise_kinds, n_noise, rng, have_noise):
+    for kind in _kinds(noise_kinds, n_noise, rng, have_noise):
         out.append((noise_clip(kind, rng, cfg, src), NOISE, f"{ORIGIN}:{NOISE}:{kind}"))
     if have_other:
-        for kind in _kinds(cfg.other_kinds, n_other, rng, have_other):
+        for kind in _kinds(other_kinds, n_other, rng, have_other):
             out.append((other_clip(kind, rng, cfg, src, digits, words), OTHER, f"{ORIGIN}:{OTHER}:{kind}"))
     return out
 

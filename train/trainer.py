@@ -280,10 +280,13 @@ def run(
     limit_per_speaker: int | None = None,
     labels: Sequence[str] | None = None,
     rcfg: RejectConfig | None = None,
+    real_rooms: bool | None = None,
 ) -> dict:
     """One training run; writes the model, config, labels, metrics and plots to `out`; returns the metrics.
     ``labels``: keep these labels of a folder-per-label dataset, in this order (default: all, sorted).
-    ``rcfg``: add the `noise` and `other` classes (train/reject.py) to FSDD's digits."""
+    ``rcfg``: add the `noise` and `other` classes (train/reject.py) to FSDD's digits.
+    ``real_rooms``: augment with the real training noises and room responses beside the data (train/augment.py's
+    Pool; default: with ``rcfg`` only); True without such a folder is an error."""
     t0 = time.perf_counter()
     root = fsdd.resolve_data_dir(data_dir)
     ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=labels)
@@ -294,12 +297,17 @@ def run(
     if limit_per_speaker:
         ds = ds.subset(limit_training_clips(ds, limit_per_speaker))
     reject_counts, pool = None, None
-    if rcfg is not None:  # `noise` and `other` after the digits, and real rooms and noises (train/reject.py)
+    if rcfg is not None or real_rooms:
         from train import reject
 
         noise_dir = reject.noise_root(root)
-        ds, reject_counts = reject.extend(ds, split, rcfg, noise_dir, progress=progress)
-        pool = reject.augment_pool(noise_dir)
+        if real_rooms and noise_dir is None:
+            raise ValueError(f"--real-rooms needs the real noise and room-response folder (a `noise` folder beside "
+                             f"{root}, or $SD_NOISE_DIR): none found; drop --real-rooms or point SD_NOISE_DIR at it")
+        if rcfg is not None:  # `noise` and `other` after the digits (train/reject.py)
+            ds, reject_counts = reject.extend(ds, split, rcfg, noise_dir, progress=progress)
+        if real_rooms is not False:
+            pool = reject.augment_pool(noise_dir)
     names = Labels(ds.names)
     mcfg = replace(mcfg, n_classes=len(names))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
@@ -343,6 +351,7 @@ def run(
         "n_extra": int(len(extra[1])),
         "n_synthetic_clips": n_synth,
         "augment": acfg.to_dict(),
+        "real_rooms": pool is not None,
         "clip_norm": cfg.clip_norm,
         "n_test": int(len(file_test)),
         "reject": None if rcfg is None else {"config": rcfg.to_dict(), "clips": reject_counts,
