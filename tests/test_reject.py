@@ -179,3 +179,17 @@ def test_real_rooms_augments_digits_only_training_and_needs_the_folder(small, mo
     monkeypatch.setattr(R, "noise_root", lambda *a, **k: None)
     with pytest.raises(ValueError, match="--real-rooms needs the real noise"):
         run(real_rooms=True, **kw)
+
+
+def test_noise_alone_adds_one_label_and_no_other_clips(small):
+    """--reject-classes noise: eleven labels, no `other` clip in either split; file_labels drops just `noise`."""
+    ds, root = small
+    cfg = R.RejectConfig(**{**SMALL.to_dict(), "classes": ("noise",)})
+    ext, counts = R.extend(ds, "official", cfg, root)
+    assert ext.names == tuple(str(d) for d in range(10)) + ("noise",)
+    assert counts and all(k.split("/")[1].startswith("noise:") for k in counts)
+    assert R.file_labels(ext.names, {"reject": {"config": cfg.to_dict()}}) == tuple(str(d) for d in range(10))
+    assert R.file_labels(ext.names + ("other",), {"reject": {"config": SMALL.to_dict()}}) == ext.names[:10]
+    assert R.RejectConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="classes must be"):
+        R.RejectConfig(classes=("other",))

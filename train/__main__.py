@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "unseen voices it calls many digits `other` (docs/rejection.md)")
     a.add_argument("--reject-clips", type=int, default=1600, metavar="N",
                    help="with --reject: N training clips of each of noise and other (and N/5 test clips of each, at least 1)")
+    a.add_argument("--reject-classes", choices=("noise,other", "noise"), default="noise,other",
+                   help="with --reject: the classes added after the digits; `noise` alone leaves non-digit speech to "
+                        "the margin and the smoothing")
     a.add_argument("--other-kinds", default=None, metavar="KIND=SHARE,...",
                    help="with --reject: the kinds of training `other` clips and their shares, e.g. "
                         "reversed=0.6,splice=0.4 (kinds: " + ", ".join(k for k, _ in OTHER_KINDS) + "; default: "
@@ -180,7 +183,7 @@ def main(argv=None) -> int:
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
             rcfg=RejectConfig(noise_train=args.reject_clips, other_train=args.reject_clips,
                               noise_test=max(1, args.reject_clips // 5), other_test=max(1, args.reject_clips // 5),
-                              seed=args.seed, **({"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")}
+                              seed=args.seed, classes=tuple(args.reject_classes.split(",")), **({"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")}
                                                  if args.other_kinds else {})) if args.reject else None,
             real_rooms=args.real_rooms,
         )

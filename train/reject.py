@@ -106,9 +106,15 @@ class RejectConfig:
     """Kinds of training noise clip and their shares (test clips: always NOISE_KINDS)."""
     other_kinds: tuple[tuple[str, float], ...] = OTHER_KINDS
     """Kinds of training other clip and their shares (test clips: always OTHER_KINDS)."""
+    classes: tuple[str, ...] = REJECT_LABELS
+    """The classes added after the digits, in this order: both, or `noise` alone (non-digit speech then has no
+    class of its own; the margin and the smoothing must turn it away)."""
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if tuple(self.classes) not in (REJECT_LABELS, (NOISE,)):
+            raise ValueError(f"reject config classes must be {','.join(REJECT_LABELS)} or {NOISE}, got "
+                             f"{','.join(self.classes) or '(none)'}")
         for name in ("noise_train", "other_train", "noise_test", "other_test", "word_variants"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -133,7 +139,7 @@ class RejectConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RejectConfig":
         d = dict(d)
-        for k in ("seconds", "level_rms"):
+        for k in ("seconds", "level_rms", "classes"):
             if k in d:
                 d[k] = tuple(d[k])
         for k in ("noise_kinds", "other_kinds"):
@@ -149,8 +155,10 @@ def file_labels(names, metrics: dict) -> tuple[str, ...]:
     """The labels a model's data folder holds: its output labels without the trailing `noise` and `other`
     when it was trained with --reject (its metrics.json has a reject config), since those clips are made, not
     read. A folder per label with its own `noise` and `other` folders keeps them."""
-    made = bool((metrics.get("reject") or {}).get("config"))
-    return tuple(names[: -len(REJECT_LABELS)] if made else names)
+    made = (metrics.get("reject") or {}).get("config")
+    if not made:
+        return tuple(names)
+    return tuple(names[: -len(made.get("classes", REJECT_LABELS))])
 
 
 def noise_root(data_dir: str | Path | None = None) -> Path | None:
@@ -377,6 +385,8 @@ def make_clips(split: str, digits: list, cfg: RejectConfig, root: Path | None, *
     have_other = {k for k, _ in OTHER_KINDS} - (set() if src.speech else {"sentence"}) - (set() if words else {"words"})
     if len({c.label for c in digits}) < 2:
         have_other -= {"reversed", "splice", "babble"}
+    if OTHER not in cfg.classes:
+        have_other = set()
     n_noise = cfg.noise_train if split == "train" else cfg.noise_test
     n_other = cfg.other_train if split == "train" else cfg.other_test
     # test clips keep the default mix whatever the training shares, so rejection figures compare across recipes
@@ -403,7 +413,7 @@ def extend(ds, split: str, cfg: RejectConfig = DEFAULT_REJECT, root: Path | None
     if any(n in ds.names for n in REJECT_LABELS):
         raise ValueError(f"the data already has a label named {NOISE!r} or {OTHER!r}")
     train_idx, test_idx = D.split_indices(ds, split)
-    names = tuple(ds.names) + REJECT_LABELS
+    names = tuple(ds.names) + tuple(cfg.classes)
     clips = list(ds.clips)
     counts = {}
     for part, idx in (("train", train_idx), ("test", test_idx)):
