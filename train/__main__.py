@@ -142,6 +142,14 @@ def parse_kinds(text: str, flag: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def reject_config(args, cls):
+    """The RejectConfig the --reject-* and --other-kinds switches ask for."""
+    n = args.reject_clips
+    kinds = {"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")} if args.other_kinds else {}
+    return cls(noise_train=n, other_train=n, noise_test=max(1, n // 5), other_test=max(1, n // 5), seed=args.seed,
+               classes=tuple(args.reject_classes.split(",")), **kinds)
+
+
 def frontend_config(args, F):
     """The FrontendConfig the data and front-end switches ask for."""
     if args.frontend == 1:
@@ -181,10 +189,7 @@ def main(argv=None) -> int:
             progress=not args.no_progress,
             limit_per_speaker=args.limit,
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
-            rcfg=RejectConfig(noise_train=args.reject_clips, other_train=args.reject_clips,
-                              noise_test=max(1, args.reject_clips // 5), other_test=max(1, args.reject_clips // 5),
-                              seed=args.seed, classes=tuple(args.reject_classes.split(",")), **({"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")}
-                                                 if args.other_kinds else {})) if args.reject else None,
+            rcfg=reject_config(args, RejectConfig) if args.reject else None,
             real_rooms=args.real_rooms,
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:

@@ -152,9 +152,9 @@ DEFAULT_REJECT = RejectConfig()
 
 
 def file_labels(names, metrics: dict) -> tuple[str, ...]:
-    """The labels a model's data folder holds: its output labels without the trailing `noise` and `other`
-    when it was trained with --reject (its metrics.json has a reject config), since those clips are made, not
-    read. A folder per label with its own `noise` and `other` folders keeps them."""
+    """The labels a model's data folder holds: its output labels without the trailing classes --reject made
+    (`noise` and `other`, or `noise` alone: its metrics.json's reject config says which), since those clips are
+    made, not read. A folder per label with its own `noise` and `other` folders keeps them."""
     made = (metrics.get("reject") or {}).get("config")
     if not made:
         return tuple(names)
