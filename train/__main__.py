@@ -134,11 +134,12 @@ def parse_kinds(text: str, flag: str) -> tuple[tuple[str, float], ...]:
     for part in text.split(","):
         kind, eq, share = part.strip().partition("=")
         try:
-            out.append((kind.strip(), float(share)))
+            value = float(share)
         except ValueError:
-            eq = ""
-        if not eq or not kind.strip():
+            value = None
+        if not eq or not kind.strip() or value is None:
             raise SystemExit(f"error: {flag} takes KIND=SHARE,... (e.g. reversed=0.6,splice=0.4); got {part.strip()!r}")
+        out.append((kind.strip(), value))
     return tuple(out)
 
 
