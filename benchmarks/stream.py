@@ -171,18 +171,40 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
 HELD_OUT_CONDITIONS = ((None, "none"), (10, "pink"), (10, "real"))
 
 
-def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_condition: int = 2) -> dict | None:
+def _changed(scfg) -> str:
+    from train.stream import DEFAULT_STREAM
+
+    d = DEFAULT_STREAM.to_dict()
+    return " ".join(f"{k}={v}" for k, v in scfg.to_dict().items() if d[k] != v) or "(none)"
+
+
+def fold_recipe(fold: Path) -> list[str] | None:
+    """The training arguments a benchmark fold was made with (its fold.json, benchmarks/run.py), if it says."""
+    try:
+        return list(json.loads((fold / "fold.json").read_text())["key"]["train_args"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_condition: int = 2,
+                      scfg=None) -> dict | None:
     """Recall on streams of each LOSO fold's held-out speaker, run through that fold's own int8 model
     (the reference: the front end + TFLite Micro; the device computes the same). Needs the LOSO benchmark's fold
-    models (out/bench/loso/SPEAKER/model_int8.tflite); None when there are none."""
+    models (``folds_dir``/SPEAKER/model_int8.tflite, by default out/bench/loso); None when there are none.
+
+    A fold whose labels are not ``labels`` (the benchmarked model's) is a different recipe: it is skipped and
+    named under ``"skipped"``. Each fold's training arguments (fold.json) are reported with its recall."""
     from convert.reference import Reference
     from train import stream as S
     from train import streamgen as G
 
-    out = {}
-    for fold in sorted(p for p in folds_dir.glob("*") if (p / "model_int8.tflite").is_file()):
+    out, skipped = {}, {}
+    for fold in sorted(p for p in Path(folds_dir).glob("*") if (p / "model_int8.tflite").is_file()):
         sp = fold.name
         ref = Reference.from_dir(fold)
+        if list(ref.labels.names) != list(labels.names):
+            skipped[sp] = f"labels {list(ref.labels.names)} are not the model's {list(labels.names)}"
+            continue
         clips = [c for c in ds.clips if c.speaker == sp]
         rng = np.random.default_rng(seed)
         res = {}
@@ -193,13 +215,19 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, streams_per_conditio
             for _ in range(streams_per_condition):
                 st = G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white", bank=bank)
                 evs, _ = S.reference_events(st.samples, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point,
-                                            labels=ref.labels)
+                                            scfg or S.DEFAULT_STREAM, labels=ref.labels)
                 sc = G.score(evs, st.truth)
                 got[0] += sc["recalled"]
                 got[1] += sc["utterances"]
             res["clean" if snr is None else f"{snr} dB {kind}"] = got
-        out[sp] = res
-    return out or None
+        out[sp] = {"recall": res, "train_args": fold_recipe(fold)}
+    if not out:
+        return None
+    try:
+        where = str(Path(folds_dir).resolve().relative_to(ROOT))
+    except ValueError:
+        where = str(folds_dir)
+    return {"folds_dir": where, "speakers": out, "skipped": skipped}
 
 
 def _c_event(d: dict, labels=None) -> dict:
@@ -212,9 +240,12 @@ def _c_event(d: dict, labels=None) -> dict:
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
                  noise_seconds: float = NOISE_SECONDS, seed: int = 2026,
                  boards: tuple[str, ...] = ("mps2-an386",), soak_minutes: float = SOAK_MINUTES,
-                 model_dir: Path | None = None, device: bool = True) -> tuple[str, dict]:
+                 model_dir: Path | None = None, device: bool = True, folds_dir: Path | None = None,
+                 scfg=None) -> tuple[str, dict]:
     """``model_dir``: an int8 model folder other than the release (reference only: its C is not the firmware's);
-    ``device``: False skips the C twin, the boards and the soak (the reference's recall and false digits only)."""
+    ``device``: False skips the C twin, the boards and the soak (the reference's recall and false digits only);
+    ``folds_dir``: the leave-one-speaker-out fold models of the model's recipe (default out/bench/loso);
+    ``scfg``: a detector other than the release's (train.stream.DEFAULT_STREAM; reference only)."""
     from convert.reference import Reference
     from train import data as D
     from train import reject as RJ
@@ -224,7 +255,9 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     ref = Reference.from_dir(model_dir or ROOT / "models" / "released")
     if model_dir is not None and Path(model_dir).resolve() != (ROOT / "models" / "released").resolve():
         device = False  # the firmware's generated C is the release's
-    scfg = S.DEFAULT_STREAM
+    if scfg is not None and scfg != S.DEFAULT_STREAM:
+        device = False  # the firmware's generated stream constants are the release's
+    scfg = scfg or S.DEFAULT_STREAM
     ds = D.load_dataset(data_args[1] if data_args else D.resolve_data_dir(None))
     _, test = D.split_indices(ds, "official")
     clips = [ds.clips[i] for i in test]
@@ -261,7 +294,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                   if soak_minutes > 0 else None)
     else:
         dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
-    held = held_out_speakers(ds, bank, seed + 2, ROOT / "out" / "bench" / "loso")
+    held = held_out_speakers(ds, bank, seed + 2, folds_dir or ROOT / "out" / "bench" / "loso", ref.labels, scfg=scfg)
     per_cond, per_digit = {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -317,8 +350,10 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
            "soak": soaked, "held_out_speakers": held}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
-          f"released int8 model in TFLite Micro; stream config sha256 `{scfg.sha256()[:12]}`, defaults of "
-          "`train.stream.StreamConfig`, chosen on training-split streams).", "",
+          f"{'released ' if model_dir is None else ''}int8 model in TFLite Micro; stream config sha256 "
+          f"`{scfg.sha256()[:12]}`, "
+          + ("defaults of `train.stream.StreamConfig`, chosen on training-split streams)." if scfg == S.DEFAULT_STREAM
+             else f"changed from the defaults: `{_changed(scfg)}`)."), "",
           f"{len(streams)} streams of 10 digits ({tot['seconds'] / 60:.1f} min of audio) made of test-split clips: "
           "gaps of 0.1-1.5 s, level drift +-3 dB per digit and one +-6 dB step, background noise at each SNR "
           "(speech RMS over noise RMS). Scored with the MLPerf Tiny streaming rule: a detection counts if it falls "
@@ -372,19 +407,24 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                    f"Digits recalled: {soaked['recalled']} / {soaked['utterances']}."
                + (f" Board run: exit {soaked['board_exit']}, {soaked['stderr_tail']}" if soaked["stderr_tail"] else "")]
     if held:
-        conds = list(next(iter(held.values())).keys())
+        conds = list(next(iter(held["speakers"].values()))["recall"].keys())
+        recipes = {" ".join(v["train_args"]) if v["train_args"] is not None else "(not recorded)"
+                   for v in held["speakers"].values()}
         md += ["", "Held-out speakers: streams of each leave-one-speaker-out fold's own speaker (all 500 of their clips "
-                   "are unseen by that fold's model), run through that fold's int8 model (`python -m benchmarks.run "
-                   "--only loso` makes them), 2 streams of 10 digits per condition; digits recalled:", "",
+                   f"are unseen by that fold's model), run through that fold's int8 model ({held['folds_dir']}; "
+                   f"training arguments: {'; '.join(f'`{r}`' for r in sorted(recipes))}), 2 streams of 10 digits "
+                   "per condition; digits recalled:", "",
                "| held-out speaker | " + " | ".join(conds) + " |", "|---|" + "---|" * len(conds)]
         tot_h = {c: [0, 0] for c in conds}
-        for sp, r in held.items():
+        for sp, v in held["speakers"].items():
+            r = v["recall"]
             md.append(f"| {sp} | " + " | ".join(f"{r[c][0]} / {r[c][1]}" for c in conds) + " |")
             for c in conds:
                 tot_h[c][0] += r[c][0]
                 tot_h[c][1] += r[c][1]
         md.append("| **all** | " + " | ".join(f"**{v[0]} / {v[1]} ({v[0] / max(v[1], 1):.1%})**" for v in tot_h.values())
                   + " |")
+        md += [f"- Skipped {sp}: {why}." for sp, why in held["skipped"].items()]
     if not device:
         return "\n".join(md), res
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
@@ -417,11 +457,24 @@ def main(argv=None) -> int:
                         "about 20-40 min)")
     p.add_argument("--model", default=None, help="an int8 model folder other than models/released (reference only)")
     p.add_argument("--no-device", action="store_true", help="reference only: no C twin, boards, soak or cost")
+    p.add_argument("--stream-config", default=None, metavar="JSON",
+                   help="detector constants other than the release's (a StreamConfig as JSON, e.g. benchmarks.tune_stream's "
+                        "choice); reference only")
+    p.add_argument("--folds", default=None, metavar="DIR",
+                   help="leave-one-speaker-out fold models of the model's recipe, DIR/SPEAKER (default out/bench/loso)")
     p.add_argument("--json", default=None, help="write the results here too")
     a = p.parse_args(argv)
+    scfg = None
+    if a.stream_config:
+        from train.stream import StreamConfig
+
+        try:
+            scfg = StreamConfig.from_dict(json.loads(Path(a.stream_config).read_text()))
+        except (OSError, ValueError, TypeError) as e:
+            p.error(f"--stream-config {a.stream_config}: {e}")
     md, res = bench_stream(["--data-dir", a.data_dir], streams_per_condition=a.streams, noise_seconds=a.noise_seconds,
                            soak_minutes=a.soak_minutes, model_dir=Path(a.model) if a.model else None,
-                           device=not a.no_device)
+                           device=not a.no_device, folds_dir=Path(a.folds) if a.folds else None, scfg=scfg)
     print(md)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2) + "\n")

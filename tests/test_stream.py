@@ -378,3 +378,44 @@ def test_benchmark_reads_the_c_twins_labels():
     ev = B._c_event({"label": -1, "start": 5, "end": 9, "outputs": [127] + [-128] * 9})
     assert (ev["digit"], ev["label"], ev["outputs"][0]) == (None, None, 127)
     assert B._c_event({"label": 3, "start": 0, "end": 1, "outputs": [0] * 10})["digit"] == 3
+
+
+@pytest.mark.parametrize("scfg", [S.DEFAULT_STREAM, OTHER_STREAM], ids=["default", "other"])
+def test_stream_analysis_gives_the_samples_events(reference, fsdd_dir, scfg):
+    """A sweep reuses one StreamAnalysis (energies, band energies, frames) across detector configurations: its
+    events must be the events of the samples themselves, and reusing it must not change them."""
+    x = _test_streams(fsdd_dir)["digits_snr20"]
+    args = (reference.cfg, reference.infer, reference.input_scale, reference.input_zero_point)
+    want, _ = S.reference_events(x, *args, scfg, labels=reference.labels)
+    a = S.StreamAnalysis(x, reference.cfg)
+    other = OTHER_STREAM if scfg == S.DEFAULT_STREAM else S.DEFAULT_STREAM
+    S.reference_events(a, *args, other, labels=reference.labels)  # fills the caches under another config first
+    got, _ = S.reference_events(a, *args, scfg, labels=reference.labels)
+    assert want and [e.to_dict() for e in got] == [e.to_dict() for e in want]
+
+
+def test_held_out_streams_use_only_folds_of_the_models_labels(reference, fsdd_dir, tmp_path):
+    """benchmarks.stream's held-out-speaker streams run each fold's own model; a fold whose labels are not the
+    benchmarked model's is another recipe and is skipped by name, and each fold's training arguments are kept."""
+    import json
+    import shutil
+
+    from benchmarks import stream as B
+    from train import data as D
+    from train.labels import Labels
+
+    ds = D.load_dataset(fsdd_dir)
+    first, second = sorted({c.speaker for c in ds.clips})[:2]
+    for sp in (first, second):
+        d = tmp_path / sp
+        d.mkdir()
+        for f in ("model_int8.tflite", "frontend.json", "labels.json"):
+            if (RELEASED / f).is_file():
+                shutil.copy(RELEASED / f, d / f)
+    (tmp_path / first / "fold.json").write_text(json.dumps({"key": {"train_args": ["--seed", "0"]}}))
+    Labels(tuple(f"w{i}" for i in range(10))).save(tmp_path / second)
+    held = B.held_out_speakers(ds, None, 5, tmp_path, reference.labels, streams_per_condition=1)
+    assert list(held["speakers"]) == [first] and held["speakers"][first]["train_args"] == ["--seed", "0"]
+    assert second in held["skipped"] and "w0" in held["skipped"][second]
+    rec = held["speakers"][first]["recall"]
+    assert rec["clean"][1] == 10 and rec["clean"][0] >= 5, "the released model should hear its own training voices"

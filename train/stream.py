@@ -613,10 +613,44 @@ class Smoother:
         return None
 
 
-def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable[[np.ndarray], np.ndarray],
+class StreamAnalysis:
+    """A stream's samples with what the detector and the windows read from them, computed once.
+
+    The frame energies, the band energies (per filter) and the integer front
+    end's frames do not depend on the detector's constants, so a sweep over
+    `StreamConfig`s (benchmarks/tune_stream.py) passes one of these to
+    `reference_events` again and again instead of the samples.
+    """
+
+    def __init__(self, samples: np.ndarray, cfg: F.FrontendConfig) -> None:
+        self.samples, self.cfg = F.as_int16(samples), cfg
+        self._bands: dict[tuple[int, ...], np.ndarray | None] = {}
+        self._energies: np.ndarray | None = None
+        self._frames: np.ndarray | None = None
+
+    @property
+    def energies(self) -> np.ndarray:
+        if self._energies is None:
+            self._energies = stream_energies(self.samples, self.cfg)
+        return self._energies
+
+    def bands(self, taps: tuple[int, ...]) -> np.ndarray | None:
+        if taps not in self._bands:
+            self._bands[taps] = band_energies(self.samples, self.cfg, taps)
+        return self._bands[taps]
+
+    @property
+    def frames(self) -> np.ndarray:
+        """`stream_frames` (the integer front end's state runs from the stream's first frame)."""
+        if self._frames is None:
+            self._frames = stream_frames(self.samples, self.cfg)
+        return self._frames
+
+
+def reference_events(samples, cfg: F.FrontendConfig, infer: Callable[[np.ndarray], np.ndarray],
                      scale: float, zero_point: int, scfg: StreamConfig = DEFAULT_STREAM,
                      mel_basis=None, labels=None) -> tuple[list[Event], list[Utterance]]:
-    """The events the device must report for a stream of int16 samples.
+    """The events the device must report for a stream of int16 samples (or its `StreamAnalysis`).
 
     ``infer`` maps int8 windows [shape=(n, n_frames, n_mels)] to int8
     outputs [shape=(n, classes)] (the TFLite Micro reference);
@@ -624,17 +658,17 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     events and, for each, what decided it: its `Utterance` (one window per
     utterance) or its `Evaluation` (sliding).
     """
-    utts = detect(stream_energies(samples, cfg), scfg, cfg.n_frames, band_energies(samples, cfg, scfg.band_taps))
+    a = samples if isinstance(samples, StreamAnalysis) else StreamAnalysis(samples, cfg)
+    utts = detect(a.energies, scfg, cfg.n_frames, a.bands(scfg.band_taps))
     if not utts:
         return [], []
     if scfg.slide_stride:
         wins = [u for u in utts if u.window]
-        outs = iter(_window_outputs(samples, cfg, [u.window_start for u in wins], infer, scale, zero_point,
-                                    mel_basis))
+        outs = iter(_window_outputs(a, cfg, [u.window_start for u in wins], infer, scale, zero_point, mel_basis))
         sm = Smoother(scfg, labels)
         decided = [(e, u) for u in utts for e in [sm.step(u, next(outs) if u.window else None, cfg.hop_length)] if e]
         return [e for e, _ in decided], [u for _, u in decided]
-    outs = _window_outputs(samples, cfg, [u.window_start for u in utts], infer, scale, zero_point, mel_basis)
+    outs = _window_outputs(a, cfg, [u.window_start for u in utts], infer, scale, zero_point, mel_basis)
     events = []
     for u, o in zip(utts, outs):
         start, end = u.samples(cfg.hop_length)
@@ -642,7 +676,7 @@ def reference_events(samples: np.ndarray, cfg: F.FrontendConfig, infer: Callable
     return events, utts
 
 
-def _window_outputs(samples: np.ndarray, cfg: F.FrontendConfig, starts: list[int], infer, scale: float,
+def _window_outputs(a: StreamAnalysis, cfg: F.FrontendConfig, starts: list[int], infer, scale: float,
                     zero_point: int, mel_basis=None) -> np.ndarray:
     """The int8 model outputs of the stream's windows starting at the frames ``starts``
     [shape=(len(starts), classes)], quantized like a clip's."""
@@ -650,10 +684,9 @@ def _window_outputs(samples: np.ndarray, cfg: F.FrontendConfig, starts: list[int
         return np.zeros((0, 0), np.int8)
     n = cfg.n_frames
     if cfg.is_integer:
-        frames = stream_frames(samples, cfg)
-        windows = np.stack([frames[k : k + n] for k in starts])
+        windows = np.stack([a.frames[k : k + n] for k in starts])
     else:
         basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
-        windows = np.stack([stream_logmel(samples, cfg, slice(k, k + n), basis) for k in starts])
+        windows = np.stack([stream_logmel(a.samples, cfg, slice(k, k + n), basis) for k in starts])
     feats = F.quantize_logmel(windows, cfg, scale, zero_point)
     return np.asarray(infer(feats), np.int8).reshape(len(starts), -1)

@@ -1,0 +1,304 @@
+"""Choose the streaming detector's constants on *training* data: a sweep of `StreamConfig`s over models.
+
+Streams are made by train/streamgen.py from the official split's
+**training** clips, over synthetic pink noise and over the real noise
+recordings that training uses (../shared/data/noise, without
+train/reject.py's HELD_OUT_NOISE, which the stream benchmark keeps for its
+own measurement). Noise-only audio is the same training recordings with
+level changes, plus synthetic pink and white noise. Every configuration of
+the grid runs through the Python reference (`train.stream.reference_events`:
+the device computes the same events) for every model given, so a choice
+rests on several seeds' models, not on one.
+
+A configuration is *admissible* when its mean false digits per hour on the
+real training noise is at most ``--max-false-per-hour``; the choice is the
+admissible one with the highest mean recall (ties: fewer false digits, then
+fewer repeated digits, then the grid's order). The test-split streams and
+the held-out noise recordings are never read here.
+
+``python -m benchmarks.tune_stream --model out/m0 out/m1 out/m2 --grid slide_stride=0,8 reject_margin=32,64``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+NOISE_DIR = ROOT.parent / "shared" / "data" / "noise" / "noise"
+CONDITIONS = ((None, "none"), (20, "pink"), (20, "real"), (10, "pink"), (10, "real"), (5, "real"))
+"""The digit streams' conditions: SNR in dB (None: clean) and noise kind (real: the training recordings)."""
+
+DEFAULT_GRID = {
+    "slide_stride": (0, 8),
+    "start_delta": (40, 20),
+    "reject_margin": (0, 32, 64, 96),
+    "detect_threshold": (-128, 0, 64),
+    "smooth_windows": (1, 2, 3),
+    "min_count": (1, 2),
+}
+"""The sweep when no ``--grid`` is given. Sliding runs use window_pre 3 and stop_delta 10 with start_delta 20
+(docs/rejection.md's second and third probes); settings that only sliding reads are swept for sliding only."""
+
+SLIDING_ONLY = ("detect_threshold", "smooth_windows", "min_count", "suppress_frames")
+
+
+def parse_grid(items: list[str]) -> dict[str, tuple[int, ...]]:
+    """``NAME=V1,V2,...`` items (StreamConfig field names, integer values) as a dict."""
+    from train.stream import StreamConfig
+
+    fields = {f.name for f in dataclasses.fields(StreamConfig)}
+    grid: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, vals = item.partition("=")
+        if not sep or name not in fields:
+            raise ValueError(f"--grid {item!r}: expected NAME=V1,V2 with NAME one of {sorted(fields)}")
+        try:
+            grid[name] = tuple(int(v) for v in vals.split(","))
+        except ValueError:
+            raise ValueError(f"--grid {item!r}: values must be integers, e.g. {name}=0,8") from None
+    return grid
+
+
+def configs(grid: dict[str, tuple[int, ...]], base=None) -> list:
+    """Every valid StreamConfig of the grid over ``base`` (invalid combinations are skipped; a sliding-only
+    setting is held at the base's value for one-window configurations, so they are not repeated)."""
+    from train.stream import DEFAULT_STREAM
+
+    base = DEFAULT_STREAM if base is None else base
+    names = list(grid)
+    out, seen = [], set()
+    for vals in itertools.product(*(grid[n] for n in names)):
+        d = dict(zip(names, vals))
+        if d.get("slide_stride", base.slide_stride):
+            d.setdefault("window_pre", 3)
+        else:
+            for n in SLIDING_ONLY:
+                d.pop(n, None)
+        if "start_delta" in d and "stop_delta" not in d:  # the probes' pairs: 40/16 and 20/10
+            d["stop_delta"] = min(base.stop_delta, d["start_delta"] // 2)
+        try:
+            c = dataclasses.replace(base, **d)
+        except ValueError:
+            continue
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out
+
+
+class MemoInfer:
+    """A model's int8 inference with its outputs remembered by window (the sweep sees the same windows again)."""
+
+    def __init__(self, infer) -> None:
+        self.infer, self.memo, self.calls = infer, {}, 0
+
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
+        keys = [w.tobytes() for w in feats]
+        todo = [i for i, k in enumerate(keys) if k not in self.memo]
+        if todo:
+            self.calls += len(todo)
+            outs = np.asarray(self.infer(feats[todo]), np.int8).reshape(len(todo), -1)
+            for i, o in zip(todo, outs):
+                self.memo[keys[i]] = o
+        return np.stack([self.memo[k] for k in keys])
+
+
+def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, noise_minutes: float,
+               synthetic_minutes: float):
+    """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]."""
+    from train import data as D
+    from train import reject as RJ
+    from train import streamgen as G
+
+    ds = D.load_dataset(D.resolve_data_dir(data_dir))
+    train, _ = D.split_indices(ds, "official")
+    clips = [ds.clips[i] for i in train]
+    bank = None
+    if NOISE_DIR.is_dir():
+        keep = [p.name for p in sorted(NOISE_DIR.glob("*.wav")) if p.name not in RJ.HELD_OUT_NOISE]
+        bank = G.NoiseBank(NOISE_DIR, only=keep)
+    rng = np.random.default_rng(seed)
+    digits = []
+    for snr, kind in CONDITIONS:
+        if kind == "real" and bank is None:
+            continue
+        for _ in range(streams_per_condition):
+            st = G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white", bank=bank)
+            digits.append(("clean" if snr is None else f"{snr} dB {kind}", st))
+    noise = []
+    if bank is not None and noise_minutes > 0:
+        noise += [("real", G.real_noise_stream(60.0, rng, bank)) for _ in range(int(round(noise_minutes)))]
+    for i in range(int(round(synthetic_minutes))):
+        noise.append(("synthetic", G.noise_stream(60.0, rng, kind=("pink", "white")[i % 2],
+                                                  rms=(30.0, 300.0, 3000.0)[i % 3])))
+    return digits, noise, bank is not None
+
+
+def evaluate(scfg, ref, infer, digits, noise) -> dict:
+    """One configuration, one model: recall and errors on the digit streams, false digits on noise only."""
+    from train import stream as S
+    from train import streamgen as G
+
+    tot = {"utterances": 0, "recalled": 0, "substituted": 0, "false_detections": 0, "repeats": 0,
+           "strings_correct": 0, "by_condition": {}}
+    for cond, st, a in digits:
+        evs, _ = S.reference_events(a, ref.cfg, infer, ref.input_scale, ref.input_zero_point, scfg, ref._mel,
+                                    labels=ref.labels)
+        sc = G.score(evs, st.truth)
+        for k in ("utterances", "recalled", "substituted", "false_detections"):
+            tot[k] += sc[k]
+        tot["repeats"] += len(sc["digits"]) - sc["false_detections"] - sc["recalled"] - sc["substituted"]
+        tot["strings_correct"] += int(sc["string_correct"])
+        c = tot["by_condition"].setdefault(cond, [0, 0])
+        c[0] += sc["recalled"]
+        c[1] += sc["utterances"]
+    fa = {"real": [0, 0.0], "synthetic": [0, 0.0]}
+    for kind, st, a in noise:
+        evs, _ = S.reference_events(a, ref.cfg, infer, ref.input_scale, ref.input_zero_point, scfg, ref._mel,
+                                    labels=ref.labels)
+        fa[kind][0] += sum(e.digit is not None for e in evs)
+        fa[kind][1] += len(st.samples) / G.SR
+    tot["recall"] = tot["recalled"] / max(tot["utterances"], 1)
+    for kind, (n, s) in fa.items():
+        tot[f"false_{kind}"] = n
+        tot[f"false_per_hour_{kind}"] = 3600.0 * n / s if s else None
+    return tot
+
+
+def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True) -> list[dict]:
+    from convert.reference import Reference
+    from train import stream as S
+
+    rows = [{"config": c, "models": []} for c in cfgs]
+    for m in models:
+        ref = Reference.from_dir(m)
+        infer = MemoInfer(ref.infer)
+        dig = [(cond, st, S.StreamAnalysis(st.samples, ref.cfg)) for cond, st in digits]
+        noi = [(kind, st, S.StreamAnalysis(st.samples, ref.cfg)) for kind, st in noise]
+        t0 = time.perf_counter()
+        for i, row in enumerate(rows):
+            row["models"].append(evaluate(row["config"], ref, infer, dig, noi))
+            if progress:
+                print(f"\r{m}: {i + 1}/{len(rows)} configurations, {infer.calls} windows inferred, "
+                      f"{time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+        if progress:
+            print(file=sys.stderr)
+    for row in rows:
+        ms = row["models"]
+        row["recall"] = float(np.mean([r["recall"] for r in ms]))
+        for k in ("false_per_hour_real", "false_per_hour_synthetic"):
+            vals = [r[k] for r in ms if r[k] is not None]
+            row[k] = float(np.mean(vals)) if vals else None
+        row["repeats"] = int(sum(r["repeats"] for r in ms))
+        row["by_condition"] = {c: float(np.mean([r["by_condition"][c][0] / r["by_condition"][c][1] for r in ms]))
+                               for c in ms[0]["by_condition"]}
+        row["substituted"] = int(sum(r["substituted"] for r in ms))
+    return rows
+
+
+def choose(rows: list[dict], max_false_per_hour: float) -> dict | None:
+    ok = [r for r in rows if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (r["recall"], -(r["false_per_hour_real"] or 0.0), -r["repeats"], -rows.index(r)))
+
+
+def _changed(c, base) -> str:
+    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if getattr(c, f.name) != getattr(base, f.name)}
+    return " ".join(f"{k}={v}" for k, v in d.items()) or "(defaults)"
+
+
+def pareto(rows: list[dict]) -> list[dict]:
+    """The configurations no other one beats on both mean recall and false digits per hour (real noise)."""
+    out = []
+    for r in rows:
+        fr = r["false_per_hour_real"] or 0.0
+        if not any(o["recall"] >= r["recall"] and (o["false_per_hour_real"] or 0.0) <= fr
+                   and (o["recall"] > r["recall"] or (o["false_per_hour_real"] or 0.0) < fr) for o in rows):
+            out.append(r)
+    return sorted(out, key=lambda r: r["recall"])
+
+
+def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict]:
+    from train.stream import DEFAULT_STREAM
+
+    def line(r):
+        per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
+        return (f"| `{_changed(r['config'], DEFAULT_STREAM)}` | **{100 * r['recall']:.1f} %** | "
+                + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
+                + f" | {r['false_per_hour_real']:.0f} | {r['false_per_hour_synthetic'] or 0:.0f} | {r['substituted']} | "
+                f"{r['repeats']} | {per} |")
+
+    conds = list(rows[0]["by_condition"]) if rows else []
+    head = ("| changed from the defaults | mean recall | " + " | ".join(conds) + " | false digits per hour, real | "
+            "synthetic | substitutions | repeats | per model |")
+    rule = "|---|---|" + "---|" * len(conds) + "---|---|---|---|---|"
+
+    front = pareto(rows)
+    md = ["# Stream detector sweep (training data only)", "",
+          f"Command: `python -m benchmarks.tune_stream {' '.join(sys.argv[1:])}`", "",
+          f"{len(rows)} configurations x {len(models)} models; {args.streams} streams of 10 training-split digits per "
+          f"condition ({', '.join('clean' if s is None else f'{s} dB {k}' for s, k in CONDITIONS)}); "
+          f"{args.noise_minutes:g} minutes of the training noise recordings and {args.synthetic_minutes:g} of "
+          "synthetic noise, no digits. Per model: recall / false digits on the real noise.", "",
+          "## Recall against false digits: the configurations nothing beats on both", "",
+          "Recall per condition in %, mean over the models.", "", head, rule, *[line(r) for r in front], "",
+          f"## Chosen (the best recall at <= {args.max_false_per_hour:g} false digits per hour on the real noise)", ""]
+    md += [head, rule, line(chosen)] if chosen else ["None of the configurations is admissible."]
+    js = {"models": models, "conditions": [[s, k] for s, k in CONDITIONS], "streams_per_condition": args.streams,
+          "noise_minutes": args.noise_minutes, "synthetic_minutes": args.synthetic_minutes,
+          "max_false_per_hour": args.max_false_per_hour,
+          "chosen": chosen["config"].to_dict() if chosen else None,
+          "rows": [{**{k: v for k, v in r.items() if k != "config"}, "config": r["config"].to_dict()} for r in rows]}
+    return "\n".join(md) + "\n", js
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tune_stream",
+                                description="Sweep the streaming detector's constants on training-split streams.")
+    p.add_argument("--model", nargs="+", required=True, metavar="DIR", help="int8 model folders (one per seed)")
+    shared = ROOT.parent / "shared" / "data" / "fsdd"
+    p.add_argument("--data-dir", default=str(shared) if shared.is_dir() else None,
+                   help="FSDD folder (default: ../shared/data/fsdd, else the verified download)")
+    p.add_argument("--grid", nargs="*", default=None, metavar="NAME=V1,V2",
+                   help="StreamConfig fields to sweep (default: the built-in grid, see DEFAULT_GRID)")
+    p.add_argument("--streams", type=int, default=5, help="streams of 10 digits per condition (default 5)")
+    p.add_argument("--noise-minutes", type=float, default=10.0, help="minutes of training noise recordings (default 10)")
+    p.add_argument("--synthetic-minutes", type=float, default=3.0, help="minutes of synthetic noise (default 3)")
+    p.add_argument("--max-false-per-hour", type=float, default=12.0,
+                   help="false digits per hour on the training noise a choice may have (default 12)")
+    p.add_argument("--seed", type=int, default=7, help="the streams' seed (default 7)")
+    p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    for m in args.model:
+        if not (Path(m) / "model_int8.tflite").is_file():
+            p.error(f"{m}: no model_int8.tflite; convert it first (python -m convert.quantize --model {m})")
+    try:
+        grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
+    except ValueError as e:
+        p.error(str(e))
+    cfgs = configs(grid)
+    digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes, args.synthetic_minutes)
+    if not real:
+        print(f"note: {NOISE_DIR} is missing; no real-noise conditions", file=sys.stderr)
+    rows = sweep(args.model, cfgs, digits, noise, progress=not args.no_progress)
+    chosen = choose(rows, args.max_false_per_hour)
+    md, js = report(rows, chosen, args.model, args)
+    if args.out:
+        Path(args.out + ".md").write_text(md)
+        Path(args.out + ".json").write_text(json.dumps(js, indent=1) + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

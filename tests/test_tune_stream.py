@@ -1,0 +1,58 @@
+"""benchmarks/tune_stream.py: the detector sweep on training-split streams (the released int8 model)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import tune_stream as T
+from firmware_build import RELEASED, require_generated
+from train import stream as S
+
+
+def test_grid_parsing_names_the_bad_item():
+    assert T.parse_grid(["reject_margin=0,64", "slide_stride=8"]) == {"reject_margin": (0, 64), "slide_stride": (8,)}
+    with pytest.raises(ValueError, match="reject_margn"):
+        T.parse_grid(["reject_margn=1"])
+    with pytest.raises(ValueError, match="integers"):
+        T.parse_grid(["reject_margin=a"])
+
+
+def test_configs_skip_invalid_and_repeated_combinations():
+    cfgs = T.configs({"slide_stride": (0, 8), "detect_threshold": (-128, 0), "smooth_windows": (1, 2),
+                      "min_count": (1, 2)})
+    one = [c for c in cfgs if not c.slide_stride]
+    assert len(one) == 1 and one[0] == S.DEFAULT_STREAM  # sliding-only settings do not multiply one-window runs
+    slide = [c for c in cfgs if c.slide_stride]
+    assert all(c.min_count <= c.smooth_windows and c.window_pre == 3 for c in slide)
+    assert len(slide) == 2 * 3  # 2 thresholds x (1,1), (2,1), (2,2)
+    low = T.configs({"start_delta": (20,)})[0]
+    assert (low.start_delta, low.stop_delta) == (20, 10)
+
+
+def test_sweep_on_training_streams(fsdd_dir, tmp_path):
+    """A larger top-1 margin can only turn digit events into rejections: recall and false digits fall or stay;
+    the JSON holds every configuration, and the choice is the best admissible one."""
+    require_generated()
+    out = tmp_path / "sweep"
+    assert T.main(["--model", str(RELEASED), "--data-dir", str(fsdd_dir), "--grid", "reject_margin=0,64,255",
+                   "--streams", "1", "--noise-minutes", "1", "--synthetic-minutes", "1", "--no-progress",
+                   "--max-false-per-hour", "100000", "--out", str(out)]) == 0
+    js = json.loads(out.with_suffix(".json").read_text())
+    rows = js["rows"]
+    assert [r["config"]["reject_margin"] for r in rows] == [0, 64, 255]
+    rec = [r["recall"] for r in rows]
+    fa = [r["models"][0]["false_real"] + r["models"][0]["false_synthetic"] for r in rows]
+    assert rec[0] >= rec[1] >= rec[2] and fa[0] >= fa[1] >= fa[2]
+    assert rec[0] > 0.3, "the released model should recall training-split digits"
+    top = [r for r in rows if r["recall"] == max(rec)]  # ties: the fewest false digits on the real noise
+    assert js["chosen"] in [r["config"] for r in top if (r["false_per_hour_real"] or 0) == min(t["false_per_hour_real"] or 0 for t in top)]
+    assert set(rows[0]["by_condition"]) >= {"clean", "10 dB pink"}
+    assert "Chosen" in out.with_suffix(".md").read_text()
+
+
+def test_missing_model_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        T.main(["--model", str(tmp_path)])
+    assert "no model_int8.tflite" in capsys.readouterr().err
