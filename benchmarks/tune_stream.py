@@ -296,6 +296,8 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out + ".md").write_text(md)
         Path(args.out + ".json").write_text(json.dumps(js, indent=1) + "\n")
+        if chosen:  # a StreamConfig file for `benchmarks.stream --stream-config`
+            Path(args.out + "-chosen.json").write_text(chosen["config"].to_json())
     print(md)
     return 0
 

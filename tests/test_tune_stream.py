@@ -50,6 +50,7 @@ def test_sweep_on_training_streams(fsdd_dir, tmp_path):
     assert js["chosen"] in [r["config"] for r in top if (r["false_per_hour_real"] or 0) == min(t["false_per_hour_real"] or 0 for t in top)]
     assert set(rows[0]["by_condition"]) >= {"clean", "10 dB pink"}
     assert "Chosen" in out.with_suffix(".md").read_text()
+    assert S.StreamConfig.from_dict(json.loads((tmp_path / "sweep-chosen.json").read_text())).to_dict() == js["chosen"]
 
 
 def test_missing_model_is_refused(tmp_path, capsys):
