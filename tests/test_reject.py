@@ -193,3 +193,37 @@ def test_noise_alone_adds_one_label_and_no_other_clips(small):
     assert R.RejectConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match="classes must be"):
         R.RejectConfig(classes=("other",))
+
+
+def test_chirps_and_tones_are_the_sounds_they_name():
+    """The tonal noise kinds: unit RMS and seeded; chirps put their energy above 1.2 kHz, where birds call, and
+    tones put theirs in a few narrow harmonic peaks (a note's spectrum), unlike broadband noise."""
+    n = 8000
+    for make in (R.chirps, R.tones):
+        a, b = make(n, np.random.default_rng(3)), make(n, np.random.default_rng(3))
+        assert np.array_equal(a, b) and abs(float(np.sqrt(np.mean(a * a))) - 1.0) < 1e-9
+    spec = lambda x: np.abs(np.fft.rfft(x)) ** 2  # noqa: E731  (1 Hz bins over one second)
+    high = [spec(R.chirps(n, np.random.default_rng(s)))[1200:].sum() / spec(R.chirps(n, np.random.default_rng(s))).sum()
+            for s in range(20)]
+    assert np.median(high) > 0.8, high
+    for s in range(20):
+        p = np.sort(spec(R.tones(n, np.random.default_rng(s))))[::-1]
+        assert p[:200].sum() / p.sum() > 0.5, "a few hundred 1 Hz bins should hold most of a note's energy"
+        w = np.sort(spec(R.coloured(n, np.random.default_rng(s), "pink")))[::-1]
+        assert w[:200].sum() / w.sum() < p[:200].sum() / p.sum()
+
+
+def test_noise_kinds_switch_shapes_training_noise_only(small):
+    """--noise-kinds: chirps and tones have no default share (the test clips never change); asked for, they make
+    training noise clips."""
+    from train.__main__ import parse_kinds
+
+    ds, root = small
+    assert dict(R.NOISE_KINDS)["chirps"] == 0 and dict(R.NOISE_KINDS)["tones"] == 0
+    kinds = parse_kinds("chirps=0.5,tones=0.5", "--noise-kinds")
+    cfg = R.RejectConfig(**{**SMALL.to_dict(), "noise_kinds": kinds, "classes": ("noise",)})
+    _, counts = R.extend(ds, "official", cfg, root)
+    assert {k.split(":")[1] for k in counts if k.startswith("train/noise")} == {"chirps", "tones"}, counts
+    assert not any(k.split(":")[1] in ("chirps", "tones") for k in counts if k.startswith("test/"))
+    with pytest.raises(ValueError, match="birds"):
+        R.RejectConfig(noise_kinds=(("birds", 1.0),))

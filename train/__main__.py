@@ -17,7 +17,7 @@ import train  # noqa: F401
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from train.reject import OTHER_KINDS
+    from train.reject import NOISE_KINDS, OTHER_KINDS
 
     p = argparse.ArgumentParser(
         prog="python -m train",
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "reversed=0.6,splice=0.4 (kinds: " + ", ".join(k for k, _ in OTHER_KINDS) + "; default: "
                         + ",".join(f"{k}={w:g}" for k, w in OTHER_KINDS) + "). Test clips keep the default mix, so "
                         "rejection figures compare")
+    a.add_argument("--noise-kinds", default=None, metavar="KIND=SHARE,...",
+                   help="with --reject: the kinds of training `noise` clips and their shares (kinds: "
+                        + ", ".join(k for k, _ in NOISE_KINDS) + "; default: "
+                        + ",".join(f"{k}={w:g}" for k, w in NOISE_KINDS if w) + "). Test clips keep the default mix")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
@@ -144,9 +148,10 @@ def parse_kinds(text: str, flag: str) -> tuple[tuple[str, float], ...]:
 
 
 def reject_config(args, cls):
-    """The RejectConfig the --reject-* and --other-kinds switches ask for."""
+    """The RejectConfig the --reject-*, --noise-kinds and --other-kinds switches ask for."""
     n = args.reject_clips
-    kinds = {"other_kinds": parse_kinds(args.other_kinds, "--other-kinds")} if args.other_kinds else {}
+    kinds = {f"{w}_kinds": parse_kinds(text, f"--{w}-kinds")
+             for w, text in (("noise", args.noise_kinds), ("other", args.other_kinds)) if text}
     return cls(noise_train=n, other_train=n, noise_test=max(1, n // 5), other_test=max(1, n // 5), seed=args.seed,
                classes=tuple(args.reject_classes.split(",")), **kinds)
 

@@ -78,9 +78,10 @@ OTHER_WORDS = (
 
 
 NOISE_KINDS = (("real", 0.40), ("white", 0.07), ("pink", 0.09), ("brown", 0.09), ("hum", 0.10), ("clicks", 0.10),
-               ("silence", 0.05), ("mix", 0.10))
+               ("silence", 0.05), ("mix", 0.10), ("chirps", 0.0), ("tones", 0.0))
 OTHER_KINDS = (("reversed", 0.22), ("splice", 0.13), ("babble", 0.10), ("sentence", 0.20), ("words", 0.35))
-"""Kinds of noise and other clips and their shares (`RejectConfig` may change them)."""
+"""Kinds of noise and other clips and their shares (`RejectConfig` may change them). `chirps` and `tones` have
+no share by default: `python -m train --noise-kinds` gives them one (the test clips keep these shares)."""
 
 
 def word_split(word: str) -> str:
@@ -261,6 +262,49 @@ def clicks(n: int, rng: np.random.Generator) -> np.ndarray:
     return _unit(y)
 
 
+def chirps(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Bird-like calls over faint noise: 1-8 calls of 20-250 ms, each a frequency sweep between 1.2 and 3.9 kHz,
+    some with a trill (a fast vibrato) and a second harmonic, under a smooth envelope."""
+    y = coloured(n, rng, ("pink", "brown")[int(rng.integers(0, 2))]) * 10 ** (-rng.uniform(20, 45) / 20)
+    for _ in range(int(rng.integers(1, 9))):
+        k = int(rng.uniform(0.02, 0.25) * SR)
+        at = int(rng.integers(0, max(1, n - k // 2)))
+        t = np.arange(k) / SR
+        f = np.linspace(rng.uniform(1200, 3900), rng.uniform(1200, 3900), k)
+        if rng.random() < 0.5:
+            f = f + rng.uniform(50, 400) * np.sin(2 * np.pi * rng.uniform(15, 60) * t)
+        f = np.clip(f, 100.0, 3950.0)
+        phase = 2 * np.pi * np.cumsum(f) / SR
+        call = np.sin(phase)
+        if rng.random() < 0.3 and f.max() < 1950:
+            call += rng.uniform(0.1, 0.5) * np.sin(2 * phase)
+        call *= np.hanning(k) * rng.uniform(0.3, 1.0)
+        m = min(k, n - at)
+        y[at : at + m] += call[:m] * rng.uniform(5, 40)
+    return _unit(y)
+
+
+def tones(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Music-like sound: notes of 80-500 ms on a semitone grid from 110 to 880 Hz, each with 1-6 harmonics
+    under an attack-decay envelope, one or two voices at once, over faint noise."""
+    y = coloured(n, rng, "pink") * 10 ** (-rng.uniform(25, 50) / 20)
+    for _ in range(int(rng.integers(1, 3))):
+        pos = int(rng.integers(0, SR // 10))
+        while pos < n:
+            k = int(rng.uniform(0.08, 0.5) * SR)
+            f0 = 110.0 * 2 ** (int(rng.integers(0, 37)) / 12)
+            t = np.arange(k) / SR
+            note = np.zeros(k)
+            for h in range(1, int(rng.integers(1, 7)) + 1):
+                if f0 * h < 3900:
+                    note += rng.uniform(0.2, 1.0) / h * np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 2 * np.pi))
+            env = np.minimum(1.0, t / rng.uniform(0.005, 0.05)) * np.exp(-t / rng.uniform(0.05, 0.6))
+            m = min(k, n - pos)
+            y[pos : pos + m] += (note * env)[:m] * rng.uniform(0.5, 1.0)
+            pos += int(k * rng.uniform(0.6, 1.2))
+    return _unit(y)
+
+
 def _stretch(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """n samples of x from a random offset, wrapping round."""
     start = int(rng.integers(0, len(x)))
@@ -293,6 +337,10 @@ def noise_clip(kind: str, rng: np.random.Generator, cfg: RejectConfig, src: Sour
         y = hum(n, rng)
     elif kind == "clicks":
         y = clicks(n, rng)
+    elif kind == "chirps":
+        y = chirps(n, rng)
+    elif kind == "tones":
+        y = tones(n, rng)
     elif kind == "silence":
         return _int16(coloured(n, rng, "white") * rng.uniform(0.0, 3.0))
     elif kind == "mix":
