@@ -51,19 +51,34 @@ def build_c_stream() -> Path:
     return ROOT / "firmware" / r.stdout.strip().splitlines()[-1]
 
 
-def run_c_stream(binary: Path, streams: list[np.ndarray], chunk: int = 512) -> list[list[dict]]:
-    """Events of the C streaming mode for each stream: dicts like train.stream.Event.to_dict, plus frames."""
-    blob = b"".join(struct.pack("<II", len(s), chunk) + np.asarray(s, "<i2").tobytes() for s in streams)
-    r = subprocess.run([str(binary)], input=blob, capture_output=True, timeout=3600, check=True)
+def parse_c_stream(text: str) -> list[tuple[list[dict], int]]:
+    """The C twin's output (firmware/tests/stream/stream_main.c), per stream: its events and its frame count.
+
+    An event line is ``E f0 f1 f2 f3 start end label outputs... window``: the four frame numbers, the samples,
+    the label index (-1: none), the K outputs, then the window as hex (``-``: none); a stream ends with
+    ``S frames``. Events come back as dicts: ``frames`` (tuple), ``start``, ``end``, ``label`` (None: none),
+    ``outputs`` and ``window`` (int8 [16, 80] or None)."""
     out, cur = [], []
-    for line in r.stdout.decode().splitlines():
+    for line in text.splitlines():
         if line.startswith("E "):
             f = line.split()
-            nums = [int(v) for v in f[1:-1]]  # 4 frame numbers, 2 samples, the label, K outputs; then the window
-            cur.append({"frames": nums[:4], "start": nums[4], "end": nums[5], "label": nums[6], "outputs": nums[7:]})
+            nums = [int(v) for v in f[1:-1]]
+            cur.append({"frames": tuple(nums[:4]), "start": nums[4], "end": nums[5],
+                        "label": None if nums[6] < 0 else nums[6], "outputs": nums[7:],
+                        "window": None if f[-1] == "-" else np.frombuffer(bytes.fromhex(f[-1]), np.int8).reshape(16, 80)})
         elif line.startswith("S "):
-            out.append(cur)
+            out.append((cur, int(line.split()[1])))
             cur = []
+    return out
+
+
+def run_c_stream(binary: Path, streams: list[np.ndarray], chunk: int = 512, timeout: float = 3600) -> list[tuple[list[dict], int]]:
+    """`parse_c_stream` of the C streaming mode run on each stream, cut into ``chunk``-sample pieces (0: whole)."""
+    blob = b"".join(struct.pack("<II", len(s), chunk) + np.asarray(s, "<i2").tobytes() for s in streams)
+    r = subprocess.run([str(binary)], input=blob, capture_output=True, timeout=timeout, check=True)
+    out = parse_c_stream(r.stdout.decode())
+    if len(out) != len(streams):
+        raise RuntimeError(f"{binary}: {len(out)} stream results for {len(streams)} streams")
     return out
 
 
@@ -145,7 +160,7 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
     t0 = time.perf_counter()
     evs, _ = S.reference_events(x, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg, labels=ref.labels)
     ref_s = time.perf_counter() - t0
-    dev = run_c_stream(binary, [x])[0]
+    dev = run_c_stream(binary, [x])[0][0]
     c_same = [json.dumps(e.to_dict(), sort_keys=True) for e in evs] == [
         json.dumps(_c_event(d, ref.labels), sort_keys=True) for d in dev]
     workdir.mkdir(parents=True, exist_ok=True)
@@ -231,10 +246,10 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_
 
 
 def _c_event(d: dict, labels=None) -> dict:
-    """A C twin event (run_c_stream) as train.stream.Event.to_dict (label -1: none)."""
+    """A C twin event (parse_c_stream) as train.stream.Event.to_dict."""
     from train.stream import Event
 
-    return Event.of_class(None if d["label"] < 0 else d["label"], d["start"], d["end"], d["outputs"], labels).to_dict()
+    return Event.of_class(d["label"], d["start"], d["end"], d["outputs"], labels).to_dict()
 
 
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
@@ -281,7 +296,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     ref_seconds = time.perf_counter() - t0
     if device:
         binary = build_c_stream()
-        dev_events = run_c_stream(binary, [st.samples for *_, st in streams + noise])
+        dev_events = [evs for evs, _ in run_c_stream(binary, [st.samples for *_, st in streams + noise])]
         identical = [[json.dumps(e.to_dict(), sort_keys=True) for e in r] ==
                      [json.dumps(_c_event(d, ref.labels), sort_keys=True) for d in dv]
                      for r, dv in zip(ref_events, dev_events)]

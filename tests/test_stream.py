@@ -11,8 +11,6 @@ outputs), with its windows inside the front end's parity contract.
 from __future__ import annotations
 
 import math
-import struct
-import subprocess
 
 import numpy as np
 import pytest
@@ -137,21 +135,9 @@ def reference():
 
 
 def run_c(binary, streams, chunk=0):
-    blob = b"".join(struct.pack("<II", len(s), chunk) + np.asarray(s, "<i2").tobytes() for s in streams)
-    r = subprocess.run([str(binary)], input=blob, capture_output=True, timeout=600, check=True)
-    out, cur = [], []
-    for line in r.stdout.decode().splitlines():
-        if line.startswith("E "):
-            f = line.split()
-            nums = [int(v) for v in f[1:-1]]  # 4 frames, 2 samples, the label (-1: none), K outputs
-            cur.append({"frames": tuple(nums[:4]), "start": nums[4], "end": nums[5],
-                        "label": None if nums[6] < 0 else nums[6], "outputs": nums[7:],
-                        "window": None if f[-1] == "-" else np.frombuffer(bytes.fromhex(f[-1]), np.int8).reshape(16, 80)})
-        elif line.startswith("S "):
-            out.append((cur, int(line.split()[1])))
-            cur = []
-    assert len(out) == len(streams)
-    return out
+    from benchmarks.stream import run_c_stream
+
+    return run_c_stream(binary, streams, chunk, timeout=600)
 
 
 # the detection mode the release does not use, built from a copy of firmware/generated with its constants
@@ -371,13 +357,17 @@ def test_sliding_config_is_checked():
 
 
 def test_benchmark_reads_the_c_twins_labels():
-    """benchmarks.stream (run by `make bench`, not here) imports, and takes an event's label from the C twin:
-    -1 is no label; in the sliding mode the label cannot be recomputed from the averaged outputs."""
+    """benchmarks.stream parses the C twin's lines (the tests here read them the same way) and takes an event's
+    label from them: -1 is no label; in the sliding mode the label cannot be recomputed from the averaged outputs."""
     from benchmarks import stream as B
 
-    ev = B._c_event({"label": -1, "start": 5, "end": 9, "outputs": [127] + [-128] * 9})
-    assert (ev["digit"], ev["label"], ev["outputs"][0]) == (None, None, 127)
-    assert B._c_event({"label": 3, "start": 0, "end": 1, "outputs": [0] * 10})["digit"] == 3
+    line = "E 1 2 3 0 256 767 {} " + " ".join(["127"] + ["-128"] * 9) + " {}\nS 40\n"
+    [(evs, frames)] = B.parse_c_stream(line.format(-1, "-"))
+    ev = B._c_event(evs[0])
+    assert (frames, evs[0]["frames"], evs[0]["window"]) == (40, (1, 2, 3, 0), None)
+    assert (ev["digit"], ev["label"], ev["outputs"][0], ev["start"], ev["end"]) == (None, None, 127, 256, 767)
+    [(evs, _)] = B.parse_c_stream(line.format(3, "01" * 1280))
+    assert B._c_event(evs[0])["digit"] == 3 and evs[0]["window"].shape == (16, 80) and evs[0]["window"][0, 0] == 1
 
 
 @pytest.mark.parametrize("scfg", [S.DEFAULT_STREAM, OTHER_STREAM], ids=["default", "other"])
