@@ -231,9 +231,6 @@ def bench_nested(data_args: list[str], seeds=NESTED_SEEDS, recipes=NESTED_RECIPE
            "speaker) and its mean gain exceeds the seeds' sd.", "",
            "| recipe | ARGS | mean over speakers and seeds | sd of the seed means (points) | gain per seed (points) "
            "| worst speaker | wins |", "|---|---|---|---|---|---|---|", *summary_rows, *_partial_note(data_args)]
-    first = res["recipes"][recipes[0][0]]
-    res.update(folds=first["folds"], means=first["means"], mean=first["mean"], worst=first["worst"],
-               worst_accuracy=first["worst_accuracy"])
     return "\n".join(md), res
 
 
