@@ -216,14 +216,23 @@ def _changed(c, base) -> str:
     return " ".join(f"{k}={v}" for k, v in d.items()) or "(defaults)"
 
 
+def _outcome(r: dict) -> tuple:
+    return (r["recall"], r["false_per_hour_real"], r["false_per_hour_synthetic"], r["substituted"], r["repeats"])
+
+
 def pareto(rows: list[dict]) -> list[dict]:
-    """The configurations no other one beats on both mean recall and false digits per hour (real noise)."""
-    out = []
+    """The configurations no other one beats on both mean recall and false digits per hour (real noise); of
+    several with the same outcome on every stream count, the first in the grid's order (its ``same`` counts the
+    others)."""
+    out, firsts = [], {}
     for r in rows:
+        firsts.setdefault(_outcome(r), []).append(r)
+    for group in firsts.values():
+        r = group[0]
         fr = r["false_per_hour_real"] or 0.0
         if not any(o["recall"] >= r["recall"] and (o["false_per_hour_real"] or 0.0) <= fr
                    and (o["recall"] > r["recall"] or (o["false_per_hour_real"] or 0.0) < fr) for o in rows):
-            out.append(r)
+            out.append({**r, "same": len(group) - 1})
     return sorted(out, key=lambda r: r["recall"])
 
 
@@ -232,7 +241,8 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
 
     def line(r):
         per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
-        return (f"| `{_changed(r['config'], DEFAULT_STREAM)}` | **{100 * r['recall']:.1f} %** | "
+        same = f" (+{r['same']} alike)" if r.get("same") else ""
+        return (f"| `{_changed(r['config'], DEFAULT_STREAM)}`{same} | **{100 * r['recall']:.1f} %** | "
                 + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
                 + f" | {r['false_per_hour_real']:.0f} | {r['false_per_hour_synthetic'] or 0:.0f} | {r['substituted']} | "
                 f"{r['repeats']} | {per} |")

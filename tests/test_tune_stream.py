@@ -57,3 +57,15 @@ def test_missing_model_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         T.main(["--model", str(tmp_path)])
     assert "no model_int8.tflite" in capsys.readouterr().err
+
+
+def test_pareto_keeps_undominated_outcomes_once():
+    def row(recall, fa, i):
+        return {"recall": recall, "false_per_hour_real": fa, "false_per_hour_synthetic": 0.0, "substituted": 0,
+                "repeats": 0, "config": S.StreamConfig(reject_margin=i)}
+
+    rows = [row(0.5, 10, 0), row(0.5, 10, 1), row(0.6, 20, 2), row(0.55, 30, 3), row(0.4, 0, 4)]
+    front = T.pareto(rows)
+    assert [r["config"].reject_margin for r in front] == [4, 0, 2]  # 3 is beaten by 2 on both counts
+    assert front[1]["same"] == 1  # margin 1 had margin 0's outcome
+    assert T.choose(rows, 15)["config"].reject_margin == 0 and T.choose(rows, -1) is None
