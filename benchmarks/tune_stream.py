@@ -271,6 +271,57 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     return "\n".join(md) + "\n", js
 
 
+RECORDING_LEVELS = (30.0, 300.0, 3000.0)
+"""LSB RMS levels at which `per_recording` plays each noise recording."""
+
+
+def per_recording(models: list[str], scfg=None, seconds: float = 60.0) -> dict:
+    """False digits per noise recording: each recording of ../shared/data/noise/noise (training and held-out
+    alike, marked) looped for ``seconds`` at each of `RECORDING_LEVELS`, through each model with ``scfg``."""
+    from convert.reference import Reference
+    from train import reject as RJ
+    from train import stream as S
+    from train.data import read_wav
+
+    scfg = scfg or S.DEFAULT_STREAM
+    files = sorted(NOISE_DIR.glob("*.wav"))
+    if not files:
+        raise FileNotFoundError(f"{NOISE_DIR}: no noise recordings (*.wav); it is ../shared/data/noise/noise")
+    out: dict = {"levels": list(RECORDING_LEVELS), "seconds": seconds, "models": models, "recordings": {}}
+    refs = [Reference.from_dir(m) for m in models]
+    for path in files:
+        x = np.asarray(read_wav(path, 8000), np.float64)
+        rms = float(np.sqrt(np.mean(x * x)))
+        if rms == 0:
+            continue
+        n = int(seconds * 8000)
+        y = np.tile(x / rms, int(np.ceil(n / len(x))))[:n]
+        counts = []
+        for ref in refs:
+            k = 0
+            for lvl in RECORDING_LEVELS:
+                st = np.clip(np.round(y * lvl), -32768, 32767).astype(np.int16)
+                evs, _ = S.reference_events(st, ref.cfg, ref.infer, ref.input_scale, ref.input_zero_point, scfg,
+                                            ref._mel, labels=ref.labels)
+                k += sum(e.digit is not None for e in evs)
+            counts.append(k)
+        out["recordings"][path.name] = {"held_out": path.name in RJ.HELD_OUT_NOISE, "false_digits": counts}
+    return out
+
+
+def recordings_md(res: dict) -> str:
+    lines = ["| recording | split | " + " | ".join(res["models"]) + " |", "|---|---|" + "---|" * len(res["models"])]
+    tot = {False: [0] * len(res["models"]), True: [0] * len(res["models"])}
+    for name, r in res["recordings"].items():
+        lines.append(f"| {name} | {'held out' if r['held_out'] else 'training'} | "
+                     + " | ".join(str(v) for v in r["false_digits"]) + " |")
+        tot[r["held_out"]] = [a + b for a, b in zip(tot[r["held_out"]], r["false_digits"])]
+    lines += ["| **all training** | | " + " | ".join(f"**{v}**" for v in tot[False]) + " |",
+              "| **all held out** | | " + " | ".join(f"**{v}**" for v in tot[True]) + " |"]
+    return (f"False digits per recording, looped {res['seconds']:g} s at each of "
+            f"{', '.join(f'{v:g}' for v in res['levels'])} LSB RMS:\n\n" + "\n".join(lines) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.tune_stream",
                                 description="Sweep the streaming detector's constants on training-split streams.")
@@ -287,11 +338,29 @@ def main(argv=None) -> int:
                    help="false digits per hour on the training noise a choice may have (default 12)")
     p.add_argument("--seed", type=int, default=7, help="the streams' seed (default 7)")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
+    p.add_argument("--recordings", action="store_true",
+                   help="instead of the sweep: false digits per noise recording (each looped a minute at 30, 300 and "
+                        "3,000 LSB RMS), with the release's detector or --stream-config")
+    p.add_argument("--stream-config", default=None, metavar="JSON", help="with --recordings: the detector (a StreamConfig)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     for m in args.model:
         if not (Path(m) / "model_int8.tflite").is_file():
             p.error(f"{m}: no model_int8.tflite; convert it first (python -m convert.quantize --model {m})")
+    if args.recordings:
+        from train.stream import StreamConfig
+
+        try:
+            scfg = StreamConfig.from_dict(json.loads(Path(args.stream_config).read_text())) if args.stream_config else None
+            res = per_recording(args.model, scfg)
+        except (OSError, ValueError, TypeError) as e:
+            p.error(str(e))
+        md = recordings_md(res)
+        if args.out:
+            Path(args.out + ".md").write_text(md)
+            Path(args.out + ".json").write_text(json.dumps(res, indent=1) + "\n")
+        print(md)
+        return 0
     try:
         grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
     except ValueError as e:

@@ -69,3 +69,17 @@ def test_pareto_keeps_undominated_outcomes_once():
     assert [r["config"].reject_margin for r in front] == [4, 0, 2]  # 3 is beaten by 2 on both counts
     assert front[1]["same"] == 1  # margin 1 had margin 0's outcome
     assert T.choose(rows, 15)["config"].reject_margin == 0 and T.choose(rows, -1) is None
+
+
+@pytest.mark.skipif(not T.NOISE_DIR.is_dir(), reason="needs ../shared/data/noise (the noise recordings)")
+def test_false_digits_per_recording(tmp_path):
+    """--recordings: every recording is named, marked training or held out, with one count per model."""
+    require_generated()
+    from train.reject import HELD_OUT_NOISE
+
+    res = T.per_recording([str(RELEASED)], seconds=2.0)
+    assert set(HELD_OUT_NOISE) <= set(res["recordings"])
+    assert all(r["held_out"] == (name in HELD_OUT_NOISE) and len(r["false_digits"]) == 1
+               for name, r in res["recordings"].items())
+    md = T.recordings_md(res)
+    assert "all held out" in md and "fc_rain.wav | held out" in md
