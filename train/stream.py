@@ -659,6 +659,8 @@ def reference_events(samples, cfg: F.FrontendConfig, infer: Callable[[np.ndarray
     utterance) or its `Evaluation` (sliding).
     """
     a = samples if isinstance(samples, StreamAnalysis) else StreamAnalysis(samples, cfg)
+    if a.cfg != cfg:
+        raise ValueError("the StreamAnalysis was computed with another front-end config than the model's")
     utts = detect(a.energies, scfg, cfg.n_frames, a.bands(scfg.band_taps))
     if not utts:
         return [], []
