@@ -186,13 +186,6 @@ def soak(ref, clips: list, minutes: float, seed: int, board: str, workdir: Path,
 HELD_OUT_CONDITIONS = ((None, "none"), (10, "pink"), (10, "real"))
 
 
-def _changed(scfg) -> str:
-    from train.stream import DEFAULT_STREAM
-
-    d = DEFAULT_STREAM.to_dict()
-    return " ".join(f"{k}={v}" for k, v in scfg.to_dict().items() if d[k] != v) or "(none)"
-
-
 def fold_recipe(fold: Path) -> list[str] | None:
     """The training arguments a benchmark fold was made with (its fold.json, benchmarks/run.py), if it says."""
     try:
@@ -368,7 +361,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
           f"{'released ' if model_dir is None else ''}int8 model in TFLite Micro; stream config sha256 "
           f"`{scfg.sha256()[:12]}`, "
           + ("defaults of `train.stream.StreamConfig`, chosen on training-split streams)." if scfg == S.DEFAULT_STREAM
-             else f"changed from the defaults: `{_changed(scfg)}`)."), "",
+             else f"changed from the defaults: `{scfg.changes()}`)."), "",
           f"{len(streams)} streams of 10 digits ({tot['seconds'] / 60:.1f} min of audio) made of test-split clips: "
           "gaps of 0.1-1.5 s, level drift +-3 dB per digit and one +-6 dB step, background noise at each SNR "
           "(speech RMS over noise RMS). Scored with the MLPerf Tiny streaming rule: a detection counts if it falls "

@@ -211,11 +211,6 @@ def choose(rows: list[dict], max_false_per_hour: float) -> dict | None:
     return max(ok, key=lambda r: (r["recall"], -(r["false_per_hour_real"] or 0.0), -r["repeats"], -rows.index(r)))
 
 
-def _changed(c, base) -> str:
-    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if getattr(c, f.name) != getattr(base, f.name)}
-    return " ".join(f"{k}={v}" for k, v in d.items()) or "(defaults)"
-
-
 def _outcome(r: dict) -> tuple:
     return (r["recall"], r["false_per_hour_real"], r["false_per_hour_synthetic"], r["substituted"], r["repeats"])
 
@@ -237,12 +232,10 @@ def pareto(rows: list[dict]) -> list[dict]:
 
 
 def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict]:
-    from train.stream import DEFAULT_STREAM
-
     def line(r):
         per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
         same = f" (+{r['same']} alike)" if r.get("same") else ""
-        return (f"| `{_changed(r['config'], DEFAULT_STREAM)}`{same} | **{100 * r['recall']:.1f} %** | "
+        return (f"| `{r['config'].changes()}`{same} | **{100 * r['recall']:.1f} %** | "
                 + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
                 + f" | {r['false_per_hour_real']:.0f} | {r['false_per_hour_synthetic'] or 0:.0f} | {r['substituted']} | "
                 f"{r['repeats']} | {per} |")

@@ -29,6 +29,7 @@ def test_configs_skip_invalid_and_repeated_combinations():
     assert len(slide) == 2 * 3  # 2 thresholds x (1,1), (2,1), (2,2)
     low = T.configs({"start_delta": (20,)})[0]
     assert (low.start_delta, low.stop_delta) == (20, 10)
+    assert low.changes() == "start_delta=20 stop_delta=10" and S.DEFAULT_STREAM.changes() == "(defaults)"
 
 
 def test_sweep_on_training_streams(fsdd_dir, tmp_path):

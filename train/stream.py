@@ -217,6 +217,11 @@ class StreamConfig:
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
+    def changes(self, base: "StreamConfig | None" = None) -> str:
+        """The fields that differ from ``base`` (default: the defaults) as ``name=value ...``; "(defaults)" if none."""
+        b = (base or StreamConfig()).to_dict()
+        return " ".join(f"{k}={v}" for k, v in self.to_dict().items() if b[k] != v) or "(defaults)"
+
 
 MAX_SMOOTH = 8
 """Most windows `smooth_windows` may average (the device keeps that many outputs per utterance)."""
