@@ -147,12 +147,14 @@ def evaluate(scfg, ref, infer, digits, noise) -> dict:
     from train import stream as S
     from train import streamgen as G
 
+    def events(a):
+        return S.reference_events(a, ref.cfg, infer, ref.input_scale, ref.input_zero_point, scfg, ref._mel,
+                                  labels=ref.labels)[0]
+
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "false_detections": 0, "repeats": 0,
            "strings_correct": 0, "by_condition": {}}
     for cond, st, a in digits:
-        evs, _ = S.reference_events(a, ref.cfg, infer, ref.input_scale, ref.input_zero_point, scfg, ref._mel,
-                                    labels=ref.labels)
-        sc = G.score(evs, st.truth)
+        sc = G.score(events(a), st.truth)
         for k in ("utterances", "recalled", "substituted", "false_detections"):
             tot[k] += sc[k]
         tot["repeats"] += len(sc["digits"]) - sc["false_detections"] - sc["recalled"] - sc["substituted"]
@@ -162,9 +164,7 @@ def evaluate(scfg, ref, infer, digits, noise) -> dict:
         c[1] += sc["utterances"]
     fa = {"real": [0, 0.0], "synthetic": [0, 0.0]}
     for kind, st, a in noise:
-        evs, _ = S.reference_events(a, ref.cfg, infer, ref.input_scale, ref.input_zero_point, scfg, ref._mel,
-                                    labels=ref.labels)
-        fa[kind][0] += sum(e.digit is not None for e in evs)
+        fa[kind][0] += sum(e.digit is not None for e in events(a))
         fa[kind][1] += len(st.samples) / G.SR
     tot["recall"] = tot["recalled"] / max(tot["utterances"], 1)
     for kind, (n, s) in fa.items():
@@ -205,10 +205,10 @@ def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True
 
 
 def choose(rows: list[dict], max_false_per_hour: float) -> dict | None:
-    ok = [r for r in rows if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour]
+    ok = [(i, r) for i, r in enumerate(rows) if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour]
     if not ok:
         return None
-    return max(ok, key=lambda r: (r["recall"], -(r["false_per_hour_real"] or 0.0), -r["repeats"], -rows.index(r)))
+    return max(ok, key=lambda ir: (ir[1]["recall"], -(ir[1]["false_per_hour_real"] or 0.0), -ir[1]["repeats"], -ir[0]))[1]
 
 
 def _outcome(r: dict) -> tuple:
@@ -274,21 +274,15 @@ def per_recording(models: list[str], scfg=None, seconds: float = 60.0) -> dict:
     from convert.reference import Reference
     from train import reject as RJ
     from train import stream as S
-    from train.data import read_wav
+    from train import streamgen as G
 
     scfg = scfg or S.DEFAULT_STREAM
-    files = sorted(NOISE_DIR.glob("*.wav"))
-    if not files:
-        raise FileNotFoundError(f"{NOISE_DIR}: no noise recordings (*.wav); it is ../shared/data/noise/noise")
+    bank = G.NoiseBank(NOISE_DIR)  # every usable recording, at unit RMS
     out: dict = {"levels": list(RECORDING_LEVELS), "seconds": seconds, "models": models, "recordings": {}}
     refs = [Reference.from_dir(m) for m in models]
-    for path in files:
-        x = np.asarray(read_wav(path, 8000), np.float64)
-        rms = float(np.sqrt(np.mean(x * x)))
-        if rms == 0:
-            continue
-        n = int(seconds * 8000)
-        y = np.tile(x / rms, int(np.ceil(n / len(x))))[:n]
+    n = int(seconds * G.SR)
+    for name, x in zip(bank.files, bank.audio):
+        y = np.tile(x, int(np.ceil(n / len(x))))[:n]
         counts = []
         for ref in refs:
             k = 0
@@ -298,7 +292,7 @@ def per_recording(models: list[str], scfg=None, seconds: float = 60.0) -> dict:
                                             ref._mel, labels=ref.labels)
                 k += sum(e.digit is not None for e in evs)
             counts.append(k)
-        out["recordings"][path.name] = {"held_out": path.name in RJ.HELD_OUT_NOISE, "false_digits": counts}
+        out["recordings"][name] = {"held_out": name in RJ.HELD_OUT_NOISE, "false_digits": counts}
     return out
 
 
