@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml
 deps:
 	bash firmware/tools/install-deps.sh
 
+# The release process (train/release.py): the release recipe on three seeds, each validated on a held-out
+# training speaker, one chosen on training data only, installed into models/released with firmware/generated.
 train: venv
-	$(PY) -m train $(DATA_ARG) --out $(MODEL)
+	$(PY) -m train.release $(DATA_ARG) --install
 
 # The chain: the released model (trained first if absent) -> int8 + generated C
 # (converted again only when the model changed) -> firmware -> parity against
