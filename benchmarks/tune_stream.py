@@ -49,6 +49,10 @@ DEFAULT_GRID = {
 
 SLIDING_ONLY = ("detect_threshold", "smooth_windows", "min_count", "suppress_frames")
 
+GATE_PAIRS = {40: 16, 20: 10}
+"""stop_delta for a swept start_delta (the probes' gates); other starts keep the base's stop_delta or less.
+Window_pre goes with the mode: 3 frames for sliding windows, 1 for one window per utterance."""
+
 
 def parse_grid(items: list[str]) -> dict[str, tuple[int, ...]]:
     """``NAME=V1,V2,...`` items (StreamConfig field names, integer values) as a dict."""
@@ -69,7 +73,8 @@ def parse_grid(items: list[str]) -> dict[str, tuple[int, ...]]:
 
 def configs(grid: dict[str, tuple[int, ...]], base=None) -> list:
     """Every valid StreamConfig of the grid over ``base`` (invalid combinations are skipped; a sliding-only
-    setting is held at the base's value for one-window configurations, so they are not repeated)."""
+    setting is held at the base's value for one-window configurations, so they are not repeated; see
+    GATE_PAIRS for stop_delta and window_pre)."""
     from train.stream import DEFAULT_STREAM
 
     base = DEFAULT_STREAM if base is None else base
@@ -80,10 +85,11 @@ def configs(grid: dict[str, tuple[int, ...]], base=None) -> list:
         if d.get("slide_stride", base.slide_stride):
             d.setdefault("window_pre", 3)
         else:
+            d.setdefault("window_pre", 1)
             for n in SLIDING_ONLY:
                 d.pop(n, None)
         if "start_delta" in d and "stop_delta" not in d:  # the probes' pairs: 40/16 and 20/10
-            d["stop_delta"] = min(base.stop_delta, d["start_delta"] // 2)
+            d["stop_delta"] = GATE_PAIRS.get(d["start_delta"], min(base.stop_delta, d["start_delta"]))
         try:
             c = dataclasses.replace(base, **d)
         except ValueError:

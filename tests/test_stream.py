@@ -403,7 +403,7 @@ def test_held_out_streams_use_only_folds_of_the_models_labels(reference, fsdd_di
             if (RELEASED / f).is_file():
                 shutil.copy(RELEASED / f, d / f)
     (tmp_path / first / "fold.json").write_text(json.dumps({"key": {"train_args": ["--seed", "0"]}}))
-    Labels(tuple(f"w{i}" for i in range(10))).save(tmp_path / second)
+    Labels(tuple(f"w{i}" for i in range(len(reference.labels)))).save(tmp_path / second)  # as many, other names
     held = B.held_out_speakers(ds, None, 5, tmp_path, reference.labels, streams_per_condition=1)
     assert list(held["speakers"]) == [first] and held["speakers"][first]["train_args"] == ["--seed", "0"]
     assert second in held["skipped"] and "w0" in held["skipped"][second]

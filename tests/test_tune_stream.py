@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -23,21 +24,23 @@ def test_configs_skip_invalid_and_repeated_combinations():
     cfgs = T.configs({"slide_stride": (0, 8), "detect_threshold": (-128, 0), "smooth_windows": (1, 2),
                       "min_count": (1, 2)})
     one = [c for c in cfgs if not c.slide_stride]
-    assert len(one) == 1 and one[0] == S.DEFAULT_STREAM  # sliding-only settings do not multiply one-window runs
+    # sliding-only settings do not multiply one-window runs; one window starts 1 frame early, sliding ones 3
+    assert len(one) == 1 and one[0] == dataclasses.replace(S.DEFAULT_STREAM, slide_stride=0, window_pre=1)
     slide = [c for c in cfgs if c.slide_stride]
     assert all(c.min_count <= c.smooth_windows and c.window_pre == 3 for c in slide)
     assert len(slide) == 2 * 3  # 2 thresholds x (1,1), (2,1), (2,2)
-    low = T.configs({"start_delta": (20,)})[0]
-    assert (low.start_delta, low.stop_delta) == (20, 10)
-    assert low.changes() == "start_delta=20 stop_delta=10" and S.DEFAULT_STREAM.changes() == "(defaults)"
+    high = T.configs({"start_delta": (40,)})[0]
+    assert (high.start_delta, high.stop_delta) == (40, 16)
+    assert high.changes() == "start_delta=40 stop_delta=16" and S.DEFAULT_STREAM.changes() == "(defaults)"
 
 
 def test_sweep_on_training_streams(fsdd_dir, tmp_path):
-    """A larger top-1 margin can only turn digit events into rejections: recall and false digits fall or stay;
+    """With one window per utterance, a larger top-1 margin can only turn digit events into rejections: recall
+    and false digits fall or stay (sliding windows need not: a window rejected early lets a later one fire);
     the JSON holds every configuration, and the choice is the best admissible one."""
     require_generated()
     out = tmp_path / "sweep"
-    assert T.main(["--model", str(RELEASED), "--data-dir", str(fsdd_dir), "--grid", "reject_margin=0,64,255",
+    assert T.main(["--model", str(RELEASED), "--data-dir", str(fsdd_dir), "--grid", "reject_margin=0,64,255", "slide_stride=0",
                    "--streams", "1", "--noise-minutes", "1", "--synthetic-minutes", "1", "--no-progress",
                    "--max-false-per-hour", "100000", "--out", str(out)]) == 0
     js = json.loads(out.with_suffix(".json").read_text())
