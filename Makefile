@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 deps:
 	bash firmware/tools/install-deps.sh
 
-# The release process (train/release.py): the release recipe on three seeds, each validated on a held-out
-# training speaker, one chosen on training data only, installed into models/released with firmware/generated.
+# The release process (train/release.py): the release recipe on three seeds, one chosen on training data only
+# (streams of training-split digits and the training noise), installed into models/released with firmware/generated.
 train: venv
 	$(PY) -m train.release $(DATA_ARG) --install
 
