@@ -76,12 +76,17 @@ def bench_train(data_args: list[str], seeds=(0, 1, 2, 3, 4)) -> tuple[str, dict]
                            "median_seconds": statistics.median(secs)}
 
 
-def _released_recipe() -> str:
-    """How models/released was made, from its release.json (train/release.py), in a few words."""
+def _release_record() -> dict | None:
+    """models/released/release.json (train/release.py's record of how the release was made), or None."""
     rec = ROOT / "models" / "released" / "release.json"
-    if not rec.is_file():
+    return json.loads(rec.read_text()) if rec.is_file() else None
+
+
+def _released_recipe() -> str:
+    """How models/released was made, in a few words."""
+    r = _release_record()
+    if r is None:
         return "`python -m train`'s defaults, seed 0"
-    r = json.loads(rec.read_text())
     return f"train/release.py's recipe, seed {r['chosen_seed']} of {', '.join(str(s['seed']) for s in r['seeds'])}"
 
 
@@ -201,11 +206,11 @@ def release_folds() -> Path | None:
     (the stream section's held-out-speaker streams run them); None when the release has no release.json."""
     from train.release import RECIPE_ARGS
 
-    rec = ROOT / "models" / "released" / "release.json"
-    if not rec.is_file():
+    rec = _release_record()
+    if rec is None:
         return None
     r = next(i for i, (_, args) in enumerate(NESTED_RECIPES) if tuple(args) == tuple(RECIPE_ARGS))
-    return _nested_dir(r, json.loads(rec.read_text())["chosen_seed"], "-").parent
+    return _nested_dir(r, rec["chosen_seed"], "-").parent
 
 
 def bench_nested(data_args: list[str], seeds=NESTED_SEEDS, recipes=NESTED_RECIPES) -> tuple[str, dict]:

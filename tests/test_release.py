@@ -65,7 +65,7 @@ def test_release_args_parse_as_train_arguments():
     from train.__main__ import build_parser, reject_config
     from train.reject import RejectConfig
 
-    args = build_parser().parse_args(["--out", "x", *RL.RELEASE_ARGS])
+    args = build_parser().parse_args(["--out", "x", *RL.RECIPE_ARGS])
     assert args.reject
     rcfg = reject_config(args, RejectConfig)
     assert rcfg.classes == ("noise",)
