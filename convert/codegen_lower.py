@@ -16,6 +16,19 @@ from convert.codegen_tables import (_activation_params, _activation_range, _calc
 
 ARENA_ALIGNMENT = 16
 
+# sd_fc_params_t.per_channel's third value (SD_FC_PER_CHANNEL_NORMALIZED in
+# firmware/include/sd_kernels.h): per channel, every multiplier >= 2^30 and
+# every shift in [-FC_NORMALIZED_MAX_RIGHT_SHIFT, -1], so that the DSP
+# path's inner routine requantizes each row itself (its hz = (2 zp + 1)
+# 2^(e - 1) fits 32 bits up to e = 23).
+FC_PER_CHANNEL_NORMALIZED = 2
+FC_NORMALIZED_MAX_RIGHT_SHIFT = 23
+
+
+def fc_channels_normalized(mults, shifts) -> bool:
+    """Whether a per-channel FULLY_CONNECTED may be marked FC_PER_CHANNEL_NORMALIZED."""
+    return all(int(m) >= 1 << 30 and -FC_NORMALIZED_MAX_RIGHT_SHIFT <= int(s) <= -1 for m, s in zip(mults, shifts))
+
 # Ops the LSTM stage ends with (see sd_model_cost_t): the last one of these
 # closes the recurrent cell; everything after it is the head.
 _CELL_OPS = {"LOGISTIC", "TANH", "MUL"}
@@ -209,10 +222,12 @@ class _Lowering:
         if per_channel:
             mult_c = self._index(self.fc_channels, f"{{ {mult_name}, {shift_name} }}")
             shift_c = 0
+            pc_flag = FC_PER_CHANNEL_NORMALIZED if fc_channels_normalized(mults, shifts) else 1
         else:
             mult_c, shift_c = mults[0], shifts[0]
+            pc_flag = 0
         param = self._index(self.fc_params, f"{{ {mult_c}, {batches}, {mat}, {bias_i}, {shift_c}, "
-                                              f"{ty.zero_point}, {amin}, {amax}, {int(per_channel)}, {int(bias16)} }}")
+                                              f"{ty.zero_point}, {amin}, {amax}, {pc_flag}, {int(bias16)} }}")
         fields = f"{self.ref(x)}, {self.ref(y)}, {param}"  # + ", shared" at emission
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth

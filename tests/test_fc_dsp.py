@@ -48,3 +48,18 @@ def test_plain_c_path_equals_naive_reference_on_host():
     out = _run("posix")
     m = re.search(r"^PASS: (\d+) cases, (\d+) outputs, dsp 0, 0 failing$", out, re.M)
     assert m, out[-4000:]
+
+
+def test_generator_marks_only_normalized_channels():
+    """convert/codegen_lower.py promises SD_FC_PER_CHANNEL_NORMALIZED only where the DSP path's one-pass
+    requantization is exact (every multiplier >= 2^30, every shift in [-23, -1]); the value is the header's."""
+    from convert.codegen_lower import FC_NORMALIZED_MAX_RIGHT_SHIFT, FC_PER_CHANNEL_NORMALIZED, fc_channels_normalized
+
+    header = (FIRMWARE / "include" / "sd_kernels.h").read_text()
+    m = re.search(r"#define SD_FC_PER_CHANNEL_NORMALIZED (\d+)", header)
+    assert m and int(m.group(1)) == FC_PER_CHANNEL_NORMALIZED
+    assert "[-23, -1]" in header and FC_NORMALIZED_MAX_RIGHT_SHIFT == 23
+    assert fc_channels_normalized([1 << 30, 2**31 - 1], [-1, -23])
+    assert not fc_channels_normalized([1 << 30, 1 << 30], [-1, -24])  # hz would overflow
+    assert not fc_channels_normalized([1 << 30, 0], [-1, -5])  # a zero scale: multiplier 0
+    assert not fc_channels_normalized([1 << 30, 1 << 30], [-1, 0])  # no right shift

@@ -80,7 +80,7 @@ typedef struct {
     int8_t output_offset;
     int8_t activation_min;
     int8_t activation_max;
-    uint8_t per_channel;
+    uint8_t per_channel; /* 0, 1 or SD_FC_PER_CHANNEL_NORMALIZED (sd_kernels.h) */
     uint8_t bias16;     /* 1: the bias is int16 (fc_biases16), 0: int32 (fc_biases) */
 } sd_fc_param_t;
 

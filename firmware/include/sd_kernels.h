@@ -72,6 +72,9 @@ typedef struct {
     int32_t output_depth; /* output features per row, >= 1 */
 } sd_fc_dims_t;
 
+/* sd_fc_params_t.per_channel: per channel, every multiplier >= 2^30 and every shift in [-23, -1] */
+#define SD_FC_PER_CHANNEL_NORMALIZED 2
+
 typedef struct {
     int32_t input_offset;   /* -(input zero point), range [-127, 128]; folded
                                into the effective bias by the generator */
@@ -79,7 +82,12 @@ typedef struct {
     int32_t activation_min; /* fused activation clamp, [-128, activation_max] */
     int32_t activation_max; /* [activation_min, 127] */
     int32_t per_channel;    /* 0: multiplier[0]/shift[0] for every output;
-                               1: one entry per output feature */
+                               1: one entry per output feature;
+                               SD_FC_PER_CHANNEL_NORMALIZED (2): the same, and
+                               every entry has multiplier >= 2^30 and shift in
+                               [-23, -1] (the DSP path then requantizes in its
+                               inner routine; convert/codegen_lower.py checks
+                               and says so). Any other value is taken as 1. */
     const int32_t *multiplier; /* [1] or [output_depth] */
     const int8_t *shift;       /* [1] or [output_depth], range [-31, 30] */
 } sd_fc_params_t;

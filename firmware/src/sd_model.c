@@ -52,7 +52,7 @@ static const sd_fc_param_t *fc_params_of(const sd_graph_t *g, const sd_fc_node_t
     p->output_offset = q->output_offset;
     p->activation_min = q->activation_min;
     p->activation_max = q->activation_max;
-    p->per_channel = SD_GRAPH_USES_FC_PER_CHANNEL && q->per_channel;
+    p->per_channel = SD_GRAPH_USES_FC_PER_CHANNEL ? q->per_channel : 0; /* 0, 1 or SD_FC_PER_CHANNEL_NORMALIZED */
     if (SD_GRAPH_USES_FC_PER_CHANNEL && q->per_channel) {
         p->multiplier = g->fc_channels[q->multiplier].multiplier;
         p->shift = g->fc_channels[q->multiplier].shift;

@@ -315,8 +315,13 @@ enum {
     QB_NQ,    /* accumulating: groups of two row pairs, >= 1 (counted down) */
     QB_WSKIP, /* accumulating: bytes of weights to skip after each group of rows */
     QB_ACC,   /* accumulating: int32 accumulators (advanced by 16 bytes per group of rows) */
+    QB_PC,    /* requantizing: 0 per tensor (QB_M, QB_HZ, QB_E as above); 1 per channel, with
+                 QB_M the multipliers and QB_HZ the shifts of the rows (both advanced) and
+                 QB_E 2 (output zero point) + 1 */
     QB_WORDS
 };
+/* quad_block reads ctl[QB_PC] at byte offset 40 */
+typedef char sd_fc_qb_pc_offset_check[(QB_PC == 10) ? 1 : -1];
 
 /* For each group of two row pairs (4 rows; words at w, 4 per column group):
  * S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb (2 words per
@@ -331,7 +336,9 @@ enum {
  *   y = SMMLAR(2a, m, hz) = hz + srdhm(a, m)       (srdhm(a, m) = floor((2a m + 2^31) / 2^32))
  *   out = SSAT8((y - [a < 0]) >> e)                (= rdbpot(srdhm(a, m), e) + zero point:
  *                                                   [srdhm < 0] may be read as [a < 0] for m >= 2^30)
- * 4 bytes to ctl[QB_Y]. Otherwise, for ctl[QB_NQ] groups (r0 then points at
+ * 4 bytes to ctl[QB_Y]. Per channel (ctl[QB_PC] != 0), each row's m and e
+ * are read from the op's arrays, and hz = (2 zp + 1) 2^(e - 1) made from
+ * them (5 more instructions per row). Otherwise, for ctl[QB_NQ] groups (r0 then points at
  * 4 zero int16, and is moved back after each), the accumulators are added to
  * the int32 acc[0..3] at ctl[QB_ACC], which advances by 16 bytes, and w skips
  * ctl[QB_WSKIP] more bytes.
@@ -339,7 +346,7 @@ enum {
  * r8-r11 the words A0 B0 A1 B1, r12 / lr the inputs (x[4g], x[4g+2]) /
  * (x[4g+1], x[4g+3]). Per group of rows outside the column loop: 7
  * instructions of set-up, 3 to dispatch, 6 + 1 + 4 x 5 to requantize and 4
- * to advance (41). */
+ * to advance (41); per channel 3 + 4 x 5 more. */
 #define SD_FC_ASM_ARG __attribute__((unused))
 /* naked: the body is the whole function; noipa: GCC keeps the AAPCS call (no clone, no inlining) */
 __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_ASM_ARG,
@@ -421,6 +428,8 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    add     r10, r3, r7, lsl #1\n" /* 2 a2 */
         "    sub     r6, r6, r7\n"
         "    asr     r11, r6, #7\n" /* 2 a3 */
+        "    ldr     r3, [lr, #40]\n" /* per channel? */
+        "    cbnz    r3, 10f\n"
         "    ldm     lr, {r3-r5}\n" /* m, hz, e */
 #define SD_FC_RQ(a)                                                                                      \
         "    smmlar  r12, " a ", r3, r4\n"                                                               \
@@ -429,7 +438,22 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    ssat    r12, #8, r12\n"                                                                     \
         "    strb    r12, [r2], #1\n"
         SD_FC_RQ("r8") SD_FC_RQ("r9") SD_FC_RQ("r10") SD_FC_RQ("r11")
-        "    str     r2, [lr, #16]\n"
+        "    b       11f\n"
+        "10: ldm     lr, {r6, r7, r12}\n" /* the rows' multipliers, their shifts, 2 zp + 1 */
+#define SD_FC_RQ_PC(a)                                                                                   \
+        "    ldr     r3, [r6], #4\n"     /* m */                                                          \
+        "    ldrsb   r5, [r7], #1\n"     /* -e */                                                         \
+        "    mvn     r4, r5\n"           /* e - 1 */                                                      \
+        "    lsl     r4, r12, r4\n"      /* hz */                                                         \
+        "    rsb     r5, r5, #0\n"       /* e */                                                          \
+        "    smmlar  r4, " a ", r3, r4\n"                                                                 \
+        "    add     r4, r4, " a ", asr #31\n"                                                           \
+        "    asr     r4, r4, r5\n"                                                                       \
+        "    ssat    r4, #8, r4\n"                                                                       \
+        "    strb    r4, [r2], #1\n"
+        SD_FC_RQ_PC("r8") SD_FC_RQ_PC("r9") SD_FC_RQ_PC("r10") SD_FC_RQ_PC("r11")
+        "    stm     lr, {r6, r7}\n"
+        "11: str     r2, [lr, #16]\n"
         "    ldr     r3, [lr, #20]\n" /* y end */
         "    cmp     r2, r3\n"
         "    bne     5b\n"
@@ -437,6 +461,7 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    pop     {r4-r11, pc}\n");
 #undef SD_FC_GROUP
 #undef SD_FC_RQ
+#undef SD_FC_RQ_PC
 }
 
 /* S, T of one row pair over ng groups: w = 2 words per group (A B). */
@@ -470,19 +495,35 @@ static const int16_t s_zero16[4] __attribute__((aligned(8))) = {0, 0, 0, 0};
 
 /* Whether an op's rows qualify for quad_block's requantization (the fast
  * case of fc_dsp, apart from its shape conditions): an int16 bias (4-byte
- * aligned; a missing bias takes the general path), per tensor, no fused activation, a normalized
- * multiplier, 1 <= e <= 23 (the zero point folded into hz without
- * overflow). If so, sets ctl[QB_M], ctl[QB_HZ], ctl[QB_E]. */
+ * aligned; a missing bias takes the general path), no fused activation, and
+ * per tensor a normalized multiplier with 1 <= e <= 23 (the zero point
+ * folded into hz without overflow); per channel, the caller's word that
+ * every channel is so (per_channel == SD_FC_PER_CHANNEL_NORMALIZED: the
+ * generator checks it; checking 4 x 128 channels here would cost about 6 %
+ * of an LSTM step). If so, sets ctl[QB_M], ctl[QB_HZ], ctl[QB_E], ctl[QB_PC]. */
 static int fc_fast(const fc_out_t *q, const fc_bias_t *bias, uint32_t *ctl)
 {
+    if (bias->b16 == 0 || ((uintptr_t)bias->b16 & 3u) != 0 || q->lo != -128 || q->hi != 127) {
+        return 0;
+    }
+    if (q->per_channel) {
+        if (q->per_channel != SD_FC_PER_CHANNEL_NORMALIZED) {
+            return 0;
+        }
+        ctl[QB_M] = (uint32_t)(uintptr_t)q->mult;
+        ctl[QB_HZ] = (uint32_t)(uintptr_t)q->shift;
+        ctl[QB_E] = 2u * (uint32_t)q->zp + 1u;
+        ctl[QB_PC] = 1;
+        return 1;
+    }
     const int32_t e = -q->shift[0];
-    if (bias->b16 == 0 || ((uintptr_t)bias->b16 & 3u) != 0 || q->per_channel || q->lo != -128 || q->hi != 127 ||
-        !sd_fp_mbqm_right_ok(q->mult[0], q->shift[0]) || e > 23) {
+    if (!sd_fp_mbqm_right_ok(q->mult[0], q->shift[0]) || e > 23) {
         return 0;
     }
     ctl[QB_M] = (uint32_t)q->mult[0];
     ctl[QB_HZ] = (1u << (e - 1)) + ((uint32_t)q->zp << e);
     ctl[QB_E] = (uint32_t)e;
+    ctl[QB_PC] = 0;
     return 1;
 }
 

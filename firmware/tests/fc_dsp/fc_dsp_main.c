@@ -13,7 +13,9 @@
  * 1-40 (odd, block boundaries at 16), random packed words (every uint32 is a
  * valid packing: any int8 weight, -128 included), all-extreme weights and
  * inputs, bias NULL / random / INT32 extremes, per-tensor and per-channel
- * multipliers over the whole range (shift -31..30, multiplier 0 and 2^30..2^31-1),
+ * multipliers over the whole range (shift -31..30, multiplier 0 and 2^30..2^31-1;
+ * per channel, half the time SD_FC_PER_CHANNEL_NORMALIZED with every
+ * multiplier >= 2^30 and shift -23..-1, the DSP path's one-pass case),
  * output offsets -128..127, random activation clamps. Every case also runs
  * the int16-bias functions (sd_fully_connected_s8_b16_c / _dsp) with the bias
  * truncated to int16 (INT16 extremes included; aligned, or 2-byte aligned
@@ -194,11 +196,23 @@ int main(void)
         }
         sd_fc_params_t p;
         memset(&p, 0, sizeof p);
-        p.per_channel = (rnd() % 4u) == 0;
+        p.per_channel = (rnd() % 3u) == 0;
+        /* half the per-channel cases: normalized (the DSP path's one-pass requantization),
+         * the extremes of the promise included */
+        const int normalized = p.per_channel && (rnd() & 1u);
+        if (normalized) {
+            p.per_channel = SD_FC_PER_CHANNEL_NORMALIZED;
+        }
         const int32_t nq = p.per_channel ? dm.output_depth : 1;
         for (int32_t c = 0; c < nq; ++c) {
-            s_mult[c] = rnd_mult();
-            s_shift[c] = rnd_shift();
+            if (normalized) {
+                const uint32_t k = rnd() % 6u;
+                s_mult[c] = k == 0 ? (1 << 30) : (k == 1 ? INT32_MAX : (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)));
+                s_shift[c] = (int8_t)(k == 2 ? -23 : (k == 3 ? -1 : rnd_range(-23, -1)));
+            } else {
+                s_mult[c] = rnd_mult();
+                s_shift[c] = rnd_shift();
+            }
         }
         p.multiplier = s_mult;
         p.shift = s_shift;
