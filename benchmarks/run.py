@@ -2,8 +2,8 @@
 
 Every number in BENCHMARKS.md is measured by this script on the machine it
 runs on, next to the command that produced it. Sections can be chosen with
---only (train, loso, ablation, convert, frontend, firmware, parity, load,
-stream, words, fuzz, faults).
+--only (train, loso, nested, ablation, convert, frontend, firmware, parity,
+load, stream, latency, words, fuzz, faults).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"  # per-section markdown + JSON, committed with BENCHMARKS.md
 SCRATCH = ROOT / "out" / "bench"  # parity reports and plots
 PY = sys.executable
-SECTIONS = ("train", "loso", "nested", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "words", "fuzz",
-            "faults")
+SECTIONS = ("train", "loso", "nested", "ablation", "convert", "frontend", "firmware", "parity", "load", "stream", "latency",
+            "words", "fuzz", "faults")
 BOARDS = ("posix", "mps2-an386", "nucleo-f446re", "netduinoplus2")
 
 
@@ -610,6 +610,8 @@ def main(argv=None) -> int:
               "fuzz": bench_fuzz, "load": lambda: bench_load(data_args), "words": bench_words,
               "stream": lambda: __import__("benchmarks.stream", fromlist=["bench_stream"]).bench_stream(
                   data_args, folds_dir=release_folds()),
+              "latency": lambda: __import__("benchmarks.latency", fromlist=["bench_latency"]).bench_latency(
+                  data_args, streams=6),
               "faults": lambda: __import__("benchmarks.faults", fromlist=["bench_faults"]).bench_faults(data_args)}[name]
         try:
             md, res = fn()

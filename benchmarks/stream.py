@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from host.protocol import PROTOCOL_VERSION
+from train.streamgen import SPEECH_END_DB as G_SPEECH_END_DB
 
 ROOT = Path(__file__).resolve().parent.parent
 SNRS = (None, 30, 20, 10)
@@ -138,7 +139,7 @@ def soak_stream(clips: list, minutes: float, rng: np.random.Generator):
         snr = [None, 30, 20, 10][int(rng.integers(0, 4))]
         st = G.make_stream(clips, rng, snr_db=snr, noise=["white", "pink"][int(rng.integers(0, 2))],
                            step_db=float(rng.uniform(-12, 12)))
-        truth += [G.Truth(t.digit, t.start + pos, t.end + pos) for t in st.truth]
+        truth += [t.shifted(pos) for t in st.truth]
         parts.append(st.samples)
         pos += len(st.samples)
     return np.concatenate(parts), truth
@@ -245,6 +246,29 @@ def _c_event(d: dict, labels=None) -> dict:
     return Event.of_class(d["label"], d["start"], d["end"], d["outputs"], labels).to_dict()
 
 
+def latency_summary(samples_by: dict[str, list[int]], sr: int = 8000) -> dict:
+    """Median, 90th percentile and max (ms) of the decision latency per group and over all (`streamgen.score`)."""
+    out = {}
+    for name, v in list(samples_by.items()) + [("all", [x for v in samples_by.values() for x in v])]:
+        if v:
+            ms = np.asarray(v, np.float64) * 1000.0 / sr
+            out[name] = {"digits": len(v), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+                         "max_ms": float(ms.max()), "min_ms": float(ms.min())}
+    return out
+
+
+def latency_line(lat: dict) -> str:
+    if "all" not in lat:
+        return "Decision latency: no digit recalled."
+    a = lat["all"]
+    parts = [f"{k} {v['median_ms']:.0f} ms median" for k, v in lat.items() if k != "all"]
+    return (f"Decision latency, from the end of a recalled digit's speech (its last 32 ms frame within "
+            f"{G_SPEECH_END_DB:.0f} dB of its loudest) to the last sample of the window that decided it: **median "
+            f"{a['median_ms']:.0f} ms, 90th percentile {a['p90_ms']:.0f} ms, max {a['max_ms']:.0f} ms** "
+            f"({a['digits']} digits; {', '.join(parts)}; negative: decided before the speech ended). The host adds the "
+            "wait for a chunk (up to 64 ms), the link and the board's compute (docs/streaming.md, Latency).")
+
+
 def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_PER_CONDITION,
                  noise_seconds: float = NOISE_SECONDS, seed: int = 2026,
                  boards: tuple[str, ...] = ("mps2-an386",), soak_minutes: float = SOAK_MINUTES,
@@ -306,9 +330,10 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     per_cond, per_digit = {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
-    stream_rows = []
+    stream_rows, latency = [], {}
     for (snr, kind, st), evs in zip(streams, ref_events):
         sc = G.score(evs, st.truth)
+        latency.setdefault("clean" if snr is None else "noisy", []).extend(sc["latency_samples"])
         key = f"{'clean' if snr is None else f'{snr} dB'} {kind if snr is not None else ''}".strip()
         c = per_cond.setdefault(key, {"utterances": 0, "recalled": 0, "substituted": 0, "false_detections": 0,
                                       "strings": 0, "strings_correct": 0})
@@ -344,6 +369,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     fa_split = {k: {"false_detections": v[0], "seconds": v[1], "rejected": v[2],
                     "per_hour": v[0] / (v[1] / 3600) if v[1] else None} for k, v in fa_by.items()}
     recall = tot["recalled"] / max(tot["utterances"], 1)
+    lat = latency_summary(latency)
     res = {"stream_config": scfg.to_dict(), "stream_config_sha256": scfg.sha256(), "model_sha256": ref.sha256,
            "streams": len(streams), "audio_seconds": tot["seconds"], "recall": recall, **tot,
            "string_accuracy": tot["strings_correct"] / max(tot["strings"], 1),
@@ -355,7 +381,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                             "events_reference": int(sum(len(r) for r in ref_events)),
                             "events_device": int(sum(len(d) for d in dev_events))},
            "reference_seconds": ref_seconds, "per_stream": stream_rows, "cost": costs, "board_parity": on_boards,
-           "soak": soaked, "held_out_speakers": held}
+           "soak": soaked, "held_out_speakers": held, "decision_latency": lat}
     md = ["## Continuous recognition (streams of test-split digits)", "",
           "Command: `python -m benchmarks.stream --data-dir ../shared/data/fsdd` (train/stream.py's reference with the "
           f"{'released ' if model_dir is None else ''}int8 model in TFLite Micro; stream config sha256 "
@@ -374,6 +400,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     md += [f"| **all** | **{tot['recalled']} / {tot['utterances']} ({recall:.1%})** | {tot['substituted']} | "
            f"{tot['false_detections']} | {tot['strings_correct']} / {tot['strings']} |", "",
            "Per digit (recalled / spoken): " + ", ".join(f"{d}: {h}/{n}" for d, (h, n) in per_digit.items()), "",
+           latency_line(lat), "",
            f"Noise only, synthetic ({fa_split['synthetic']['seconds'] / 60:.0f} min: white and pink at 30, 300 and "
            f"3,000 LSB RMS, each with a 6 dB step halfway): **{fa_split['synthetic']['false_detections']} false digits, "
            f"{fa_split['synthetic']['per_hour']:.1f} per hour** ({fa_split['synthetic']['rejected']} more utterances "

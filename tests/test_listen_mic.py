@@ -1,7 +1,7 @@
 """python -m host.listen --mic: live input through a stand-in for sounddevice, real firmware on a pty.
 
 No test needs a microphone or PortAudio: ``sys.modules["sounddevice"]`` is
-replaced by :class:`FakeSounddevice`, one input device whose
+replaced by host/standin_mic.py's stand-in (imported as ``FakeSounddevice``), one input device whose
 ``InputStream`` calls host.listen's callback from its own thread with blocks
 of a known recording (test-split clips made into a stream by
 train/streamgen.py, as in tests/test_listen.py), faster than real time, and
@@ -45,104 +45,11 @@ import pytest
 
 from host import audio_in, listen
 from host import protocol as p
+from host.standin_mic import StandinFlags as FakeFlags
+from host.standin_mic import StandinSounddevice as FakeSounddevice
 from tests.test_listen import RELEASED, _test_split_clips, real_firmware, run_listen
 
 SR = 8000
-GATE_TIMEOUT = 30.0  # the fake's longest wait for the board: only reached when host.listen is broken
-
-
-class FakeFlags:
-    def __init__(self, overflow: bool) -> None:
-        self.input_overflow = overflow
-
-
-class FakeSounddevice:
-    """One input device "Fake Mic" (index 0) at ``rate`` Hz that captures ``recording``, then silence.
-
-    ``speed``: times real time the blocks come at. ``overflow_blocks``: blocks flagged
-    input_overflow. ``gate``: (samples, event): before the block that would pass ``samples``
-    of the recording, wait until ``event`` is set. ``interrupt_at``: after that many samples,
-    send this process SIGINT (Ctrl-C) and deliver nothing more.
-    """
-
-    class PortAudioError(Exception):
-        pass
-
-    def __init__(self, recording: np.ndarray, *, rate: int = SR, takes_8k: bool = True, speed: float = 8.0,
-                 overflow_blocks: tuple[int, ...] = (), gate: tuple[int, threading.Event] | None = None,
-                 interrupt_at: int | None = None, no_device: bool = False) -> None:
-        self.recording = np.asarray(recording, np.int16)
-        self.rate, self.takes_8k, self.speed = rate, takes_8k, speed
-        self.overflow_blocks, self.gate, self.interrupt_at = overflow_blocks, gate, interrupt_at
-        self.no_device = no_device
-        self.gate_timed_out = False
-        self.streams: list[FakeInputStream] = []
-
-    def query_devices(self, device=None, kind=None):
-        if self.no_device:
-            raise self.PortAudioError("Error querying device -1")
-        if device not in (None, 0, "Fake", "Fake Mic"):
-            raise ValueError(f"No input device matching {device!r}")
-        return {"name": "Fake Mic", "index": 0, "max_input_channels": 1, "default_samplerate": float(self.rate)}
-
-    def check_input_settings(self, device=None, channels=None, dtype=None, samplerate=None):
-        if samplerate != self.rate and not (samplerate == SR and self.takes_8k):
-            raise self.PortAudioError("Invalid sample rate [PaErrorCode -9997]")
-
-    def InputStream(self, **kw):
-        s = FakeInputStream(self, **kw)
-        self.streams.append(s)
-        return s
-
-
-class FakeInputStream:
-    def __init__(self, sd: FakeSounddevice, *, device, samplerate, channels, dtype, blocksize, callback) -> None:
-        assert channels == 1 and dtype == "int16" and blocksize > 0
-        self.sd, self.rate, self.blocksize, self.callback = sd, samplerate, blocksize, callback
-        assert samplerate == sd.rate or (samplerate == SR and sd.takes_8k)
-        self.x = sd.recording
-        self.active = False
-        self.delivered = 0
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.active = True
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        bs, t0, k = self.blocksize, time.monotonic(), 0
-        while not self._halt.is_set():
-            pos = self.delivered
-            if self.sd.interrupt_at is not None and pos >= self.sd.interrupt_at:
-                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C; then nothing more is captured
-                self._halt.wait(GATE_TIMEOUT)
-                return
-            if self.sd.gate is not None and pos < self.sd.gate[0] <= pos + bs:
-                if not self.sd.gate[1].wait(GATE_TIMEOUT):
-                    self.sd.gate_timed_out = True
-            block = np.zeros((bs, 1), np.int16)
-            part = self.x[pos : pos + bs]
-            block[: len(part), 0] = part
-            # paced at `speed` x real time (a pace, not a correctness wait)
-            self._halt.wait(max(0.0, t0 + (pos + bs) / self.rate / self.sd.speed - time.monotonic()))
-            if self._halt.is_set():
-                return
-            self.callback(block, bs, None, FakeFlags(k in self.sd.overflow_blocks))
-            self.delivered += bs
-            k += 1
-
-    def stop(self) -> None:
-        self._halt.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(10)
-        self.active = False
-
-    abort = stop
-
-    def close(self) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="module")

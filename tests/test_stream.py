@@ -115,8 +115,27 @@ def test_score_applies_the_mlperf_rule():
           S.Event(7, 0, 60000, [0] * 10), S.Event(None, 0, 61000, [0] * 10)]
     sc = G.score(ev, truth)
     assert (sc["recalled"], sc["false_detections"], sc["rejected"], sc["substituted"]) == (2, 1, 1, 0)
+    # latency: the first right detection against the end of speech (the clip's end when not given)
+    assert sc["latency_samples"] == [500, 8000]
     sc = G.score([S.Event(4, 0, 12500, [0] * 10)], truth)
     assert (sc["recalled"], sc["substituted"], sc["missed"]) == (0, 1, 1)
+    assert sc["latency_samples"] == []
+    sc = G.score([S.Event(3, 0, 11000, [0] * 10)], [G.Truth(3, 8000, 12000, 10000)])
+    assert sc["latency_samples"] == [1000]
+
+
+def test_speech_end_is_the_last_loud_frame():
+    """A clip's trailing quiet (more than 30 dB below its loudest frame) is not speech; a quieter tail within
+    30 dB is."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1000, 2560), rng.normal(0, 100, 512), rng.normal(0, 10, 1024)])
+    assert G.speech_end(x) == 2560 + 512 - 1  # the -20 dB tail counts, the -40 dB one does not
+    assert G.speech_end(np.zeros(1000)) == 999
+    assert G.speech_end(x[:100]) == 99  # shorter than a frame
+    st = G.make_stream([type("C", (), {"samples": x.astype(np.int16), "digit": 3})()], rng, n_digits=1, snr_db=None)
+    t = st.truth[0]
+    assert t.speech_end - t.start == 2560 + 512 - 1 and t.end - t.start == len(x) - 1
+    assert t.shifted(100).speech_end == t.speech_end + 100
 
 
 # -- the C twin ---------------------------------------------------------------------

@@ -20,14 +20,41 @@ import numpy as np
 SR = 8000
 
 
+# An utterance ends with its last 32 ms frame within this many dB of its loudest (`speech_end`): a clip's
+# trailing silence is not speech, and the latency (`score`) counts from the end of speech.
+SPEECH_END_DB = 30.0
+
+
+def speech_end(x: np.ndarray, frame: int = 256, below_db: float = SPEECH_END_DB) -> int:
+    """Index of the last sample of ``x``'s last ``frame``-sample frame whose energy is within ``below_db`` of
+    its loudest frame's (the last sample of ``x`` when it is silent)."""
+    x = np.asarray(x, np.float64)
+    n = len(x) // frame
+    if n == 0:
+        return len(x) - 1
+    e = np.sum(x[: n * frame].reshape(n, frame) ** 2, axis=1)
+    if e.max() <= 0:
+        return len(x) - 1
+    loud = np.flatnonzero(e >= e.max() * 10 ** (-below_db / 10))
+    return min(len(x) - 1, (int(loud[-1]) + 1) * frame - 1)
+
+
 @dataclass
 class Truth:
     digit: int
     start: int
     end: int  # last sample
+    speech_end: int | None = None  # last sample of speech (`speech_end`); None: ``end``
+
+    @property
+    def spoken_end(self) -> int:
+        return self.end if self.speech_end is None else self.speech_end
+
+    def shifted(self, by: int) -> "Truth":
+        return Truth(self.digit, self.start + by, self.end + by, None if self.speech_end is None else self.speech_end + by)
 
     def to_dict(self) -> dict:
-        return {"digit": self.digit, "start": self.start, "end": self.end}
+        return {"digit": self.digit, "start": self.start, "end": self.end, "speech_end": self.spoken_end}
 
 
 @dataclass
@@ -120,7 +147,7 @@ def make_stream(clips: list, rng: np.random.Generator, *, n_digits: int = 10, ga
         x = c.samples.astype(np.float64) * 10 ** (gain_db / 20)
         parts.append(x)
         speech.append(x)
-        truth.append(Truth(int(c.digit), pos, pos + len(x) - 1))
+        truth.append(Truth(int(c.digit), pos, pos + len(x) - 1, pos + speech_end(x)))
         pos += len(x)
     tail = int(gaps[-1] * sr)
     parts.append(np.zeros(tail))
@@ -173,12 +200,16 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
     otherwise it is a false detection. An utterance is recalled when one of
     its detections has its digit; a wrong digit is a substitution; further
     detections for an already matched utterance are repeats (not counted).
+    ``latency_samples``: for each recalled utterance, its first right
+    detection's time minus the end of its speech (`Truth.spoken_end`;
+    negative when the digit was decided before the speaker stopped).
     """
     tol = int(tolerance_s * sr)
     hit = [False] * len(truth)
     seen_wrong = [False] * len(truth)
     false_det, subs, rejected = 0, 0, 0
     got: list[int] = []
+    latency: list[int] = []
     starts = np.array([t.start for t in truth], np.int64)
     for ev in events:
         d = ev["digit"] if isinstance(ev, dict) else ev.digit
@@ -192,6 +223,8 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
             false_det += 1
             continue
         if d == truth[i].digit:
+            if not hit[i]:
+                latency.append(t - truth[i].spoken_end)
             hit[i] = True
         elif not hit[i] and not seen_wrong[i]:
             seen_wrong[i] = True
@@ -205,4 +238,4 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
             "missed": len(truth) - int(sum(hit)) - subs, "false_detections": false_det, "rejected": rejected,
             "digits": "".join(map(str, got)), "truth_digits": "".join(str(t.digit) for t in truth),
             "string_correct": "".join(map(str, got)) == "".join(str(t.digit) for t in truth),
-            "per_digit": per_digit}
+            "per_digit": per_digit, "latency_samples": latency}
