@@ -92,22 +92,15 @@ def bench_latency(data_args: list[str], *, streams: int = 3, seed: int = 2027) -
             if len(lat) != len(evs):
                 raise RuntimeError(f"stream {k}: {len(evs)} events but {len(lat)} latencies in host.listen's report")
             sc = G.score(evs, st.truth)
-            # the first right event of each recalled utterance, as score() matched it
-            firsts = {}
-            starts = [t.start for t in st.truth]
-            for e, host_s in zip(evs, lat):
-                if e["digit"] is None:
-                    continue
-                i = int(np.searchsorted(starts, e["end"], side="right")) - 1
-                if i >= 0 and e["end"] <= st.truth[i].end + G.SR and e["digit"] == st.truth[i].digit and i not in firsts:
-                    block_end = -(-(e["end"] + 1) // bs) * bs  # samples captured when its block arrives
-                    firsts[i] = ((e["end"] - st.truth[i].spoken_end) / G.SR, (block_end - e["end"] - 1) / G.SR,
-                                 float(host_s))
-            for det_s, cap_s, host_s in firsts.values():
+            for i, j in sc["recalled_by"]:  # each recalled utterance's first right event, as score() matched it
+                e = evs[j]
+                block_end = -(-(e["end"] + 1) // bs) * bs  # samples captured when its block arrives
+                det_s = (e["end"] - st.truth[i].spoken_end) / G.SR
+                cap_s = (block_end - e["end"] - 1) / G.SR
                 detector.append(det_s)
                 capture.append(cap_s)
-                host.append(host_s)
-                total.append(det_s + cap_s + host_s)
+                host.append(float(lat[j]))
+                total.append(det_s + cap_s + float(lat[j]))
             rows.append({"snr_db": snr, "seconds": len(st.samples) / G.SR, "identical": rep["identical"],
                          "recalled": sc["recalled"], "utterances": sc["utterances"], "events": len(evs),
                          "backlog_max_seconds": rep["input"].get("backlog_max_seconds")})

@@ -116,7 +116,7 @@ def test_score_applies_the_mlperf_rule():
     sc = G.score(ev, truth)
     assert (sc["recalled"], sc["false_detections"], sc["rejected"], sc["substituted"]) == (2, 1, 1, 0)
     # latency: the first right detection against the end of speech (the clip's end when not given)
-    assert sc["latency_samples"] == [500, 8000]
+    assert sc["latency_samples"] == [500, 8000] and sc["recalled_by"] == [[0, 0], [1, 2]]
     sc = G.score([S.Event(4, 0, 12500, [0] * 10)], truth)
     assert (sc["recalled"], sc["substituted"], sc["missed"]) == (0, 1, 1)
     assert sc["latency_samples"] == []

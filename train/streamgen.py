@@ -200,7 +200,8 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
     otherwise it is a false detection. An utterance is recalled when one of
     its detections has its digit; a wrong digit is a substitution; further
     detections for an already matched utterance are repeats (not counted).
-    ``latency_samples``: for each recalled utterance, its first right
+    ``recalled_by``: for each recalled utterance, [its index, the index in
+    ``events`` of its first right detection]; ``latency_samples``: that
     detection's time minus the end of its speech (`Truth.spoken_end`;
     negative when the digit was decided before the speaker stopped).
     """
@@ -210,8 +211,9 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
     false_det, subs, rejected = 0, 0, 0
     got: list[int] = []
     latency: list[int] = []
+    recalled_by: list[list[int]] = []
     starts = np.array([t.start for t in truth], np.int64)
-    for ev in events:
+    for k, ev in enumerate(events):
         d = ev["digit"] if isinstance(ev, dict) else ev.digit
         t = int(ev["end"] if isinstance(ev, dict) else ev.end)
         if d is None:
@@ -225,6 +227,7 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
         if d == truth[i].digit:
             if not hit[i]:
                 latency.append(t - truth[i].spoken_end)
+                recalled_by.append([i, k])
             hit[i] = True
         elif not hit[i] and not seen_wrong[i]:
             seen_wrong[i] = True
@@ -238,4 +241,5 @@ def score(events: list, truth: list[Truth], sr: int = SR, *, tolerance_s: float 
             "missed": len(truth) - int(sum(hit)) - subs, "false_detections": false_det, "rejected": rejected,
             "digits": "".join(map(str, got)), "truth_digits": "".join(str(t.digit) for t in truth),
             "string_correct": "".join(map(str, got)) == "".join(str(t.digit) for t in truth),
-            "per_digit": per_digit, "latency_samples": latency}
+            "per_digit": per_digit, "latency_samples": latency,
+            "recalled_by": recalled_by}
