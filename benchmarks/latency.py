@@ -43,12 +43,6 @@ def _condition(snr: float | None) -> str:
     return "clean" if snr is None else f"{snr:.0f} dB pink"
 
 
-def _percentiles(v: list[float]) -> dict:
-    a = np.asarray(v, np.float64) * 1000.0
-    return {"n": len(v), "median_ms": float(np.median(a)), "p90_ms": float(np.percentile(a, 90)),
-            "max_ms": float(a.max())}
-
-
 def live_stream(samples: np.ndarray, workdir: Path, board: str = "emulator:posix") -> dict:
     """``samples`` captured at real time by the stand-in microphone through host.listen --mic --check; its report."""
     from host import listen
@@ -74,6 +68,7 @@ def live_stream(samples: np.ndarray, workdir: Path, board: str = "emulator:posix
 
 
 def bench_latency(data_args: list[str], *, streams: int = 3, seed: int = 2027) -> tuple[str, dict]:
+    from benchmarks.stream import ms_summary
     from train import data as D
     from train import streamgen as G
 
@@ -104,9 +99,9 @@ def bench_latency(data_args: list[str], *, streams: int = 3, seed: int = 2027) -
             rows.append({"snr_db": snr, "seconds": len(st.samples) / G.SR, "identical": rep["identical"],
                          "recalled": sc["recalled"], "utterances": sc["utterances"], "events": len(evs),
                          "backlog_max_seconds": rep["input"].get("backlog_max_seconds")})
-    res = {"streams": rows, "digits": len(total), "total": _percentiles(total) if total else None,
-           "detector": _percentiles(detector) if detector else None,
-           "capture": _percentiles(capture) if capture else None, "host": _percentiles(host) if host else None,
+    res = {"streams": rows, "digits": len(total), "total": ms_summary(total) if total else None,
+           "detector": ms_summary(detector) if detector else None,
+           "capture": ms_summary(capture) if capture else None, "host": ms_summary(host) if host else None,
            "within_300_ms": sum(t <= 0.3 for t in total)}
     md = ["## Latency (host.listen on posix, live pace)", "",
           "Command: `python -m benchmarks.latency` (benchmarks/latency.py): streams of 10 test-split digits "
@@ -120,7 +115,7 @@ def bench_latency(data_args: list[str], *, streams: int = 3, seed: int = 2027) -
                       ("**total**", "total")):
         v = res[key]
         if v:
-            md.append(f"| {name} | {v['n']} | {v['median_ms']:.0f} ms | {v['p90_ms']:.0f} ms | {v['max_ms']:.0f} ms |")
+            md.append(f"| {name} | {v['digits']} | {v['median_ms']:.0f} ms | {v['p90_ms']:.0f} ms | {v['max_ms']:.0f} ms |")
     md += ["", f"{res['within_300_ms']} of {len(total)} recalled digits printed within 300 ms of the end of their "
                "speech. Streams: " + "; ".join(
                    f"{_condition(r['snr_db'])}: {r['recalled']}/{r['utterances']} recalled, events identical to the "

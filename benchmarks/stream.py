@@ -246,14 +246,19 @@ def _c_event(d: dict, labels=None) -> dict:
     return Event.of_class(d["label"], d["start"], d["end"], d["outputs"], labels).to_dict()
 
 
+def ms_summary(seconds) -> dict:
+    """Count, median, 90th percentile, max and min (ms) of latencies given in seconds (at least one)."""
+    ms = np.asarray(seconds, np.float64) * 1000.0
+    return {"digits": len(ms), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+            "max_ms": float(ms.max()), "min_ms": float(ms.min())}
+
+
 def latency_summary(samples_by: dict[str, list[int]], sr: int = 8000) -> dict:
-    """Median, 90th percentile and max (ms) of the decision latency per group and over all (`streamgen.score`)."""
+    """`ms_summary` of the decision latency (samples, `streamgen.score`) per group and over all."""
     out = {}
     for name, v in list(samples_by.items()) + [("all", [x for v in samples_by.values() for x in v])]:
         if v:
-            ms = np.asarray(v, np.float64) * 1000.0 / sr
-            out[name] = {"digits": len(v), "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-                         "max_ms": float(ms.max()), "min_ms": float(ms.min())}
+            out[name] = ms_summary(np.asarray(v, np.float64) / sr)
     return out
 
 
