@@ -29,6 +29,21 @@ def fc_channels_normalized(mults, shifts) -> bool:
     """Whether a per-channel FULLY_CONNECTED may be marked FC_PER_CHANNEL_NORMALIZED."""
     return all(int(m) >= 1 << 30 and -FC_NORMALIZED_MAX_RIGHT_SHIFT <= int(s) <= -1 for m, s in zip(mults, shifts))
 
+
+# sd_fc_param_t.bias_kind (SD_FC_BIAS_* in firmware/include/sd_graph.h). An
+# int32 effective bias is marked FC_BIAS_INT32_SMALL (sd_fc_params_t.bias_small
+# in firmware/include/sd_kernels.h) when every |b| + accum_depth 2^14 stays
+# below FC_BIAS_SMALL_LIMIT: an int8 x int8 product is at most 2^14, so every
+# accumulator then stays below 2^23, the bound the DSP path's inner routine
+# needs, and it starts from that bias as from an int16 one.
+FC_BIAS_INT32, FC_BIAS_INT16, FC_BIAS_INT32_SMALL = 0, 1, 2
+FC_BIAS_SMALL_LIMIT = 1 << 23
+
+
+def fc_bias_small(eff, depth: int) -> bool:
+    """Whether an int32 effective bias of an op with ``depth`` inputs may be marked FC_BIAS_INT32_SMALL."""
+    return bool(np.all(np.abs(np.asarray(eff, np.int64)) + int(depth) * (1 << 14) < FC_BIAS_SMALL_LIMIT))
+
 # Ops the LSTM stage ends with (see sd_model_cost_t): the last one of these
 # closes the recurrent cell; everything after it is the head.
 _CELL_OPS = {"LOGISTIC", "TANH", "MUL"}
@@ -218,6 +233,8 @@ class _Lowering:
         if batches > 0xFFFF or depth > 0xFFFF or out_depth > 0xFFFF:
             raise self._err(idx, op, "dimension above 65535")
         mat = self._index(self.fc_matrices, f"{{ {w_name}, {depth}, {out_depth} }}")
+        bias_kind = (FC_BIAS_INT16 if bias16 else
+                     FC_BIAS_INT32_SMALL if bias_name != "0" and fc_bias_small(eff, depth) else FC_BIAS_INT32)
         bias_i = 255 if bias_name == "0" else self._index(self.fc_biases16 if bias16 else self.fc_biases, bias_name)
         if per_channel:
             mult_c = self._index(self.fc_channels, f"{{ {mult_name}, {shift_name} }}")
@@ -227,7 +244,7 @@ class _Lowering:
             mult_c, shift_c = mults[0], shifts[0]
             pc_flag = 0
         param = self._index(self.fc_params, f"{{ {mult_c}, {batches}, {mat}, {bias_i}, {shift_c}, "
-                                              f"{ty.zero_point}, {amin}, {amax}, {pc_flag}, {int(bias16)} }}")
+                                              f"{ty.zero_point}, {amin}, {amax}, {pc_flag}, {bias_kind} }}")
         fields = f"{self.ref(x)}, {self.ref(y)}, {param}"  # + ", shared" at emission
         node = self._node(idx, op, "SD_OP_FULLY_CONNECTED", "sd_fc_node_t", fields, [x], [y])
         node.macs = batches * depth * out_depth

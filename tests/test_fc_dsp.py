@@ -63,3 +63,24 @@ def test_generator_marks_only_normalized_channels():
     assert not fc_channels_normalized([1 << 30, 1 << 30], [-1, -24])  # hz would overflow
     assert not fc_channels_normalized([1 << 30, 0], [-1, -5])  # a zero scale: multiplier 0
     assert not fc_channels_normalized([1 << 30, 1 << 30], [-1, 0])  # no right shift
+
+
+def test_generator_marks_only_small_int32_biases():
+    """convert/codegen_lower.py marks an int32 effective bias FC_BIAS_INT32_SMALL only where every |b| +
+    accum_depth 2^14 < 2^23 (the DSP path's inner routine then starts from it exactly); the values are the
+    headers'."""
+    from convert.codegen_lower import (FC_BIAS_INT16, FC_BIAS_INT32, FC_BIAS_INT32_SMALL, FC_BIAS_SMALL_LIMIT,
+                                       fc_bias_small)
+
+    kernels = (FIRMWARE / "include" / "sd_kernels.h").read_text()
+    m = re.search(r"#define SD_FC_BIAS_SMALL_LIMIT \(1L << (\d+)\)", kernels)
+    assert m and 1 << int(m.group(1)) == FC_BIAS_SMALL_LIMIT
+    graph = (FIRMWARE / "include" / "sd_graph.h").read_text()
+    for name, v in (("INT32", FC_BIAS_INT32), ("INT16", FC_BIAS_INT16), ("INT32_SMALL", FC_BIAS_INT32_SMALL)):
+        m = re.search(rf"#define SD_FC_BIAS_{name} (\d+)", graph)
+        assert m and int(m.group(1)) == v, name
+    lim = (1 << 23) - 128 * (1 << 14)
+    assert fc_bias_small([lim - 1, -(lim - 1), 0, 40000], 128)
+    assert not fc_bias_small([lim, 0], 128)
+    assert not fc_bias_small([-lim, 0], 128)
+    assert fc_bias_small([lim], 127) and not fc_bias_small([0], 512)

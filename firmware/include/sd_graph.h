@@ -75,14 +75,19 @@ typedef struct {
     uint16_t batches;
     uint8_t matrix;     /* index into fc_matrices */
     uint8_t bias;       /* index into fc_biases (effective bias; fc_biases16 when
-                           bias16), or SD_INDEX_NONE */
+                           bias_kind is SD_FC_BIAS_INT16), or SD_INDEX_NONE */
     int8_t shift;       /* per tensor */
     int8_t output_offset;
     int8_t activation_min;
     int8_t activation_max;
     uint8_t per_channel; /* 0, 1 or SD_FC_PER_CHANNEL_NORMALIZED (sd_kernels.h) */
-    uint8_t bias16;     /* 1: the bias is int16 (fc_biases16), 0: int32 (fc_biases) */
+    uint8_t bias_kind;  /* SD_FC_BIAS_INT32, SD_FC_BIAS_INT16 or SD_FC_BIAS_INT32_SMALL */
 } sd_fc_param_t;
+
+/* sd_fc_param_t.bias_kind */
+#define SD_FC_BIAS_INT32 0       /* fc_biases */
+#define SD_FC_BIAS_INT16 1       /* fc_biases16 */
+#define SD_FC_BIAS_INT32_SMALL 2 /* fc_biases, within sd_fc_params_t.bias_small's bound (sd_kernels.h) */
 
 /* A FULLY_CONNECTED op, or the first of 1 + shared consecutive nodes (at most
  * SD_FC_SHARED_MAX) that read the same input, have the same dims and an int16

@@ -90,7 +90,18 @@ typedef struct {
                                and says so). Any other value is taken as 1. */
     const int32_t *multiplier; /* [1] or [output_depth] */
     const int8_t *shift;       /* [1] or [output_depth], range [-31, 30] */
+    int32_t bias_small;        /* for the int32-bias functions: 1 when every
+                                  |bias[o]| + accum_depth 2^14 < 2^23
+                                  (SD_FC_BIAS_SMALL_LIMIT; the accumulators
+                                  then stay below 2^23, and the DSP path
+                                  starts its inner routine from the int32
+                                  bias as from an int16 one; convert/
+                                  codegen_lower.py checks and says so);
+                                  0: not known. Outputs are the same. */
 } sd_fc_params_t;
+
+/* sd_fc_params_t.bias_small's bound: |bias| + accum_depth 2^14 < 2^23 */
+#define SD_FC_BIAS_SMALL_LIMIT (1L << 23)
 
 /*
  * output[b][o] = clamp(output_offset + MBQM(bias[o] + sum_d weights[o][d] *

@@ -49,6 +49,7 @@ static const sd_fc_param_t *fc_params_of(const sd_graph_t *g, const sd_fc_node_t
 {
     const sd_fc_param_t *q = &g->fc_params[n->param];
     p->input_offset = 0; /* folded into the effective bias */
+    p->bias_small = 0;
     p->output_offset = q->output_offset;
     p->activation_min = q->activation_min;
     p->activation_max = q->activation_max;
@@ -80,7 +81,7 @@ static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
     for (unsigned k = 0; k < count; ++k) {
         q = fc_params_of(g, &n[k], &p[k]);
         w[k] = g->fc_matrices[q->matrix].weights;
-        b[k] = q->bias == SD_INDEX_NONE || !q->bias16 ? 0 : g->fc_biases16[q->bias];
+        b[k] = q->bias == SD_INDEX_NONE || q->bias_kind != SD_FC_BIAS_INT16 ? 0 : g->fc_biases16[q->bias];
         y[k] = out_buf(g, n[k].output);
     }
     const sd_fc_matrix_t *m = &g->fc_matrices[q->matrix];
@@ -88,7 +89,9 @@ static sd_status_t run_fc(const sd_graph_t *g, const sd_fc_node_t *n)
     d.batches = q->batches;
     d.accum_depth = m->accum_depth;
     d.output_depth = m->output_depth;
-    if (SD_GRAPH_USES_FC_BIAS32 && q->bias != SD_INDEX_NONE && !q->bias16) { /* an int32 bias: never grouped */
+    if (SD_GRAPH_USES_FC_BIAS32 && q->bias != SD_INDEX_NONE && q->bias_kind != SD_FC_BIAS_INT16) {
+        /* an int32 bias: never grouped */
+        p[0].bias_small = q->bias_kind == SD_FC_BIAS_INT32_SMALL;
         return sd_fully_connected_s8(&p[0], &d, in_buf(g, n->input), w[0], g->fc_biases[q->bias], y[0]);
     }
     return sd_fully_connected_s8_b16_shared((int32_t)count, p, &d, in_buf(g, n->input), w, b, y);

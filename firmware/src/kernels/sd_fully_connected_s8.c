@@ -96,6 +96,7 @@ typedef struct {
     const int32_t *mult;
     const int8_t *shift;
     int32_t per_channel;
+    int32_t bias_small; /* sd_fc_params_t.bias_small */
     int32_t zp;
     int32_t lo;
     int32_t hi;
@@ -146,6 +147,7 @@ static int fc_setup(const sd_fc_params_t *params, const sd_fc_dims_t *dims, cons
     q->mult = params->multiplier;
     q->shift = params->shift;
     q->per_channel = params->per_channel;
+    q->bias_small = params->bias_small;
     q->zp = params->output_offset;
     q->lo = params->activation_min;
     q->hi = params->activation_max;
@@ -318,17 +320,21 @@ enum {
     QB_PC,    /* requantizing: 0 per tensor (QB_M, QB_HZ, QB_E as above); 1 per channel, with
                  QB_M the multipliers and QB_HZ the shifts of the rows (both advanced) and
                  QB_E 2 (output zero point) + 1 */
+    QB_B32,   /* 0: the bias is int16; 1: int32 (requantizing only; sd_fc_params_t.bias_small) */
     QB_WORDS
 };
-/* quad_block reads ctl[QB_PC] at byte offset 40 */
-typedef char sd_fc_qb_pc_offset_check[(QB_PC == 10) ? 1 : -1];
+/* quad_block reads ctl[QB_PC] at byte offset 40 and ctl[QB_B32] at 44 */
+typedef char sd_fc_qb_pc_offset_check[(QB_PC == 10 && QB_B32 == 11) ? 1 : -1];
 
 /* For each group of two row pairs (4 rows; words at w, 4 per column group):
  * S0, T0, S1, T1 over the ctl[QB_NG] column groups of xb (2 words per
  * group), starting from the int16 bias b0..b3 at r0 (two words:
  * b0 | b1 << 16, b2 | b3 << 16; r0 advances by 8 bytes) as T0 = b0,
  * S0 = b0 + 256 b1 (SMLABT; so S0 - T0 = 256 (b1 + sum x w'), exact:
- * |b1 + sum x w'| < 2^23), likewise T1, S1. The rows' accumulators are
+ * |b1 + sum x w'| < 2^23), likewise T1, S1. With ctl[QB_B32] the bias is
+ * int32 (four words; r0 advances by 16 bytes) and S0 = b0 + (b1 << 8):
+ * the same sums, exact under sd_fc_params_t.bias_small's bound (every
+ * |b| + depth 2^14 < 2^23). The rows' accumulators are
  *   a0 = T0 + corr, a1 = (S0 - T0) >> 8, a2 = T1 + corr, a3 = (S1 - T1) >> 8.
  * Requantizing (ctl[QB_Y] != 0; until ctl[QB_Y] reaches ctl[QB_YEND]), from
  * 2 a (exact: |a| < 2^23; corr is given doubled), per row with SMMLAR (the
@@ -346,10 +352,11 @@ typedef char sd_fc_qb_pc_offset_check[(QB_PC == 10) ? 1 : -1];
  * r8-r11 the words A0 B0 A1 B1, r12 / lr the inputs (x[4g], x[4g+2]) /
  * (x[4g+1], x[4g+3]). Per group of rows outside the column loop: 7
  * instructions of set-up, 3 to dispatch, 6 + 1 + 4 x 5 to requantize and 4
- * to advance (41); per channel 3 + 4 x 5 more. */
+ * to advance (41); per channel 3 + 4 x 5 more; 2 to test ctl[QB_B32] (an
+ * int32 bias: 1 more). */
 #define SD_FC_ASM_ARG __attribute__((unused))
 /* naked: the body is the whole function; noipa: GCC keeps the AAPCS call (no clone, no inlining) */
-__attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_ASM_ARG,
+__attribute__((naked, noipa)) static void quad_block(const void *bias SD_FC_ASM_ARG,
                                                      const uint32_t *w SD_FC_ASM_ARG,
                                                      const uint32_t *xb SD_FC_ASM_ARG,
                                                      uint32_t *ctl SD_FC_ASM_ARG)
@@ -357,15 +364,23 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
     __asm__ volatile(
         "    push    {r4-r11, lr}\n"
         "    mov     r12, r3\n"
+        "    ldr     r4, [r3, #44]\n" /* b32 */
         "    ldr     r3, [r3, #24]\n" /* ng */
-        "    push    {r2, r3, r12}\n" /* [sp]: xb, ng, ctl */
-        "5:  ldrd    r8, r10, [r0], #8\n" /* b0 | b1 << 16, b2 | b3 << 16 */
-        "    ldrd    r2, r3, [sp]\n" /* xb, ng */
+        "    push    {r2, r3, r4, r12}\n" /* [sp]: xb, ng, b32, ctl */
+        "5:  ldr     r3, [sp, #8]\n"
+        "    cbz     r3, 12f\n"
+        "    ldmia   r0!, {r5, r7, r8, r10}\n" /* int32 b0, b1, b2, b3 */
+        "    add     r4, r5, r7, lsl #8\n" /* T0 = b0 (r5), S0 = b0 + 256 b1 */
+        "    mov     r7, r8\n" /* T1 = b2 */
+        "    add     r6, r8, r10, lsl #8\n" /* S1 = b2 + 256 b3 */
+        "    b       13f\n"
+        "12: ldrd    r8, r10, [r0], #8\n" /* b0 | b1 << 16, b2 | b3 << 16 */
         "    mov     r12, #256\n"
         "    sxth    r5, r8\n" /* T0 = b0 */
         "    smlabt  r4, r12, r8, r5\n" /* S0 = b0 + 256 b1 */
         "    sxth    r7, r10\n"
         "    smlabt  r6, r12, r10, r7\n"
+        "13: ldrd    r2, r3, [sp]\n" /* xb, ng */
 #define SD_FC_GROUP                                                                                      \
         "    ldrd    r12, lr, [r2], #8\n"                                                                \
         "    ldmia   r1!, {r8-r11}\n"                                                                    \
@@ -397,7 +412,7 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "3:\n" SD_FC_GROUP
         "    subs    r3, r3, #1\n"
         "    bne     3b\n"
-        "4:  ldr     lr, [sp, #8]\n" /* ctl */
+        "4:  ldr     lr, [sp, #12]\n" /* ctl */
         "    ldrd    r3, r2, [lr, #12]\n" /* corr, y */
         "    cbnz    r2, 8f\n"
         "    add     r8, r5, r3\n" /* a0 */
@@ -457,7 +472,7 @@ __attribute__((naked, noipa)) static void quad_block(const int16_t *bias SD_FC_A
         "    ldr     r3, [lr, #20]\n" /* y end */
         "    cmp     r2, r3\n"
         "    bne     5b\n"
-        "9:  add     sp, sp, #12\n"
+        "9:  add     sp, sp, #16\n"
         "    pop     {r4-r11, pc}\n");
 #undef SD_FC_GROUP
 #undef SD_FC_RQ
@@ -495,15 +510,23 @@ static const int16_t s_zero16[4] __attribute__((aligned(8))) = {0, 0, 0, 0};
 
 /* Whether an op's rows qualify for quad_block's requantization (the fast
  * case of fc_dsp, apart from its shape conditions): an int16 bias (4-byte
- * aligned; a missing bias takes the general path), no fused activation, and
+ * aligned) or an int32 one within bias_small's bound (the caller's word:
+ * the generator checks it; a missing bias takes the general path), no fused activation, and
  * per tensor a normalized multiplier with 1 <= e <= 23 (the zero point
  * folded into hz without overflow); per channel, the caller's word that
  * every channel is so (per_channel == SD_FC_PER_CHANNEL_NORMALIZED: the
  * generator checks it; checking 4 x 128 channels here would cost about 6 %
- * of an LSTM step). If so, sets ctl[QB_M], ctl[QB_HZ], ctl[QB_E], ctl[QB_PC]. */
+ * of an LSTM step). If so, sets ctl[QB_M], ctl[QB_HZ], ctl[QB_E], ctl[QB_PC], ctl[QB_B32]. */
 static int fc_fast(const fc_out_t *q, const fc_bias_t *bias, uint32_t *ctl)
 {
-    if (bias->b16 == 0 || ((uintptr_t)bias->b16 & 3u) != 0 || q->lo != -128 || q->hi != 127) {
+    if (q->lo != -128 || q->hi != 127) {
+        return 0;
+    }
+    if (bias->b16 != 0 && ((uintptr_t)bias->b16 & 3u) == 0) {
+        ctl[QB_B32] = 0;
+    } else if (bias->b32 != 0 && q->bias_small == 1) {
+        ctl[QB_B32] = 1;
+    } else {
         return 0;
     }
     if (q->per_channel) {
@@ -564,7 +587,7 @@ static sd_status_t fc_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_d
             /* The common case in one pass of quad_block per input row,
              * requantized there (rows 0 .. 4 quads - 1; the rest, at most 3
              * rows, below): one column chunk and fc_fast's conditions (an
-             * int16 bias, so |accumulator| < 2^23, ...). Otherwise the general
+             * int16 bias or a small int32 one, so |accumulator| < 2^23, ...). Otherwise the general
              * path (accumulators on the stack, requantize() in C). */
             uint32_t ctl[QB_WORDS];
             const int fast = one_chunk && quads > 0 && fc_fast(&q, &bias, ctl);
@@ -574,7 +597,7 @@ static sd_status_t fc_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_d
                 ctl[QB_CORR] = corr << 1;
                 ctl[QB_Y] = (uint32_t)(uintptr_t)y;
                 ctl[QB_YEND] = (uint32_t)(uintptr_t)(y + 4 * quads);
-                quad_block(bias.b16, weights_k, xb, ctl);
+                quad_block(bias.b16 != 0 ? (const void *)bias.b16 : (const void *)bias.b32, weights_k, xb, ctl);
             }
             /* rows in blocks of SD_FC_BLOCK (in the fast case only the last 0-3 rows are left) */
             for (int32_t p0 = fast ? 2 * quads : 0; p0 < pairs; p0 += SD_FC_BLOCK / 2) {
@@ -603,6 +626,7 @@ static sd_status_t fc_dsp(int32_t n, const sd_fc_params_t *params, const sd_fc_d
                         ctl[QB_WSKIP] = (uint32_t)(16 * (groups - ng));
                         ctl[QB_Y] = 0;
                         ctl[QB_ACC] = (uint32_t)(uintptr_t)acc;
+                        ctl[QB_B32] = 0;
                         quad_block(s_zero16, w + c0, xb, ctl);
                     }
                     if (2 * nq < p1 - p0) { /* the odd last pair */

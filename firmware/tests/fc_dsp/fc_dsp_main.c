@@ -190,9 +190,18 @@ int main(void)
             s_x[i] = xstyle == 1 ? (int8_t)-128 : (xstyle == 2 ? (int8_t)127 : (int8_t)rnd());
         }
         const uint32_t bstyle = rnd() % 4u;
+        /* half the bstyle-0 cases: an int32 bias within bias_small's bound (|b| + depth 2^14 < 2^23; the
+         * DSP path's inner routine then starts from it), its extremes and the int16 range's edges included */
+        const int32_t small_lim = SD_FC_BIAS_SMALL_LIMIT - dm.accum_depth * (1 << 14) - 1;
+        const int small = bstyle == 0 && small_lim >= 0 && (rnd() & 1u);
         for (int32_t o = 0; o < dm.output_depth; ++o) {
             s_bias[o] = bstyle == 1 ? ((o & 1) ? INT32_MAX : INT32_MIN)
                                     : (bstyle == 2 ? (int32_t)rnd() : (int32_t)(rnd() % 2000001u) - 1000000);
+            if (small) {
+                const uint32_t k = rnd() % 8u;
+                s_bias[o] = k == 0 ? small_lim : (k == 1 ? -small_lim : (k == 2 ? 32768 : (k == 3 ? -32769 :
+                            (int32_t)(rnd() % (2u * (uint32_t)small_lim + 1u)) - small_lim)));
+            }
         }
         sd_fc_params_t p;
         memset(&p, 0, sizeof p);
@@ -242,10 +251,12 @@ int main(void)
             ++bad;
         }
 #if HAVE_DSP
+        p.bias_small = small;
         if (sd_fully_connected_s8_dsp(&p, &dm, s_x, s_w, bias, s_y_dsp) != SD_STATUS_OK) {
             printf("case %d: DSP path returned an error\n", kase);
             ++bad;
         }
+        p.bias_small = 0;
         bad += compare("dsp vs c", kase, s_y_dsp, s_y_c, ny, &dm);
         if (s_y_dsp[ny] != 0x55) {
             printf("case %d: DSP path wrote past the output\n", kase);
