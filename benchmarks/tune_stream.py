@@ -44,14 +44,16 @@ DEFAULT_GRID = {
     "smooth_windows": (1, 2, 3),
     "min_count": (1, 2),
 }
-"""The sweep when no ``--grid`` is given. Sliding runs use window_pre 3 and stop_delta 10 with start_delta 20
-(docs/rejection.md's second and third probes); settings that only sliding reads are swept for sliding only."""
+"""The sweep when no ``--grid`` is given. Sliding runs use the defaults' window_pre (3 when the defaults are one
+window per utterance) and stop_delta 10 with start_delta 20 (docs/rejection.md's second and third probes);
+settings that only sliding reads are swept for sliding only."""
 
 SLIDING_ONLY = ("detect_threshold", "smooth_windows", "min_count", "suppress_frames")
 
 GATE_PAIRS = {40: 16, 20: 10}
 """stop_delta for a swept start_delta (the probes' gates); other starts keep the base's stop_delta or less.
-Window_pre goes with the mode: 3 frames for sliding windows, 1 for one window per utterance."""
+Window_pre goes with the mode: the defaults' for sliding windows (3 if they do not slide), 1 for one window per
+utterance."""
 
 
 def parse_grid(items: list[str]) -> dict[str, tuple[int, ...]]:
@@ -83,7 +85,7 @@ def configs(grid: dict[str, tuple[int, ...]], base=None) -> list:
     for vals in itertools.product(*(grid[n] for n in names)):
         d = dict(zip(names, vals))
         if d.get("slide_stride", base.slide_stride):
-            d.setdefault("window_pre", 3)
+            d.setdefault("window_pre", base.window_pre if base.slide_stride else 3)
         else:
             d.setdefault("window_pre", 1)
             for n in SLIDING_ONLY:

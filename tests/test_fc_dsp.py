@@ -4,7 +4,8 @@ firmware/tests/fc_dsp/fc_dsp_main.c runs sd_fully_connected_s8_dsp (SMLAD /
 UXTB16, Cortex-M4 DSP extension) and sd_fully_connected_s8_c (plain C) on the
 same inputs - 600 cases of randomized shapes (odd row and column counts, one
 and several 128-column chunks, batches 1-3), random and extreme weights and
-inputs, bias NULL / random / INT32 extremes, per-tensor and per-channel
+inputs, bias NULL / random / INT32 extremes / int32 within the fast path's
+bound (sd_fc_params_t.bias_small, at its edges), per-tensor and per-channel
 multipliers over the whole range, extreme output offsets and clamps - and
 compares them element for element, and both with a naive reference decoded
 from the packed layout. Under QEMU mps2-an386 (Cortex-M4F) both paths run;

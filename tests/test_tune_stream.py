@@ -24,10 +24,12 @@ def test_configs_skip_invalid_and_repeated_combinations():
     cfgs = T.configs({"slide_stride": (0, 8), "detect_threshold": (-128, 0), "smooth_windows": (1, 2),
                       "min_count": (1, 2)})
     one = [c for c in cfgs if not c.slide_stride]
-    # sliding-only settings do not multiply one-window runs; one window starts 1 frame early, sliding ones 3
+    # sliding-only settings do not multiply one-window runs; one window starts 1 frame early, sliding ones as the
+    # defaults' do
     assert len(one) == 1 and one[0] == dataclasses.replace(S.DEFAULT_STREAM, slide_stride=0, window_pre=1)
     slide = [c for c in cfgs if c.slide_stride]
-    assert all(c.min_count <= c.smooth_windows and c.window_pre == 3 for c in slide)
+    assert all(c.min_count <= c.smooth_windows and c.window_pre == S.DEFAULT_STREAM.window_pre for c in slide)
+    assert all(c.window_pre == 3 for c in T.configs({"slide_stride": (8,)}, base=S.StreamConfig(slide_stride=0)))
     assert len(slide) == 2 * 3  # 2 thresholds x (1,1), (2,1), (2,2)
     high = T.configs({"start_delta": (40,)})[0]
     assert (high.start_delta, high.stop_delta) == (40, 16)
