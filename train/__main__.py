@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --reject: the kinds of training `noise` clips and their shares (kinds: "
                         + ", ".join(k for k, _ in NOISE_KINDS) + "; default: "
                         + ",".join(f"{k}={w:g}" for k, w in NOISE_KINDS if w) + "). Test clips keep the default mix")
+    a.add_argument("--stream-windows", type=int, default=0, metavar="N",
+                   help="with --reject: also train on the windows the streaming detector cuts from N streams of 10 "
+                        "fitted training clips (clean or over training noise) and N/15 minutes of training noise alone: "
+                        "windows on a word are the digit, windows the gate opens on background sounds are `noise` "
+                        "(train/streamwin.py; default 0 = none)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
@@ -156,6 +161,17 @@ def reject_config(args, cls):
                classes=tuple(args.reject_classes.split(",")), **kinds)
 
 
+def stream_window_config(args):
+    """The StreamWindowConfig --stream-windows asks for, or None."""
+    if args.stream_windows < 0:
+        raise SystemExit(f"error: --stream-windows is a number of streams (0 = none), got {args.stream_windows}")
+    if not args.stream_windows:
+        return None
+    from train.streamwin import StreamWindowConfig
+
+    return StreamWindowConfig(streams=args.stream_windows, noise_minutes=max(1.0, args.stream_windows / 15), seed=args.seed)
+
+
 def frontend_config(args, F):
     """The FrontendConfig the data and front-end switches ask for."""
     if args.frontend == 1:
@@ -197,6 +213,7 @@ def main(argv=None) -> int:
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
             rcfg=reject_config(args, RejectConfig) if args.reject else None,
             real_rooms=args.real_rooms,
+            swcfg=stream_window_config(args),
         )
     except (DatasetError, DataCheckError, ValueError, FileNotFoundError) as exc:
         if args.verbose:

@@ -90,18 +90,28 @@ class NoiseBank:
 
         from train.data import read_wav
 
+        paths = [p for p in sorted(Path(folder).glob("*.wav")) if only is None or p.name in only]
+        self._keep([(p.name, read_wav(p, sr)) for p in paths], f"{folder}: no usable noise recordings (*.wav, ")
+
+    @classmethod
+    def of(cls, recordings) -> "NoiseBank":
+        """A bank of recordings already read (arrays at ``SR``), e.g. train/augment.py's `Pool.noises`."""
+        bank = cls.__new__(cls)
+        bank._keep([(f"recording {i}", x) for i, x in enumerate(recordings)], "no usable noise recordings (")
+        return bank
+
+    def _keep(self, named, error: str) -> None:
+        """Each recording of at least 0.5 s that is not silent, at unit RMS."""
         self.files: list[str] = []
         self.audio: list[np.ndarray] = []
-        for path in sorted(Path(folder).glob("*.wav")):
-            if only is not None and path.name not in only:
-                continue
-            x = np.asarray(read_wav(path, sr), np.float64)
+        for name, x in named:
+            x = np.asarray(x, np.float64)
             rms = np.sqrt(np.mean(x * x)) if len(x) else 0.0
-            if rms > 0 and len(x) >= sr // 2:
-                self.files.append(path.name)
+            if rms > 0 and len(x) >= SR // 2:
+                self.files.append(name)
                 self.audio.append(x / rms)
         if not self.audio:
-            raise ValueError(f"{folder}: no usable noise recordings (*.wav, at least 0.5 s, not silent)")
+            raise ValueError(error + "at least 0.5 s, not silent)")
 
     @property
     def seconds(self) -> float:

@@ -18,7 +18,7 @@ from train.labels import Labels
 from train import sanity
 from train.augment import NO_AUGMENT, AugmentConfig, augment_copy, spec_masks
 from train.model import ModelConfig, build_model
-from train.reject import RejectConfig
+from train.reject import NOISE, RejectConfig
 
 log = logging.getLogger(__name__)
 
@@ -281,12 +281,15 @@ def run(
     labels: Sequence[str] | None = None,
     rcfg: RejectConfig | None = None,
     real_rooms: bool | None = None,
+    swcfg=None,
 ) -> dict:
     """One training run; writes the model, config, labels, metrics and plots to `out`; returns the metrics.
     ``labels``: keep these labels of a folder-per-label dataset, in this order (default: all, sorted).
     ``rcfg``: add the `noise` and `other` classes (train/reject.py) to FSDD's digits.
     ``real_rooms``: augment with the real training noises and room responses beside the data (train/augment.py's
-    Pool; default: with ``rcfg`` only); True without such a folder is an error."""
+    Pool; default: with ``rcfg`` only); True without such a folder is an error.
+    ``swcfg``: add windows the streaming detector cuts from streams of the fitted clips (train/streamwin.py;
+    needs the `noise` class)."""
     t0 = time.perf_counter()
     root = fsdd.resolve_data_dir(data_dir)
     ds = fsdd.load_dataset(root, sr=cfg.sr, strict=False, progress=progress, labels=labels)
@@ -309,6 +312,9 @@ def run(
         if real_rooms is not False:
             pool = reject.augment_pool(noise_dir)
     names = Labels(ds.names)
+    if swcfg is not None and NOISE not in names.names:
+        raise ValueError("--stream-windows labels the detector's windows on background sounds `noise`: add the "
+                         "class with --reject")
     mcfg = replace(mcfg, n_classes=len(names))
     cfg, x, y, train_idx, test_idx = prepare(ds, split, cfg, progress=progress)
     fit_idx, val_idx = holdout(ds, train_idx, tcfg)
@@ -326,6 +332,14 @@ def run(
         xa, ya = augmented_features(sds, np.arange(n_synth), cfg, acfg, progress=progress, key_base=SYNTH_KEY_BASE,
                                     pool=pool)
         extra = (np.concatenate([extra[0], xs, xa]), np.concatenate([extra[1], sds.labels, ya]))
+    stream_counts = None
+    if swcfg is not None:
+        from train import streamwin
+
+        words = [i for i in fit_idx if ds.clips[i].origin is None]  # the fitted clips read from files, no made ones
+        xw, yw, stream_counts = streamwin.stream_windows([ds.clips[i].samples for i in words], y[words], cfg, swcfg,
+                                                         names.names.index(NOISE), pool=pool, progress=progress)
+        extra = (np.concatenate([extra[0], xw]), np.concatenate([extra[1], yw]))
     model, history = fit(x, y, fit_idx, val_idx, mcfg=mcfg, tcfg=tcfg, progress=progress, extra=extra)
     pred = model.predict(x, batch_size=256, verbose=0).argmax(axis=1)
     cm = confusion(y[test_idx], pred[test_idx], len(names))
@@ -352,6 +366,7 @@ def run(
         "n_synthetic_clips": n_synth,
         "augment": acfg.to_dict(),
         "real_rooms": pool is not None,
+        "stream_windows": None if swcfg is None else {"config": swcfg.to_dict(), "windows": stream_counts},
         "clip_norm": cfg.clip_norm,
         "n_test": int(len(file_test)),
         "reject": None if rcfg is None else {"config": rcfg.to_dict(), "clips": reject_counts,
