@@ -121,6 +121,9 @@ class StreamConfig:
     false digits per hour (docs/rejection.md, "The window's start"). The gate's band filter and
     timing constants were chosen earlier, on 48 training-split streams and 12 minutes of noise.
     suppress_frames 16 stops a digit from firing again at later windows of the same utterance.
+    The release since then trains on the detector's own windows (``--stream-windows``); the constants were not
+    chosen again for it, because its training noise is now in the model's training (docs/rejection.md,
+    "Training on the detector's own windows").
     """
 
     start_delta: int = 20
