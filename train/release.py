@@ -45,8 +45,9 @@ STREAM_WINDOWS = "300"
 
 RECIPE_ARGS = ("--reject", "--reject-classes", "noise", "--noise-kinds", NOISE_KINDS, "--stream-windows", STREAM_WINDOWS)
 """The release recipe's `python -m train` arguments: the ten digits and `noise`, real rooms on (the default with
---reject), and the windows the detector cuts from streams of the training clips. The official-split release runs use them as they are (validation: a stratified tenth of the training
-clips); benchmarks.run's nested LOSO section measures the same recipe."""
+--reject), and the windows the detector cuts from streams of the training clips. The official-split release runs
+use them as they are (validation: a stratified tenth of the training clips); benchmarks.run's nested LOSO section
+measures the same recipe."""
 
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "metrics.json", "model_int8.tflite", "model_int8.cc",
                "model_int8.h", "report.json", "confusion_matrix.png", "training_curve.png")
