@@ -10,9 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import make_synthetic_fsdd
-from tests.test_reject import make_noise_root
-from train import data as D
+from tests.test_reject import small  # noqa: F401  (the small FSDD-shaped set and noise folder, a fixture)
 from train import features as F
 from train import reject as R
 from train import streamgen as G
@@ -55,13 +53,6 @@ def test_bad_configs_say_what_is_wrong():
         W.StreamWindowConfig(cover=1.5)
     with pytest.raises(ValueError, match="window_pres"):
         W.StreamWindowConfig(window_pres=())
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    base = tmp_path_factory.mktemp("streamwin")
-    fsdd = make_synthetic_fsdd(base / "fsdd", per_digit=6)
-    return D.load_dataset(fsdd), make_noise_root(base / "noise")
 
 
 def _normalized_cfg(ds):
