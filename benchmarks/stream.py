@@ -195,14 +195,40 @@ def fold_recipe(fold: Path) -> list[str] | None:
         return None
 
 
+def fold_mismatch(fold: Path, recipe) -> str | None:
+    """Why a benchmark fold is not a fold of ``recipe`` (`python -m train` arguments, e.g. train/release.py's
+    RECIPE_ARGS) as the code stands, or None when it is: its fold.json must name the recipe's arguments (after the
+    nested section's --val-speaker and --seed) and the current hash of the recipe's code (benchmarks/run.py)."""
+    from benchmarks.run import fold_key
+
+    try:
+        key = json.loads((fold / "fold.json").read_text())["key"]
+        args = list(key["train_args"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no fold.json says how it was trained"
+    rest, i = [], 0
+    while i < len(args):
+        if args[i] in ("--val-speaker", "--seed") and i + 1 < len(args):
+            i += 2
+            continue
+        rest.append(args[i])
+        i += 1
+    if rest != list(recipe):
+        return f"trained with {' '.join(rest) or '(defaults)'}, not the recipe {' '.join(recipe) or '(defaults)'}"
+    if key.get("code") != fold_key(fold.name, tuple(args), True)["code"]:
+        return "trained by older code (the recipe's files changed since: benchmarks/run.py's RECIPE_FILES)"
+    return None
+
+
 def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_condition: int = 2,
-                      scfg=None) -> dict | None:
+                      scfg=None, recipe=None) -> dict | None:
     """Recall on streams of each LOSO fold's held-out speaker, run through that fold's own int8 model
     (the reference: the front end + TFLite Micro; the device computes the same). Needs the LOSO benchmark's fold
     models (``folds_dir``/SPEAKER/model_int8.tflite, by default out/bench/loso); None when there are none.
 
     A fold whose labels are not ``labels`` (the benchmarked model's) is a different recipe: it is skipped and
-    named under ``"skipped"``. Each fold's training arguments (fold.json) are reported with its recall."""
+    named under ``"skipped"``; so is one that is not a fold of ``recipe`` (`fold_mismatch`), when given. Each fold's
+    training arguments (fold.json) are reported with its recall."""
     from convert.reference import Reference
     from train import stream as S
     from train import streamgen as G
@@ -213,6 +239,10 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_
         ref = Reference.from_dir(fold)
         if list(ref.labels.names) != list(labels.names):
             skipped[sp] = f"labels {list(ref.labels.names)} are not the model's {list(labels.names)}"
+            continue
+        why = fold_mismatch(fold, recipe) if recipe is not None else None
+        if why:
+            skipped[sp] = why
             continue
         clips = [c for c in ds.clips if c.speaker == sp]
         rng = np.random.default_rng(seed)
@@ -230,7 +260,7 @@ def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_
                 got[1] += sc["utterances"]
             res["clean" if snr is None else f"{snr} dB {kind}"] = got
         out[sp] = {"recall": res, "train_args": fold_recipe(fold)}
-    if not out:
+    if not out and not skipped:
         return None
     try:
         where = str(Path(folds_dir).resolve().relative_to(ROOT))
@@ -331,7 +361,12 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                   if soak_minutes > 0 else None)
     else:
         dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
-    held = held_out_speakers(ds, bank, seed + 2, folds_dir or ROOT / "out" / "bench" / "loso", ref.labels, scfg=scfg)
+    released = model_dir is None or Path(model_dir).resolve() == (ROOT / "models" / "released").resolve()
+    if released:
+        from train.release import RECIPE_ARGS
+    held_dir = folds_dir or ROOT / "out" / "bench" / "loso"
+    held = held_out_speakers(ds, bank, seed + 2, held_dir, ref.labels, scfg=scfg,
+                             recipe=RECIPE_ARGS if released else None)
     per_cond, per_digit = {}, {d: [0, 0] for d in range(10)}
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "missed": 0, "false_detections": 0, "rejected": 0,
            "strings": 0, "strings_correct": 0, "seconds": 0.0}
@@ -446,7 +481,14 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                    f"{'identical' if soaked['c_identical'] else 'DIFFERENT'} ({soaked['events_c']} events). "
                    f"Digits recalled: {soaked['recalled']} / {soaked['utterances']}."
                + (f" Board run: exit {soaked['board_exit']}, {soaked['stderr_tail']}" if soaked["stderr_tail"] else "")]
-    if held:
+    if held is None:
+        md += ["", f"Held-out speakers: not measured (no fold models in {held_dir}; `python -m benchmarks.run --only "
+                   "nested` trains the release recipe's)."]
+    elif not held["speakers"]:
+        md += ["", f"Held-out speakers: not measured (no fold model in {held['folds_dir']} is one of this model's "
+                   "recipe; `python -m benchmarks.run --only nested` trains them):"]
+        md += [f"- Skipped {sp}: {why}." for sp, why in held["skipped"].items()]
+    else:
         conds = list(next(iter(held["speakers"].values()))["recall"].keys())
         recipes = {" ".join(v["train_args"]) if v["train_args"] is not None else "(not recorded)"
                    for v in held["speakers"].values()}

@@ -428,3 +428,16 @@ def test_held_out_streams_use_only_folds_of_the_models_labels(reference, fsdd_di
     assert second in held["skipped"] and "w0" in held["skipped"][second]
     rec = held["speakers"][first]["recall"]
     assert rec["clean"][1] == 10 and rec["clean"][0] >= 5, "the released model should hear its own training voices"
+    # with a recipe, a fold must be that recipe's, trained by the code as it stands (its fold.json says)
+    from benchmarks.run import fold_key
+
+    args = ["--val-speaker", "auto", "--seed", "1", "--reject"]
+    (tmp_path / first / "fold.json").write_text(json.dumps({"key": fold_key(first, tuple(args), True)}))
+    assert B.fold_mismatch(tmp_path / first, ["--reject"]) is None
+    assert "not the recipe --reject --stream-windows 3" in B.fold_mismatch(tmp_path / first, ["--reject", "--stream-windows", "3"])
+    stale = {"key": {**fold_key(first, tuple(args), True), "code": "0" * 64}}
+    (tmp_path / first / "fold.json").write_text(json.dumps(stale))
+    assert "older code" in B.fold_mismatch(tmp_path / first, ["--reject"])
+    assert "no fold.json" in B.fold_mismatch(tmp_path / second, ["--reject"])
+    held = B.held_out_speakers(ds, None, 5, tmp_path, reference.labels, streams_per_condition=1, recipe=["--reject"])
+    assert held["speakers"] == {} and "older code" in held["skipped"][first]
