@@ -1,17 +1,19 @@
 """Choose the streaming detector's constants on *training* data: a sweep of `StreamConfig`s over models.
 
 Streams are made by train/streamgen.py from the official split's
-**training** clips, over synthetic pink noise and over the real noise
-recordings that training uses (../shared/data/noise, without
-train/reject.py's HELD_OUT_NOISE, which the stream benchmark keeps for its
-own measurement). Noise-only audio is the same training recordings with
+**training** clips, over synthetic pink noise and over real noise
+recordings of ../shared/data/noise: by default the *validation* ones
+(train/reject.py's VALIDATION_NOISE: no model trains on them, and the stream
+benchmark does not use them), with ``--noise-split train`` the ones training
+uses. The held-out recordings (HELD_OUT_NOISE) are the stream benchmark's
+own and are never read here. Noise-only audio is the same recordings with
 level changes, plus synthetic pink and white noise. Every configuration of
 the grid runs through the Python reference (`train.stream.reference_events`:
 the device computes the same events) for every model given, so a choice
 rests on several seeds' models, not on one.
 
-A configuration is *admissible* when its mean false digits per hour on the
-real training noise is at most ``--max-false-per-hour``; the choice is the
+A configuration is *admissible* when its mean false digits per hour on that
+real noise is at most ``--max-false-per-hour``; the choice is the
 admissible one with the highest mean recall (ties: fewer false digits, then
 fewer repeated digits, then the grid's order). The test-split streams and
 the held-out noise recordings are never read here.
@@ -34,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 NOISE_DIR = ROOT.parent / "shared" / "data" / "noise" / "noise"
 CONDITIONS = ((None, "none"), (20, "pink"), (20, "real"), (10, "pink"), (10, "real"), (5, "real"))
-"""The digit streams' conditions: SNR in dB (None: clean) and noise kind (real: the training recordings)."""
+"""The digit streams' conditions: SNR in dB (None: clean) and noise kind (real: the recordings of the noise split)."""
 
 DEFAULT_GRID = {
     "slide_stride": (0, 8),
@@ -120,18 +122,22 @@ class MemoInfer:
 
 
 def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, noise_minutes: float,
-               synthetic_minutes: float):
-    """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]."""
+               synthetic_minutes: float, noise_split: str = "val"):
+    """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]; the real
+    noise is the recordings of ``noise_split`` ("val": train/reject.py's VALIDATION_NOISE, or "train")."""
     from train import data as D
     from train import reject as RJ
     from train import streamgen as G
 
+    if noise_split not in ("val", "train"):
+        raise ValueError(f"noise split must be val or train (the test recordings are the stream benchmark's), got "
+                         f"{noise_split!r}")
     ds = D.load_dataset(D.resolve_data_dir(data_dir))
     train, _ = D.split_indices(ds, "official")
     clips = [ds.clips[i] for i in train]
     bank = None
-    if NOISE_DIR.is_dir():
-        keep = [p.name for p in sorted(NOISE_DIR.glob("*.wav")) if p.name not in RJ.HELD_OUT_NOISE]
+    keep = [p.name for p in sorted(NOISE_DIR.glob("*.wav")) if RJ.noise_split(p.name) == noise_split] if NOISE_DIR.is_dir() else []
+    if keep:
         bank = G.NoiseBank(NOISE_DIR, only=keep)
     rng = np.random.default_rng(seed)
     digits = []
@@ -258,7 +264,8 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
           f"Command: `python -m benchmarks.tune_stream {' '.join(sys.argv[1:])}`", "",
           f"{len(rows)} configurations x {len(models)} models; {args.streams} streams of 10 training-split digits per "
           f"condition ({', '.join('clean' if s is None else f'{s} dB {k}' for s, k in CONDITIONS)}); "
-          f"{args.noise_minutes:g} minutes of the training noise recordings and {args.synthetic_minutes:g} of "
+          f"{args.noise_minutes:g} minutes of the {SPLIT_NAMES[args.noise_split]} noise recordings and "
+          f"{args.synthetic_minutes:g} of "
           "synthetic noise, no digits. Per model: recall / false digits on the real noise.", "",
           "## Recall against false digits: the configurations nothing beats on both", "",
           "Recall per condition in %, mean over the models.", "", head, rule, *[line(r) for r in front], "",
@@ -266,11 +273,14 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     md += [head, rule, line(chosen)] if chosen else ["None of the configurations is admissible."]
     js = {"models": models, "conditions": [[s, k] for s, k in CONDITIONS], "streams_per_condition": args.streams,
           "noise_minutes": args.noise_minutes, "synthetic_minutes": args.synthetic_minutes,
-          "max_false_per_hour": args.max_false_per_hour,
+          "max_false_per_hour": args.max_false_per_hour, "noise_split": args.noise_split,
           "chosen": chosen["config"].to_dict() if chosen else None,
           "rows": [{**{k: v for k, v in r.items() if k != "config"}, "config": r["config"].to_dict()} for r in rows]}
     return "\n".join(md) + "\n", js
 
+
+SPLIT_NAMES = {"train": "training", "val": "validation", "test": "held out"}
+"""train/reject.py's noise splits as the reports name them."""
 
 RECORDING_LEVELS = (30.0, 300.0, 3000.0)
 """LSB RMS levels at which `per_recording` plays each noise recording."""
@@ -300,19 +310,18 @@ def per_recording(models: list[str], scfg=None, seconds: float = 60.0) -> dict:
                                             ref._mel, labels=ref.labels)
                 k += sum(e.digit is not None for e in evs)
             counts.append(k)
-        out["recordings"][name] = {"held_out": name in RJ.HELD_OUT_NOISE, "false_digits": counts}
+        out["recordings"][name] = {"held_out": name in RJ.HELD_OUT_NOISE, "split": RJ.noise_split(name),
+                                   "false_digits": counts}
     return out
 
 
 def recordings_md(res: dict) -> str:
     lines = ["| recording | split | " + " | ".join(res["models"]) + " |", "|---|---|" + "---|" * len(res["models"])]
-    tot = {False: [0] * len(res["models"]), True: [0] * len(res["models"])}
+    tot = {k: [0] * len(res["models"]) for k in SPLIT_NAMES}
     for name, r in res["recordings"].items():
-        lines.append(f"| {name} | {'held out' if r['held_out'] else 'training'} | "
-                     + " | ".join(str(v) for v in r["false_digits"]) + " |")
-        tot[r["held_out"]] = [a + b for a, b in zip(tot[r["held_out"]], r["false_digits"])]
-    lines += ["| **all training** | | " + " | ".join(f"**{v}**" for v in tot[False]) + " |",
-              "| **all held out** | | " + " | ".join(f"**{v}**" for v in tot[True]) + " |"]
+        lines.append(f"| {name} | {SPLIT_NAMES[r['split']]} | " + " | ".join(str(v) for v in r["false_digits"]) + " |")
+        tot[r["split"]] = [a + b for a, b in zip(tot[r["split"]], r["false_digits"])]
+    lines += [f"| **all {SPLIT_NAMES[k]}** | | " + " | ".join(f"**{v}**" for v in tot[k]) + " |" for k in SPLIT_NAMES]
     return (f"False digits per recording, looped {res['seconds']:g} s at each of "
             f"{', '.join(f'{v:g}' for v in res['levels'])} LSB RMS:\n\n" + "\n".join(lines) + "\n")
 
@@ -327,10 +336,12 @@ def main(argv=None) -> int:
     p.add_argument("--grid", nargs="*", default=None, metavar="NAME=V1,V2",
                    help="StreamConfig fields to sweep (default: the built-in grid, see DEFAULT_GRID)")
     p.add_argument("--streams", type=int, default=5, help="streams of 10 digits per condition (default 5)")
-    p.add_argument("--noise-minutes", type=float, default=10.0, help="minutes of training noise recordings (default 10)")
+    p.add_argument("--noise-minutes", type=float, default=10.0, help="minutes of real noise recordings (default 10)")
+    p.add_argument("--noise-split", choices=("val", "train"), default="val",
+                   help="which real recordings: the validation ones no model trains on (default) or the training ones")
     p.add_argument("--synthetic-minutes", type=float, default=3.0, help="minutes of synthetic noise (default 3)")
     p.add_argument("--max-false-per-hour", type=float, default=12.0,
-                   help="false digits per hour on the training noise a choice may have (default 12)")
+                   help="false digits per hour on the real noise a choice may have (default 12)")
     p.add_argument("--seed", type=int, default=7, help="the streams' seed (default 7)")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
     p.add_argument("--recordings", action="store_true",
@@ -361,7 +372,8 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     cfgs = configs(grid)
-    digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes, args.synthetic_minutes)
+    digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes, args.synthetic_minutes,
+                                     args.noise_split)
     if not real:
         print(f"note: {NOISE_DIR} is missing; no real-noise conditions", file=sys.stderr)
     rows = sweep(args.model, cfgs, digits, noise, progress=not args.no_progress)

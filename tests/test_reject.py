@@ -20,9 +20,10 @@ SMALL = R.RejectConfig(noise_train=60, other_train=60, noise_test=20, other_test
 
 
 def make_noise_root(root: Path) -> Path:
-    """noise/ (two training recordings and one held-out), speech/ (one sentence per speaker), rir/ (one room)."""
+    """noise/ (two training recordings, one held-out, one validation), speech/ (one sentence per speaker), rir/ (one
+    room)."""
     rng = np.random.default_rng(5)
-    for name in ("fan.wav", "street.wav", R.HELD_OUT_NOISE[0]):
+    for name in ("fan.wav", "street.wav", R.HELD_OUT_NOISE[0], R.VALIDATION_NOISE[0]):
         write_wav(root / "noise" / name, (rng.standard_normal(8000 * 2) * 500).astype(np.int16))
     t = np.arange(8000 * 2) / 8000
     for name in ("sb_spk1_snt1.wav", R.TEST_SPEECH_PREFIX + "snt1.wav"):
@@ -42,9 +43,12 @@ def small(tmp_path_factory):
 
 def test_sources_keep_held_out_recordings_and_speakers_for_test(small):
     _, root = small
-    tr, te = R.Sources.load(root, "train"), R.Sources.load(root, "test")
+    tr, te, va = R.Sources.load(root, "train"), R.Sources.load(root, "test"), R.Sources.load(root, "val")
     assert {n for n, _ in tr.noise} == {"fan.wav", "street.wav"}
     assert {n for n, _ in te.noise} == {R.HELD_OUT_NOISE[0]}
+    assert {n for n, _ in va.noise} == {R.VALIDATION_NOISE[0]}  # trains nothing: choices are made on it
+    assert not set(R.HELD_OUT_NOISE) & set(R.VALIDATION_NOISE)
+    assert [R.noise_split(n) for n in ("fan.wav", R.HELD_OUT_NOISE[1], R.VALIDATION_NOISE[1])] == ["train", "test", "val"]
     assert [n for n, _ in tr.speech] == ["sb_spk1_snt1.wav"] and [n for n, _ in te.speech] == [R.TEST_SPEECH_PREFIX + "snt1.wav"]
     assert R.augment_pool(root).noises and R.augment_pool(root).rirs and R.augment_pool(None) is None
     words = {w: R.word_split(w) for w in R.OTHER_WORDS}
@@ -219,11 +223,33 @@ def test_noise_kinds_switch_shapes_training_noise_only(small):
     from train.__main__ import parse_kinds
 
     ds, root = small
-    assert dict(R.NOISE_KINDS)["chirps"] == 0 and dict(R.NOISE_KINDS)["tones"] == 0
-    kinds = parse_kinds("chirps=0.5,tones=0.5", "--noise-kinds")
+    assert all(dict(R.NOISE_KINDS)[k] == 0 for k in ("chirps", "tones", "modulated"))
+    kinds = parse_kinds("chirps=0.3,tones=0.3,modulated=0.4", "--noise-kinds")
     cfg = R.RejectConfig(**{**SMALL.to_dict(), "noise_kinds": kinds, "classes": ("noise",)})
     _, counts = R.extend(ds, "official", cfg, root)
-    assert {k.split(":")[1] for k in counts if k.startswith("train/noise")} == {"chirps", "tones"}, counts
-    assert not any(k.split(":")[1] in ("chirps", "tones") for k in counts if k.startswith("test/"))
+    assert {k.split(":")[1] for k in counts if k.startswith("train/noise")} == {"chirps", "tones", "modulated"}, counts
+    assert not any(k.split(":")[1] in ("chirps", "tones", "modulated") for k in counts if k.startswith("test/"))
     with pytest.raises(ValueError, match="birds"):
         R.RejectConfig(noise_kinds=(("birds", 1.0),))
+
+
+def test_modulated_noise_is_a_varied_non_stationary_family():
+    """modulated: unit RMS and seeded; its level moves from frame to frame far more than white noise's (gusts,
+    showers of impulses), and its spectral balance differs from seed to seed (a family, not one colour)."""
+    n = 4 * 8000
+    a, b = R.modulated(n, np.random.default_rng(3)), R.modulated(n, np.random.default_rng(3))
+    assert np.array_equal(a, b) and abs(float(np.sqrt(np.mean(a * a))) - 1.0) < 1e-9
+
+    def spread_db(x):  # 5th to 95th percentile of 32 ms frame energies
+        e = np.sum(x[: len(x) // 256 * 256].reshape(-1, 256) ** 2, axis=1)
+        lo, hi = np.percentile(e, [5, 95])
+        return 10 * np.log10(hi / lo)
+
+    def low_share(x):
+        p = np.abs(np.fft.rfft(x)) ** 2
+        return p[: len(p) // 4].sum() / p.sum()  # below 1 kHz
+
+    fam = [R.modulated(n, np.random.default_rng(s)) for s in range(20)]
+    white = R.coloured(n, np.random.default_rng(0), "white")
+    assert np.median([spread_db(x) for x in fam]) > 3 * spread_db(white)
+    assert np.std([low_share(x) for x in fam]) > 0.15

@@ -79,6 +79,22 @@ def test_windows_come_labelled_from_training_audio_only_and_repeat_from_the_seed
     assert np.array_equal(y, y2) and np.array_equal(x, x2)
     # the pool never holds a held-out recording: its noise is the training folder's only
     assert len(pool.noises) == 2
+    assert sum(counts["by_noise"].values()) == 7 and set(counts["by_noise"]) <= {"none", "real", "white", "pink"}
+
+
+def test_synthetic_share_puts_streams_over_procedural_noise(small):
+    """synthetic_share 1: every noisy stream and noise-alone minute is over `modulated` noise (a seeded bank), and
+    the gate still finds background windows in it; share 0 draws nothing more from the seed."""
+    ds, root = small
+    cfg = _normalized_cfg(ds)
+    clips, labels = [c.samples for c in ds.clips], ds.labels
+    swcfg = W.StreamWindowConfig(streams=6, noise_minutes=1, clean_share=0.0, synthetic_share=1.0, seed=3)
+    _, y, counts = W.stream_windows(clips, labels, cfg, swcfg, noise_label=10, pool=R.augment_pool(root))
+    assert counts["by_noise"] == {"synthetic": 7} and counts["noise_in_noise_streams"] > 0 and counts["digit"] > 0
+    a, b = W.synthetic_bank(3), W.synthetic_bank(3)
+    assert len(a.audio) == W.SYNTHETIC_BANK[0] and all(np.array_equal(u, v) for u, v in zip(a.audio, b.audio))
+    with pytest.raises(ValueError, match="synthetic_share"):
+        W.StreamWindowConfig(synthetic_share=1.5)
 
 
 def test_train_with_stream_windows_records_them_and_needs_the_noise_class(tmp_path, small, monkeypatch):
@@ -95,3 +111,14 @@ def test_train_with_stream_windows_records_them_and_needs_the_noise_class(tmp_pa
     sw = m["stream_windows"]
     assert sw["config"]["streams"] == 4 and sw["windows"]["streams"] == 4 + 1
     assert m["n_extra"] == sw["windows"]["digit"] + sw["windows"]["noise_kept"]
+
+
+def test_stream_synthetic_needs_stream_windows_and_a_share(tmp_path, small):
+    from train.__main__ import main
+
+    ds, _ = small
+    common = ["--data-dir", str(ds.root), "--reject", "--reject-classes", "noise", "--out", str(tmp_path / "m")]
+    with pytest.raises(SystemExit, match="give both"):
+        main([*common, "--stream-synthetic", "0.3"])
+    with pytest.raises(SystemExit, match="synthetic_share must be in"):
+        main([*common, "--stream-windows", "4", "--stream-synthetic", "2"])

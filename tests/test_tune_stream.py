@@ -56,6 +56,9 @@ def test_sweep_on_training_streams(fsdd_dir, tmp_path):
     assert js["chosen"] in [r["config"] for r in top if (r["false_per_hour_real"] or 0) == min(t["false_per_hour_real"] or 0 for t in top)]
     assert set(rows[0]["by_condition"]) >= {"clean", "10 dB pink"}
     assert "Chosen" in out.with_suffix(".md").read_text()
+    assert js["noise_split"] == "val" and "validation noise recordings" in out.with_suffix(".md").read_text()
+    with pytest.raises(ValueError, match="stream benchmark"):  # the held-out recordings are never a choice's
+        T.make_audio(str(fsdd_dir), 0, 1, 1.0, 0.0, noise_split="test")
     assert S.StreamConfig.from_dict(json.loads((tmp_path / "sweep-chosen.json").read_text())).to_dict() == js["chosen"]
 
 
@@ -87,5 +90,6 @@ def test_false_digits_per_recording(tmp_path):
     assert set(HELD_OUT_NOISE) <= set(res["recordings"])
     assert all(r["held_out"] == (name in HELD_OUT_NOISE) and len(r["false_digits"]) == 1
                for name, r in res["recordings"].items())
+    assert {r["split"] for r in res["recordings"].values()} == {"train", "val", "test"}
     md = T.recordings_md(res)
-    assert "all held out" in md and "fc_rain.wav | held out" in md
+    assert "all held out" in md and "fc_rain.wav | held out" in md and "fc_water.wav | validation" in md

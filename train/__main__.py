@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "fitted training clips (clean or over training noise) and N/15 minutes of training noise alone: "
                         "windows on a word are the digit, windows the gate opens on background sounds are `noise` "
                         "(train/streamwin.py; default 0 = none)")
+    a.add_argument("--stream-synthetic", type=float, default=0.0, metavar="P",
+                   help="with --stream-windows: the share of its noisy streams and noise-alone minutes made over "
+                        "procedural non-stationary noise instead (train/reject.py's `modulated`; default 0)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
     t = p.add_argument_group("training")
@@ -166,10 +169,16 @@ def stream_window_config(args):
     if args.stream_windows < 0:
         raise SystemExit(f"error: --stream-windows is a number of streams (0 = none), got {args.stream_windows}")
     if not args.stream_windows:
+        if args.stream_synthetic:
+            raise SystemExit("error: --stream-synthetic shapes the streams of --stream-windows N; give both")
         return None
     from train.streamwin import StreamWindowConfig
 
-    return StreamWindowConfig(streams=args.stream_windows, noise_minutes=max(1.0, args.stream_windows / 15), seed=args.seed)
+    try:
+        return StreamWindowConfig(streams=args.stream_windows, noise_minutes=max(1.0, args.stream_windows / 15),
+                                  synthetic_share=args.stream_synthetic, seed=args.seed)
+    except ValueError as e:
+        raise SystemExit(f"error: --stream-synthetic: {e}") from None
 
 
 def frontend_config(args, F):

@@ -10,8 +10,10 @@ This module makes training examples exactly that way:
 1. streams of the *fitted* training clips (never validation or test clips)
    are strung together by `train.streamgen.make_stream`, clean or over noise
    (the real training recordings of the augmentation pool, or white or pink
-   noise) at an SNR drawn in ``snr_db``, with the stream's level drifts and
-   steps; and minutes of training noise alone, with level jumps;
+   noise, or with ``synthetic_share`` procedural non-stationary noise,
+   `train.reject.modulated`) at an SNR drawn in ``snr_db``, with the stream's
+   level drifts and steps; and minutes of training noise alone, with level
+   jumps;
 2. each stream goes through the integer front end from its first frame
    (`StreamAnalysis`: the noise floor is carried, as on the device) and the
    detector's gate, with the default constants but a finer stride and
@@ -24,8 +26,9 @@ This module makes training examples exactly that way:
    tail, two words) is left out.
 
 Only training material is used: the fitted clips and the pool's recordings
-(never `HELD_OUT_NOISE`), so the stream benchmark's voices and noise stay
-unseen. Everything is drawn from ``seed``.
+(never `HELD_OUT_NOISE` or `VALIDATION_NOISE`), so the stream benchmark's
+voices and noise, and the noise choices are made on, stay unseen.
+Everything is drawn from ``seed``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class StreamWindowConfig:
     """Share of the digit streams with no added noise."""
     real_share: float = 0.6
     """Share of the noisy digit streams over a real recording (with a pool; else white or pink)."""
+    synthetic_share: float = 0.0
+    """Share of the noisy digit streams and of the noise-alone minutes over procedural noise (`SYNTHETIC_BANK`
+    recordings of `train.reject.modulated`, made from the seed) instead; the rest follow ``real_share``."""
     window_pres: tuple[int, ...] = (0, 2, 4)
     """The detector is run with each of these window_pre values; every window any of them asks for is used."""
     stride: int = 4
@@ -75,7 +81,7 @@ class StreamWindowConfig:
         lo, hi = self.snr_db
         if not -10.0 <= lo <= hi <= 60.0:
             raise ValueError(f"stream windows: snr_db must be a range within -10..60 dB, got {self.snr_db}")
-        for name in ("clean_share", "real_share", "cover"):
+        for name in ("clean_share", "real_share", "synthetic_share", "cover"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"stream windows: {name} must be in [0, 1], got {getattr(self, name)}")
         if not self.window_pres or any(w < 0 for w in self.window_pres) or self.stride < 1:
@@ -105,6 +111,21 @@ def label_window(start: int, truth, n_frames: int, hop: int, cfg: StreamWindowCo
     return -1 if not touched else None
 
 
+SYNTHETIC_BANK = (48, 6.0)
+"""Procedural recordings made for ``synthetic_share`` (count, seconds each): streams draw 2-10 s stretches of them
+as they do of real recordings."""
+
+
+def synthetic_bank(seed: int):
+    """A `train.streamgen.NoiseBank` of `SYNTHETIC_BANK` procedural recordings (`train.reject.modulated`)."""
+    from train import reject as RJ
+    from train import streamgen as G
+
+    rng = np.random.default_rng((seed, 0x5E17))
+    count, seconds = SYNTHETIC_BANK
+    return G.NoiseBank.of([RJ.modulated(int(seconds * G.SR), rng) for _ in range(count)])
+
+
 def _bank(pool):
     """The pool's recordings as a `train.streamgen.NoiseBank` (unit RMS each), or None."""
     from train import streamgen as G
@@ -127,19 +148,26 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
         raise ValueError("stream windows need the integer front end (--frontend 2): its state is what they carry")
     rng = np.random.default_rng((swcfg.seed, 0x5717))
     bank = _bank(pool)
+    made = synthetic_bank(swcfg.seed) if swcfg.synthetic_share > 0 else None
     items = [SimpleNamespace(samples=np.asarray(c, np.int16), digit=int(lab)) for c, lab in zip(clips, labels)]
     n, hop = cfg.n_frames, cfg.hop_length
     jobs = []
     for _ in range(swcfg.streams):
         if rng.random() < swcfg.clean_share:
             jobs.append(("clean", None, "white"))
+        elif made is not None and rng.random() < swcfg.synthetic_share:
+            jobs.append(("synthetic", float(rng.uniform(*swcfg.snr_db)), "synthetic"))
         else:
             kind = "real" if bank is not None and rng.random() < swcfg.real_share else ("white", "pink")[int(rng.integers(2))]
             jobs.append((kind, float(rng.uniform(*swcfg.snr_db)), kind))
     for _ in range(int(round(swcfg.noise_minutes))):
-        jobs.append(("noise", None, "real" if bank is not None else ("white", "pink")[int(rng.integers(2))]))
+        if made is not None and rng.random() < swcfg.synthetic_share:
+            jobs.append(("noise", None, "synthetic"))
+        else:
+            jobs.append(("noise", None, "real" if bank is not None else ("white", "pink")[int(rng.integers(2))]))
     windows, ys = [], []
-    counts = {"streams": 0, "digit": 0, "noise_in_digit_streams": 0, "noise_in_noise_streams": 0, "left_out": 0}
+    counts = {"streams": 0, "digit": 0, "noise_in_digit_streams": 0, "noise_in_noise_streams": 0, "left_out": 0,
+              "by_noise": {}}
     it = jobs
     if progress:
         from tqdm import tqdm
@@ -147,10 +175,12 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
         it = tqdm(jobs, desc="stream windows", unit="stream", leave=False)
     for what, snr, kind in it:
         if what == "noise":
-            if kind == "real":
-                st = G.real_noise_stream(60.0, rng, bank)
+            if kind in ("real", "synthetic"):
+                st = G.real_noise_stream(60.0, rng, bank if kind == "real" else made)
             else:
                 st = G.noise_stream(60.0, rng, kind=kind, rms=float(10 ** rng.uniform(1.5, 3.5)))
+        elif kind == "synthetic":
+            st = G.make_stream(items, rng, snr_db=snr, noise="real", bank=made)
         else:
             st = G.make_stream(items, rng, snr_db=snr, noise=kind, bank=bank)
         a = S.StreamAnalysis(st.samples, cfg)
@@ -159,6 +189,7 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
             scfg = replace(S.DEFAULT_STREAM, window_pre=wp, slide_stride=swcfg.stride)
             starts.update(u.window_start for u in S.detect(a.energies, scfg, n, a.bands(scfg.band_taps)) if u.window)
         counts["streams"] += 1
+        counts["by_noise"][kind if what != "clean" else "none"] = counts["by_noise"].get(kind if what != "clean" else "none", 0) + 1
         for k in sorted(starts):
             if k < 0 or k + n > len(a.frames):
                 continue
