@@ -114,16 +114,12 @@ def _partial_note(data_args: list[str]) -> list[str]:
                 "the mean and worst are over the measured folds only, not the six."]
 
 
-RECIPE_FILES = ("train/features.py", "train/intfront.py", "train/augment.py", "train/trainer.py", "train/model.py", "train/synth.py",
-                "train/__main__.py", "train/reject.py", "convert/quantize.py", "convert/qat.py", "convert/cell.py")
-"""The code a fold's result depends on: a change to any of them retrains the folds."""
-
-
 def fold_key(speaker: str, train_args: tuple[str, ...], int8: bool) -> dict:
-    import hashlib
+    """What a fold's result depends on: its speaker, training arguments, int8 path and the recipe's code
+    (train/release.py's `recipe_code`: a change to any of RECIPE_FILES retrains the folds)."""
+    from train.release import recipe_code
 
-    code = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in RECIPE_FILES)).hexdigest()
-    return {"speaker": speaker, "train_args": list(train_args), "int8": int8, "code": code}
+    return {"speaker": speaker, "train_args": list(train_args), "int8": int8, "code": recipe_code()}
 
 
 def loso_fold(data_args: list[str], speaker: str, out: str, train_args: tuple[str, ...] = (), *, int8: bool = True) -> dict:

@@ -216,7 +216,7 @@ def fold_mismatch(fold: Path, recipe) -> str | None:
     if rest != list(recipe):
         return f"trained with {' '.join(rest) or '(defaults)'}, not the recipe {' '.join(recipe) or '(defaults)'}"
     if key.get("code") != fold_key(fold.name, tuple(args), True)["code"]:
-        return "trained by older code (the recipe's files changed since: benchmarks/run.py's RECIPE_FILES)"
+        return "trained by older code (the recipe's files changed since: train/release.py's RECIPE_FILES)"
     return None
 
 

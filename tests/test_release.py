@@ -34,6 +34,12 @@ def test_a_finished_seed_is_reused_and_a_changed_one_is_not(tmp_path):
     said = []
     assert RL.train_seed(3, tmp_path, str(tmp_path), said.append) == run
     assert said == [f"seed 3: reusing {run}"]
+    # a run made by older code (another hash of the recipe's files) is not reused
+    assert RL.run_record(3, str(tmp_path))["code"] == RL.recipe_code() and len(RL.recipe_code()) == 64
+    (run / "release_run.json").write_text(json.dumps({**RL.run_record(3, str(tmp_path)), "code": "0" * 64}))
+    with pytest.raises(RuntimeError, match=r"seed 3: training failed"):
+        RL.train_seed(3, tmp_path, str(tmp_path), said.append)
+    (run / "release_run.json").write_text(json.dumps(RL.run_record(3, str(tmp_path))))
     # another data folder is another run: it trains, and here fails with the step and the command named
     with pytest.raises(RuntimeError, match=r"seed 3: training failed .*-m train"):
         RL.train_seed(3, tmp_path, str(tmp_path / "no-such-data"), said.append)

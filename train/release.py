@@ -18,8 +18,8 @@
 5. **Install** (``--install``): the chosen model's files into models/released, its provenance into
    models/released/release.json, and firmware/generated regenerated from it.
 
-A seed's folder under ``--work`` is reused when its ``release_run.json`` names the same recipe, seed and data
-folder and its int8 model is there, so an interrupted release resumes.
+A seed's folder under ``--work`` is reused when its ``release_run.json`` names the same recipe, seed, data
+folder and recipe code (`recipe_code`) and its int8 model is there, so an interrupted release resumes.
 
 ``python -m train.release --install`` (about 30 minutes on 2 cores for three seeds).
 """
@@ -51,6 +51,20 @@ RECIPE_ARGS = ("--reject", "--reject-classes", "noise", "--noise-kinds", NOISE_K
 use them as they are (validation: a stratified tenth of the training clips); benchmarks.run's nested LOSO section
 measures the same recipe."""
 
+RECIPE_FILES = ("train/features.py", "train/intfront.py", "train/augment.py", "train/trainer.py", "train/model.py",
+                "train/synth.py", "train/__main__.py", "train/reject.py", "train/streamwin.py", "train/streamgen.py",
+                "train/stream.py", "convert/quantize.py", "convert/qat.py", "convert/cell.py")
+"""The code a trained model depends on: a change to any of them makes a new run (a release seed here, a LOSO fold in
+benchmarks/run.py) instead of reusing an old one."""
+
+
+def recipe_code() -> str:
+    """SHA-256 of `RECIPE_FILES`, in order."""
+    import hashlib
+
+    return hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in RECIPE_FILES)).hexdigest()
+
+
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "metrics.json", "model_int8.tflite", "model_int8.cc",
                "model_int8.h", "report.json", "confusion_matrix.png", "training_curve.png")
 """What models/released holds (the run's files; release.json is written beside them)."""
@@ -58,7 +72,7 @@ MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "metrics.json", "m
 
 def run_record(seed: int, data_dir: str | None) -> dict:
     return {"recipe": list(RECIPE_ARGS), "seed": seed, "split": "official",
-            "data_dir": str(Path(data_dir).resolve()) if data_dir else None}
+            "data_dir": str(Path(data_dir).resolve()) if data_dir else None, "code": recipe_code()}
 
 
 def train_seed(seed: int, work: Path, data_dir: str | None, log) -> Path:
