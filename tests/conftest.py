@@ -8,12 +8,19 @@ encodes the digit), so nothing is downloaded at test time.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import train  # noqa: F401  (Keras 2 switch before anything imports TensorFlow)
+
+# A run started in the background (`make test &`, nohup) begins with SIGINT ignored, and every child inherits
+# that: the Ctrl-C tests (host.parity and host.listen interrupted mid-run) would fail for want of a Ctrl-C. Give
+# the run the handling a foreground one has (a Python handler is not inherited: children get the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd"
