@@ -198,7 +198,8 @@ def fold_recipe(fold: Path) -> list[str] | None:
 def fold_mismatch(fold: Path, recipe) -> str | None:
     """Why a benchmark fold is not a fold of ``recipe`` (`python -m train` arguments, e.g. train/release.py's
     RECIPE_ARGS) as the code stands, or None when it is: its fold.json must name the recipe's arguments (after the
-    nested section's --val-speaker and --seed) and the current hash of the recipe's code (benchmarks/run.py)."""
+    nested section's --val-speaker and --seed) and the current hash of the recipe's code (train/release.py's
+    `recipe_code`)."""
     from benchmarks.run import fold_key
 
     try:

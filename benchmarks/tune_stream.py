@@ -1,4 +1,4 @@
-"""Choose the streaming detector's constants on *training* data: a sweep of `StreamConfig`s over models.
+"""Choose the streaming detector's constants without test data: a sweep of `StreamConfig`s over models.
 
 Streams are made by train/streamgen.py from the official split's
 **training** clips, over synthetic pink noise and over real noise
@@ -260,7 +260,7 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     rule = "|---|---|" + "---|" * len(conds) + "---|---|---|---|---|"
 
     front = pareto(rows)
-    md = ["# Stream detector sweep (training data only)", "",
+    md = ["# Stream detector sweep (training-split digits, no held-out noise)", "",
           f"Command: `python -m benchmarks.tune_stream {' '.join(sys.argv[1:])}`", "",
           f"{len(rows)} configurations x {len(models)} models; {args.streams} streams of 10 training-split digits per "
           f"condition ({', '.join('clean' if s is None else f'{s} dB {k}' for s, k in CONDITIONS)}); "

@@ -84,7 +84,7 @@ def test_windows_come_labelled_from_training_audio_only_and_repeat_from_the_seed
 
 def test_synthetic_share_puts_streams_over_procedural_noise(small):
     """synthetic_share 1: every noisy stream and noise-alone minute is over `modulated` noise (a seeded bank), and
-    the gate still finds background windows in it; share 0 draws nothing more from the seed."""
+    the gate still finds background windows in it; the bank is the same for the same seed."""
     ds, root = small
     cfg = _normalized_cfg(ds)
     clips, labels = [c.samples for c in ds.clips], ds.labels
