@@ -91,7 +91,7 @@ class NoiseBank:
         from train.data import read_wav
 
         paths = [p for p in sorted(Path(folder).glob("*.wav")) if only is None or p.name in only]
-        self._keep([(p.name, read_wav(p, sr)) for p in paths], f"{folder}: no usable noise recordings (*.wav, ")
+        self._keep([(p.name, read_wav(p, sr)) for p in paths], f"{folder}: no usable noise recordings (*.wav, ", sr)
 
     @classmethod
     def of(cls, recordings) -> "NoiseBank":
@@ -100,14 +100,14 @@ class NoiseBank:
         bank._keep([(f"recording {i}", x) for i, x in enumerate(recordings)], "no usable noise recordings (")
         return bank
 
-    def _keep(self, named, error: str) -> None:
-        """Each recording of at least 0.5 s that is not silent, at unit RMS."""
+    def _keep(self, named, error: str, sr: int = SR) -> None:
+        """Each recording (at ``sr``) of at least 0.5 s that is not silent, at unit RMS."""
         self.files: list[str] = []
         self.audio: list[np.ndarray] = []
         for name, x in named:
             x = np.asarray(x, np.float64)
             rms = np.sqrt(np.mean(x * x)) if len(x) else 0.0
-            if rms > 0 and len(x) >= SR // 2:
+            if rms > 0 and len(x) >= sr // 2:
                 self.files.append(name)
                 self.audio.append(x / rms)
         if not self.audio:
