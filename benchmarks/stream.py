@@ -321,7 +321,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     from train import streamgen as G
 
     ref = Reference.from_dir(model_dir or ROOT / "models" / "released")
-    if model_dir is not None and Path(model_dir).resolve() != (ROOT / "models" / "released").resolve():
+    released = model_dir is None or Path(model_dir).resolve() == (ROOT / "models" / "released").resolve()
+    if not released:
         device = False  # the firmware's generated C is the release's
     if scfg is not None and scfg != S.DEFAULT_STREAM:
         device = False  # the firmware's generated stream constants are the release's
@@ -362,7 +363,6 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                   if soak_minutes > 0 else None)
     else:
         dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
-    released = model_dir is None or Path(model_dir).resolve() == (ROOT / "models" / "released").resolve()
     if released:
         from train.release import RECIPE_ARGS
     held_dir = folds_dir or ROOT / "out" / "bench" / "loso"

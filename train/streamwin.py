@@ -27,7 +27,7 @@ This module makes training examples exactly that way:
 
 Only training material is used: the fitted clips and the pool's recordings
 (never `HELD_OUT_NOISE` or `VALIDATION_NOISE`), so the stream benchmark's
-voices and noise, and the noise choices are made on, stay unseen.
+voices and noise, and the noise that choices are made on, stay unseen.
 Everything is drawn from ``seed``.
 """
 
@@ -189,7 +189,8 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
             scfg = replace(S.DEFAULT_STREAM, window_pre=wp, slide_stride=swcfg.stride)
             starts.update(u.window_start for u in S.detect(a.energies, scfg, n, a.bands(scfg.band_taps)) if u.window)
         counts["streams"] += 1
-        counts["by_noise"][kind if what != "clean" else "none"] = counts["by_noise"].get(kind if what != "clean" else "none", 0) + 1
+        source = "none" if what == "clean" else kind
+        counts["by_noise"][source] = counts["by_noise"].get(source, 0) + 1
         for k in sorted(starts):
             if k < 0 or k + n > len(a.frames):
                 continue
