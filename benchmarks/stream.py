@@ -101,6 +101,26 @@ def stream_cost(board: str) -> dict | None:
     return out
 
 
+def stream_state_bytes() -> dict | None:
+    """What the streaming mode adds to RAM on the Cortex-M4, measured: firmware/tools/stream_state_size.c compiled
+    for the M4 (the F4 boards' flags), its two arrays' sizes read with nm. None without the ARM toolchain."""
+    import re
+    import tempfile
+
+    fw = ROOT / "firmware"
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "probe.o"
+        try:
+            subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard",
+                            f"-I{fw / 'include'}", f"-I{fw / 'src'}", f"-I{fw / 'generated'}", "-c",
+                            str(fw / "tools" / "stream_state_size.c"), "-o", str(obj)], check=True, capture_output=True)
+            nm = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], check=True, capture_output=True, text=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    sizes = {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^\S+ (\S+) \w sd_probe_(\w+)_bytes$", nm, re.M)}
+    return sizes if set(sizes) == {"detector", "decider"} else None
+
+
 def board_parity(board: str, streams: list[np.ndarray], workdir: Path) -> dict:
     """host.listen --check on an emulated board for each stream: are its events the reference's, exactly?"""
     from scipy.io import wavfile
@@ -219,6 +239,15 @@ def fold_mismatch(fold: Path, recipe) -> str | None:
     if key.get("code") != fold_key(fold.name, tuple(args), True)["code"]:
         return "trained by older code (the recipe's files changed since: train/release.py's RECIPE_FILES)"
     return None
+
+
+def skipped_lines(skipped: dict[str, str]) -> list[str]:
+    """The held-out-speaker section's skipped folds as markdown items, one per reason (folds skipped for the same
+    reason share a line, speakers in order)."""
+    by_why: dict[str, list[str]] = {}
+    for sp, why in skipped.items():
+        by_why.setdefault(why, []).append(sp)
+    return [f"- Skipped {', '.join(sorted(sps))}: {why}." for why, sps in by_why.items()]
 
 
 def held_out_speakers(ds, bank, seed: int, folds_dir: Path, labels, streams_per_condition: int = 2,
@@ -488,7 +517,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
     elif not held["speakers"]:
         md += ["", f"Held-out speakers: not measured (no fold model in {held['folds_dir']} is one of this model's "
                    "recipe; `python -m benchmarks.run --only nested` trains them):"]
-        md += [f"- Skipped {sp}: {why}." for sp, why in held["skipped"].items()]
+        md += skipped_lines(held["skipped"])
     else:
         conds = list(next(iter(held["speakers"].values()))["recall"].keys())
         recipes = {" ".join(v["train_args"]) if v["train_args"] is not None else "(not recorded)"
@@ -507,7 +536,7 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                 tot_h[c][1] += r[c][1]
         md.append("| **all** | " + " | ".join(f"**{v[0]} / {v[1]} ({v[0] / max(v[1], 1):.1%})**" for v in tot_h.values())
                   + " |")
-        md += [f"- Skipped {sp}: {why}." for sp, why in held["skipped"].items()]
+        md += skipped_lines(held["skipped"])
     if not device:
         return "\n".join(md), res
     md += ["", "Cost per second of audio on the emulated M4 (`make -C firmware BOARD=B TEST_MAIN=tests/stream/stream_cost.c "
@@ -525,8 +554,14 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
             md.append(f"| {b} | {name} | {v['frontend_per_second'] / 1e6:.2f} M ({per_frame:,.0f} per frame) | "
                       f"{v['windows'] / v['seconds']:.1f} | {v['model_per_second'] / 1e6:.2f} M | "
                       f"**{v['total_per_second'] / 1e6:.2f} M** |")
+    state = stream_state_bytes()
+    res["state_bytes"] = state
+    size = (f"its state is {state['detector'] + state['decider']} bytes on the M4 ({state['detector']} for the detector's "
+            f"fields of sd_frontend_t, {state['decider']} for one sd_stream_decider_t; measured by compiling "
+            "firmware/tools/stream_state_size.c), counted in the RAM figures." if state else
+            "its state's size was not measured (no arm-none-eabi-gcc).")
     md += ["", "The streaming mode needs no buffer beyond the clip mode's (the ring of 16 frames and one saved window): "
-           "its detector state is 36 bytes."]
+           + size]
     return "\n".join(md), res
 
 

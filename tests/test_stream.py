@@ -441,3 +441,27 @@ def test_held_out_streams_use_only_folds_of_the_models_labels(reference, fsdd_di
     assert "no fold.json" in B.fold_mismatch(tmp_path / second, ["--reject"])
     held = B.held_out_speakers(ds, None, 5, tmp_path, reference.labels, streams_per_condition=1, recipe=["--reject"])
     assert held["speakers"] == {} and "older code" in held["skipped"][first]
+    # skipped folds are listed once per reason
+    lines = B.skipped_lines({"b": "old", "a": "old", "c": "new"})
+    assert lines == ["- Skipped a, b: old.", "- Skipped c: new."]
+
+
+def test_stream_state_size_is_measured_on_the_m4():
+    """benchmarks.stream measures the streaming mode's RAM from the compiled structs (firmware/tools/
+    stream_state_size.c); the decider's size follows the generated config: int8 outputs of the last
+    smooth_windows windows, then four 32-bit fields."""
+    import shutil
+
+    import re
+
+    from benchmarks import stream as B
+
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("no arm-none-eabi-gcc")
+    got = B.stream_state_bytes()
+    cfg = S.DEFAULT_STREAM
+    n = int(re.search(r"#define SD_LABEL_COUNT (\d+)", (GENERATED / "sd_labels.h").read_text()).group(1))
+    hist = cfg.smooth_windows * n if cfg.slide_stride > 0 else 0
+    assert got["decider"] == (-(-hist // 4) * 4 + 16 if cfg.slide_stride > 0 else 4)
+    # the detector's fields: a function pointer, the eight-stage band cascade and a 64-bit band energy at least
+    assert got["detector"] >= 4 + 8 * 4 + 8
