@@ -95,12 +95,14 @@ def test_docs_examples_match_the_code() -> None:
 
 
 def _c_constants() -> dict[str, int]:
-    """#defines and enum members of firmware/include/sd_protocol.h that are plain integers."""
+    """#defines and enum members of firmware/include/sd_protocol.h (and sd_stream.h, which it includes) that are
+    plain integers, or another such #define's name."""
     import re
 
-    text = (FW / "include" / "sd_protocol.h").read_text()
+    text = "\n".join((FW / "include" / h).read_text() for h in ("sd_stream.h", "sd_protocol.h"))
     out = {m[1]: int(m[2], 0) for m in re.finditer(r"#define (SD_\w+) (0x[0-9A-Fa-f]+|\d+)u?\b", text)}
     out.update({m[1]: int(m[2], 0) for m in re.finditer(r"^\s+(SD_\w+) = (0x[0-9A-Fa-f]+|\d+),", text, re.M)})
+    out.update({m[1]: out[m[2]] for m in re.finditer(r"#define (SD_\w+) (SD_\w+)\b", text) if m[2] in out})
     return out
 
 

@@ -98,7 +98,7 @@ typedef enum {
 #define SD_STREAM_ENDED 0x01u          /* STREAM response: the stream has ended */
 #define SD_STREAM_REPLAYED 0x02u       /* STREAM response: the last chunk again, nothing pushed */
 #define SD_STREAM_MULAW 0x04u          /* STREAM request: samples are G.711 mu-law bytes */
-#define SD_STREAM_REJECTED 0xFFu       /* STREAM event label: none (margin below the rule) */
+#define SD_STREAM_REJECTED SD_STREAM_NO_LABEL /* STREAM event label: none (sd_stream.h, 0xFF) */
 
 /* ---- payload layouts (byte offsets; all integers little-endian) ---------- */
 

@@ -45,7 +45,6 @@ typedef char sd_check_stream_queue[
 #if SD_STREAM_SLIDE_STRIDE > 0
 typedef char sd_check_stream_slide[(SD_PROTO_MAX_SAMPLES / SD_HOP_LENGTH + 1u <= SD_STREAM_SLIDE_STRIDE) ? 1 : -1];
 #endif
-typedef char sd_check_no_label[(SD_STREAM_NO_LABEL == SD_STREAM_REJECTED) ? 1 : -1];
 typedef char sd_check_audio_fits[
     (SD_AUDIO_REQ_FIXED + 2u * SD_PROTO_MAX_SAMPLES <= SD_PROTO_MAX_PAYLOAD) ? 1 : -1];
 
