@@ -587,6 +587,9 @@ def main(argv=None) -> int:
     p.add_argument("--parity-limit", type=int, default=None, help="clips per board in the parity section (default: all 300)")
     p.add_argument("--loso-speakers", nargs="*", default=None, metavar="SPEAKER",
                    help="leave-one-speaker-out folds to measure (default: all six; a partial table says so)")
+    p.add_argument("--soak-minutes", type=float, default=None, metavar="M",
+                   help="the stream section's soak through the emulated board (default: an hour; 0: none, and the "
+                        "section reports the last soak's record and what changed since)")
     p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = p.parse_args(argv)
     global LOSO_ONLY
@@ -605,7 +608,8 @@ def main(argv=None) -> int:
               "firmware": bench_firmware, "parity": lambda: bench_parity(data_args, limit=args.parity_limit),
               "fuzz": bench_fuzz, "load": lambda: bench_load(data_args), "words": bench_words,
               "stream": lambda: __import__("benchmarks.stream", fromlist=["bench_stream"]).bench_stream(
-                  data_args, folds_dir=release_folds()),
+                  data_args, folds_dir=release_folds(),
+                  **({} if args.soak_minutes is None else {"soak_minutes": args.soak_minutes})),
               "latency": lambda: __import__("benchmarks.latency", fromlist=["bench_latency"]).bench_latency(
                   data_args, streams=6),
               "faults": lambda: __import__("benchmarks.faults", fromlist=["bench_faults"]).bench_faults(data_args)}[name]

@@ -147,6 +147,47 @@ def board_parity(board: str, streams: list[np.ndarray], workdir: Path) -> dict:
 
 
 SOAK_MINUTES = 60.0
+SOAK_DIR = ROOT / "out" / "bench" / "soak"
+
+
+def firmware_code() -> str:
+    """SHA-256 of the firmware's hand-written C (firmware/src and firmware/include; not the generated model)."""
+    import hashlib
+
+    fw = ROOT / "firmware"
+    h = hashlib.sha256()
+    for f in sorted([*(fw / "src").rglob("*.[ch]"), *(fw / "include").rglob("*.h")]):
+        h.update(f.relative_to(fw).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def soak_record(soaked: dict, model_sha256: str, scfg_sha256: str, workdir: Path = SOAK_DIR) -> dict:
+    """Keep what a soak measured and on what (model, detector constants, firmware C, commit, date) in
+    workdir/record.json, so a later section run without the soak can say how far its result still applies."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    rec = {**soaked, "model_sha256": model_sha256, "stream_config_sha256": scfg_sha256,
+           "firmware_code": firmware_code(), "commit": commit or None, "date": time.strftime("%Y-%m-%d")}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "record.json").write_text(json.dumps(rec, indent=2) + "\n")
+    return rec
+
+
+def last_soak_line(model_sha256: str, scfg_sha256: str, workdir: Path = SOAK_DIR) -> str:
+    """The markdown for a section run without the soak: the last soak's record, and whether the model, the
+    detector's constants and the firmware's C are still the ones it ran."""
+    try:
+        rec = json.loads((workdir / "record.json").read_text())
+    except (OSError, ValueError):
+        return (f"Soak: not run (`--soak-minutes 0`), and no earlier soak is recorded in {workdir}.")
+    same = {"model": rec.get("model_sha256") == model_sha256, "detector constants": rec.get("stream_config_sha256") ==
+            scfg_sha256, "firmware C": rec.get("firmware_code") == firmware_code()}
+    verdict = "yes" if rec.get("board_identical") and rec.get("c_identical") else "NO"
+    changed = [k for k, v in same.items() if not v]
+    return (f"Soak: not run at this measurement (`--soak-minutes 0`). The last one ({rec.get('date')}, commit "
+            f"{rec.get('commit')}, {rec.get('minutes', 0):.1f} min on emulated {rec.get('board')}): board and C twin "
+            f"identical to the reference: **{verdict}** ({rec.get('board_events')} board events). Since then: "
+            + ("nothing it ran has changed." if not changed else
+               f"changed: {', '.join(changed)}; unchanged: {', '.join(k for k, v in same.items() if v) or 'nothing'}."))
 
 
 def soak_stream(clips: list, minutes: float, rng: np.random.Generator):
@@ -388,8 +429,10 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
         # minute of each noise-only one
         on_boards = {b: board_parity(b, [st.samples for *_, st in streams] + [st.samples[: 60 * G.SR] for *_, st in noise],
                                      ROOT / "out" / "bench" / f"stream-{b}") for b in boards}
-        soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], ROOT / "out" / "bench" / "soak", binary)
+        soaked = (soak(ref, clips, soak_minutes, seed + 1, boards[0], SOAK_DIR, binary)
                   if soak_minutes > 0 else None)
+        if soaked:
+            soak_record(soaked, ref.sha256, scfg.sha256())
     else:
         dev_events, identical, costs, on_boards, soaked = [], [], {}, {}, None
     if released:
@@ -500,6 +543,8 @@ def bench_stream(data_args: list[str], *, streams_per_condition: int = STREAMS_P
                    f"streams with events identical to the reference** ({bp['events']} events; the digit streams and the "
                    "first minute of each noise-only stream)."
                + (f" Failed: {json.dumps(bp['failed'])[:600]}" if bp["failed"] else "")]
+    if device and not soaked:
+        md += ["", last_soak_line(ref.sha256, scfg.sha256())]
     if soaked:
         md += ["", f"Soak: one stream of {soaked['minutes']:.1f} min ({soaked['frames']:,} frames; 10-digit segments "
                    "one after another, each clean or with white or pink noise at 30, 20 or 10 dB and a level step of up "

@@ -465,3 +465,20 @@ def test_stream_state_size_is_measured_on_the_m4():
     assert got["decider"] == (-(-hist // 4) * 4 + 16 if cfg.slide_stride > 0 else 4)
     # the detector's fields: a function pointer, the eight-stage band cascade and a 64-bit band energy at least
     assert got["detector"] >= 4 + 8 * 4 + 8
+
+
+def test_a_stream_section_without_the_soak_reports_the_last_one(tmp_path):
+    """With --soak-minutes 0 the section says what the last soak measured and whether the model, the detector's
+    constants and the firmware's C it ran are still the current ones (benchmarks.stream.soak_record)."""
+    from benchmarks import stream as B
+
+    assert "no earlier soak" in B.last_soak_line("m", "s", tmp_path)
+    soaked = {"minutes": 60.0, "board": "mps2-an386", "board_identical": True, "c_identical": True, "board_events": 9}
+    rec = B.soak_record(soaked, "m", "s", tmp_path)
+    assert rec["firmware_code"] == B.firmware_code() and len(rec["firmware_code"]) == 64
+    line = B.last_soak_line("m", "s", tmp_path)
+    assert "**yes** (9 board events)" in line and "nothing it ran has changed" in line
+    line = B.last_soak_line("other", "s", tmp_path)
+    assert "changed: model; unchanged: detector constants, firmware C" in line
+    B.soak_record({**soaked, "c_identical": False}, "m", "s", tmp_path)
+    assert "**NO**" in B.last_soak_line("m", "s", tmp_path)
