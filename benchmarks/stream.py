@@ -178,7 +178,8 @@ def last_soak_line(model_sha256: str, scfg_sha256: str, workdir: Path = SOAK_DIR
     try:
         rec = json.loads((workdir / "record.json").read_text())
     except (OSError, ValueError):
-        return (f"Soak: not run (`--soak-minutes 0`), and no earlier soak is recorded in {workdir}.")
+        return (f"Soak: not run (`--soak-minutes 0`), and no earlier soak is recorded in "
+                f"{workdir.relative_to(ROOT) if workdir.is_relative_to(ROOT) else workdir}.")
     same = {"model": rec.get("model_sha256") == model_sha256, "detector constants": rec.get("stream_config_sha256") ==
             scfg_sha256, "firmware C": rec.get("firmware_code") == firmware_code()}
     verdict = "yes" if rec.get("board_identical") and rec.get("c_identical") else "NO"
