@@ -18,6 +18,12 @@ admissible one with the highest mean recall (ties: fewer false digits, then
 fewer repeated digits, then the grid's order). The test-split streams and
 the held-out noise recordings are never read here.
 
+``--digits val-speaker`` makes each model's digit streams from its own
+validation speaker instead (metrics.json's ``val_speaker``: a speaker of the
+training folds the model never fitted, as in benchmarks.run's nested LOSO
+folds), so the detector is tuned on voices new to the model, as a user's
+will be, still without the fold's test speaker.
+
 ``python -m benchmarks.tune_stream --model out/m0 out/m1 out/m2 --grid slide_stride=0,8 reject_margin=32,64``
 """
 
@@ -121,25 +127,23 @@ class MemoInfer:
         return np.stack([self.memo[k] for k in keys])
 
 
-def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, noise_minutes: float,
-               synthetic_minutes: float, noise_split: str = "val"):
-    """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]; the real
-    noise is the recordings of ``noise_split`` ("val": train/reject.py's VALIDATION_NOISE, or "train")."""
-    from train import data as D
+def _bank(noise_split: str):
+    """The NoiseBank of the recordings of ``noise_split`` ("val" or "train"), or None without the folder."""
     from train import reject as RJ
     from train import streamgen as G
 
     if noise_split not in ("val", "train"):
         raise ValueError(f"noise split must be val or train (the test recordings are the stream benchmark's), got "
                          f"{noise_split!r}")
-    ds = D.load_dataset(D.resolve_data_dir(data_dir))
-    train, _ = D.split_indices(ds, "official")
-    clips = [ds.clips[i] for i in train]
-    bank = None
     keep = [p.name for p in sorted(NOISE_DIR.glob("*.wav")) if RJ.noise_split(p.name) == noise_split] if NOISE_DIR.is_dir() else []
-    if keep:
-        bank = G.NoiseBank(NOISE_DIR, only=keep)
-    rng = np.random.default_rng(seed)
+    return G.NoiseBank(NOISE_DIR, only=keep) if keep else None
+
+
+def digit_streams(clips: list, rng: np.random.Generator, bank, streams_per_condition: int) -> list:
+    """[(condition, Stream)]: ``streams_per_condition`` streams of 10 of ``clips`` per CONDITIONS entry (the real
+    ones only with a ``bank``)."""
+    from train import streamgen as G
+
     digits = []
     for snr, kind in CONDITIONS:
         if kind == "real" and bank is None:
@@ -147,6 +151,21 @@ def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, nois
         for _ in range(streams_per_condition):
             st = G.make_stream(clips, rng, snr_db=snr, noise=kind if snr is not None else "white", bank=bank)
             digits.append(("clean" if snr is None else f"{snr} dB {kind}", st))
+    return digits
+
+
+def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, noise_minutes: float,
+               synthetic_minutes: float, noise_split: str = "val"):
+    """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]; the real
+    noise is the recordings of ``noise_split`` ("val": train/reject.py's VALIDATION_NOISE, or "train")."""
+    from train import data as D
+    from train import streamgen as G
+
+    bank = _bank(noise_split)
+    ds = D.load_dataset(D.resolve_data_dir(data_dir))
+    train, _ = D.split_indices(ds, "official")
+    rng = np.random.default_rng(seed)
+    digits = digit_streams([ds.clips[i] for i in train], rng, bank, streams_per_condition)
     noise = []
     if bank is not None and noise_minutes > 0:
         noise += [("real", G.real_noise_stream(60.0, rng, bank)) for _ in range(int(round(noise_minutes)))]
@@ -154,6 +173,31 @@ def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, nois
         noise.append(("synthetic", G.noise_stream(60.0, rng, kind=("pink", "white")[i % 2],
                                                   rms=(30.0, 300.0, 3000.0)[i % 3])))
     return digits, noise, bank is not None
+
+
+def validation_speaker_digits(models: list[str], data_dir: str | None, seed: int, streams_per_condition: int,
+                              noise_split: str = "val") -> dict[str, list]:
+    """Per model, digit streams of its own validation speaker (metrics.json's ``val_speaker``: a speaker of the
+    training folds that the model never fitted, held out for its early stopping; `python -m train --val-speaker`):
+    new voices without the test fold's speaker. A model trained without one is an error that names it."""
+    from train import data as D
+
+    ds = D.load_dataset(D.resolve_data_dir(data_dir))
+    bank = _bank(noise_split)
+    out = {}
+    for i, m in enumerate(models):
+        try:
+            sp = json.loads((Path(m) / "metrics.json").read_text()).get("val_speaker")
+        except (OSError, ValueError):
+            sp = None
+        if not sp:
+            raise ValueError(f"{m}: its metrics.json names no validation speaker; --digits val-speaker needs models "
+                             "trained with --val-speaker (e.g. benchmarks.run's nested folds)")
+        clips = [c for c, s in zip(ds.clips, ds.speakers) if s == sp]
+        if not clips:
+            raise ValueError(f"{m}: validation speaker {sp!r} has no clips in {ds.root}")
+        out[m] = digit_streams(clips, np.random.default_rng([seed, i]), bank, streams_per_condition)
+    return out
 
 
 def evaluate(scfg, ref, infer, digits, noise) -> dict:
@@ -188,6 +232,7 @@ def evaluate(scfg, ref, infer, digits, noise) -> dict:
 
 
 def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True) -> list[dict]:
+    """Every configuration on every model; ``digits``: the digit streams, or a dict of them per model."""
     from convert.reference import Reference
     from train import stream as S
 
@@ -195,7 +240,7 @@ def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True
     for m in models:
         ref = Reference.from_dir(m)
         infer = MemoInfer(ref.infer)
-        dig = [(cond, st, S.StreamAnalysis(st.samples, ref.cfg)) for cond, st in digits]
+        dig = [(cond, st, S.StreamAnalysis(st.samples, ref.cfg)) for cond, st in (digits[m] if isinstance(digits, dict) else digits)]
         noi = [(kind, st, S.StreamAnalysis(st.samples, ref.cfg)) for kind, st in noise]
         t0 = time.perf_counter()
         for i, row in enumerate(rows):
@@ -260,9 +305,12 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     rule = "|---|---|" + "---|" * len(conds) + "---|---|---|---|---|"
 
     front = pareto(rows)
-    md = ["# Stream detector sweep (training-split digits, no held-out noise)", "",
+    whose = ("each model's own validation speaker (a voice it never fitted)" if getattr(args, "digits", "training") ==
+             "val-speaker" else "training-split clips")
+    md = [f"# Stream detector sweep ({'validation-speaker' if 'validation' in whose else 'training-split'} digits, "
+          "no held-out noise)", "",
           f"Command: `python -m benchmarks.tune_stream {' '.join(sys.argv[1:])}`", "",
-          f"{len(rows)} configurations x {len(models)} models; {args.streams} streams of 10 training-split digits per "
+          f"{len(rows)} configurations x {len(models)} models; {args.streams} streams of 10 digits of {whose} per "
           f"condition ({', '.join('clean' if s is None else f'{s} dB {k}' for s, k in CONDITIONS)}); "
           f"{args.noise_minutes:g} minutes of the {SPLIT_NAMES[args.noise_split]} noise recordings and "
           f"{args.synthetic_minutes:g} of "
@@ -274,6 +322,7 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     js = {"models": models, "conditions": [[s, k] for s, k in CONDITIONS], "streams_per_condition": args.streams,
           "noise_minutes": args.noise_minutes, "synthetic_minutes": args.synthetic_minutes,
           "max_false_per_hour": args.max_false_per_hour, "noise_split": args.noise_split,
+          "digits": getattr(args, "digits", "training"),
           "chosen": chosen["config"].to_dict() if chosen else None,
           "rows": [{**{k: v for k, v in r.items() if k != "config"}, "config": r["config"].to_dict()} for r in rows]}
     return "\n".join(md) + "\n", js
@@ -348,6 +397,10 @@ def main(argv=None) -> int:
                    help="instead of the sweep: false digits per noise recording (each looped a minute at 30, 300 and "
                         "3,000 LSB RMS), with the release's detector or --stream-config")
     p.add_argument("--stream-config", default=None, metavar="JSON", help="with --recordings: the detector (a StreamConfig)")
+    p.add_argument("--digits", choices=("training", "val-speaker"), default="training",
+                   help="whose digits the streams say: the official split's training clips (voices every model "
+                        "trained on), or per model its own validation speaker (metrics.json's val_speaker: a voice that "
+                        "model never fitted; for the nested folds of benchmarks.run)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     for m in args.model:
@@ -374,6 +427,11 @@ def main(argv=None) -> int:
     cfgs = configs(grid)
     digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes, args.synthetic_minutes,
                                      args.noise_split)
+    if args.digits == "val-speaker":
+        try:
+            digits = validation_speaker_digits(args.model, args.data_dir, args.seed, args.streams, args.noise_split)
+        except ValueError as e:
+            p.error(str(e))
     if not real:
         print(f"note: {NOISE_DIR} is missing; no real-noise conditions", file=sys.stderr)
     rows = sweep(args.model, cfgs, digits, noise, progress=not args.no_progress)

@@ -93,3 +93,28 @@ def test_false_digits_per_recording(tmp_path):
     assert {r["split"] for r in res["recordings"].values()} == {"train", "val", "test"}
     md = T.recordings_md(res)
     assert "all held out" in md and "fc_rain.wav | held out" in md and "fc_water.wav | validation" in md
+
+
+def test_validation_speaker_digits_are_each_models_own(fsdd_dir, tmp_path):
+    """--digits val-speaker: each model's streams say only its metrics.json's validation speaker; a model
+    without one is refused by name."""
+    from train import data as D
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, sp in ((a, "theo"), (b, "jackson")):
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"val_speaker": sp}))
+    got = T.validation_speaker_digits([str(a), str(b)], str(fsdd_dir), 3, 1, noise_split="val")
+    ds = D.load_dataset(fsdd_dir)
+    by_speaker = {sp: {(int(c.digit), len(c.samples)) for c, s in zip(ds.clips, ds.speakers) if s == sp}
+                  for sp in ("theo", "jackson")}
+    for m, sp in ((str(a), "theo"), (str(b), "jackson")):
+        conds = [c for c, _ in got[m]]
+        assert conds[0] == "clean" and len(conds) == len(set(conds)) >= 3  # one stream per condition
+        clean = got[m][0][1]
+        assert len(clean.truth) == 10
+        # each utterance is one of that speaker's clips (its digit and its length; gains drift in a stream)
+        assert all((t.digit, t.end - t.start + 1) in by_speaker[sp] for t in clean.truth)
+    (b / "metrics.json").write_text(json.dumps({}))
+    with pytest.raises(ValueError, match="names no validation speaker"):
+        T.validation_speaker_digits([str(a), str(b)], str(fsdd_dir), 3, 1)
