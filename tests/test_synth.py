@@ -93,3 +93,19 @@ def test_synth_engines_on_the_training_command_line(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "piper_voices", lambda: [])
     with pytest.raises(SystemExit, match="piper engine is not installed"):
         main([*common, "--synth", "2", "--synth-engines", "flite,piper"])
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="Debian's flite is not installed")
+def test_runs_started_together_share_the_cache(tmp_path, monkeypatch):
+    """Two generations into one folder at once (parallel benchmark folds): one writes, the other waits and
+    reuses it; both see every clip."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(synth, "available_voices", lambda engines=synth.DEFAULT_ENGINES: ["flite-slt"])
+    calls = []
+    real = synth._flite
+    monkeypatch.setattr(synth, "_flite", lambda *a: (calls.append(a[0]), real(*a)))
+    cfg = synth.SynthConfig(variants=1, seed=2)
+    with ThreadPoolExecutor(2) as ex:
+        outs = list(ex.map(lambda _: synth.generate(cfg, tmp_path / "shared", progress=False), range(2)))
+    assert outs[0] == outs[1] and calls == ["flite-slt"] and len(list(outs[0].glob("*.wav"))) == 10

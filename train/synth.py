@@ -225,17 +225,25 @@ def generate(cfg: SynthConfig = SynthConfig(), out: Path | None = None, *, progr
     if done.is_file() and json.loads(done.read_text()).get("voices") == voices:
         return out
     out.mkdir(parents=True, exist_ok=True)
-    it = voices
-    if progress:
-        from tqdm import tqdm
+    import fcntl
 
-        it = tqdm(voices, desc="synthetic voices", unit="voice", leave=False)
-    for v in it:
-        {"flite": _flite, "festival": _festival, "piper": _piper}[v.split("-", 1)[0]](v, cfg, out)
-    n = len(list(out.glob("*.wav")))
-    if n != len(voices) * len(WORDS) * cfg.variants:
-        raise SynthError(f"{out}: expected {len(voices) * len(WORDS) * cfg.variants} clips, found {n}")
-    done.write_text(json.dumps({"voices": voices, "clips": n, "config": asdict(cfg)}, indent=2) + "\n")
+    # one writer per folder: runs started together (benchmark folds in parallel) share the cache; the second
+    # waits for the first and then finds it done
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.is_file() and json.loads(done.read_text()).get("voices") == voices:
+            return out
+        it = voices
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(voices, desc="synthetic voices", unit="voice", leave=False)
+        for v in it:
+            {"flite": _flite, "festival": _festival, "piper": _piper}[v.split("-", 1)[0]](v, cfg, out)
+        n = len(list(out.glob("*.wav")))
+        if n != len(voices) * len(WORDS) * cfg.variants:
+            raise SynthError(f"{out}: expected {len(voices) * len(WORDS) * cfg.variants} clips, found {n}")
+        done.write_text(json.dumps({"voices": voices, "clips": n, "config": asdict(cfg)}, indent=2) + "\n")
     log.info("synthetic voices: %d clips from %d voices in %s", n, len(voices), out)
     return out
 
