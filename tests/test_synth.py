@@ -109,3 +109,22 @@ def test_runs_started_together_share_the_cache(tmp_path, monkeypatch):
     with ThreadPoolExecutor(2) as ex:
         outs = list(ex.map(lambda _: synth.generate(cfg, tmp_path / "shared", progress=False), range(2)))
     assert outs[0] == outs[1] and calls == ["flite-slt"] and len(list(outs[0].glob("*.wav"))) == 10
+
+
+@needs_piper
+def test_training_with_the_neural_voice(fsdd_dir, tmp_path, monkeypatch):
+    """`python -m train --synth 1 --synth-engines piper`: the neural voice's ten clips join the training part
+    (and only it: the test clips and their count stay FSDD's)."""
+    import json
+
+    from train.__main__ import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "m"
+    args = ["--data-dir", str(fsdd_dir), "--out", str(out), "--limit", "2", "--epochs", "1", "--augment", "0",
+            "--lstm-units", "8", "--dense-units", "8", "--no-progress", "--no-reject"]
+    assert main([*args, "--synth", "1", "--synth-engines", "piper"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_synthetic_clips"] == 10 and m["n_test"] == 300
+    wavs = list((tmp_path / "cache").rglob("*_piper-joe_0.wav"))
+    assert len(wavs) == 10
