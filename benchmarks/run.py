@@ -116,7 +116,8 @@ def _partial_note(data_args: list[str]) -> list[str]:
 
 def fold_key(speaker: str, train_args: tuple[str, ...], int8: bool) -> dict:
     """What a fold's result depends on: its speaker, training arguments, int8 path and the recipe's code
-    (train/release.py's `recipe_code`: a change to any of RECIPE_FILES retrains the folds)."""
+    (train/release.py's `recipe_code`: a change to any of RECIPE_FILES retrains the folds, unless
+    train/release.py's NEUTRAL_CHANGES records it as behaviour-neutral)."""
     from train.release import recipe_code
 
     return {"speaker": speaker, "train_args": list(train_args), "int8": int8, "code": recipe_code()}
@@ -131,9 +132,12 @@ def loso_fold(data_args: list[str], speaker: str, out: str, train_args: tuple[st
     key = fold_key(speaker, train_args, int8)
     done = Path(out) / "fold.json"
     if done.is_file():
-        prev = json.loads(done.read_text())
-        if prev.get("key") == key:
-            return prev["result"]
+        from train.release import same_recipe_code
+
+        prev = json.loads(done.read_text()).get("key") or {}
+        if ({k: v for k, v in prev.items() if k != "code"} == {k: v for k, v in key.items() if k != "code"}
+                and same_recipe_code(prev.get("code"))):
+            return json.loads(done.read_text())["result"]
     t = time.perf_counter()
     res = json.loads(sh([PY, "-m", "train", *data_args, "--split", split, "--out", out, "--no-progress", *train_args]).stdout)
     fold = {"float": res["test_accuracy"], "float_errors": res["test_errors"], "train_seconds": res["seconds"],
