@@ -261,8 +261,8 @@ def fold_mismatch(fold: Path, recipe) -> str | None:
     """Why a benchmark fold is not a fold of ``recipe`` (`python -m train` arguments, e.g. train/release.py's
     RECIPE_ARGS) as the code stands, or None when it is: its fold.json must name the recipe's arguments (after the
     nested section's --val-speaker and --seed) and the current hash of the recipe's code (train/release.py's
-    `recipe_code`)."""
-    from benchmarks.run import fold_key
+    `recipe_code`), or an earlier one its NEUTRAL_CHANGES record as behaviour-neutral."""
+    from train.release import same_recipe_code
 
     try:
         key = json.loads((fold / "fold.json").read_text())["key"]
@@ -278,7 +278,7 @@ def fold_mismatch(fold: Path, recipe) -> str | None:
         i += 1
     if rest != list(recipe):
         return f"trained with {' '.join(rest) or '(defaults)'}, not the recipe {' '.join(recipe) or '(defaults)'}"
-    if key.get("code") != fold_key(fold.name, tuple(args), True)["code"]:
+    if not same_recipe_code(key.get("code")):
         return "trained by older code (the recipe's files changed since: train/release.py's RECIPE_FILES)"
     return None
 

@@ -49,5 +49,34 @@ def test_nested_verdict_needs_every_seed_and_more_than_the_spread(fake_folds):
     assert noisy["wins"] is False  # one seed lost: mean gain +1 point, but not in every seed
     assert rel["wins"] is False and set(res) == {"seeds", "recipes"}
     assert "| ann | 70.00 % (v0) | 71.00 % (v1) | 72.00 % (v2) | **71.00 %** | 1.00 |" in md
-    assert "| good lever | `--good` | **86.00 %** | 1.00 | +5.00, +5.00, +5.00 | ann 76.00 % | yes |" in md
-    assert "| noisy lever | `--noisy` |" in md and md.count("| no |") == 1
+    assert "| 1: good lever | `--good` | **86.00 %** | 1.00 | +5.00, +5.00, +5.00 (against 0) | ann 76.00 % | yes |" in md
+    assert "| 2: noisy lever | `--noisy` |" in md and md.count("| no |") == 1
+
+
+def test_a_lever_is_judged_against_the_release_recipe():
+    """A recipe that is the release recipe's arguments and more is a lever on it: compared with it, not with
+    the digits-only baseline; the release recipe itself and other recipes are compared with the first."""
+    from train.release import RECIPE_ARGS
+
+    recipes = (("digits", ()), ("other", ("--augment", "0")), ("release", RECIPE_ARGS),
+               ("lever", (*RECIPE_ARGS, "--synth", "20")))
+    assert [B._against(recipes, r) for r in range(4)] == [0, 0, 0, 2]
+    assert B._against(B.NESTED_RECIPES, len(B.NESTED_RECIPES) - 1) == 1
+
+
+def test_a_fold_made_before_a_recorded_neutral_change_is_reused(tmp_path, monkeypatch):
+    """loso_fold reuses a fold whose fold.json has the same arguments and code the current code follows from by
+    train/release.py's NEUTRAL_CHANGES; with any other code it would train again (here: refuses to run)."""
+    from train import release as RL
+
+    monkeypatch.setattr(RL, "recipe_code", lambda: "new")
+    monkeypatch.setattr(RL, "NEUTRAL_CHANGES", {"new": ("old", "checked: identical")})
+    out = tmp_path / "fold"
+    out.mkdir()
+    key = {**B.fold_key("ann", ("--seed", "1"), True), "code": "old"}
+    (out / "fold.json").write_text(json.dumps({"key": key, "result": {"int8": 0.5}}))
+    monkeypatch.setattr(B, "sh", lambda *a, **k: pytest.fail("retrained a fold it should reuse"))
+    assert B.loso_fold([], "ann", str(out), ("--seed", "1")) == {"int8": 0.5}
+    (out / "fold.json").write_text(json.dumps({"key": {**key, "code": "older"}, "result": {"int8": 0.5}}))
+    with pytest.raises(pytest.fail.Exception):
+        B.loso_fold([], "ann", str(out), ("--seed", "1"))

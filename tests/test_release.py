@@ -77,3 +77,23 @@ def test_release_args_parse_as_train_arguments():
     assert rcfg.classes == ("noise",)
     shares = dict(rcfg.noise_kinds)
     assert shares["chirps"] > 0 and shares["tones"] > 0 and abs(sum(shares.values()) - 1.0) < 1e-9
+
+
+def test_a_recorded_neutral_change_keeps_earlier_runs(monkeypatch):
+    """same_recipe_code: the current code, or an earlier one NEUTRAL_CHANGES chains to it; nothing else, and a
+    cycle in the table ends the walk."""
+    monkeypatch.setattr(RL, "recipe_code", lambda: "c3")
+    monkeypatch.setattr(RL, "NEUTRAL_CHANGES", {"c3": ("c2", "an option off by default"), "c2": ("c1", "a docstring")})
+    assert all(RL.same_recipe_code(c) for c in ("c3", "c2", "c1"))
+    assert not RL.same_recipe_code("c0") and not RL.same_recipe_code(None)
+    monkeypatch.setattr(RL, "NEUTRAL_CHANGES", {"c3": ("c2", "x"), "c2": ("c3", "y")})
+    assert not RL.same_recipe_code("c1")
+    monkeypatch.setattr(RL, "NEUTRAL_CHANGES", {})
+    assert RL.same_recipe_code("c3") and not RL.same_recipe_code("c2")
+
+
+def test_neutral_changes_entries_say_how_they_were_checked():
+    """Every recorded neutral change names the earlier code (a SHA-256) and says what was checked."""
+    for new, (old, why) in RL.NEUTRAL_CHANGES.items():
+        assert len(new) == len(old) == 64 and new != old
+        assert "identical" in why, f"{new[:12]}: say how the change was checked to train identically"

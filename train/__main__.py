@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "procedural non-stationary noise instead (train/reject.py's `modulated`; default 0)")
     a.add_argument("--synth", type=int, default=0, metavar="N",
                    help="synthetic training speakers: N utterances of each digit per flite/festival voice (0 = none)")
+    a.add_argument("--synth-engines", default=None, metavar="LIST",
+                   help="engines of the --synth voices, comma-separated: flite, festival, piper (default: flite,festival; "
+                        "piper needs the optional extra: pip install -e '.[piper]', GPL-3.0, training only)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping on validation accuracy)")
     t.add_argument("--seed", type=int, default=0, help="random seed; same seed and data give the same metrics")
@@ -164,6 +167,23 @@ def reject_config(args, cls):
                classes=tuple(args.reject_classes.split(",")), **kinds)
 
 
+def synth_engines(args) -> tuple[str, ...] | None:
+    """The engines --synth-engines names (None: train/synth.py's default), checked before any training."""
+    if args.synth_engines is None:
+        return None
+    if not args.synth:
+        raise SystemExit("error: --synth-engines chooses the voices of --synth N; give both")
+    from train import synth
+
+    try:
+        engines = synth.parse_engines(args.synth_engines)
+    except ValueError as e:
+        raise SystemExit(f"error: --synth-engines: {e}") from None
+    if "piper" in engines and not synth.piper_voices():
+        raise SystemExit(f"error: --synth-engines piper: the piper engine is not installed: {synth.PIPER_EXTRA}")
+    return engines
+
+
 def stream_window_config(args):
     """The StreamWindowConfig --stream-windows asks for, or None."""
     if args.stream_windows < 0:
@@ -208,6 +228,7 @@ def main(argv=None) -> int:
             cfg=frontend_config(args, F),
             acfg=augment_config(args, AugmentConfig),
             synth_variants=args.synth,
+            synth_engines=synth_engines(args),
             mcfg=ModelConfig(lstm_units=args.lstm_units, dense_units=args.dense_units, dropout=args.dropout),
             tcfg=TrainConfig(
                 epochs=args.epochs,

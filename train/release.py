@@ -65,6 +65,34 @@ def recipe_code() -> str:
     return hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in RECIPE_FILES)).hexdigest()
 
 
+NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "a3b6d35a3e4ce1c68479dee9381aec7bbdba9cee02ad00c8d217e3a7afc41afe": (
+        "6a51402b1e41d18dfd027d6818c83c9dd0eb4b67efc12c5f363d4fa296dec5ad",
+        "2026-12-07: train.synth's piper engine, SynthConfig.engines and --synth-engines (used only when asked; the "
+        "default engines keep their cache key) and a lock on the synthetic-voice cache. Checked: `python -m train "
+        "--seed 0 --limit 2 --epochs 3 --lstm-units 8 --dense-units 8` with RECIPE_ARGS (but --stream-windows 4) under "
+        "both codes gave identical metrics (but the wall time) and identical weights."),
+}
+"""Recorded behaviour-neutral changes to RECIPE_FILES: ``recipe_code()`` after the change -> (``recipe_code()``
+before it, what changed and how it was checked). A run or fold made by the earlier code counts as made by the later
+(`same_recipe_code`), so an option added off by default does not retrain hours of folds. Each entry must say how it
+was checked: the same small seeded training run under both codes, with identical metrics and weights. This file is
+not in RECIPE_FILES, so an entry does not change the hash it names."""
+
+
+def same_recipe_code(code: str | None) -> bool:
+    """``code`` is `recipe_code()`, or an earlier code that NEUTRAL_CHANGES leads from to it."""
+    cur, seen = recipe_code(), set()
+    while cur not in seen:
+        if code == cur:
+            return True
+        seen.add(cur)
+        if cur not in NEUTRAL_CHANGES:
+            return False
+        cur = NEUTRAL_CHANGES[cur][0]
+    return False
+
+
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "metrics.json", "model_int8.tflite", "model_int8.cc",
                "model_int8.h", "report.json", "confusion_matrix.png", "training_curve.png")
 """What models/released holds (the run's files; release.json is written beside them)."""
@@ -80,7 +108,9 @@ def train_seed(seed: int, work: Path, data_dir: str | None, log) -> Path:
     out = work / f"s{seed}"
     rec = run_record(seed, data_dir)
     done = out / "release_run.json"
-    if done.is_file() and json.loads(done.read_text()) == rec and (out / "model_int8.tflite").is_file():
+    prev = json.loads(done.read_text()) if done.is_file() else None
+    if (isinstance(prev, dict) and {k: v for k, v in prev.items() if k != "code"} == {k: v for k, v in rec.items() if k != "code"}
+            and same_recipe_code(prev.get("code")) and (out / "model_int8.tflite").is_file()):
         log(f"seed {seed}: reusing {out}")
         return out
     out.mkdir(parents=True, exist_ok=True)

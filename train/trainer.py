@@ -275,6 +275,7 @@ def run(
     tcfg: TrainConfig = TrainConfig(),
     acfg: AugmentConfig = NO_AUGMENT,
     synth_variants: int = 0,
+    synth_engines: tuple[str, ...] | None = None,
     progress: bool = True,
     save: bool = True,
     limit_per_speaker: int | None = None,
@@ -288,6 +289,8 @@ def run(
     ``rcfg``: add the `noise` and `other` classes (train/reject.py) to FSDD's digits.
     ``real_rooms``: augment with the real training noises and room responses beside the data (train/augment.py's
     Pool; default: with ``rcfg`` only); True without such a folder is an error.
+    ``synth_engines``: the engines of the ``synth_variants`` synthetic voices (train/synth.py; default flite and
+    festival).
     ``swcfg``: add windows the streaming detector cuts from streams of the fitted clips (train/streamwin.py;
     needs the `noise` class)."""
     t0 = time.perf_counter()
@@ -325,7 +328,8 @@ def run(
         # the normalization statistics (fitted above on the real training speakers).
         from train import synth
 
-        sds = fsdd.load_dataset(synth.generate(synth.SynthConfig(variants=synth_variants), progress=progress),
+        scfg = synth.SynthConfig(variants=synth_variants, **({"engines": synth_engines} if synth_engines else {}))
+        sds = fsdd.load_dataset(synth.generate(scfg, progress=progress),
                                 sr=cfg.sr, strict=False, progress=False)
         n_synth = len(sds)
         xs = F.normalize(F.batch_logmel((c.samples for c in sds.clips), cfg, progress=progress, desc="synthetic log-mel"), cfg)
