@@ -77,8 +77,16 @@ def test_engines_are_checked_and_a_missing_piper_is_a_clear_error(tmp_path, monk
     monkeypatch.setattr(synth, "piper_voices", lambda: [])
     with pytest.raises(synth.SynthError, match=r"pip install -e '\.\[piper\]'"):
         synth.generate(synth.SynthConfig(variants=1, engines=("piper",)), tmp_path / "none", progress=False)
-    # the default engines' cache key is the one from before engines could be chosen
-    assert synth.cache_dir(synth.SynthConfig()) != synth.cache_dir(synth.SynthConfig(engines=("flite", "festival", "piper")))
+    # the default engines' cache key is the one from before engines could be chosen (the same fields, no engines)
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    cfg = synth.SynthConfig()
+    old = {"v": synth.VERSION, **{k: v for k, v in asdict(cfg).items() if k != "engines"},
+           "voices": synth.available_voices()}
+    assert synth.cache_dir(cfg).name == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
+    assert synth.cache_dir(cfg) != synth.cache_dir(synth.SynthConfig(engines=("flite", "festival", "piper")))
 
 
 def test_synth_engines_on_the_training_command_line(tmp_path, monkeypatch):
