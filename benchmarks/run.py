@@ -132,12 +132,11 @@ def loso_fold(data_args: list[str], speaker: str, out: str, train_args: tuple[st
     key = fold_key(speaker, train_args, int8)
     done = Path(out) / "fold.json"
     if done.is_file():
-        from train.release import same_recipe_code
+        from train.release import same_run
 
-        prev = json.loads(done.read_text()).get("key") or {}
-        if ({k: v for k, v in prev.items() if k != "code"} == {k: v for k, v in key.items() if k != "code"}
-                and same_recipe_code(prev.get("code"))):
-            return json.loads(done.read_text())["result"]
+        prev = json.loads(done.read_text())
+        if same_run(prev.get("key"), key):
+            return prev["result"]
     t = time.perf_counter()
     res = json.loads(sh([PY, "-m", "train", *data_args, "--split", split, "--out", out, "--no-progress", *train_args]).stdout)
     fold = {"float": res["test_accuracy"], "float_errors": res["test_errors"], "train_seconds": res["seconds"],

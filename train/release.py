@@ -93,6 +93,13 @@ def same_recipe_code(code: str | None) -> bool:
     return False
 
 
+def same_run(prev, now: dict) -> bool:
+    """A stored run record (a release seed's release_run.json, a benchmark fold's key) describes the run ``now``
+    would make: every field equal but the code, whose hash `same_recipe_code` must accept."""
+    return (isinstance(prev, dict) and same_recipe_code(prev.get("code"))
+            and {k: v for k, v in prev.items() if k != "code"} == {k: v for k, v in now.items() if k != "code"})
+
+
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "metrics.json", "model_int8.tflite", "model_int8.cc",
                "model_int8.h", "report.json", "confusion_matrix.png", "training_curve.png")
 """What models/released holds (the run's files; release.json is written beside them)."""
@@ -108,9 +115,7 @@ def train_seed(seed: int, work: Path, data_dir: str | None, log) -> Path:
     out = work / f"s{seed}"
     rec = run_record(seed, data_dir)
     done = out / "release_run.json"
-    prev = json.loads(done.read_text()) if done.is_file() else None
-    if (isinstance(prev, dict) and {k: v for k, v in prev.items() if k != "code"} == {k: v for k, v in rec.items() if k != "code"}
-            and same_recipe_code(prev.get("code")) and (out / "model_int8.tflite").is_file()):
+    if done.is_file() and same_run(json.loads(done.read_text()), rec) and (out / "model_int8.tflite").is_file():
         log(f"seed {seed}: reusing {out}")
         return out
     out.mkdir(parents=True, exist_ok=True)
