@@ -155,9 +155,12 @@ def digit_streams(clips: list, rng: np.random.Generator, bank, streams_per_condi
 
 
 def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, noise_minutes: float,
-               synthetic_minutes: float, noise_split: str = "val"):
+               synthetic_minutes: float, noise_split: str = "val", *, val_speaker_models: list[str] | None = None):
     """The training-split digit streams [(condition, Stream)] and noise-only streams [(kind, Stream)]; the real
-    noise is the recordings of ``noise_split`` ("val": train/reject.py's VALIDATION_NOISE, or "train")."""
+    noise is the recordings of ``noise_split`` ("val": train/reject.py's VALIDATION_NOISE, or "train"). With
+    ``val_speaker_models``, the digit streams are instead a dict of each model's `validation_speaker_digits`, from
+    the same data and recordings; the noise streams are the same in both cases (drawn after the training-split
+    digit streams)."""
     from train import data as D
     from train import streamgen as G
 
@@ -166,6 +169,8 @@ def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, nois
     train, _ = D.split_indices(ds, "official")
     rng = np.random.default_rng(seed)
     digits = digit_streams([ds.clips[i] for i in train], rng, bank, streams_per_condition)
+    if val_speaker_models is not None:
+        digits = validation_speaker_digits(val_speaker_models, ds, bank, seed, streams_per_condition)
     noise = []
     if bank is not None and noise_minutes > 0:
         noise += [("real", G.real_noise_stream(60.0, rng, bank)) for _ in range(int(round(noise_minutes)))]
@@ -175,15 +180,11 @@ def make_audio(data_dir: str | None, seed: int, streams_per_condition: int, nois
     return digits, noise, bank is not None
 
 
-def validation_speaker_digits(models: list[str], data_dir: str | None, seed: int, streams_per_condition: int,
-                              noise_split: str = "val") -> dict[str, list]:
-    """Per model, digit streams of its own validation speaker (metrics.json's ``val_speaker``: a speaker of the
-    training folds that the model never fitted, held out for its early stopping; `python -m train --val-speaker`):
-    new voices without the test fold's speaker. A model trained without one is an error that names it."""
-    from train import data as D
-
-    ds = D.load_dataset(D.resolve_data_dir(data_dir))
-    bank = _bank(noise_split)
+def validation_speaker_digits(models: list[str], ds, bank, seed: int, streams_per_condition: int) -> dict[str, list]:
+    """Per model, digit streams (`digit_streams`, over ``bank``) of its own validation speaker in the dataset ``ds``
+    (metrics.json's ``val_speaker``: a speaker of the training folds that the model never fitted, held out for its
+    early stopping; `python -m train --val-speaker`): new voices without the test fold's speaker. A model trained
+    without one is an error that names it."""
     out = {}
     for i, m in enumerate(models):
         try:
@@ -425,13 +426,12 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     cfgs = configs(grid)
-    digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes, args.synthetic_minutes,
-                                     args.noise_split)
-    if args.digits == "val-speaker":
-        try:
-            digits = validation_speaker_digits(args.model, args.data_dir, args.seed, args.streams, args.noise_split)
-        except ValueError as e:
-            p.error(str(e))
+    try:
+        digits, noise, real = make_audio(args.data_dir, args.seed, args.streams, args.noise_minutes,
+                                         args.synthetic_minutes, args.noise_split,
+                                         val_speaker_models=args.model if args.digits == "val-speaker" else None)
+    except ValueError as e:
+        p.error(str(e))
     if not real:
         print(f"note: {NOISE_DIR} is missing; no real-noise conditions", file=sys.stderr)
     rows = sweep(args.model, cfgs, digits, noise, progress=not args.no_progress)

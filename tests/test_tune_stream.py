@@ -104,8 +104,8 @@ def test_validation_speaker_digits_are_each_models_own(fsdd_dir, tmp_path):
     for d, sp in ((a, "theo"), (b, "jackson")):
         d.mkdir()
         (d / "metrics.json").write_text(json.dumps({"val_speaker": sp}))
-    got = T.validation_speaker_digits([str(a), str(b)], str(fsdd_dir), 3, 1, noise_split="val")
     ds = D.load_dataset(fsdd_dir)
+    got = T.validation_speaker_digits([str(a), str(b)], ds, T._bank("val"), 3, 1)
     by_speaker = {sp: {(int(c.digit), len(c.samples)) for c, s in zip(ds.clips, ds.speakers) if s == sp}
                   for sp in ("theo", "jackson")}
     for m, sp in ((str(a), "theo"), (str(b), "jackson")):
@@ -117,4 +117,4 @@ def test_validation_speaker_digits_are_each_models_own(fsdd_dir, tmp_path):
         assert all((t.digit, t.end - t.start + 1) in by_speaker[sp] for t in clean.truth)
     (b / "metrics.json").write_text(json.dumps({}))
     with pytest.raises(ValueError, match="names no validation speaker"):
-        T.validation_speaker_digits([str(a), str(b)], str(fsdd_dir), 3, 1)
+        T.validation_speaker_digits([str(a), str(b)], ds, T._bank("val"), 3, 1)
