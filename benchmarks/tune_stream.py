@@ -292,12 +292,15 @@ def pareto(rows: list[dict]) -> list[dict]:
 
 
 def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict]:
+    def per_hour(v):  # None: no minutes of that noise were played (--noise-minutes 0, or no recordings)
+        return "-" if v is None else f"{v:.0f}"
+
     def line(r):
         per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
         same = f" (+{r['same']} alike)" if r.get("same") else ""
         return (f"| `{r['config'].changes()}`{same} | **{100 * r['recall']:.1f} %** | "
                 + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
-                + f" | {r['false_per_hour_real']:.0f} | {r['false_per_hour_synthetic'] or 0:.0f} | {r['substituted']} | "
+                + f" | {per_hour(r['false_per_hour_real'])} | {per_hour(r['false_per_hour_synthetic'])} | {r['substituted']} | "
                 f"{r['repeats']} | {per} |")
 
     conds = list(rows[0]["by_condition"]) if rows else []

@@ -118,3 +118,17 @@ def test_validation_speaker_digits_are_each_models_own(fsdd_dir, tmp_path):
     (b / "metrics.json").write_text(json.dumps({}))
     with pytest.raises(ValueError, match="names no validation speaker"):
         T.validation_speaker_digits([str(a), str(b)], ds, T._bank("val"), 3, 1)
+
+
+def test_report_without_noise_minutes_says_unmeasured():
+    """With no noise played (--noise-minutes 0 --synthetic-minutes 0) the false digits per hour are unknown: the
+    table shows '-' for them instead of failing on None."""
+    import argparse
+
+    r = {"recall": 0.4, "false_per_hour_real": None, "false_per_hour_synthetic": None, "substituted": 2,
+         "repeats": 0, "by_condition": {"clean": 0.6}, "config": S.StreamConfig(),
+         "models": [{"recall": 0.4, "false_real": 0}]}
+    args = argparse.Namespace(streams=1, noise_minutes=0.0, synthetic_minutes=0.0, noise_split="val",
+                              max_false_per_hour=12.0, digits="training")
+    md, js = T.report([r], r, ["m"], args)
+    assert "| **40.0 %** | 60 | - | - | 2 | 0 | 40.0 % / 0 |" in md and js["rows"][0]["false_per_hour_real"] is None
