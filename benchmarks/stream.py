@@ -101,9 +101,11 @@ def stream_cost(board: str) -> dict | None:
     return out
 
 
-def stream_state_bytes() -> dict | None:
+def stream_state_bytes(board: str = "netduinoplus2") -> dict | None:
     """What the streaming mode adds to RAM on the Cortex-M4, measured: firmware/tools/stream_state_size.c compiled
-    for the M4 (the F4 boards' flags), its two arrays' sizes read with nm. None without the ARM toolchain."""
+    by ``board``'s compiler and CPU flags (the firmware Makefile's, `make print-CC print-ARCH_FLAGS`; without
+    link-time optimization, so the object holds real symbols), its two arrays' sizes read with nm. None without
+    the ARM toolchain."""
     import re
     import tempfile
 
@@ -111,11 +113,14 @@ def stream_state_bytes() -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         obj = Path(tmp) / "probe.o"
         try:
-            subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard",
-                            f"-I{fw / 'include'}", f"-I{fw / 'src'}", f"-I{fw / 'generated'}", "-c",
-                            str(fw / "tools" / "stream_state_size.c"), "-o", str(obj)], check=True, capture_output=True)
-            nm = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], check=True, capture_output=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError):
+            cc, flags = subprocess.run(["make", "-s", "-C", str(fw), f"BOARD={board}", "print-CC", "print-ARCH_FLAGS"],
+                                       check=True, capture_output=True, text=True).stdout.splitlines()[:2]
+            subprocess.run([cc, *flags.split(), "-fno-lto", f"-I{fw / 'include'}", f"-I{fw / 'src'}",
+                            f"-I{fw / 'generated'}", "-c", str(fw / "tools" / "stream_state_size.c"), "-o", str(obj)],
+                           check=True, capture_output=True)
+            nm = subprocess.run([cc.removesuffix("gcc") + "nm", "-S", str(obj)], check=True, capture_output=True,
+                                text=True).stdout
+        except (OSError, ValueError, subprocess.CalledProcessError):
             return None
     sizes = {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^\S+ (\S+) \w sd_probe_(\w+)_bytes$", nm, re.M)}
     return sizes if set(sizes) == {"detector", "decider"} else None
