@@ -190,7 +190,9 @@ def _nested_recipes():
     return (("digits only (`python -m train`'s defaults; the release before 2026-12-07)", ()),
             ("release recipe: + `noise` class with tonal noise kinds, real rooms (train/release.py)", RECIPE_ARGS),
             ("release recipe + piper's neural voice, 20 utterances of each digit (lever, issue 21)",
-             (*RECIPE_ARGS, "--synth", "20", "--synth-engines", "piper")))
+             (*RECIPE_ARGS, "--synth", "20", "--synth-engines", "piper")),
+            ("release recipe + 1 s windows: frames averaged in pairs, 16 steps over 32 frames (lever, issue 21)",
+             (*RECIPE_ARGS, "--frame-pool", "2")))
 
 
 def _against(recipes, r: int) -> int:

@@ -69,6 +69,9 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
     if not cfg.is_integer:
         raise ValueError(f"front end {cfg.describe()} is not built by this firmware any more: it computes front end "
                          "v2 (integer). Retrain the model with the current `python -m train` (v2 is the default).")
+    if cfg.frame_pool != 1:
+        raise ValueError(f"the firmware does not pool frames yet (frame_pool={cfg.frame_pool}): train with "
+                         "--frame-pool 1 for a model to flash")
     if 2 * cfg.hop_length != cfg.n_fft:  # frame = previous hop + current hop (also an #error in C)
         raise ValueError(f"the firmware front end needs hop_length == n_fft / 2, got {cfg.hop_length} and {cfg.n_fft}")
     t = I.tables(cfg)

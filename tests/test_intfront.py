@@ -155,3 +155,46 @@ def test_v1_configs_keep_their_json_and_hash():
     assert again.version == 1 and again.sha256() == v1.sha256() != CFG.sha256()
     with pytest.raises(ValueError, match="v1 configs have no"):
         F.FrontendConfig.from_dict({**d, "agc_strength": 3})
+
+
+POOLED = dataclasses.replace(CFG, frame_pool=2, clip_samples=8000)
+
+
+def test_frame_pool_config_rules():
+    """frame_pool 1 writes the JSON of configs from before it (same hash); 2 is written, and needs 32 frames."""
+    assert "frame_pool" not in CFG.to_dict() and CFG.window_frames == 16
+    d = POOLED.to_dict()
+    assert d["frame_pool"] == 2 and F.FrontendConfig.from_dict(d) == POOLED != CFG and POOLED.window_frames == 32
+    assert F.FrontendConfig.from_dict(CFG.to_dict()).frame_pool == 1
+    with pytest.raises(ValueError, match="= 32 frames, but clip_samples=7000 and hop_length=256 give 28"):
+        dataclasses.replace(CFG, frame_pool=2, clip_samples=7000)
+    with pytest.raises(ValueError, match="frame_pool must be 1 or 2"):
+        dataclasses.replace(CFG, frame_pool=3)
+    with pytest.raises(ValueError, match="integer front end"):
+        dataclasses.replace(CFG, version=1, frame_pool=2, clip_samples=8000)
+
+
+def test_pooled_window_is_the_floor_mean_of_frame_pairs():
+    """A pooled clip's 16 steps are (q[2j] + q[2j+1]) >> 1 of the integer frames of its loudest 32-frame run."""
+    x = np.concatenate([speechlike(3000, 5) // 50, speechlike(6500, 6), speechlike(2000, 7) // 20])
+    got = F.clip_logmel(x, POOLED)
+    assert got.shape == (16, CFG.n_mels)
+    padded = F.pad_clip(x, POOLED)
+    q = I.run_frames(I.frames_of(padded, 512, 256, 1 + len(padded) // 256), POOLED)
+    e = F.frame_energies(padded, POOLED)
+    start = int(np.argmax([e[k:k + 32].sum() for k in range(len(e) - 31)]))
+    assert 0 < start < len(e) - 32  # the loud middle is chosen, not an end
+    want = (q[start:start + 32:2] + q[start + 1:start + 32:2]) >> 1  # numpy's >> floors, as C's arithmetic shift
+    assert np.array_equal(F.logmel_to_int(got, POOLED), want)
+    assert np.any((q[start:start + 32:2] + q[start + 1:start + 32:2]) % 2)  # the floor was exercised
+    assert np.array_equal(F.batch_logmel([x, x[:5000]], POOLED)[0], got)
+    with pytest.raises(ValueError, match="windows of 32 frames"):
+        F.pool_frames(np.zeros((16, CFG.n_mels), np.float32), POOLED)
+
+
+def test_firmware_refuses_a_pooled_config(tmp_path):
+    from convert import firmware_gen
+
+    with pytest.raises(ValueError, match="does not pool frames yet"):
+        firmware_gen.generate_frontend_c(POOLED, 0.1, 0, tmp_path, stamp="test")
+    assert not list(tmp_path.iterdir())  # nothing half-written

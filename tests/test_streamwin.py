@@ -55,8 +55,7 @@ def test_bad_configs_say_what_is_wrong():
         W.StreamWindowConfig(window_pres=())
 
 
-def _normalized_cfg(ds):
-    cfg = F.FrontendConfig()
+def _normalized_cfg(ds, cfg=F.FrontendConfig()):
     logmel = F.batch_logmel((c.samples for c in ds.clips), cfg)
     return F.fit_normalization(logmel, cfg)
 
@@ -122,3 +121,27 @@ def test_stream_synthetic_needs_stream_windows_and_a_share(tmp_path, small):
         main([*common, "--stream-synthetic", "0.3"])
     with pytest.raises(SystemExit, match="synthetic_share must be in"):
         main([*common, "--stream-windows", "4", "--stream-synthetic", "2"])
+
+
+def test_pooled_windows_are_16_steps_of_32_frames(small):
+    """--frame-pool 2: the detector places windows of 32 frames, the model gets their 16 pooled steps."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from train import stream as S
+
+    ds, root = small
+    cfg = _normalized_cfg(ds, dataclasses.replace(F.FrontendConfig(), frame_pool=2, clip_samples=8000))
+    swcfg = W.StreamWindowConfig(streams=3, noise_minutes=1, snr_db=(10.0, 20.0), seed=4)
+    x, y, counts = W.stream_windows([c.samples for c in ds.clips], ds.labels, cfg, swcfg, noise_label=10)
+    assert x.shape == (len(y), 16, cfg.n_mels) and counts["digit"] > 0
+    # the reference's windows: the same detector with 32 frames, each window pooled as a clip's is
+    st = G.make_stream([SimpleNamespace(samples=c.samples, digit=int(d)) for c, d in zip(ds.clips, ds.labels)],
+                       np.random.default_rng(1), snr_db=None, noise="white")
+    a = S.StreamAnalysis(st.samples, cfg)
+    utts = S.detect(a.energies, S.DEFAULT_STREAM, cfg.window_frames)
+    k = next(u.window_start for u in utts if u.window)
+    seen = []
+    S._window_outputs(a, cfg, [k], lambda f: seen.append(f) or np.zeros((len(f), 11), np.int8), 0.1, 0)
+    want = F.quantize_logmel(F.pool_frames(a.frames[k:k + 32], cfg)[None], cfg, 0.1, 0)
+    assert np.array_equal(seen[0], want)

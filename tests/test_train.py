@@ -128,3 +128,15 @@ def test_the_cli_adds_the_rejection_classes_only_when_asked():
     p = build_parser()
     assert p.parse_args([]).reject is False  # not the release recipe: it calls unseen voices `other`
     assert p.parse_args(["--reject"]).reject is True and p.parse_args(["--no-reject"]).reject is False
+
+
+def test_frame_pool_switch_makes_1_s_windows_and_needs_front_end_2():
+    from train import features as F
+    from train.__main__ import build_parser, frontend_config
+
+    p = build_parser()
+    assert frontend_config(p.parse_args([]), F) == F.FrontendConfig()
+    pooled = frontend_config(p.parse_args(["--frame-pool", "2"]), F)
+    assert (pooled.frame_pool, pooled.clip_samples, pooled.window_frames, pooled.n_frames) == (2, 8000, 32, 16)
+    with pytest.raises(SystemExit, match="needs the integer front end"):
+        frontend_config(p.parse_args(["--frame-pool", "2", "--frontend", "1"]), F)

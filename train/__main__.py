@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="v2 spectral subtraction: times the per-band noise floor taken away (0 = off)")
     f.add_argument("--noise-min-remaining", type=float, default=0.05,
                    help="v2: share of a band's energy always kept by the subtraction")
+    f.add_argument("--frame-pool", type=int, default=1, choices=[1, 2],
+                   help="v2: frames averaged into one of the model's 16 time steps: 1 (0.5 s windows) or 2 (1 s "
+                        "windows, clips padded to 8000 samples; Python only, the firmware does not pool yet)")
     f.add_argument("--agc-strength", type=int, default=0,
                    help="v2 per-band gain control, in 1/256 of the band's recent level (0 = off)")
     a = p.add_argument_group("augmentation (training clips only; seeded by --seed)")
@@ -204,9 +207,12 @@ def stream_window_config(args):
 def frontend_config(args, F):
     """The FrontendConfig the data and front-end switches ask for."""
     if args.frontend == 1:
+        if args.frame_pool != 1:
+            raise SystemExit("error: --frame-pool 2 needs the integer front end (--frontend 2)")
         return F.FrontendConfig(version=1, window_rule=args.window_rule, clip_norm=args.clip_norm)
+    pooled = {} if args.frame_pool == 1 else {"frame_pool": args.frame_pool, "clip_samples": 4000 * args.frame_pool}
     return F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm, noise_oversub=args.noise_oversub,
-                            noise_min_remaining=args.noise_min_remaining, agc_strength=args.agc_strength)
+                            noise_min_remaining=args.noise_min_remaining, agc_strength=args.agc_strength, **pooled)
 
 
 def main(argv=None) -> int:

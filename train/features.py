@@ -13,7 +13,10 @@ The pipeline for one clip of int16 samples ``x`` (what the device does too):
    ``hop_length`` hop, periodic Hann window, ``n_fft // 2`` zeros of padding
    on both ends), power spectrum, Slaney mel filterbank, ``log(mel +
    log_floor)``. ``T = 1 + len(x) // hop_length`` frames of ``n_mels`` values.
-3. Window rule: the model sees ``n_frames`` consecutive frames.
+3. Window rule: the model sees ``n_frames`` time steps of ``frame_pool``
+   frames each (`window_frames` consecutive frames; ``frame_pool`` 2 spans
+   about 1 s instead of 0.5 s, step j the integer mean ``(q[2j] + q[2j+1])
+   >> 1`` of the window's frames 2j and 2j+1, see `pool_frames`).
    ``"max-energy"`` picks the run of ``n_frames`` frames whose summed frame
    energy is largest, the earliest on a tie; a frame's energy is the exact
    integer sum of squared int16 samples under its ``n_fft`` window (padding
@@ -81,7 +84,11 @@ class FrontendConfig:
     n_mels: int = 80
     """Number of mel bands (features per time step)."""
     n_frames: int = 16
-    """Time steps the model sees (= 1 + clip_samples // hop_length)."""
+    """Time steps the model sees (n_frames * frame_pool = 1 + clip_samples // hop_length)."""
+    frame_pool: int = 1
+    """v2: consecutive frames averaged into one time step (1: a step is a frame, 0.5 s; 2: 16 steps span
+    32 frames, 1 s, with clip_samples 8000). Written to the config only when not 1, so the hash of a config
+    from before it existed does not change."""
     fmin: float = 0.0
     """Lowest mel band edge in Hz."""
     fmax: float = 4000.0
@@ -132,11 +139,15 @@ class FrontendConfig:
             raise ValueError(f"clip_norm must be one of {CLIP_NORMS}, got {self.clip_norm!r}")
         if not 1 <= self.fine_bits <= 8:
             raise ValueError(f"fine_bits must be in 1 .. 8, got {self.fine_bits}")
+        if self.frame_pool not in (1, 2):
+            raise ValueError(f"frame_pool must be 1 or 2, got {self.frame_pool!r}")
+        if self.frame_pool != 1 and self.version != 2:
+            raise ValueError("frame_pool 2 needs the integer front end (version 2)")
         expected = 1 + self.clip_samples // self.hop_length
-        if self.n_frames != expected:
+        if self.window_frames != expected:
             raise ValueError(
-                f"n_frames={self.n_frames} does not match clip_samples={self.clip_samples} "
-                f"and hop_length={self.hop_length} (expected {expected})"
+                f"n_frames={self.n_frames} x frame_pool={self.frame_pool} = {self.window_frames} frames, but "
+                f"clip_samples={self.clip_samples} and hop_length={self.hop_length} give {expected}"
             )
         for name in ("band_mean", "band_std"):
             v = getattr(self, name)
@@ -158,6 +169,11 @@ class FrontendConfig:
             raise ValueError(f"agc_strength must be an integer in 0 .. 256, got {self.agc_strength!r}")
         if self.version == 2 and self.n_fft != 2 * self.hop_length:
             raise ValueError(f"front end v2 needs hop_length == n_fft / 2, got {self.hop_length} and {self.n_fft}")
+
+    @property
+    def window_frames(self) -> int:
+        """Front-end frames in one model window: n_frames * frame_pool."""
+        return self.n_frames * self.frame_pool
 
     @property
     def is_integer(self) -> bool:
@@ -192,6 +208,8 @@ class FrontendConfig:
         if self.version == 1:  # written as v1 configs always were: the same JSON, the same hash
             for k in ("version",) + V2_FIELDS:
                 del d[k]
+        if self.frame_pool == 1:  # ... and so are configs from before frame pooling
+            del d["frame_pool"]
         return d
 
     @classmethod
@@ -326,10 +344,10 @@ def frame_energies(padded: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
 
 
 def choose_window(energies: np.ndarray, cfg: FrontendConfig) -> int:
-    """Index of the first frame the model sees, by cfg.window_rule."""
-    n = cfg.n_frames
+    """Index of the first frame the model sees (of `window_frames`), by cfg.window_rule."""
+    n = cfg.window_frames
     if len(energies) < n:
-        raise ValueError(f"clip has {len(energies)} frames, fewer than n_frames={n}")
+        raise ValueError(f"clip has {len(energies)} frames, fewer than the window's {n}")
     if cfg.window_rule == "first":
         return 0
     csum = np.concatenate([[0], np.cumsum(energies.astype(np.int64))])
@@ -380,12 +398,26 @@ def logmel_to_int(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     return np.round(np.clip(v, -(2.0**30), 2.0**30)).astype(np.int64)
 
 
+def pool_frames(frames: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """Model time steps from windows of front-end frames [shape=(..., window_frames, n_mels)] -> float32
+    [shape=(..., n_frames, n_mels)]: step j is ``(q[P*j] + ... + q[P*j+P-1]) >> log2(P)`` of the integer
+    values behind the view (P = frame_pool; a floor, as the device's arithmetic shift). P = 1: unchanged."""
+    v = np.asarray(frames, np.float32)
+    if v.ndim < 2 or v.shape[-2] != cfg.window_frames:
+        raise ValueError(f"expected windows of {cfg.window_frames} frames, got shape {v.shape}")
+    if cfg.frame_pool == 1:
+        return v
+    q = logmel_to_int(v, cfg)
+    q = q.reshape(v.shape[:-2] + (cfg.n_frames, cfg.frame_pool, cfg.n_mels)).sum(axis=-2)
+    return int_to_logmel(q >> (cfg.frame_pool.bit_length() - 1), cfg)
+
+
 def clip_logmel(samples: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarray | None = None) -> np.ndarray:
     """Un-normalized log-mel window the model sees, float32 [shape=(n_frames, n_mels)], row = time step."""
     padded = pad_clip(samples, cfg)
     frames = log_mel_frames(padded, cfg, mel_basis)
     start = choose_window(frame_energies(padded, cfg), cfg)
-    return frames[start : start + cfg.n_frames]
+    return pool_frames(frames[start : start + cfg.window_frames], cfg)
 
 
 def normalize(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
@@ -473,7 +505,7 @@ def batch_logmel(clips: Iterable[np.ndarray], cfg: FrontendConfig, *, progress: 
             frames = [intfront.frames_of(p, cfg.n_fft, cfg.hop_length, 1 + len(p) // cfg.hop_length) for p in padded]
             for i, (p, q) in enumerate(zip(padded, intfront.run_batch(frames, cfg, t))):
                 start = choose_window(frame_energies(p, cfg), cfg)
-                out[a + i] = int_to_logmel(q[start : start + cfg.n_frames], cfg)
+                out[a + i] = pool_frames(int_to_logmel(q[start : start + cfg.window_frames], cfg), cfg)
             if bar is not None:
                 bar.update(len(padded))
     else:

@@ -66,6 +66,16 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "50ea122f9e5d6a31f5d4bfec226cdfa7326e6a109473cc5ae24ca06aa5a8dd05": (
+        "820b6aecfd5bd8fd5ec6087ceb1944adfcd21f3beffe1f50bf778a6a60572beb",
+        "2026-12-07: the wording of FrontendConfig's frame-count error. Checked like the entry below, against "
+        "a3b6d35a's run: identical metrics, frontend.json and weights."),
+    "820b6aecfd5bd8fd5ec6087ceb1944adfcd21f3beffe1f50bf778a6a60572beb": (
+        "a3b6d35a3e4ce1c68479dee9381aec7bbdba9cee02ad00c8d217e3a7afc41afe",
+        "2026-12-07: FrontendConfig.frame_pool and --frame-pool (1 s windows, frames averaged in pairs; off by "
+        "default, and a config with frame_pool 1 is written as before). Checked: `python -m train --seed 0 --limit 2 "
+        "--epochs 3 --lstm-units 8 --dense-units 8 --reject --reject-classes noise --noise-kinds real=0.5,white=0.5 "
+        "--stream-windows 4` under both codes gave identical metrics, frontend.json and weights."),
     "a3b6d35a3e4ce1c68479dee9381aec7bbdba9cee02ad00c8d217e3a7afc41afe": (
         "6a51402b1e41d18dfd027d6818c83c9dd0eb4b67efc12c5f363d4fa296dec5ad",
         "2026-12-07: train.synth's piper engine, SynthConfig.engines and --synth-engines (used only when asked; the "

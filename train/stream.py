@@ -668,7 +668,7 @@ def reference_events(samples, cfg: F.FrontendConfig, infer: Callable[[np.ndarray
     a = samples if isinstance(samples, StreamAnalysis) else StreamAnalysis(samples, cfg)
     if a.cfg != cfg:
         raise ValueError("the StreamAnalysis was computed with another front-end config than the model's")
-    utts = detect(a.energies, scfg, cfg.n_frames, a.bands(scfg.band_taps))
+    utts = detect(a.energies, scfg, cfg.window_frames, a.bands(scfg.band_taps))
     if not utts:
         return [], []
     if scfg.slide_stride:
@@ -691,9 +691,9 @@ def _window_outputs(a: StreamAnalysis, cfg: F.FrontendConfig, starts: list[int],
     [shape=(len(starts), classes)], quantized like a clip's."""
     if not starts:
         return np.zeros((0, 0), np.int8)
-    n = cfg.n_frames
+    n = cfg.window_frames
     if cfg.is_integer:
-        windows = np.stack([a.frames[k : k + n] for k in starts])
+        windows = F.pool_frames(np.stack([a.frames[k : k + n] for k in starts]), cfg)
     else:
         basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
         windows = np.stack([stream_logmel(a.samples, cfg, slice(k, k + n), basis) for k in starts])
