@@ -187,23 +187,24 @@ NESTED_SEEDS = (0, 1, 2)
 def _nested_recipes():
     from train.release import RECIPE_ARGS
 
+    piper = (*RECIPE_ARGS, "--synth", "20", "--synth-engines", "piper")
     return (("digits only (`python -m train`'s defaults; the release before 2026-12-07)", ()),
             ("release recipe: + `noise` class with tonal noise kinds, real rooms (train/release.py)", RECIPE_ARGS),
-            ("release recipe + piper's neural voice, 20 utterances of each digit (lever, issue 21)",
-             (*RECIPE_ARGS, "--synth", "20", "--synth-engines", "piper")),
-            ("release recipe + 1 s windows: frames averaged in pairs, 16 steps over 32 frames (lever, issue 21)",
-             (*RECIPE_ARGS, "--frame-pool", "2")))
+            ("release recipe + piper's neural voice, 20 utterances of each digit (lever, issue 21)", piper),
+            ("+ 1 s windows: frames averaged in pairs, 16 steps over 32 frames (lever on the piper recipe, issue 21)",
+             (*piper, "--frame-pool", "2")))
 
 
 def _against(recipes, r: int) -> int:
-    """The recipe a nested recipe is judged against: a lever (the release recipe's arguments and more) against
-    the release recipe, anything else against the first (the baseline)."""
-    from train.release import RECIPE_ARGS
-
+    """The recipe a nested recipe is judged against: the one whose arguments are the longest proper prefix of its
+    own (a lever is a recipe's arguments and more), so the first recipe (the defaults, no arguments) for any other."""
     args = tuple(recipes[r][1])
-    if r > 0 and args != tuple(RECIPE_ARGS) and args[:len(RECIPE_ARGS)] == tuple(RECIPE_ARGS):
-        return next(i for i, (_, a) in enumerate(recipes) if tuple(a) == tuple(RECIPE_ARGS))
-    return 0
+    best = 0
+    for i, (_, a) in enumerate(recipes):
+        a = tuple(a)
+        if i != r and len(a) < len(args) and args[:len(a)] == a and len(a) > len(tuple(recipes[best][1])):
+            best = i
+    return best
 
 
 NESTED_RECIPES = _nested_recipes()

@@ -53,15 +53,17 @@ def test_nested_verdict_needs_every_seed_and_more_than_the_spread(fake_folds):
     assert "| 2: noisy lever | `--noisy` |" in md and md.count("| no |") == 1
 
 
-def test_a_lever_is_judged_against_the_release_recipe():
-    """A recipe that is the release recipe's arguments and more is a lever on it: compared with it, not with
-    the digits-only baseline; the release recipe itself and other recipes are compared with the first."""
+def test_a_lever_is_judged_against_the_recipe_it_extends():
+    """A recipe that is another's arguments and more is a lever on it: compared with the longest such recipe
+    (a lever on a lever with the first lever), not with the digits-only baseline; recipes that extend none of
+    the others are compared with the first."""
     from train.release import RECIPE_ARGS
 
     recipes = (("digits", ()), ("other", ("--augment", "0")), ("release", RECIPE_ARGS),
-               ("lever", (*RECIPE_ARGS, "--synth", "20")))
-    assert [B._against(recipes, r) for r in range(4)] == [0, 0, 0, 2]
-    assert B._against(B.NESTED_RECIPES, len(B.NESTED_RECIPES) - 1) == 1
+               ("lever", (*RECIPE_ARGS, "--synth", "20")), ("lever on it", (*RECIPE_ARGS, "--synth", "20", "--x")),
+               ("other lever", (*RECIPE_ARGS, "--y")), ("on other", ("--augment", "0", "--z")))
+    assert [B._against(recipes, r) for r in range(len(recipes))] == [0, 0, 0, 2, 3, 2, 1]
+    assert [B._against(B.NESTED_RECIPES, r) for r in range(len(B.NESTED_RECIPES))] == [0, 0, 1, 2]
 
 
 def test_a_fold_made_before_a_recorded_neutral_change_is_reused(tmp_path, monkeypatch):
