@@ -175,21 +175,26 @@ def test_frame_pool_config_rules():
 
 
 def test_pooled_window_is_the_floor_mean_of_frame_pairs():
-    """A pooled clip's 16 steps are (q[2j] + q[2j+1]) >> 1 of the integer frames of its loudest 32-frame run."""
+    """A pooled clip's 16 steps are (q[2j] + q[2j+1]) >> 1 of its integer frames, pairs counted from its first
+    frame, at the 16 consecutive steps with the largest summed energy (a step's energy: its frames' sum)."""
     x = np.concatenate([speechlike(3000, 5) // 50, speechlike(6500, 6), speechlike(2000, 7) // 20])
     got = F.clip_logmel(x, POOLED)
     assert got.shape == (16, CFG.n_mels)
     padded = F.pad_clip(x, POOLED)
     q = I.run_frames(I.frames_of(padded, 512, 256, 1 + len(padded) // 256), POOLED)
+    assert len(q) % 2 == 1  # an odd frame count: the last frame is dropped
+    steps = (q[0:-1:2] + q[1::2]) >> 1  # numpy's >> floors, as C's arithmetic shift
+    assert np.any((q[0:-1:2] + q[1::2]) % 2)  # the floor was exercised
     e = F.frame_energies(padded, POOLED)
-    start = int(np.argmax([e[k:k + 32].sum() for k in range(len(e) - 31)]))
-    assert 0 < start < len(e) - 32  # the loud middle is chosen, not an end
-    want = (q[start:start + 32:2] + q[start + 1:start + 32:2]) >> 1  # numpy's >> floors, as C's arithmetic shift
-    assert np.array_equal(F.logmel_to_int(got, POOLED), want)
-    assert np.any((q[start:start + 32:2] + q[start + 1:start + 32:2]) % 2)  # the floor was exercised
+    es = e[0:-1:2] + e[1::2]
+    start = int(np.argmax([es[k:k + 16].sum() for k in range(len(es) - 15)]))
+    assert 0 < start < len(es) - 16  # the loud middle is chosen, not an end
+    assert np.array_equal(F.logmel_to_int(got, POOLED), steps[start:start + 16])
     assert np.array_equal(F.batch_logmel([x, x[:5000]], POOLED)[0], got)
-    with pytest.raises(ValueError, match="windows of 32 frames"):
-        F.pool_frames(np.zeros((16, CFG.n_mels), np.float32), POOLED)
+    short = F.batch_logmel([x[:5000]], POOLED)[0]  # padded to 8000 samples: 32 frames, the window is all of them
+    q2 = I.run_frames(I.frames_of(F.pad_clip(x[:5000], POOLED), 512, 256, 32), POOLED)
+    assert np.array_equal(F.logmel_to_int(short, POOLED), (q2[0::2] + q2[1::2]) >> 1)
+    assert F.pool_frames(got, CFG) is not None and np.array_equal(F.pool_energies(e, CFG), e)
 
 
 def test_firmware_refuses_a_pooled_config(tmp_path):

@@ -124,9 +124,9 @@ def test_stream_synthetic_needs_stream_windows_and_a_share(tmp_path, small):
 
 
 def test_pooled_windows_are_16_steps_of_32_frames(small):
-    """--frame-pool 2: the detector places windows of 32 frames, the model gets their 16 pooled steps."""
+    """--frame-pool 2: the detector counts steps of two frames (pooled from the stream's first frame, energies
+    summed), and a window is 16 of them."""
     import dataclasses
-    from types import SimpleNamespace
 
     from train import stream as S
 
@@ -135,13 +135,14 @@ def test_pooled_windows_are_16_steps_of_32_frames(small):
     swcfg = W.StreamWindowConfig(streams=3, noise_minutes=1, snr_db=(10.0, 20.0), seed=4)
     x, y, counts = W.stream_windows([c.samples for c in ds.clips], ds.labels, cfg, swcfg, noise_label=10)
     assert x.shape == (len(y), 16, cfg.n_mels) and counts["digit"] > 0
-    # the reference's windows: the same detector with 32 frames, each window pooled as a clip's is
-    st = G.make_stream([SimpleNamespace(samples=c.samples, digit=int(d)) for c, d in zip(ds.clips, ds.labels)],
-                       np.random.default_rng(1), snr_db=None, noise="white")
-    a = S.StreamAnalysis(st.samples, cfg)
-    utts = S.detect(a.energies, S.DEFAULT_STREAM, cfg.window_frames)
-    k = next(u.window_start for u in utts if u.window)
-    seen = []
-    S._window_outputs(a, cfg, [k], lambda f: seen.append(f) or np.zeros((len(f), 11), np.int8), 0.1, 0)
-    want = F.quantize_logmel(F.pool_frames(a.frames[k:k + 32], cfg)[None], cfg, 0.1, 0)
-    assert np.array_equal(seen[0], want)
+    st = np.concatenate([np.zeros(3001, np.int16), ds.clips[0].samples, np.zeros(4000, np.int16)])
+    a = S.StreamAnalysis(st, cfg)
+    frames = S.stream_frames(st, dataclasses.replace(cfg, frame_pool=1, clip_samples=4000))
+    n = len(st) // 256
+    assert len(a.frames) == len(a.energies) == n // 2 and len(frames) == n
+    q = F.logmel_to_int(frames, cfg)
+    assert np.array_equal(F.logmel_to_int(a.frames, cfg), (q[0:-1:2] + q[1::2]) >> 1)
+    e = F.frame_energies(st, cfg)[:n]
+    assert np.array_equal(a.energies, e[0:-1:2] + e[1::2])
+    b1 = S.band_energies(st, F.FrontendConfig(), (1, -1))
+    assert np.array_equal(S.band_energies(st, cfg, (1, -1)), b1[0:-1:2] + b1[1::2])

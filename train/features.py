@@ -13,10 +13,13 @@ The pipeline for one clip of int16 samples ``x`` (what the device does too):
    ``hop_length`` hop, periodic Hann window, ``n_fft // 2`` zeros of padding
    on both ends), power spectrum, Slaney mel filterbank, ``log(mel +
    log_floor)``. ``T = 1 + len(x) // hop_length`` frames of ``n_mels`` values.
-3. Window rule: the model sees ``n_frames`` time steps of ``frame_pool``
-   frames each (`window_frames` consecutive frames; ``frame_pool`` 2 spans
-   about 1 s instead of 0.5 s, step j the integer mean ``(q[2j] + q[2j+1])
-   >> 1`` of the window's frames 2j and 2j+1, see `pool_frames`).
+3. Steps: with ``frame_pool`` P > 1, frames P*j .. P*j+P-1 (counted from
+   the clip's first frame) make time step j: its value the integer mean
+   ``(q[2j] + q[2j+1]) >> 1`` of their integer log-mel values, its energy the
+   sum of theirs (`pool_frames`, `pool_energies`; an incomplete last group
+   is dropped). P = 1: a step is a frame. P = 2 makes 16 steps span 32
+   frames, about 1 s, with the front end and its state unchanged.
+   Window rule: the model sees ``n_frames`` consecutive steps.
    ``"max-energy"`` picks the run of ``n_frames`` frames whose summed frame
    energy is largest, the earliest on a tie; a frame's energy is the exact
    integer sum of squared int16 samples under its ``n_fft`` window (padding
@@ -84,11 +87,11 @@ class FrontendConfig:
     n_mels: int = 80
     """Number of mel bands (features per time step)."""
     n_frames: int = 16
-    """Time steps the model sees (n_frames * frame_pool = 1 + clip_samples // hop_length)."""
+    """Time steps the model sees (n_frames * frame_pool = 1 + clip_samples // hop_length: frames of a padded clip)."""
     frame_pool: int = 1
-    """v2: consecutive frames averaged into one time step (1: a step is a frame, 0.5 s; 2: 16 steps span
-    32 frames, 1 s, with clip_samples 8000). Written to the config only when not 1, so the hash of a config
-    from before it existed does not change."""
+    """v2: frames per time step, pooled in aligned groups from the first frame (1: a step is a frame, 16 steps
+    span 0.5 s; 2: 16 steps span 32 frames, 1 s, with clip_samples 8000). Written to the config only when not 1,
+    so the hash of a config from before it existed does not change."""
     fmin: float = 0.0
     """Lowest mel band edge in Hz."""
     fmax: float = 4000.0
@@ -174,6 +177,11 @@ class FrontendConfig:
     def window_frames(self) -> int:
         """Front-end frames in one model window: n_frames * frame_pool."""
         return self.n_frames * self.frame_pool
+
+    @property
+    def step_hop(self) -> int:
+        """Samples per time step: hop_length * frame_pool (the stream detector's unit)."""
+        return self.hop_length * self.frame_pool
 
     @property
     def is_integer(self) -> bool:
@@ -344,10 +352,10 @@ def frame_energies(padded: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
 
 
 def choose_window(energies: np.ndarray, cfg: FrontendConfig) -> int:
-    """Index of the first frame the model sees (of `window_frames`), by cfg.window_rule."""
-    n = cfg.window_frames
+    """Index of the first time step the model sees, by cfg.window_rule, from the steps' energies."""
+    n = cfg.n_frames
     if len(energies) < n:
-        raise ValueError(f"clip has {len(energies)} frames, fewer than the window's {n}")
+        raise ValueError(f"clip has {len(energies)} steps, fewer than n_frames={n}")
     if cfg.window_rule == "first":
         return 0
     csum = np.concatenate([[0], np.cumsum(energies.astype(np.int64))])
@@ -399,25 +407,34 @@ def logmel_to_int(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
 
 
 def pool_frames(frames: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
-    """Model time steps from windows of front-end frames [shape=(..., window_frames, n_mels)] -> float32
-    [shape=(..., n_frames, n_mels)]: step j is ``(q[P*j] + ... + q[P*j+P-1]) >> log2(P)`` of the integer
-    values behind the view (P = frame_pool; a floor, as the device's arithmetic shift). P = 1: unchanged."""
+    """Time steps from front-end frames [shape=(T, n_mels), float32 view] -> float32 [shape=(T // P, n_mels)]:
+    step j is ``(q[P*j] + ... + q[P*j+P-1]) >> log2(P)`` of the integer values behind the view (P =
+    frame_pool; a floor, as the device's arithmetic shift). P = 1: the frames themselves."""
     v = np.asarray(frames, np.float32)
-    if v.ndim < 2 or v.shape[-2] != cfg.window_frames:
-        raise ValueError(f"expected windows of {cfg.window_frames} frames, got shape {v.shape}")
     if cfg.frame_pool == 1:
         return v
-    q = logmel_to_int(v, cfg)
-    q = q.reshape(v.shape[:-2] + (cfg.n_frames, cfg.frame_pool, cfg.n_mels)).sum(axis=-2)
-    return int_to_logmel(q >> (cfg.frame_pool.bit_length() - 1), cfg)
+    p, t = cfg.frame_pool, v.shape[-2] // cfg.frame_pool
+    q = logmel_to_int(v[..., : t * p, :], cfg)
+    q = q.reshape(v.shape[:-2] + (t, p, v.shape[-1])).sum(axis=-2)
+    return int_to_logmel(q >> (p.bit_length() - 1), cfg)
+
+
+def pool_energies(energies: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """Exact int64 energy of each time step [shape=(T // P,)]: the sum of its frames' (P = frame_pool)."""
+    e = np.asarray(energies, np.int64)
+    p = cfg.frame_pool
+    if p == 1:
+        return e
+    t = len(e) // p
+    return e[: t * p].reshape(t, p).sum(axis=1)
 
 
 def clip_logmel(samples: np.ndarray, cfg: FrontendConfig, mel_basis: np.ndarray | None = None) -> np.ndarray:
     """Un-normalized log-mel window the model sees, float32 [shape=(n_frames, n_mels)], row = time step."""
     padded = pad_clip(samples, cfg)
-    frames = log_mel_frames(padded, cfg, mel_basis)
-    start = choose_window(frame_energies(padded, cfg), cfg)
-    return pool_frames(frames[start : start + cfg.window_frames], cfg)
+    steps = pool_frames(log_mel_frames(padded, cfg, mel_basis), cfg)
+    start = choose_window(pool_energies(frame_energies(padded, cfg), cfg), cfg)
+    return steps[start : start + cfg.n_frames]
 
 
 def normalize(logmel: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
@@ -504,8 +521,9 @@ def batch_logmel(clips: Iterable[np.ndarray], cfg: FrontendConfig, *, progress: 
             padded = [pad_clip(x, cfg) for x in clips[a : a + step]]
             frames = [intfront.frames_of(p, cfg.n_fft, cfg.hop_length, 1 + len(p) // cfg.hop_length) for p in padded]
             for i, (p, q) in enumerate(zip(padded, intfront.run_batch(frames, cfg, t))):
-                start = choose_window(frame_energies(p, cfg), cfg)
-                out[a + i] = pool_frames(int_to_logmel(q[start : start + cfg.window_frames], cfg), cfg)
+                steps = pool_frames(int_to_logmel(q, cfg), cfg)
+                start = choose_window(pool_energies(frame_energies(p, cfg), cfg), cfg)
+                out[a + i] = steps[start : start + cfg.n_frames]
             if bar is not None:
                 bar.update(len(padded))
     else:

@@ -66,6 +66,13 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "ca3434bc86b43797d5e1e275ccc5d303eb3acb38f4427222a00aef6c028ff5f2": (
+        "50ea122f9e5d6a31f5d4bfec226cdfa7326e6a109473cc5ae24ca06aa5a8dd05",
+        "2026-12-07: --frame-pool 2 pools frames in pairs aligned to the clip's or stream's first frame, and the "
+        "window rule and the stream detector count those steps (a window the device can keep in its RAM), instead "
+        "of pooling a 32-frame window at any start. Neutral for frame_pool 1, the only setting any stored run or "
+        "fold used (the two frame_pool 2 folds made under the earlier code were deleted, not reused). Checked like "
+        "the entries below, against a3b6d35a's run: identical metrics, frontend.json and weights."),
     "50ea122f9e5d6a31f5d4bfec226cdfa7326e6a109473cc5ae24ca06aa5a8dd05": (
         "820b6aecfd5bd8fd5ec6087ceb1944adfcd21f3beffe1f50bf778a6a60572beb",
         "2026-12-07: the wording of FrontendConfig's frame-count error. Checked like the entry below, against "

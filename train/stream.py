@@ -11,7 +11,11 @@ sample ``k * hop`` (zeros before the stream's first sample) and is complete
 once hop ``k`` has arrived, so a stream of ``n`` samples has ``n // hop``
 frames. For each frame ``k`` the device already has its exact integer energy
 ``e[k]`` (sum of squared samples under the frame) and its fine int16 log-mel
-values. Then, per frame, in this order:
+values. With ``frame_pool`` 2 (train/features.py, step 3) everything below
+counts time steps instead: step ``k`` is frames ``2k`` and ``2k + 1``, its
+values their floor mean, its energies (``e`` and ``b``) the sums of theirs,
+and its samples those of a frame of hop ``2 * hop`` (``step_hop``). Then, per
+frame, in this order:
 
 1. **Level.** ``L[k] = level(b[k])``: ``16 * floor(log2 b)`` plus the four
    bits below the leading one (0 for ``b <= 1``), a monotone integer
@@ -479,9 +483,10 @@ def detect(energies: Iterable[int], scfg: StreamConfig = DEFAULT_STREAM, n_frame
 
 
 def band_energies(samples: np.ndarray, cfg: F.FrontendConfig, taps: tuple[int, ...]) -> np.ndarray | None:
-    """Exact int64 band energy (step 1) of each complete frame, or None when ``taps`` is empty.
+    """Exact int64 band energy (step 1) of each complete time step, or None when ``taps`` is empty.
 
-    Frame k covers hops k - 1 and k (hop -1 is the zeros before the stream), like its energy."""
+    Frame k covers hops k - 1 and k (hop -1 is the zeros before the stream), like its energy; a step's is the
+    sum of its frames' (`F.pool_energies`; frame_pool 1: a step is a frame)."""
     if not taps:
         return None
     x = F.as_int16(samples).astype(np.int64)
@@ -491,20 +496,22 @@ def band_energies(samples: np.ndarray, cfg: F.FrontendConfig, taps: tuple[int, .
         return np.zeros(0, np.int64)
     y = np.convolve(x[: n * hop], np.asarray(taps, np.int64))[: n * hop]  # causal, zeros before the stream
     per_hop = (y.reshape(n, hop) ** 2).sum(axis=1)
-    return per_hop + np.concatenate([[0], per_hop[:-1]])
+    return F.pool_energies(per_hop + np.concatenate([[0], per_hop[:-1]]), cfg)
 
 
 def stream_energies(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
-    """Exact int64 energy of each of the stream's ``len(samples) // hop`` complete frames."""
+    """Exact int64 energy of each of the stream's ``len(samples) // step_hop`` complete time steps (frames with
+    frame_pool 1; else the sums of `F.pool_energies`)."""
     x = F.as_int16(samples)
     n = len(x) // cfg.hop_length
     if n == 0:
         return np.zeros(0, np.int64)
-    return F.frame_energies(x, cfg)[:n]
+    return F.pool_energies(F.frame_energies(x, cfg)[:n], cfg)
 
 
 def stream_frames(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
-    """Log-mel of all the stream's ``len(samples) // hop`` complete frames, float32 [shape=(T, n_mels)].
+    """Log-mel of all the stream's ``len(samples) // step_hop`` complete time steps, float32 [shape=(T, n_mels)]
+    (frames with frame_pool 1; else `F.pool_frames` of them).
 
     Front end v2 carries state from frame to frame (train/intfront.py steps
     6-7), so a frame's values depend on every frame before it: they are
@@ -515,7 +522,7 @@ def stream_frames(samples: np.ndarray, cfg: F.FrontendConfig) -> np.ndarray:
     if n == 0:
         return np.zeros((0, cfg.n_mels), np.float32)
     if cfg.is_integer:
-        return F.int_logmel_frames(x, cfg, n)
+        return F.pool_frames(F.int_logmel_frames(x, cfg, n), cfg)
     return stream_logmel(x, cfg, slice(0, n))
 
 
@@ -668,19 +675,19 @@ def reference_events(samples, cfg: F.FrontendConfig, infer: Callable[[np.ndarray
     a = samples if isinstance(samples, StreamAnalysis) else StreamAnalysis(samples, cfg)
     if a.cfg != cfg:
         raise ValueError("the StreamAnalysis was computed with another front-end config than the model's")
-    utts = detect(a.energies, scfg, cfg.window_frames, a.bands(scfg.band_taps))
+    utts = detect(a.energies, scfg, cfg.n_frames, a.bands(scfg.band_taps))
     if not utts:
         return [], []
     if scfg.slide_stride:
         wins = [u for u in utts if u.window]
         outs = iter(_window_outputs(a, cfg, [u.window_start for u in wins], infer, scale, zero_point, mel_basis))
         sm = Smoother(scfg, labels)
-        decided = [(e, u) for u in utts for e in [sm.step(u, next(outs) if u.window else None, cfg.hop_length)] if e]
+        decided = [(e, u) for u in utts for e in [sm.step(u, next(outs) if u.window else None, cfg.step_hop)] if e]
         return [e for e, _ in decided], [u for _, u in decided]
     outs = _window_outputs(a, cfg, [u.window_start for u in utts], infer, scale, zero_point, mel_basis)
     events = []
     for u, o in zip(utts, outs):
-        start, end = u.samples(cfg.hop_length)
+        start, end = u.samples(cfg.step_hop)
         events.append(Event.of_class(decide_event(o, scfg), start, end, o, labels))
     return events, utts
 
@@ -691,9 +698,9 @@ def _window_outputs(a: StreamAnalysis, cfg: F.FrontendConfig, starts: list[int],
     [shape=(len(starts), classes)], quantized like a clip's."""
     if not starts:
         return np.zeros((0, 0), np.int8)
-    n = cfg.window_frames
+    n = cfg.n_frames
     if cfg.is_integer:
-        windows = F.pool_frames(np.stack([a.frames[k : k + n] for k in starts]), cfg)
+        windows = np.stack([a.frames[k : k + n] for k in starts])
     else:
         basis = F.mel_filterbank(cfg) if mel_basis is None else mel_basis
         windows = np.stack([stream_logmel(a.samples, cfg, slice(k, k + n), basis) for k in starts])

@@ -150,7 +150,7 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
     bank = _bank(pool)
     made = synthetic_bank(swcfg.seed) if swcfg.synthetic_share > 0 else None
     items = [SimpleNamespace(samples=np.asarray(c, np.int16), digit=int(lab)) for c, lab in zip(clips, labels)]
-    n, hop = cfg.window_frames, cfg.hop_length  # frames per window (cfg.n_frames model steps)
+    n, hop = cfg.n_frames, cfg.step_hop  # the detector counts time steps (frames with frame_pool 1)
     jobs = []
     for _ in range(swcfg.streams):
         if rng.random() < swcfg.clean_share:
@@ -203,7 +203,7 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
                 lab = noise_label
             else:
                 counts["digit"] += 1
-            windows.append(F.pool_frames(a.frames[k : k + n], cfg))
+            windows.append(a.frames[k : k + n])
             ys.append(lab)
     y = np.asarray(ys, np.int64)
     keep = np.arange(len(y))
@@ -214,7 +214,7 @@ def stream_windows(clips: list, labels: np.ndarray, cfg: F.FrontendConfig, swcfg
         keep = np.setdiff1d(keep, drop)
     counts["noise_kept"] = int(np.sum(y[keep] == noise_label))
     if not len(keep):
-        return np.zeros((0, cfg.n_frames, cfg.n_mels), np.float32), np.zeros(0, np.int64), counts
+        return np.zeros((0, n, cfg.n_mels), np.float32), np.zeros(0, np.int64), counts
     x = F.normalize(np.stack([windows[i] for i in keep]).astype(np.float32), cfg)
     log.info("stream windows: %s", counts)
     return x, y[keep], counts
