@@ -185,14 +185,14 @@ NESTED_SEEDS = (0, 1, 2)
 """Seeds of the nested-validation LOSO section (issue 21: a recipe decision rests on at least three)."""
 
 def _nested_recipes():
-    from train.release import RECIPE_ARGS
+    from train.release import BASE_RECIPE_ARGS, RECIPE_ARGS
 
-    piper = (*RECIPE_ARGS, "--synth", "20", "--synth-engines", "piper")
     return (("digits only (`python -m train`'s defaults; the release before 2026-12-07)", ()),
-            ("release recipe: + `noise` class with tonal noise kinds, real rooms (train/release.py)", RECIPE_ARGS),
-            ("release recipe + piper's neural voice, 20 utterances of each digit (lever, issue 21)", piper),
+            ("`noise` class with tonal noise kinds, real rooms (the release recipe of 2026-12-07)", BASE_RECIPE_ARGS),
+            ("+ piper's neural voice, 20 utterances of each digit (lever, issue 21; the release recipe since "
+             "2026-12-07, train/release.py)", RECIPE_ARGS),
             ("+ 1 s windows: frames averaged in pairs, 16 steps over 32 frames (lever on the piper recipe, issue 21)",
-             (*piper, "--frame-pool", "2")))
+             (*RECIPE_ARGS, "--frame-pool", "2")))
 
 
 def _against(recipes, r: int) -> int:
