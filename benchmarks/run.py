@@ -276,8 +276,8 @@ def bench_nested(data_args: list[str], seeds=NESTED_SEEDS, recipes=NESTED_RECIPE
                             f"{pct(summ['worst_accuracy'])} | {'yes' if wins else ('-' if r == 0 else 'no')} |")
     md += ["", "### Recipes side by side", "",
            "A recipe wins when it beats the one it is judged against in every seed (paired: same seed, same validation "
-           "speaker) and its mean gain exceeds the seeds' sd: a lever (the release recipe's arguments and more) "
-           "against the release recipe, any other recipe against the first (the baseline).", "",
+           "speaker) and its mean gain exceeds the seeds' sd: a lever (another recipe's arguments and more) "
+           "against the longest recipe it extends, any other recipe against the first (the baseline).", "",
            "| recipe | ARGS | mean over speakers and seeds | sd of the seed means (points) | gain per seed (points) "
            "| worst speaker | wins |", "|---|---|---|---|---|---|---|", *summary_rows, *_partial_note(data_args)]
     return "\n".join(md), res
