@@ -231,8 +231,9 @@ def release_folds() -> Path | None:
 def bench_nested(data_args: list[str], seeds=NESTED_SEEDS, recipes=NESTED_RECIPES) -> tuple[str, dict]:
     """LOSO under nested speaker validation: in each fold, one of the training speakers (rotated by the seed,
     `--val-speaker auto`) validates early stopping and QAT; int8 per held-out speaker over the seeds, for the
-    baseline (the first recipe) and each recipe or lever. One wins when its mean beats the baseline's in every
-    seed (paired: same seed, same validation speakers) and by more than the seeds' spread."""
+    baseline (the first recipe) and each recipe or lever. One wins when its mean beats the recipe it is judged
+    against (`_against`) in every seed (paired: same seed, same validation speakers) and by more than the seeds'
+    spread."""
     speakers = _speakers(data_args)
     res: dict = {"seeds": list(seeds), "recipes": {}}
     md = ["## Leave-one-speaker-out under nested speaker validation (int8, issue 21)", "",
