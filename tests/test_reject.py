@@ -7,6 +7,8 @@ flite words join when flite is installed.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +255,25 @@ def test_modulated_noise_is_a_varied_non_stationary_family():
     white = R.coloured(n, np.random.default_rng(0), "white")
     assert np.median([spread_db(x) for x in fam]) > 3 * spread_db(white)
     assert np.std([low_share(x) for x in fam]) > 0.15
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="needs Debian's flite")
+def test_two_trainings_fill_the_flite_word_cache_at_once(tmp_path):
+    """Benchmark folds train in parallel and share the cache of flite words: both must come through with the same
+    clips and leave no temporaries (before each wrote its own temporary, one failed on the other's)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from train import reject as R; "
+            "w = R.flite_words('train', R.RejectConfig(word_variants=1)); "
+            "np.save(sys.argv[1], np.concatenate(w)); print(len(w))")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"{i}.npy")], cwd=root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    assert int(outs[0][0]) == int(outs[1][0]) > 0
+    assert np.array_equal(np.load(tmp_path / "0.npy"), np.load(tmp_path / "1.npy"))
+    left = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name.count(".") > 1]
+    assert not left, left

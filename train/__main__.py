@@ -210,7 +210,8 @@ def frontend_config(args, F):
         if args.frame_pool != 1:
             raise SystemExit("error: --frame-pool 2 needs the integer front end (--frontend 2)")
         return F.FrontendConfig(version=1, window_rule=args.window_rule, clip_norm=args.clip_norm)
-    pooled = {} if args.frame_pool == 1 else {"frame_pool": args.frame_pool, "clip_samples": 4000 * args.frame_pool}
+    pooled = {} if args.frame_pool == 1 else {"frame_pool": args.frame_pool,
+                                          "clip_samples": F.FrontendConfig().clip_samples * args.frame_pool}
     return F.FrontendConfig(window_rule=args.window_rule, clip_norm=args.clip_norm, noise_oversub=args.noise_oversub,
                             noise_min_remaining=args.noise_min_remaining, agc_strength=args.agc_strength, **pooled)
 

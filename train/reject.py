@@ -458,15 +458,18 @@ def flite_words(split: str, cfg: RejectConfig, *, progress: bool = False) -> lis
         p = folder / f"{w.replace(' ', '-')}_{v}_{k}.wav"
         if not p.is_file():
             r = np.random.default_rng(int.from_bytes(hashlib.sha256(f"{cfg.seed}/{w}/{v}/{k}".encode()).digest()[:8], "little"))
-            tmp = p.with_suffix(".tmp.wav")
+            # Several trainings may fill the cache at once (benchmark folds run in parallel): each writes its own
+            # temporaries and moves the finished file into place, so none reads another's half-written file.
+            tmp, part = (p.with_name(f"{p.stem}.{os.getpid()}.{x}.wav") for x in ("flite", "part"))
             synth.flite_say(v, w, tmp, stretch=float(r.uniform(0.85, 1.25)), pitch=float(r.uniform(0.8, 1.25)))
             quiet = logging.getLogger("train.data")
             level, quiet.level = quiet.level, logging.WARNING  # flite speaks at 16 kHz: no note per file
             try:
-                write_wav(p, read_wav(tmp, SR), SR)
+                write_wav(part, read_wav(tmp, SR), SR)
             finally:
                 quiet.level = level
-            tmp.unlink()
+                tmp.unlink(missing_ok=True)
+            os.replace(part, p)
         paths.append(p)
     return [np.asarray(read_wav(p, SR), np.int16) for p in paths]
 

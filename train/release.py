@@ -75,6 +75,12 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "8d19f184ff179610f2acb29170fee7c9a34e30fed7ac7fd3aa9e7d4aad9d9c97": (
+        "ca3434bc86b43797d5e1e275ccc5d303eb3acb38f4427222a00aef6c028ff5f2",
+        "2026-12-08: the flite-words cache takes each process's own temporaries and moves finished files into place "
+        "(two folds filling it at once failed with a missing .tmp.wav); train.synth checks engine names in one "
+        "helper; --frame-pool scales FrontendConfig's clip_samples instead of a literal. Checked like the entries "
+        "below, against ca3434bc's run: identical metrics, frontend.json, labels.json and weights."),
     "ca3434bc86b43797d5e1e275ccc5d303eb3acb38f4427222a00aef6c028ff5f2": (
         "50ea122f9e5d6a31f5d4bfec226cdfa7326e6a109473cc5ae24ca06aa5a8dd05",
         "2026-12-07: --frame-pool 2 pools frames in pairs aligned to the clip's or stream's first frame, and the "

@@ -61,6 +61,17 @@ PIPER_EXTRA = "pip install -e '.[piper]' (piper-tts, GPL-3.0, and the joe-us-pip
 VERSION = 1  # bump when the generation changes, so old caches are not reused
 
 
+def check_engines(engines: tuple[str, ...], given: str | None = None) -> tuple[str, ...]:
+    """``engines`` if it names one or more of ENGINES and nothing else; ValueError naming what was ``given``."""
+    bad = [e for e in engines if e not in ENGINES]
+    if bad or not engines:
+        shown = repr(given) if given is not None else str(list(engines))
+        raise ValueError(f"synthetic voice engines {shown}"
+                         + (f": {', '.join(map(repr, bad))} unknown" if bad else ": none given")
+                         + f"; give a comma-separated list of {', '.join(ENGINES)}")
+    return engines
+
+
 @dataclass(frozen=True, kw_only=True)
 class SynthConfig:
     variants: int = 20
@@ -75,9 +86,7 @@ class SynthConfig:
     """Which engines' voices speak (ENGINES)."""
 
     def __post_init__(self) -> None:
-        bad = [e for e in self.engines if e not in ENGINES]
-        if bad or not self.engines:
-            raise ValueError(f"synthetic voice engines {list(self.engines)}: each must be one of {', '.join(ENGINES)}")
+        check_engines(self.engines)
         if self.variants < 1:
             raise ValueError(f"variants {self.variants}: must be at least 1")
 
@@ -250,11 +259,7 @@ def generate(cfg: SynthConfig = SynthConfig(), out: Path | None = None, *, progr
 
 def parse_engines(text: str) -> tuple[str, ...]:
     """``--synth-engines``/``--engines``: comma-separated ENGINES, in the order given, without repeats."""
-    engines = tuple(dict.fromkeys(e.strip() for e in text.split(",") if e.strip()))
-    bad = [e for e in engines if e not in ENGINES]
-    if bad or not engines:
-        raise ValueError(f"engines {text!r}: give a comma-separated list of {', '.join(ENGINES)}")
-    return engines
+    return check_engines(tuple(dict.fromkeys(e.strip() for e in text.split(",") if e.strip())), text)
 
 
 def main(argv=None) -> int:
