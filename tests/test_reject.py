@@ -111,6 +111,51 @@ def test_bad_reject_configs_say_what_is_wrong():
     assert R.RejectConfig.from_dict(SMALL.to_dict()) == SMALL
 
 
+def test_noise_variants_vary_the_training_recordings_only(small):
+    """--noise-variants: varied copies (speed, tilt, loudness contour) of each training recording, seeded, at the
+    recording's level; the test and validation recordings are never varied or added."""
+    _, root = small
+    plain, varied = R.Sources.load(root, "train"), R.Sources.load(root, "train", 3, seed=7)
+    assert [n for n, _ in varied.noise] == [n for n, _ in plain.noise] + [
+        f"{n}~v{k}" for n, _ in plain.noise for k in range(3)]
+    assert R.Sources.load(root, "test", 3).noise[0][0] == R.HELD_OUT_NOISE[0] and len(R.Sources.load(root, "test", 3).noise) == 1
+    again = R.Sources.load(root, "train", 3, seed=7)
+    other_seed = R.Sources.load(root, "train", 3, seed=8)
+    src = dict(plain.noise)
+    for (name, x), (_, y), (_, z) in zip(varied.noise[2:], again.noise[2:], other_seed.noise[2:]):
+        base = src[name.split("~")[0]]
+        assert np.array_equal(x, y) and not np.array_equal(x, z)
+        assert 0.6 <= len(base) / len(x) <= 1.6 + 1e-3  # the speed
+        rms = lambda a: float(np.sqrt(np.mean(a * a)))
+        assert rms(x) == pytest.approx(rms(base), rel=1e-6)
+        assert len(x) != len(base) or not np.allclose(x, base)
+    # the transform itself: a 500 Hz tone played 1.25x as fast lands at 625 Hz
+    t = np.arange(8000) / 8000
+    rng = np.random.default_rng(0)
+    speed = float(np.exp(np.random.default_rng(0).uniform(np.log(0.6), np.log(1.6))))
+    y = R.vary_noise(np.sin(2 * np.pi * 500 * t), rng)
+    peak = np.argmax(np.abs(np.fft.rfft(y))) * 8000 / len(y)
+    assert peak == pytest.approx(500 * speed, abs=8000 / len(y) + 1)
+    assert R.augment_pool(root, 2).noises and len(R.augment_pool(root, 2).noises) == 3 * len(R.augment_pool(root).noises)
+    # the config: written only when used, checked, and the training clips change with it
+    assert "noise_variants" not in SMALL.to_dict()
+    v = R.RejectConfig(**{**SMALL.to_dict(), "noise_variants": 2})
+    assert v.to_dict()["noise_variants"] == 2 and R.RejectConfig.from_dict(v.to_dict()) == v
+    with pytest.raises(ValueError, match="noise_variants must be a number of copies"):
+        R.RejectConfig(noise_variants=-1)
+    a = R.make_clips("train", [], R.RejectConfig(**{**SMALL.to_dict(), "noise_kinds": (("real", 1.0),)}), root)
+    b = R.make_clips("train", [], R.RejectConfig(**{**SMALL.to_dict(), "noise_kinds": (("real", 1.0),),
+                                                  "noise_variants": 2}), root)
+    assert len(a) == len(b) and not all(np.array_equal(p[0], q[0]) for p, q in zip(a, b))
+
+
+def test_noise_variants_needs_reject(tmp_path):
+    from train.__main__ import main
+
+    with pytest.raises(SystemExit, match="--noise-variants varies the training noise of --reject"):
+        main(["--data-dir", str(tmp_path / "unread"), "--out", str(tmp_path / "m"), "--noise-variants", "2"])
+
+
 def test_reject_refuses_a_folder_per_label_and_existing_names(tmp_path, small):
     ds, root = small
     words = tmp_path / "w"

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --reject: the kinds of training `noise` clips and their shares (kinds: "
                         + ", ".join(k for k, _ in NOISE_KINDS) + "; default: "
                         + ",".join(f"{k}={w:g}" for k, w in NOISE_KINDS if w) + "). Test clips keep the default mix")
+    a.add_argument("--noise-variants", type=int, default=0, metavar="N",
+                   help="with --reject: N varied copies of each training noise recording (another speed, spectral "
+                        "tilt and loudness contour; train/reject.py's vary_noise) join the recordings the `noise` "
+                        "clips, the digits' augmentation and --stream-windows draw from (default 0 = none)")
     a.add_argument("--stream-windows", type=int, default=0, metavar="N",
                    help="with --reject: also train on the windows the streaming detector cuts from N streams of 10 "
                         "fitted training clips (clean or over training noise) and N/15 minutes of training noise alone: "
@@ -162,12 +166,17 @@ def parse_kinds(text: str, flag: str) -> tuple[tuple[str, float], ...]:
 
 
 def reject_config(args, cls):
-    """The RejectConfig the --reject-*, --noise-kinds and --other-kinds switches ask for."""
+    """The RejectConfig the --reject-*, --noise-kinds, --noise-variants and --other-kinds switches ask for (None
+    without --reject)."""
+    if not args.reject:
+        if args.noise_variants:
+            raise SystemExit("error: --noise-variants varies the training noise of --reject; give both")
+        return None
     n = args.reject_clips
     kinds = {f"{w}_kinds": parse_kinds(text, f"--{w}-kinds")
              for w, text in (("noise", args.noise_kinds), ("other", args.other_kinds)) if text}
     return cls(noise_train=n, other_train=n, noise_test=max(1, n // 5), other_test=max(1, n // 5), seed=args.seed,
-               classes=tuple(args.reject_classes.split(",")), **kinds)
+               classes=tuple(args.reject_classes.split(",")), noise_variants=args.noise_variants, **kinds)
 
 
 def synth_engines(args) -> tuple[str, ...] | None:
@@ -248,7 +257,7 @@ def main(argv=None) -> int:
             progress=not args.no_progress,
             limit_per_speaker=args.limit,
             labels=[n.strip() for n in args.labels.split(",")] if args.labels else None,
-            rcfg=reject_config(args, RejectConfig) if args.reject else None,
+            rcfg=reject_config(args, RejectConfig),
             real_rooms=args.real_rooms,
             swcfg=stream_window_config(args),
         )

@@ -115,6 +115,10 @@ class RejectConfig:
     """Kinds of training noise clip and their shares (test clips: always NOISE_KINDS)."""
     other_kinds: tuple[tuple[str, float], ...] = OTHER_KINDS
     """Kinds of training other clip and their shares (test clips: always OTHER_KINDS)."""
+    noise_variants: int = 0
+    """Varied copies of each *training* noise recording added to what the `noise` clips, the digits' augmentation and
+    the detector's stream windows draw from (`vary_noise`: another speed, spectral tilt and loudness contour), so
+    the eight training recordings stand for more kinds of room; 0: none."""
     classes: tuple[str, ...] = REJECT_LABELS
     """The classes added after the digits, in this order: both, or `noise` alone (non-digit speech then has no
     class of its own; the margin and the smoothing must turn it away)."""
@@ -124,6 +128,9 @@ class RejectConfig:
         if tuple(self.classes) not in (REJECT_LABELS, (NOISE,)):
             raise ValueError(f"reject config classes must be {','.join(REJECT_LABELS)} or {NOISE}, got "
                              f"{','.join(self.classes) or '(none)'}")
+        if not isinstance(self.noise_variants, int) or not 0 <= self.noise_variants <= 50:
+            raise ValueError(f"reject config noise_variants must be a number of copies within 0-50, got "
+                             f"{self.noise_variants!r}")
         for name in ("noise_train", "other_train", "noise_test", "other_test", "word_variants"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -143,7 +150,10 @@ class RejectConfig:
                                  f"{', '.join(sorted(known))}; at least one share > 0)")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.noise_variants:  # written only when used: older records stay what they were
+            del d["noise_variants"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RejectConfig":
@@ -212,25 +222,53 @@ class Sources:
     rir: list[tuple[str, np.ndarray]]
 
     @classmethod
-    def load(cls, root: Path | None, split: str) -> "Sources":
+    def load(cls, root: Path | None, split: str, variants: int = 0, seed: int = 0) -> "Sources":
+        """``variants``: varied copies of each training noise recording (`vary_noise`; the training split only)."""
         if root is None:
             return cls([], [], [])
         test = split == "test"
         noise = _read_folder(root / "noise", lambda n: noise_split(n) == split)
+        if split == "train" and variants:
+            noise += noise_variants(noise, variants, seed)
         speech = _read_folder(root / "speech", lambda n: n.startswith(TEST_SPEECH_PREFIX) == test)
         rir = _read_folder(root / "rir", lambda n: True, min_len=1)
         return cls(noise, speech, rir)
 
 
-def augment_pool(root: Path | None) -> "Pool | None":
-    """The training noises and the room responses for digit augmentation (train/augment.py); None without the
-    folder. The held-out noise files are never in it."""
+def augment_pool(root: Path | None, variants: int = 0, seed: int = 0) -> "Pool | None":
+    """The training noises (and ``variants`` varied copies of each) and the room responses for digit augmentation
+    (train/augment.py); None without the folder. The held-out noise files are never in it."""
     from train.augment import Pool
 
     if root is None:
         return None
-    src = Sources.load(root, "train")
+    src = Sources.load(root, "train", variants, seed)
     return Pool(tuple(x for _, x in src.noise), tuple(x for _, x in src.rir))
+
+
+def vary_noise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One varied copy of a noise recording, at unit RMS: played 0.6-1.6 times as fast (every frequency and every
+    rhythm scaled alike: a smaller or larger machine, faster or slower rain), tilted by a first-order filter
+    (y[n] = x[n] + b x[n-1], b in -0.9..0.9: duller or brighter), and with a slow loudness contour (0.3-6 Hz,
+    depth up to 90 %: gusts, passing sources)."""
+    speed = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    y = np.interp(np.arange(0.0, len(x) - 1, speed), np.arange(len(x)), x)
+    b = float(rng.uniform(-0.9, 0.9))
+    y = y + b * np.concatenate([[0.0], y[:-1]])
+    t = np.arange(len(y)) / SR
+    y = y * (1.0 + rng.uniform(0.0, 0.9) * np.sin(2 * np.pi * rng.uniform(0.3, 6.0) * t + rng.uniform(0, 2 * np.pi)))
+    return _unit(y)
+
+
+def noise_variants(noise: list[tuple[str, np.ndarray]], variants: int, seed: int) -> list[tuple[str, np.ndarray]]:
+    """``variants`` varied copies (`vary_noise`) of each recording, named ``NAME~vK``, each drawn from its own
+    seeded generator (the same recordings and seed give the same copies)."""
+    out = []
+    for name, x in noise:
+        for k in range(variants):
+            h = int.from_bytes(hashlib.sha256(f"{seed}/{name}/{k}".encode()).digest()[:8], "little")
+            out.append((f"{name}~v{k}", vary_noise(x, np.random.default_rng(h)) * float(np.sqrt(np.mean(x * x)))))
+    return out
 
 
 # -- synthetic noises ---------------------------------------------------------------------------
@@ -477,7 +515,7 @@ def flite_words(split: str, cfg: RejectConfig, *, progress: bool = False) -> lis
 def make_clips(split: str, digits: list, cfg: RejectConfig, root: Path | None, *, progress: bool = False
                ) -> list[tuple[np.ndarray, str, str]]:
     """(int16 samples, label, origin) of the split's noise and other clips, in a fixed order for the seed."""
-    src = Sources.load(root, split)
+    src = Sources.load(root, split, cfg.noise_variants, cfg.seed)
     words = flite_words(split, cfg, progress=progress)
     rng = np.random.default_rng((cfg.seed, 0 if split == "train" else 1))
     have_noise = {k for k, _ in NOISE_KINDS} - (set() if src.noise else {"real", "mix"})

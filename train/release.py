@@ -75,6 +75,11 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "d12c0686d355d2ccbe4e14b1d95271519ed1b7b85970adc68603412e18840e97": (
+        "8d19f184ff179610f2acb29170fee7c9a34e30fed7ac7fd3aa9e7d4aad9d9c97",
+        "2026-12-08: RejectConfig.noise_variants and --noise-variants (varied copies of the training noise "
+        "recordings; off by default, and a config without them is written as before). Checked like the entries "
+        "below, against 8d19f184's run: identical metrics, frontend.json, labels.json and weights."),
     "8d19f184ff179610f2acb29170fee7c9a34e30fed7ac7fd3aa9e7d4aad9d9c97": (
         "ca3434bc86b43797d5e1e275ccc5d303eb3acb38f4427222a00aef6c028ff5f2",
         "2026-12-08: the flite-words cache takes each process's own temporaries and moves finished files into place "

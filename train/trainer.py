@@ -313,7 +313,8 @@ def run(
         if rcfg is not None:  # `noise` and `other` after the digits (train/reject.py)
             ds, reject_counts = reject.extend(ds, split, rcfg, noise_dir, progress=progress)
         if real_rooms is not False:
-            pool = reject.augment_pool(noise_dir)
+            pool = reject.augment_pool(noise_dir, rcfg.noise_variants if rcfg is not None else 0,
+                                       rcfg.seed if rcfg is not None else 0)
     names = Labels(ds.names)
     if swcfg is not None and NOISE not in names.names:
         raise ValueError("--stream-windows labels the detector's windows on background sounds `noise`: add the "
