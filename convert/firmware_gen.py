@@ -69,12 +69,14 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
     if not cfg.is_integer:
         raise ValueError(f"front end {cfg.describe()} is not built by this firmware any more: it computes front end "
                          "v2 (integer). Retrain the model with the current `python -m train` (v2 is the default).")
-    if cfg.frame_pool != 1:
-        raise ValueError(f"the firmware does not pool frames yet (frame_pool={cfg.frame_pool}): train with "
-                         "--frame-pool 1 for a model to flash")
     if 2 * cfg.hop_length != cfg.n_fft:  # frame = previous hop + current hop (also an #error in C)
         raise ValueError(f"the firmware front end needs hop_length == n_fft / 2, got {cfg.hop_length} and {cfg.n_fft}")
     t = I.tables(cfg)
+    if cfg.frame_pool > 1 and not cfg.agc_strength and not (
+            t.log_floor_q + int(min(t.gain_table)) >= -(1 << 15) and int(max(t.gain_table)) <= 0):
+        # sd_frontend.c keeps a pooled step's first values as int16 without gain control (sd_pool_value_t)
+        raise ValueError(f"frame pooling: values after noise suppression may leave int16 (log floor "
+                         f"{t.log_floor_q}, gains {int(min(t.gain_table))}..{int(max(t.gain_table))})")
     half = cfg.n_fft // 2
     window = packed16(t.window.reshape(-1, 2))
     starts, lens, weights = sparse_mel(t.mel_weights)
@@ -103,7 +105,9 @@ def generate_frontend_c(cfg: F.FrontendConfig, input_scale: float, input_zero_po
 #define SD_HOP_LENGTH {cfg.hop_length}u
 #define SD_N_BINS {cfg.n_fft // 2 + 1}u
 #define SD_N_MELS {cfg.n_mels}u
-#define SD_N_FRAMES {cfg.n_frames}u
+#define SD_N_FRAMES {cfg.n_frames}u            /* time steps in the model window */
+#define SD_FRAME_POOL {cfg.frame_pool}u          /* frames per time step: 2 averages frames 2j and 2j + 1 (step 3) */
+#define SD_STEP_HOP {cfg.step_hop}u           /* samples per time step: SD_HOP_LENGTH * SD_FRAME_POOL */
 #define SD_WINDOW_MAX_ENERGY {rule}              /* 1: 16 frames with the most energy; 0: the first 16 */
 #define SD_CLIP_NORM_BAND_MEAN {int(cfg.clip_norm == "band-mean")}           /* 1: subtract each band's mean over the window */
 #define SD_FINE_BITS {cfg.fine_bits}u                   /* fine int16 values: 2^SD_FINE_BITS steps per int8 step */

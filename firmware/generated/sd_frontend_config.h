@@ -16,7 +16,9 @@
 #define SD_HOP_LENGTH 256u
 #define SD_N_BINS 257u
 #define SD_N_MELS 80u
-#define SD_N_FRAMES 16u
+#define SD_N_FRAMES 16u            /* time steps in the model window */
+#define SD_FRAME_POOL 1u          /* frames per time step: 2 averages frames 2j and 2j + 1 (step 3) */
+#define SD_STEP_HOP 256u           /* samples per time step: SD_HOP_LENGTH * SD_FRAME_POOL */
 #define SD_WINDOW_MAX_ENERGY 1              /* 1: 16 frames with the most energy; 0: the first 16 */
 #define SD_CLIP_NORM_BAND_MEAN 1           /* 1: subtract each band's mean over the window */
 #define SD_FINE_BITS 6u                   /* fine int16 values: 2^SD_FINE_BITS steps per int8 step */

@@ -43,14 +43,16 @@ int8_t *sd_frontend_tensor(sd_frontend_t *fe);
  * window (SD_N_FRAMES x SD_N_MELS, row = time step), from inside the push
  * that completed the deciding frame; sd_stream_end() decides an utterance
  * still open. Frames are counted from the stream's start; samples are u64.
+ * With SD_FRAME_POOL 2 every "frame" below is a time step (two frames,
+ * hop SD_STEP_HOP), as in train/stream.py.
  */
 typedef struct {
     uint32_t first_frame;   /* the utterance's first and last loud frames */
     uint32_t last_frame;
     uint32_t decided_frame; /* the frame at which it was decided */
     uint32_t window_start;  /* first frame of the model window */
-    uint64_t start_sample;  /* (first_frame - 1) * hop, at least 0 */
-    uint64_t end_sample;    /* (last_frame + 1) * hop - 1; sliding: (decided_frame + 1) * hop - 1 */
+    uint64_t start_sample;  /* (first_frame - 1) * SD_STEP_HOP, at least 0 */
+    uint64_t end_sample;    /* (last_frame + 1) * SD_STEP_HOP - 1; sliding: (decided_frame + 1) * ... - 1 */
     uint8_t first;          /* sliding: the utterance's first window (one window per utterance: 1) */
     uint8_t last;           /* sliding: its last (one window per utterance: 1) */
 } sd_utterance_t;

@@ -22,6 +22,23 @@
 #error "sd_frontend.c needs SD_HOP_LENGTH == SD_N_FFT / 2"
 #endif
 
+#ifndef SD_FRAME_POOL /* headers generated before frame pooling: one frame per time step */
+#define SD_FRAME_POOL 1u
+#define SD_STEP_HOP SD_HOP_LENGTH
+#endif
+#if SD_FRAME_POOL != 1u && SD_FRAME_POOL != 2u
+#error "sd_frontend.c pools 1 or 2 frames per time step (train/features.py step 3)"
+#endif
+
+/* A frame's value after steps 6-7: the log (at least SD_LOG_FLOOR_Q, below
+ * 2^15) plus a suppression gain of at most -log2(20) (noise_min_remaining
+ * 0.05) fits int16; gain control can take more off (int32 then). */
+#if SD_AGC_STRENGTH
+typedef int32_t sd_pool_value_t;
+#else
+typedef int16_t sd_pool_value_t;
+#endif
+
 #if SD_FRONTEND_VERSION != 2
 #error "this firmware computes front end v2 (integer); regenerate firmware/generated/ with python -m convert.quantize"
 #endif
@@ -37,10 +54,19 @@ struct sd_frontend {
     uint64_t hop_energy_prev; /* sum of squares of the previous hop */
     uint32_t hop_bits_prev;   /* signed width of the previous hop (train/intfront.py step 1's B) */
     uint32_t n_samples;       /* real samples pushed for this clip */
-    uint32_t n_frames;        /* frames computed so far */
-    /* Ring of the last SD_N_FRAMES frames: fine int16 values
-     * (train/features.py, step 5) and exact energies, and the sum of the
-     * energies of the frames in the ring. */
+    uint32_t n_frames;        /* time steps completed so far (frames when SD_FRAME_POOL is 1) */
+#if SD_FRAME_POOL > 1u
+    /* Frame 2j of step j, waiting for frame 2j + 1: its values after steps
+     * 6-7 (Q SD_LOG_FRAC_BITS, before the fine mapping) and its energy
+     * (train/features.py step 3: pairs counted from the clip's or stream's
+     * first frame). */
+    uint32_t pool_phase; /* 1 while pending holds a frame */
+    sd_pool_value_t pending[SD_N_MELS];
+    uint64_t pending_energy;
+#endif
+    /* Ring of the last SD_N_FRAMES time steps: fine int16 values
+     * (train/features.py, steps 3 and 5) and exact energies, and the sum of
+     * the energies of the steps in the ring. */
     int16_t ring[SD_N_FRAMES][SD_N_MELS];
     uint64_t ring_energy[SD_N_FRAMES];
     uint64_t ring_sum;

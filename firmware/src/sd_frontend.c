@@ -120,8 +120,9 @@ static int16_t sd_fine_feature(int32_t v, uint32_t band)
     return (int16_t)w;
 }
 
-/* Steps 1-7 for the frame lo ++ hi; fine int16 values into row; returns the
- * energy of hi. */
+/* Steps 1-7 for the frame lo ++ hi; fine int16 values into row (with
+ * SD_FRAME_POOL 2: the first frame of a step only keeps its values, row is
+ * not written; the second writes the step's); returns the energy of hi. */
 static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const int16_t *hi, int16_t *row)
 {
     uint32_t *z = SD_FFT_Z;
@@ -138,7 +139,11 @@ static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const in
     /* The log's offset: 2 s undoes step 1's shift (power), the rest the FFT's
      * and the weights' scaling. */
     const int32_t offset = (2 * (int32_t)s + SD_LOG_OFFSET) * (1 << SD_LOG_FRAC_BITS);
+#if SD_FRAME_POOL > 1u
+    const int first = fe->n_frames == 0u && fe->pool_phase == 0u; /* no frame yet */
+#else
     const int first = fe->n_frames == 0u;
+#endif
     const uint16_t *w = sd_mel_weights;
     for (uint32_t m = 0; m < SD_N_MELS; m++) {
         const uint32_t len = sd_mel_length[m];
@@ -199,6 +204,15 @@ static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const in
         fe->agc_level[m] = (int16_t)a;
         v -= (SD_AGC_STRENGTH * a) >> 8;
 #endif
+#if SD_FRAME_POOL > 1u
+        /* Step 3 (train.features.pool_frames): the first frame of a step
+         * waits; the second maps floor((a + b) / 2) of the two values. */
+        if (fe->pool_phase == 0u) {
+            fe->pending[m] = (sd_pool_value_t)v;
+            continue;
+        }
+        v = (fe->pending[m] + v) >> 1;
+#endif
         row[m] = sd_fine_feature(v, m);
     }
     return energy;
@@ -207,6 +221,12 @@ static uint64_t sd_frame_features(sd_frontend_t *fe, const int16_t *lo, const in
 void sd_frontend_frame_values(sd_frontend_t *fe, const int16_t *frame, int16_t *row)
 {
     (void)sd_frame_features(fe, frame, &frame[SD_HALF], row);
+#if SD_FRAME_POOL > 1u
+    fe->pool_phase ^= 1u;
+    if (fe->pool_phase != 0u) {
+        return;
+    }
+#endif
     fe->n_frames++;
 }
 
@@ -238,19 +258,35 @@ void sd_ring_finish(const sd_frontend_t *fe, int8_t *dst)
 }
 
 /* A complete frame in fe->audio (previous hop, then the current hop in half
- * fe->cur): features into the ring, window rule. */
+ * fe->cur): features into the ring, window rule. With SD_FRAME_POOL 2 the
+ * first frame of a pair waits (its values in fe->pending, its energy) and
+ * the second completes the time step: the pooled values (sd_frame_features)
+ * and the sum of the two energies. */
 static void sd_frontend_frame(sd_frontend_t *fe)
 {
     const uint32_t slot = fe->n_frames % SD_N_FRAMES;
-    if (fe->best_in_ring) { /* the chosen window is about to lose its oldest frame */
+    const int16_t *hi = &fe->audio[fe->cur * SD_HALF];
+    const int16_t *lo = &fe->audio[(fe->cur ^ 1u) * SD_HALF];
+#if SD_FRAME_POOL > 1u
+    if (fe->pool_phase == 0u) {
+        const uint64_t hop_energy = sd_frame_features(fe, lo, hi, NULL);
+        fe->pending_energy = fe->hop_energy_prev + hop_energy;
+        fe->hop_energy_prev = hop_energy;
+        fe->pool_phase = 1u;
+        return;
+    }
+#endif
+    if (fe->best_in_ring) { /* the chosen window is about to lose its oldest step */
         sd_ring_finish(fe, &fe->best[0][0]);
         fe->best_in_ring = 0;
     }
-    const int16_t *hi = &fe->audio[fe->cur * SD_HALF];
-    const int16_t *lo = &fe->audio[(fe->cur ^ 1u) * SD_HALF];
     const uint64_t hop_energy = sd_frame_features(fe, lo, hi, fe->ring[slot]);
-    const uint64_t energy = fe->hop_energy_prev + hop_energy;
+    uint64_t energy = fe->hop_energy_prev + hop_energy;
     fe->hop_energy_prev = hop_energy;
+#if SD_FRAME_POOL > 1u
+    fe->pool_phase = 0u;
+    energy += fe->pending_energy;
+#endif
     if (fe->n_frames >= SD_N_FRAMES) {
         fe->ring_sum -= fe->ring_energy[slot];
     }

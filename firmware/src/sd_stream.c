@@ -1,7 +1,8 @@
 /*
  * sd_stream.c - the streaming mode's utterance detector, the C twin of
  * train/stream.py (read that docstring first: the steps below carry its
- * numbers). It runs once per frame on what sd_frontend.c already holds (the
+ * numbers). It runs once per time step (a frame, or with SD_FRAME_POOL 2 a
+ * pair of frames: "frame" below means a step) on what sd_frontend.c already holds (the
  * frame's exact energy, the ring of the last SD_N_FRAMES fine frames and
  * their summed energy, the saved window) and adds no buffer. All of it is
  * integer arithmetic; it costs a few dozen instructions per frame, so it is
@@ -75,8 +76,8 @@ static void sd_stream_evaluate(sd_frontend_t *fe, uint32_t k, int last, int with
     u.last_frame = fe->utt_last;
     u.decided_frame = k;
     u.window_start = k + 1u - SD_N_FRAMES;
-    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
-    u.end_sample = ((uint64_t)k + 1u) * SD_HOP_LENGTH - 1u;
+    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_STEP_HOP : 0u;
+    u.end_sample = ((uint64_t)k + 1u) * SD_STEP_HOP - 1u;
     u.first = (uint8_t)(fe->evals == 0u);
     u.last = (uint8_t)(last != 0);
     if (with_window) {
@@ -120,8 +121,8 @@ static void sd_stream_hand_over(sd_frontend_t *fe, uint32_t k)
     u.last_frame = fe->utt_last;
     u.decided_frame = k;
     u.window_start = fe->best_end + 1u - SD_N_FRAMES;
-    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_HOP_LENGTH : 0u;
-    u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_HOP_LENGTH - 1u;
+    u.start_sample = fe->utt_first > 0u ? (uint64_t)(fe->utt_first - 1u) * SD_STEP_HOP : 0u;
+    u.end_sample = ((uint64_t)fe->utt_last + 1u) * SD_STEP_HOP - 1u;
     u.first = 1u;
     u.last = 1u;
     sd_stream_idle(fe);
@@ -138,9 +139,9 @@ static void sd_stream_hand_over(sd_frontend_t *fe, uint32_t k)
  * carries over from hop to hop and starts at zero with the stream (the zeros
  * before it). The same integers as train.stream.band_energies' convolution;
  * |y| <= 2^16 * 2^7 fits int32. */
-static uint64_t sd_stream_band_hop(sd_frontend_t *fe)
+static uint64_t sd_stream_band_hop(sd_frontend_t *fe, uint32_t half)
 {
-    const int16_t *x = &fe->audio[fe->cur * SD_HOP_LENGTH];
+    const int16_t *x = &fe->audio[half * SD_HOP_LENGTH];
     int32_t *st = fe->band_state;
     uint64_t e = 0u;
     for (uint32_t n = 0; n < SD_HOP_LENGTH; n++) {
@@ -163,8 +164,17 @@ void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
     const uint32_t k = fe->n_frames - 1u;
 #if SD_STREAM_BAND_ORDER > 0
     (void)energy; /* the window rule's: the ring keeps it */
-    const uint64_t hop = sd_stream_band_hop(fe);
+#if SD_FRAME_POOL > 1u
+    /* Step k is frames 2k and 2k + 1, whose hops (2k and 2k + 1) are both
+     * in fe->audio now, the older in the other half: its band energy is the
+     * sum of theirs, h(2k - 1) + 2 h(2k) + h(2k + 1). */
+    const uint64_t h0 = sd_stream_band_hop(fe, fe->cur ^ 1u);
+    const uint64_t hop = sd_stream_band_hop(fe, fe->cur);
+    const int32_t lv = sd_stream_level(fe->band_prev + 2u * h0 + hop);
+#else
+    const uint64_t hop = sd_stream_band_hop(fe, fe->cur);
     const int32_t lv = sd_stream_level(fe->band_prev + hop);
+#endif
     fe->band_prev = hop;
 #else
     const int32_t lv = sd_stream_level(energy);
