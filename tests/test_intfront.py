@@ -11,6 +11,7 @@ tests/test_frontend.py and tests/test_stream.py.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,9 +198,23 @@ def test_pooled_window_is_the_floor_mean_of_frame_pairs():
     assert np.array_equal(F.pool_frames(got, CFG), got) and np.array_equal(F.pool_energies(e, CFG), e)  # P = 1
 
 
-def test_firmware_refuses_a_pooled_config(tmp_path):
+def test_firmware_generator_emits_the_pooling_and_checks_its_range(tmp_path):
+    """The generated header carries SD_FRAME_POOL and SD_STEP_HOP (the device pools: tests/test_frame_pool_twin.py);
+    a pooled config whose suppressed values could leave int16 (the device keeps a step's first frame as int16
+    without gain control) is refused before anything is written."""
     from convert import firmware_gen
 
-    with pytest.raises(ValueError, match="does not pool frames yet"):
-        firmware_gen.generate_frontend_c(POOLED, 0.1, 0, tmp_path, stamp="test")
-    assert not list(tmp_path.iterdir())  # nothing half-written
+    base = F.FrontendConfig.load(Path(__file__).resolve().parent.parent / "models" / "released" / "frontend.json")
+    pooled = dataclasses.replace(base, frame_pool=2, clip_samples=8000)
+    for cfg, pool, hop in ((base, 1, 256), (pooled, 2, 512)):
+        out = tmp_path / str(pool)
+        firmware_gen.generate_frontend_c(cfg, 0.1, 0, out, stamp="test")
+        h = (out / "sd_frontend_config.h").read_text()
+        assert f"#define SD_FRAME_POOL {pool}u" in h and f"#define SD_STEP_HOP {hop}u" in h
+        assert f"#define SD_CLIP_SAMPLES {cfg.clip_samples}u" in h
+    deep = dataclasses.replace(pooled, log_floor=1e-9)  # floor -30615 (Q10) plus a gain of -4426: below int16
+    with pytest.raises(ValueError, match="may leave int16"):
+        firmware_gen.generate_frontend_c(deep, 0.1, 0, tmp_path / "deep", stamp="test")
+    assert not (tmp_path / "deep").exists() or not list((tmp_path / "deep").iterdir())  # nothing half-written
+    firmware_gen.generate_frontend_c(dataclasses.replace(deep, frame_pool=1, clip_samples=4000), 0.1, 0,
+                                     tmp_path / "deep1", stamp="test")  # unpooled: no int16 pending values
