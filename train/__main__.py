@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="v2: share of a band's energy always kept by the subtraction")
     f.add_argument("--frame-pool", type=int, default=1, choices=[1, 2],
                    help="v2: frames averaged into one of the model's 16 time steps: 1 (0.5 s windows) or 2 (1 s "
-                        "windows, clips padded to 8000 samples; Python only, the firmware does not pool yet)")
+                        "windows, clips padded to 8000 samples; the firmware pools the same way, SD_FRAME_POOL)")
     f.add_argument("--agc-strength", type=int, default=0,
                    help="v2 per-band gain control, in 1/256 of the band's recent level (0 = off)")
     a = p.add_argument_group("augmentation (training clips only; seeded by --seed)")

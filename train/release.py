@@ -75,6 +75,10 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "cb02ec4da208155eabe98b6af20e62de036550ed0ae14c516e9f99623b202889": (
+        "d12c0686d355d2ccbe4e14b1d95271519ed1b7b85970adc68603412e18840e97",
+        "2026-12-08: --frame-pool's help says the firmware pools too. Checked like the entries below, against "
+        "d12c0686's run: identical metrics, frontend.json, labels.json and weights."),
     "d12c0686d355d2ccbe4e14b1d95271519ed1b7b85970adc68603412e18840e97": (
         "8d19f184ff179610f2acb29170fee7c9a34e30fed7ac7fd3aa9e7d4aad9d9c97",
         "2026-12-08: RejectConfig.noise_variants and --noise-variants (varied copies of the training noise "
