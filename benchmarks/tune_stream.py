@@ -211,9 +211,10 @@ def evaluate(scfg, ref, infer, digits, noise) -> dict:
                                   labels=ref.labels)[0]
 
     tot = {"utterances": 0, "recalled": 0, "substituted": 0, "false_detections": 0, "repeats": 0,
-           "strings_correct": 0, "by_condition": {}}
+           "strings_correct": 0, "by_condition": {}, "latency_samples": []}
     for cond, st, a in digits:
         sc = G.score(events(a), st.truth)
+        tot["latency_samples"].extend(int(v) for v in sc["latency_samples"])
         for k in ("utterances", "recalled", "substituted", "false_detections"):
             tot[k] += sc[k]
         tot["repeats"] += len(sc["digits"]) - sc["false_detections"] - sc["recalled"] - sc["substituted"]
@@ -261,11 +262,26 @@ def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True
         row["by_condition"] = {c: float(np.mean([r["by_condition"][c][0] / r["by_condition"][c][1] for r in ms]))
                                for c in ms[0]["by_condition"]}
         row["substituted"] = int(sum(r["substituted"] for r in ms))
+        row["latency_ms"] = latency_ms([v for r in ms for v in r["latency_samples"]])
+        for r in ms:
+            r["latency_ms"] = latency_ms(r.pop("latency_samples"))
     return rows
 
 
-def choose(rows: list[dict], max_false_per_hour: float) -> dict | None:
-    ok = [(i, r) for i, r in enumerate(rows) if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour]
+def latency_ms(samples: list[int]) -> dict:
+    """Decision latency of recalled digits in ms (`streamgen.score`: the deciding window's last sample after the
+    end of the speech): median, 90th percentile and max; None each when no digit was recalled."""
+    if not samples:
+        return {"median": None, "p90": None, "max": None}
+    ms = np.asarray(samples, np.float64) * 1000.0 / 8000.0
+    return {"median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "max": float(ms.max())}
+
+
+def choose(rows: list[dict], max_false_per_hour: float, max_latency_ms: float | None = None) -> dict | None:
+    """The admissible row (at most ``max_false_per_hour`` on the real noise and, when given, a 90th-percentile
+    decision latency of at most ``max_latency_ms``) with the best mean recall."""
+    ok = [(i, r) for i, r in enumerate(rows) if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour
+          and (max_latency_ms is None or (r.get("latency_ms", {}).get("p90") or 0.0) <= max_latency_ms)]
     if not ok:
         return None
     return max(ok, key=lambda ir: (ir[1]["recall"], -(ir[1]["false_per_hour_real"] or 0.0), -ir[1]["repeats"], -ir[0]))[1]
@@ -298,15 +314,17 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     def line(r):
         per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
         same = f" (+{r['same']} alike)" if r.get("same") else ""
+        lat = r.get("latency_ms") or {}
+        lat_s = "-" if lat.get("median") is None else f"{lat['median']:.0f} / {lat['p90']:.0f} / {lat['max']:.0f}"
         return (f"| `{r['config'].changes()}`{same} | **{100 * r['recall']:.1f} %** | "
                 + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
                 + f" | {per_hour(r['false_per_hour_real'])} | {per_hour(r['false_per_hour_synthetic'])} | {r['substituted']} | "
-                f"{r['repeats']} | {per} |")
+                f"{r['repeats']} | {lat_s} | {per} |")
 
     conds = list(rows[0]["by_condition"]) if rows else []
     head = ("| changed from the defaults | mean recall | " + " | ".join(conds) + " | false digits per hour, real | "
-            "synthetic | substitutions | repeats | per model |")
-    rule = "|---|---|" + "---|" * len(conds) + "---|---|---|---|---|"
+            "synthetic | substitutions | repeats | decision latency, ms: median / p90 / max | per model |")
+    rule = "|---|---|" + "---|" * len(conds) + "---|---|---|---|---|---|"
 
     front = pareto(rows)
     whose = ("each model's own validation speaker (a voice it never fitted)" if getattr(args, "digits", "training") ==
@@ -321,11 +339,14 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
           "synthetic noise, no digits. Per model: recall / false digits on the real noise.", "",
           "## Recall against false digits: the configurations nothing beats on both", "",
           "Recall per condition in %, mean over the models.", "", head, rule, *[line(r) for r in front], "",
-          f"## Chosen (the best recall at <= {args.max_false_per_hour:g} false digits per hour on the real noise)", ""]
+          f"## Chosen (the best recall at <= {args.max_false_per_hour:g} false digits per hour on the real noise"
+          + (f" and a 90th-percentile decision latency <= {args.max_latency_ms:g} ms"
+             if getattr(args, "max_latency_ms", None) is not None else "") + ")", ""]
     md += [head, rule, line(chosen)] if chosen else ["None of the configurations is admissible."]
     js = {"models": models, "conditions": [[s, k] for s, k in CONDITIONS], "streams_per_condition": args.streams,
           "noise_minutes": args.noise_minutes, "synthetic_minutes": args.synthetic_minutes,
           "max_false_per_hour": args.max_false_per_hour, "noise_split": args.noise_split,
+          "max_latency_ms": getattr(args, "max_latency_ms", None),
           "digits": getattr(args, "digits", "training"),
           "chosen": chosen["config"].to_dict() if chosen else None,
           "rows": [{**{k: v for k, v in r.items() if k != "config"}, "config": r["config"].to_dict()} for r in rows]}
@@ -395,6 +416,9 @@ def main(argv=None) -> int:
     p.add_argument("--synthetic-minutes", type=float, default=3.0, help="minutes of synthetic noise (default 3)")
     p.add_argument("--max-false-per-hour", type=float, default=12.0,
                    help="false digits per hour on the real noise a choice may have (default 12)")
+    p.add_argument("--max-latency-ms", type=float, default=None,
+                   help="90th-percentile decision latency (ms after the end of the speech) a choice may have "
+                        "(default: no bound)")
     p.add_argument("--seed", type=int, default=7, help="the streams' seed (default 7)")
     p.add_argument("--out", default=None, metavar="PREFIX", help="write PREFIX.md and PREFIX.json")
     p.add_argument("--recordings", action="store_true",
@@ -438,7 +462,7 @@ def main(argv=None) -> int:
     if not real:
         print(f"note: {NOISE_DIR} is missing; no real-noise conditions", file=sys.stderr)
     rows = sweep(args.model, cfgs, digits, noise, progress=not args.no_progress)
-    chosen = choose(rows, args.max_false_per_hour)
+    chosen = choose(rows, args.max_false_per_hour, args.max_latency_ms)
     md, js = report(rows, chosen, args.model, args)
     if args.out:
         Path(args.out + ".md").write_text(md)

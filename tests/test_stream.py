@@ -10,6 +10,7 @@ outputs), with its windows inside the front end's parity contract.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -162,10 +163,13 @@ def run_c(binary, streams, chunk=0):
 # the detection mode the release does not use, built from a copy of firmware/generated with its constants
 OTHER_STREAM = (S.StreamConfig(slide_stride=6, smooth_windows=2, min_count=2, suppress_frames=12, detect_threshold=-20)
                 if not S.DEFAULT_STREAM.slide_stride else S.StreamConfig(slide_stride=0))
+# ... and the sliding mode with the other close_wait rule (a short word decided early, or at k0)
+CLOSE_STREAM = dataclasses.replace(S.DEFAULT_STREAM, slide_stride=S.DEFAULT_STREAM.slide_stride or 8,
+                                   close_wait=2 if S.DEFAULT_STREAM.close_wait > 16 else 255)
 
 
-@pytest.fixture(scope="module")
-def other_stream_bin(tmp_path_factory):
+def _stream_bin_with(tmp_path_factory, scfg):
+    """The stream test binary built from a copy of firmware/generated with ``scfg``'s constants."""
     import shutil
 
     from convert.firmware_gen import generate_stream_h
@@ -174,8 +178,22 @@ def other_stream_bin(tmp_path_factory):
     gen = tmp_path_factory.mktemp("gen-other-stream")
     for f in GENERATED.iterdir():
         shutil.copy(f, gen / f.name)
-    generate_stream_h(OTHER_STREAM, gen)
+    generate_stream_h(scfg, gen)
     return build_test("tests/stream/stream_main.c", extra=[f"GEN={gen}"])
+
+
+@pytest.fixture(scope="module")
+def other_stream_bin(tmp_path_factory):
+    return _stream_bin_with(tmp_path_factory, OTHER_STREAM)
+
+
+@pytest.fixture(scope="module")
+def close_stream_bin(tmp_path_factory):
+    return _stream_bin_with(tmp_path_factory, CLOSE_STREAM)
+
+
+MODES = {"default": ("stream_bin", S.DEFAULT_STREAM), "other": ("other_stream_bin", OTHER_STREAM),
+         "close": ("close_stream_bin", CLOSE_STREAM)}
 
 
 def reference_run(reference, samples, scfg=S.DEFAULT_STREAM):
@@ -254,12 +272,13 @@ def _test_streams(fsdd_dir):
     return out
 
 
-@pytest.mark.parametrize("mode", ["default", "other"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_c_stream_events_equal_the_reference(request, reference, fsdd_dir, mode):
-    """Both detection modes (one window per utterance, sliding windows with smoothing): detections (frames,
-    samples) and labels are integer decisions, always identical; so are the windows and outputs."""
-    binary = request.getfixturevalue("stream_bin" if mode == "default" else "other_stream_bin")
-    scfg = S.DEFAULT_STREAM if mode == "default" else OTHER_STREAM
+    """Both detection modes (one window per utterance, sliding windows with smoothing) and both rules for a short
+    word's last window (close_wait): detections (frames, samples) and labels are integer decisions, always
+    identical; so are the windows and outputs."""
+    binary = request.getfixturevalue(MODES[mode][0])
+    scfg = MODES[mode][1]
     streams = _test_streams(fsdd_dir)
     got = run_c(binary, list(streams.values()))
     n_events = 0
@@ -323,6 +342,26 @@ def test_sliding_detector_at_the_end_of_the_stream():
                                                           (k0 + 6, True, False)]
     # too short for a complete window when the stream ends: nothing to classify
     assert S.detect(_energies([(quiet, 40), (loud, 8)]), SLIDE) == []
+
+
+def test_close_wait_bounds_how_long_a_short_word_waits():
+    quiet, loud = 1 << 20, 1 << 30
+    k0 = 40 - SLIDE.window_pre + 15
+    close = 44 + SLIDE.hangover + 1  # a 5-frame word (40-44) ends here, well before k0
+    word = _energies([(quiet, 40), (loud, 5), (quiet, 40)])
+    assert [e.frame for e in S.detect(word, SLIDE)] == [k0]  # the default waits for the first window
+    for wait, frame in ((0, close), (3, close + 3), (k0 - close, k0), (k0 - close + 5, k0)):
+        evs = S.detect(word, dataclasses.replace(SLIDE, close_wait=wait))
+        assert [(e.frame, e.first, e.last, e.window_start) for e in evs] == [(frame, True, True, frame - 15)], wait
+    # a long word is not affected: its windows come on the schedule before it ends
+    long_word = _energies([(quiet, 40), (loud, 30), (quiet, 40)])
+    assert S.detect(long_word, dataclasses.replace(SLIDE, close_wait=0)) == S.detect(long_word, SLIDE)
+    # cut off by the end of the stream before k0: closed there and evaluated when no wait is left
+    cut = _energies([(quiet, 40), (loud, 8)])
+    assert S.detect(cut, dataclasses.replace(SLIDE, close_wait=2)) == []
+    assert [(e.frame, e.last) for e in S.detect(cut, dataclasses.replace(SLIDE, close_wait=0))] == [(47, True)]
+    with pytest.raises(ValueError, match="close_wait"):
+        S.StreamConfig(close_wait=256)
 
 
 def _ev(frame, first=False, last=False, window=True):

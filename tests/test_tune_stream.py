@@ -78,6 +78,13 @@ def test_pareto_keeps_undominated_outcomes_once():
     assert [r["config"].reject_margin for r in front] == [4, 0, 2]  # 3 is beaten by 2 on both counts
     assert front[1]["same"] == 1  # margin 1 had margin 0's outcome
     assert T.choose(rows, 15)["config"].reject_margin == 0 and T.choose(rows, -1) is None
+    # a latency bound (90th percentile) leaves out the slower rows
+    for r, p90 in zip(rows, (400.0, 400.0, 250.0, 100.0, 300.0)):
+        r["latency_ms"] = {"median": p90 / 2, "p90": p90, "max": p90}
+    assert T.choose(rows, 15, max_latency_ms=300)["config"].reject_margin == 4
+    assert T.choose(rows, 25, max_latency_ms=300)["config"].reject_margin == 2
+    assert T.choose(rows, 25, max_latency_ms=50) is None
+    assert T.latency_ms([]) == {"median": None, "p90": None, "max": None}
 
 
 @pytest.mark.skipif(not T.NOISE_DIR.is_dir(), reason="needs ../shared/data/noise (the noise recordings)")
@@ -131,4 +138,7 @@ def test_report_without_noise_minutes_says_unmeasured():
     args = argparse.Namespace(streams=1, noise_minutes=0.0, synthetic_minutes=0.0, noise_split="val",
                               max_false_per_hour=12.0, digits="training")
     md, js = T.report([r], r, ["m"], args)
-    assert "| **40.0 %** | 60 | - | - | 2 | 0 | 40.0 % / 0 |" in md and js["rows"][0]["false_per_hour_real"] is None
+    assert "| **40.0 %** | 60 | - | - | 2 | 0 | - | 40.0 % / 0 |" in md and js["rows"][0]["false_per_hour_real"] is None
+    r["latency_ms"] = T.latency_ms([800, 1600, 2400])  # samples at 8 kHz: 100, 200 and 300 ms
+    md, _ = T.report([r], r, ["m"], args)
+    assert "| 2 | 0 | 200 / 280 / 300 | 40.0 % / 0 |" in md

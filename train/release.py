@@ -75,6 +75,11 @@ def recipe_code() -> str:
 
 
 NEUTRAL_CHANGES: dict[str, tuple[str, str]] = {
+    "ed805572804da246558b859e6dc2f15ac40d018c1284b3addfe51273b162649d": (
+        "cb02ec4da208155eabe98b6af20e62de036550ed0ae14c516e9f99623b202889",
+        "2026-12-08: StreamConfig.close_wait (how long an ended short word waits for its first window; the default "
+        "255 never binds, so every detector window is the same). Checked like the entries below, against "
+        "cb02ec4d's run: identical metrics, frontend.json, labels.json and weights."),
     "cb02ec4da208155eabe98b6af20e62de036550ed0ae14c516e9f99623b202889": (
         "d12c0686d355d2ccbe4e14b1d95271519ed1b7b85970adc68603412e18840e97",
         "2026-12-08: --frame-pool's help says the firmware pools too. Checked like the entries below, against "

@@ -77,10 +77,13 @@ With ``slide_stride = s > 0`` (sliding windows) steps 5-7 are replaced:
 5s. **Windows** (`Evaluation`). Let ``k0 = first - window_pre + n_frames -
    1``. While the utterance is open, the window ending at frame ``k`` is
    evaluated when ``k >= k0`` and ``(k - k0) % s == 0``; once it has ended
-   (steps 3-4: quiet count, ``max_frames``), the window ending at the
-   current frame is evaluated as its last, at ``k0`` at the earliest (a
-   short word waits). A click (shorter than ``min_frames``) with no window
-   evaluated yet is dropped as before.
+   (steps 3-4: quiet count, ``max_frames``) at frame ``c``, the window
+   ending at the current frame is evaluated as its last, at frame ``max(c,
+   min(k0, c + close_wait))``: a short word waits for ``k0`` (and its window
+   starts ``window_pre`` frames before it), or at most ``close_wait`` frames,
+   and then its window starts earlier, with the word towards its end. A
+   click (shorter than ``min_frames``) with no window evaluated yet is
+   dropped as before.
 6s. **Decision** (`Smoother`: its docstring has the integer rule). Each
    window's int8 outputs join the utterance's last ``smooth_windows``; an
    event fires when the averaged top label is reportable and passes the
@@ -88,10 +91,11 @@ With ``slide_stride = s > 0`` (sliding windows) steps 5-7 are replaced:
    utterance that closes without one gives one event with its top
    rejection class, or rejected. The event's first sample is the
    utterance's, its last the decided window's: ``(k + 1) * hop - 1``.
-7s. **End of stream.** An open utterance whose first window is complete is
-   closed at the last frame: evaluated there, or, when that frame's window
+7s. **End of stream.** An open utterance is closed at the last frame (if it
+   has not ended before, ``c`` is that frame). When its last evaluation is
+   due there (step 5s) it is evaluated there, or, when that frame's window
    was just evaluated, closed without a new window (`Evaluation.window`
-   False); one without a complete window is dropped.
+   False); one whose evaluation is not due yet is dropped.
 
 Samples are counted from the stream's first (``uint64`` on the device:
 streams of any length).
@@ -167,6 +171,11 @@ class StreamConfig:
     """Sliding: windows needed in the average before a label can fire (the utterance's last window always can)."""
     suppress_frames: int = 16
     """Sliding: frames after a label event in which the same utterance fires no other."""
+    close_wait: int = 255
+    """Sliding: frames an ended utterance waits for its first window's end ``k0`` (step 5s); after that it is
+    evaluated on the window ending at the current frame, which then starts before ``first - window_pre``. It
+    bounds the latency of a word shorter than the window (0: decided where it ends; 255: never binding, as for
+    any window of up to 256 frames, the rule before 2026-12-08)."""
 
     @property
     def band_taps(self) -> tuple[int, ...]:
@@ -203,6 +212,8 @@ class StreamConfig:
             raise ValueError(f"smooth_windows must be in 1 .. {MAX_SMOOTH}, got {self.smooth_windows}")
         if not 1 <= self.min_count <= self.smooth_windows:
             raise ValueError(f"min_count must be in 1 .. smooth_windows ({self.smooth_windows}), got {self.min_count}")
+        if self.close_wait > 255:
+            raise ValueError(f"close_wait must be in 0 .. 255, got {self.close_wait}")
         if self.suppress_frames > 1000:
             raise ValueError(f"suppress_frames must be in 0 .. 1000, got {self.suppress_frames}")
 
@@ -353,6 +364,7 @@ class Detector:
         self.best_end = -1
         self.evals = 0  # sliding: windows evaluated in this utterance
         self.last_eval = -1  # sliding: the frame of the last one
+        self.closed_at = -1  # the frame at which the utterance ended (quiet count, max_frames)
 
     def _first_window_end(self) -> int:
         """Sliding: the last frame of the utterance's first window (it starts window_pre frames early)."""
@@ -366,14 +378,20 @@ class Detector:
             self._reset_utterance()
         return ev
 
+    def _due(self) -> int:
+        """Sliding: the frame at which an ended utterance is evaluated for the last time: k0, or close_wait frames
+        after it ended when that is sooner (and never before it ended)."""
+        return max(self.closed_at, min(self._first_window_end(), self.closed_at + self.scfg.close_wait))
+
     def _slide(self) -> list:
         """Steps 5s: the window ending at this frame is evaluated on the schedule k0, k0 + stride, ...
-        while the utterance is open, and once more (its last) when it has ended, at k0 at the earliest."""
+        while the utterance is open, and once more (its last) when it has ended: at k0, or close_wait frames
+        after its end when that is sooner."""
+        if self.closing:
+            return [self._evaluate(True)] if self.k >= self._due() else []
         k0 = self._first_window_end()
         if self.k < k0:
             return []
-        if self.closing:
-            return [self._evaluate(True)]
         if (self.k - k0) % self.scfg.slide_stride == 0:
             return [self._evaluate(False)]
         return []
@@ -431,9 +449,11 @@ class Detector:
                     self._reset_utterance()
                     return out
                 self.closing = True
+                self.closed_at = self.k
             elif self.k - self.first + 1 >= c.max_frames:
                 self.last = self.k
                 self.closing = True
+                self.closed_at = self.k
         if target > self.floor:
             self.floor += (target - self.floor) >> c.active_rise_shift
         if c.slide_stride:
@@ -447,9 +467,14 @@ class Detector:
 
     def finish(self) -> list:
         if self.scfg.slide_stride:
-            # step 7s: an open utterance with a complete window is closed at the last frame: evaluated there,
-            # or only closed when that frame was just evaluated; one without is dropped like a click
-            if not self.active or self.k < self._first_window_end():
+            # step 7s: an open utterance is closed at the last frame (if it has not ended yet) and, when its
+            # evaluation is due there, evaluated there, or only closed when that frame was just evaluated; one
+            # whose evaluation is not due yet is dropped like a click
+            if not self.active:
+                return []
+            if not self.closing:
+                self.closed_at = self.k
+            if self.k < self._due():
                 return []
             if self.evals == 0 and self.last - self.first + 1 < self.scfg.min_frames:
                 return []

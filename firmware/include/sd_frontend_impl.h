@@ -101,6 +101,7 @@ struct sd_frontend {
     uint32_t best_end;      /* last frame of the chosen window */
     uint32_t evals;         /* sliding: windows handed over in this utterance */
     uint32_t last_eval;     /* sliding: the frame of the last one */
+    uint32_t closed_at;     /* sliding: the frame at which the utterance ended */
     sd_stream_sink_t sink;
     void *sink_ctx;
 };

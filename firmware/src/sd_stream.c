@@ -93,17 +93,32 @@ static void sd_stream_evaluate(sd_frontend_t *fe, uint32_t k, int last, int with
     }
 }
 
+/* Step 5s: the frame at which an ended utterance is evaluated for the last
+ * time: k0, or SD_STREAM_CLOSE_WAIT frames after it ended when that is
+ * sooner (never before it ended). */
+static uint32_t sd_stream_due(const sd_frontend_t *fe)
+{
+    const uint32_t k0 = sd_stream_first_window_end(fe);
+    const uint32_t wait_end = fe->closed_at + (uint32_t)SD_STREAM_CLOSE_WAIT;
+    const uint32_t due = k0 < wait_end ? k0 : wait_end;
+    return due > fe->closed_at ? due : fe->closed_at;
+}
+
 /* Step 5s: the windows ending at k0, k0 + stride, ... while the utterance is
- * open; once it has ended, one more (its last), at k0 at the earliest. */
+ * open; once it has ended, one more (its last), when it is due. */
 static void sd_stream_slide(sd_frontend_t *fe, uint32_t k)
 {
+    if (fe->closing) {
+        if (k >= sd_stream_due(fe)) {
+            sd_stream_evaluate(fe, k, 1, 1);
+        }
+        return;
+    }
     const uint32_t k0 = sd_stream_first_window_end(fe);
     if (k < k0) {
         return;
     }
-    if (fe->closing) {
-        sd_stream_evaluate(fe, k, 1, 1);
-    } else if ((k - k0) % SD_STREAM_SLIDE_STRIDE == 0u) {
+    if ((k - k0) % SD_STREAM_SLIDE_STRIDE == 0u) {
         sd_stream_evaluate(fe, k, 0, 1);
     }
 }
@@ -218,9 +233,11 @@ void sd_stream_frame(sd_frontend_t *fe, uint64_t energy)
                 return;
             }
             fe->closing = 1;
+            fe->closed_at = k;
         } else if (k - fe->utt_first + 1u >= SD_STREAM_MAX_FRAMES) {
             fe->utt_last = k;
             fe->closing = 1;
+            fe->closed_at = k;
         }
     }
     if (target > fe->floor) {
@@ -249,12 +266,15 @@ void sd_stream_begin(sd_frontend_t *fe, sd_stream_sink_t sink, void *ctx)
 void sd_stream_end(sd_frontend_t *fe)
 {
 #if SD_STREAM_SLIDE_STRIDE > 0
-    /* Step 7s: an open utterance with a complete window closes at the last
-     * frame: evaluated there, or only closed when that frame was just
-     * evaluated; one without is dropped like a click. */
+    /* Step 7s: an open utterance closes at the last frame (if it has not
+     * ended before); when its evaluation is due there it is evaluated there,
+     * or only closed when that frame was just evaluated; else it is dropped. */
     if (fe->on_frame == sd_stream_frame && fe->active) {
         const uint32_t k = fe->n_frames - 1u;
-        if (k < sd_stream_first_window_end(fe) ||
+        if (!fe->closing) {
+            fe->closed_at = k;
+        }
+        if (k < sd_stream_due(fe) ||
             (fe->evals == 0u && fe->utt_last - fe->utt_first + 1u < SD_STREAM_MIN_FRAMES)) {
             sd_stream_idle(fe);
         } else {
