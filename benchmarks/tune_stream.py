@@ -268,20 +268,21 @@ def sweep(models: list[str], cfgs: list, digits, noise, *, progress: bool = True
     return rows
 
 
-def latency_ms(samples: list[int]) -> dict:
-    """Decision latency of recalled digits in ms (`streamgen.score`: the deciding window's last sample after the
-    end of the speech): median, 90th percentile and max; None each when no digit was recalled."""
-    if not samples:
-        return {"median": None, "p90": None, "max": None}
-    ms = np.asarray(samples, np.float64) * 1000.0 / 8000.0
-    return {"median": float(np.median(ms)), "p90": float(np.percentile(ms, 90)), "max": float(ms.max())}
+def latency_ms(samples: list[int]) -> dict | None:
+    """Decision latency of recalled digits (`streamgen.score`'s samples: the deciding window's last sample after
+    the end of the speech) as the stream benchmark summarizes it (`benchmarks.stream.ms_summary`); None when no
+    digit was recalled."""
+    from benchmarks.stream import ms_summary
+    from train.streamgen import SR
+
+    return ms_summary(np.asarray(samples, np.float64) / SR) if samples else None
 
 
 def choose(rows: list[dict], max_false_per_hour: float, max_latency_ms: float | None = None) -> dict | None:
     """The admissible row (at most ``max_false_per_hour`` on the real noise and, when given, a 90th-percentile
     decision latency of at most ``max_latency_ms``) with the best mean recall."""
     ok = [(i, r) for i, r in enumerate(rows) if (r["false_per_hour_real"] or 0.0) <= max_false_per_hour
-          and (max_latency_ms is None or (r.get("latency_ms", {}).get("p90") or 0.0) <= max_latency_ms)]
+          and (max_latency_ms is None or ((r.get("latency_ms") or {}).get("p90_ms") or 0.0) <= max_latency_ms)]
     if not ok:
         return None
     return max(ok, key=lambda ir: (ir[1]["recall"], -(ir[1]["false_per_hour_real"] or 0.0), -ir[1]["repeats"], -ir[0]))[1]
@@ -314,8 +315,8 @@ def report(rows: list[dict], chosen, models: list[str], args) -> tuple[str, dict
     def line(r):
         per = ", ".join(f"{100 * m['recall']:.1f} % / {m['false_real']}" for m in r["models"])
         same = f" (+{r['same']} alike)" if r.get("same") else ""
-        lat = r.get("latency_ms") or {}
-        lat_s = "-" if lat.get("median") is None else f"{lat['median']:.0f} / {lat['p90']:.0f} / {lat['max']:.0f}"
+        lat = r.get("latency_ms")
+        lat_s = "-" if not lat else f"{lat['median_ms']:.0f} / {lat['p90_ms']:.0f} / {lat['max_ms']:.0f}"
         return (f"| `{r['config'].changes()}`{same} | **{100 * r['recall']:.1f} %** | "
                 + " | ".join(f"{100 * v:.0f}" for v in r["by_condition"].values())
                 + f" | {per_hour(r['false_per_hour_real'])} | {per_hour(r['false_per_hour_synthetic'])} | {r['substituted']} | "
